@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages Finalverse needs, only those that are missing.
+#   scripts/deps.sh build   what the build needs (the default)
+#   scripts/deps.sh test    build + what the test suite and benchmarks run against
+# Idempotent: a second run installs nothing and asks no mirror.
+set -euo pipefail
+
+want=${1:-build}
+
+build_pkgs=(
+    build-essential cmake pkg-config clang-14 lld-14 libclang-rt-14-dev
+    libuv1-dev node-llhttp libwslay-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+    libjansson-dev libtomlplusplus-dev libsqlite3-dev libpq-dev libhiredis-dev
+    libcurl4-openssl-dev libsodium-dev libjwt-dev libedit-dev libncurses-dev wabt
+)
+test_pkgs=(
+    libcmocka-dev curl jq wrk nginx-light prometheus postgresql redis-server nodejs npm
+    python3
+)
+
+pkgs=("${build_pkgs[@]}")
+if [ "$want" = test ]; then
+    pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    # nodejs/npm may come from outside Debian on some machines; a working binary is enough.
+    case "$p" in
+        nodejs) command -v node >/dev/null 2>&1 && continue ;;
+        npm) command -v npm >/dev/null 2>&1 && continue ;;
+    esac
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# policy-rc.d keeps the packaged nginx/redis/postgresql from starting system-wide daemons:
+# tests start their own on free loopback ports.
+if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,141 @@
+/* config.h - finalverse.toml: the typed configuration every module starts from.
+ *
+ * Loading order: built-in defaults, then the TOML file (when one is given or ./finalverse.toml
+ * exists), then environment overrides FINALVERSE_<SECTION>__<KEY> (dots in a section path and
+ * hyphens in names become "__" and "_": services.song-engine.port is
+ * FINALVERSE_SERVICES__SONG_ENGINE__PORT), then FINALVERSE_LOG_LEVEL and FINALVERSE_PLUGIN_DIR,
+ * then command-line overrides (--port-base). Then validation.
+ *
+ * Refused, with "file:line: key: reason" in err: a wrong type, a value out of range, an unknown
+ * section or key, malformed TOML, an unknown FINALVERSE_*__* variable, two components on one
+ * port. Environment errors name the variable instead of a file and line.
+ *
+ * The struct is read-only after fv_config_load() returns; nobody calls getenv() later. */
+#ifndef FV_CONFIG_CONFIG_H
+#define FV_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/topology.h"
+
+typedef struct fv_service_config {
+    int port;              /* 0 = from port_base / the default table; see fv_config_port() */
+    bool enabled;          /* false: `up` skips it */
+} fv_service_config_t;
+
+typedef struct fv_config {
+    char *source;          /* the file read, or "(defaults)"; owned */
+
+    struct {
+        char *data_dir;            /* "./data" */
+        char *log_level;           /* error|warn|info|debug; "info" */
+        char *log_format;          /* text|json; "text" */
+        char *bind;                /* listen address for every component; "127.0.0.1" */
+        char *advertise;           /* address registered with the registry; = bind */
+        int port_base;             /* 0 = default ports; else N + component index */
+        uint32_t drain_timeout_ms; /* graceful shutdown deadline; 10000 */
+    } general;
+
+    struct {
+        char *url;                        /* "" = the local registry (its port); else http://h:p */
+        uint32_t ttl_ms;                  /* check TTL given at register; 10000 */
+        uint32_t heartbeat_interval_ms;   /* 3000 */
+        uint32_t deregister_after_ms;     /* critical this long -> removed; 30000 */
+        uint32_t retry_max_ms;            /* backoff ceiling when the registry is down; 5000 */
+    } registry;
+
+    struct {
+        size_t max_header_bytes;   /* 16384 */
+        size_t max_body_bytes;     /* 1048576 */
+        uint32_t header_timeout_ms;/* 10000 */
+        uint32_t body_timeout_ms;  /* 30000 */
+        uint32_t idle_timeout_ms;  /* 60000 */
+        uint32_t max_connections;  /* 10000 */
+    } http;
+
+    struct {
+        char *cors_origins;        /* comma-separated, "*" allowed; "*" */
+        uint32_t upstream_timeout_ms;   /* 10000 */
+        uint32_t rate_limit_per_second; /* per client; 0 = off; 100 */
+        uint32_t rate_limit_burst;      /* 200 */
+    } gateway;
+
+    struct {
+        size_t max_message_bytes;  /* 65536 */
+        uint32_t ping_interval_ms; /* 30000 */
+        size_t max_queue_bytes;    /* per-connection write ceiling; 1048576 */
+    } websocket;
+
+    fv_service_config_t services[FV_MOD_COUNT];  /* indexed by FV_MOD_* */
+
+    struct {
+        char *url;                 /* "sqlite:./data/finalverse.db" */
+        uint32_t pool_size;        /* 4 */
+    } database;
+    struct {
+        char *url;                 /* "memory:" */
+    } redis;
+    struct {
+        char *url;                 /* "embedded:" */
+    } vector;
+    struct {
+        char *url;                 /* "file:./data/blobs" */
+        char *access_key;          /* secret: masked by show */
+        char *secret_key;          /* secret: masked by show */
+        size_t max_object_bytes;   /* 67108864 */
+    } storage;
+    struct {
+        char *provider;            /* offline|openai|ollama; "offline" */
+        char *url;                 /* "" */
+        char *model;               /* "" */
+        char *api_key;             /* secret */
+        uint32_t timeout_ms;       /* 30000 */
+    } ai;
+    struct {
+        char *dir;                 /* "./plugins" */
+        bool wasm_enabled;         /* true */
+    } plugins;
+    struct {
+        uint64_t seed;             /* 42 */
+        uint32_t regions_x;        /* 3 */
+        uint32_t regions_y;        /* 3 */
+        uint32_t tick_hz;          /* 10 */
+        uint32_t sim_hz;           /* 1 */
+    } world;
+} fv_config_t;
+
+/* Command-line overrides, applied last. Negative/NULL = not given. */
+typedef struct fv_config_overrides {
+    int port_base;          /* -1 = not given */
+    const char *log_level;  /* NULL = not given */
+} fv_config_overrides_t;
+
+/* Loads and validates. path NULL means ./finalverse.toml when it exists, else defaults only.
+ * env is an environ-style NULL-terminated array (pass `environ`; tests pass their own).
+ * On success 0 and *out (free with fv_config_free). On failure a negative code, err filled,
+ * *out untouched. */
+FV_MUST_USE int fv_config_load(const char *path, char *const *env,
+                               const fv_config_overrides_t *ov, fv_config_t **out,
+                               fv_error_t *err);
+
+/* Same, from TOML text in memory (fuzzing, tests); name is used in messages. */
+FV_MUST_USE int fv_config_load_string(const char *name, const char *text, size_t len,
+                                      char *const *env, const fv_config_overrides_t *ov,
+                                      fv_config_t **out, fv_error_t *err);
+
+void fv_config_free(fv_config_t *cfg);   /* NULL-safe */
+
+/* Effective listen port of component idx (explicit services.<m>.port, else port_base rule). */
+int fv_config_port(const fv_config_t *cfg, int idx);
+
+/* Registry base as host and port: from registry.url, or the local registry component. */
+void fv_config_registry_addr(const fv_config_t *cfg, char *host, size_t host_len, int *port);
+
+/* The effective configuration as TOML, every key, secrets shown as "***". */
+FV_MUST_USE int fv_config_show(const fv_config_t *cfg, fv_buf_t *out);
+
+#endif

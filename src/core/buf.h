@@ -1,0 +1,42 @@
+/* buf.h - a growable byte buffer with a ceiling.
+ *
+ * Every buffer that grows with outside input has a maximum (from config); appending past it
+ * fails with FV_ETOOBIG and leaves the contents untouched. The bytes are always followed by a
+ * NUL that is not counted in len, so a buffer of text can be used as a C string. */
+#ifndef FV_CORE_BUF_H
+#define FV_CORE_BUF_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/slice.h"
+
+typedef struct fv_buf {
+    char *ptr;     /* NULL until the first append; owned */
+    size_t len;
+    size_t cap;
+    size_t max;    /* ceiling on len; 0 = none (only for sizes we choose) */
+} fv_buf_t;
+
+void fv_buf_init(fv_buf_t *b, size_t max);
+void fv_buf_dispose(fv_buf_t *b);
+void fv_buf_reset(fv_buf_t *b);   /* len = 0, keeps the memory */
+
+/* 0, FV_ETOOBIG (over max) or FV_ENOMEM. */
+FV_MUST_USE int fv_buf_reserve(fv_buf_t *b, size_t extra);
+FV_MUST_USE int fv_buf_append(fv_buf_t *b, const void *data, size_t len);
+FV_MUST_USE int fv_buf_append_str(fv_buf_t *b, const char *s);
+FV_MUST_USE int fv_buf_printf(fv_buf_t *b, const char *fmt, ...) FV_PRINTF(2, 3);
+
+/* Removes the first n bytes. */
+void fv_buf_consume(fv_buf_t *b, size_t n);
+
+/* Hands the memory to the caller (who fv_free()s it) and leaves b empty. */
+char *fv_buf_steal(fv_buf_t *b, size_t *len);
+
+static inline fv_slice_t fv_buf_slice(const fv_buf_t *b)
+{
+    return (fv_slice_t){b->ptr ? b->ptr : "", b->len};
+}
+
+#endif

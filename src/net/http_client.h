@@ -1,0 +1,73 @@
+/* http_client.h - a non-blocking HTTP/1.1 client with a keep-alive connection pool.
+ *
+ * One client keeps up to max_idle_per_host idle connections per host:port and reuses them.
+ * Each request is one-shot: its callback runs exactly once, on the loop, never inside
+ * fv_http_client_request(), also on error, timeout or when the client is freed (status < 0).
+ * A request sent on a reused connection that turns out to be closed by the peer is retried
+ * once on a fresh connection when it is idempotent (GET, HEAD, PUT, DELETE). */
+#ifndef FV_NET_HTTP_CLIENT_H
+#define FV_NET_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "core/slice.h"
+
+typedef struct fv_http_client fv_http_client_t;
+
+typedef struct fv_http_client_opts {
+    uint32_t connect_timeout_ms;   /* default 2000 */
+    uint32_t request_timeout_ms;   /* whole exchange; default 10000; per request overrides */
+    size_t max_idle_per_host;      /* default 16 */
+    size_t max_response_bytes;     /* headers + body ceiling; default 16 MiB */
+    uint32_t idle_timeout_ms;      /* pooled connection lifetime when unused; default 30000 */
+} fv_http_client_opts_t;
+
+void fv_http_client_opts_default(fv_http_client_opts_t *o);
+
+typedef struct fv_http_header {
+    const char *name;
+    const char *value;
+} fv_http_header_t;
+
+typedef struct fv_http_client_req {
+    const char *method;              /* "GET" */
+    const char *host;                /* "127.0.0.1" (IPv4/IPv6 literal or name) */
+    int port;
+    const char *target;              /* "/v1/catalog/services?index=3" */
+    const fv_http_header_t *headers; /* extra headers; Host and Content-Length are added */
+    size_t header_count;
+    const void *body;                /* copied at the call */
+    size_t body_len;
+    uint32_t timeout_ms;             /* 0 = the client's request_timeout_ms */
+} fv_http_client_req_t;
+
+/* A response, valid only during the callback. */
+typedef struct fv_http_response {
+    int status;
+    const fv_http_header_t *headers; /* header_count entries, NUL-terminated strings */
+    size_t header_count;
+    fv_slice_t body;                 /* de-chunked */
+} fv_http_response_t;
+
+/* rc is 0 with resp set, or a negative code with resp NULL (FV_ETIMEDOUT, FV_ECONNREFUSED,
+ * FV_EPROTO for a malformed response, FV_ETOOBIG, FV_ECANCELED when the client was freed). */
+typedef void (*fv_http_client_cb)(int rc, const fv_http_response_t *resp, void *data);
+
+FV_MUST_USE int fv_http_client_new(uv_loop_t *loop, const fv_http_client_opts_t *opts,
+                                   fv_http_client_t **out);
+
+/* Cancels every request in flight (their callbacks run with FV_ECANCELED, from the loop) and
+ * closes every connection; the memory goes once libuv is done. NULL-safe. */
+void fv_http_client_free(fv_http_client_t *c);
+
+/* 0: cb will run once, later. <0: cb will never run (bad arguments); nothing to undo. */
+FV_MUST_USE int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *r,
+                                       fv_http_client_cb cb, void *data);
+
+/* First header of that name in a response (case-insensitive), or NULL. */
+const char *fv_http_response_header(const fv_http_response_t *resp, const char *name);
+
+#endif

@@ -1,0 +1,151 @@
+/* http_server.h - an HTTP/1.1 server on libuv + llhttp.
+ *
+ * A server owns a listening socket and its connections. Each parsed request becomes an
+ * fv_http_req_t handed to the server's handler. The handler answers at once or later (a proxy,
+ * a blocking query): the request stays valid until it is answered with one of the
+ * fv_http_reply*() calls, or until its abort callback runs when the connection dies first.
+ *
+ * Keep-alive and pipelining: a connection reads ahead, but requests are handled one at a time
+ * in order, so responses always leave in request order. Chunked request bodies are decoded.
+ *
+ * Limits (fv_http_limits_t): headers over max_header_bytes get 431, bodies over max_body_bytes
+ * get 413, a client that sends its headers slower than header_timeout_ms gets 408, an idle
+ * keep-alive connection is closed after idle_timeout_ms. Malformed requests get 400. Errors
+ * always carry the JSON body {"error":{"code","message"}}.
+ *
+ * Threading: everything runs on the loop thread the server was created on. */
+#ifndef FV_NET_HTTP_SERVER_H
+#define FV_NET_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <jansson.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/slice.h"
+
+typedef struct fv_http_server fv_http_server_t;
+typedef struct fv_http_req fv_http_req_t;
+
+typedef struct fv_http_limits {
+    size_t max_header_bytes;     /* request line + headers; default 16 KiB */
+    size_t max_body_bytes;       /* default 1 MiB */
+    uint32_t header_timeout_ms;  /* whole head must arrive within this; default 10 s */
+    uint32_t body_timeout_ms;    /* whole body must arrive within this; default 30 s */
+    uint32_t idle_timeout_ms;    /* keep-alive idle; default 60 s */
+    uint32_t max_connections;    /* accepted beyond this are closed at once; default 10000 */
+} fv_http_limits_t;
+
+/* Fills the defaults listed above. */
+void fv_http_limits_default(fv_http_limits_t *lim);
+
+/* Called on the loop thread for every complete request. */
+typedef void (*fv_http_handler_cb)(fv_http_req_t *req, void *data);
+
+/* Called after a response has been queued (status is the one sent), for metrics and access
+ * logs. route is the router pattern that matched, or NULL. */
+typedef void (*fv_http_observer_cb)(const fv_http_req_t *req, int status, uint64_t duration_ns,
+                                    void *data);
+
+/* Called when the server has closed everything (fv_http_server_close). */
+typedef void (*fv_http_server_closed_cb)(fv_http_server_t *s, void *data);
+
+/* Creates a server (not yet listening). lim may be NULL for defaults. The handler and data are
+ * borrowed and must outlive the server. Returns 0 and *out, or a negative code. */
+FV_MUST_USE int fv_http_server_new(uv_loop_t *loop, const fv_http_limits_t *lim,
+                                   fv_http_handler_cb handler, void *data,
+                                   fv_http_server_t **out);
+
+void fv_http_server_set_observer(fv_http_server_t *s, fv_http_observer_cb cb, void *data);
+
+/* Binds and listens. Port 0 picks a free port (see fv_http_server_port). On failure err says
+ * what and where ("127.0.0.1:8080: address already in use"). */
+FV_MUST_USE int fv_http_server_listen(fv_http_server_t *s, const char *host, int port,
+                                      fv_error_t *err);
+
+/* The bound port, after a successful listen. */
+int fv_http_server_port(const fv_http_server_t *s);
+
+/* Graceful drain, step one: stop accepting, close idle keep-alive connections, and close each
+ * busy one after its current response. fv_http_server_busy() reaches 0 when drained. */
+void fv_http_server_stop_accepting(fv_http_server_t *s);
+
+/* Open connections. */
+size_t fv_http_server_connections(const fv_http_server_t *s);
+/* Requests received and not yet answered. */
+size_t fv_http_server_busy(const fv_http_server_t *s);
+
+/* Closes the listener and every connection (pending requests get their abort callback), then
+ * runs cb and frees the server. NULL-safe; cb may be NULL. */
+void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void *data);
+
+/* ---- the request ---- */
+
+/* Method as sent ("GET"). */
+fv_slice_t fv_http_req_method(const fv_http_req_t *req);
+/* Path without the query string, percent-decoding NOT applied. */
+fv_slice_t fv_http_req_path(const fv_http_req_t *req);
+/* Query string without '?', empty when absent. */
+fv_slice_t fv_http_req_query(const fv_http_req_t *req);
+/* The raw request target (path and query) as sent. */
+fv_slice_t fv_http_req_target(const fv_http_req_t *req);
+/* First header with that name (case-insensitive); FV_SLICE_NULL (ptr NULL) when absent. */
+fv_slice_t fv_http_req_header(const fv_http_req_t *req, const char *name);
+/* Header count and the i-th header. */
+size_t fv_http_req_header_count(const fv_http_req_t *req);
+void fv_http_req_header_at(const fv_http_req_t *req, size_t i, fv_slice_t *name,
+                           fv_slice_t *value);
+/* The whole (de-chunked) body. */
+fv_slice_t fv_http_req_body(const fv_http_req_t *req);
+/* Value of query parameter name, percent-decoded, from the request arena; NULL when absent. */
+const char *fv_http_req_query_param(fv_http_req_t *req, const char *name);
+/* Process-unique request id, for logs and 5xx bodies. */
+uint64_t fv_http_req_id(const fv_http_req_t *req);
+/* Peer address "ip:port". */
+const char *fv_http_req_peer(const fv_http_req_t *req);
+/* Memory that lives exactly as long as the request. */
+fv_arena_t *fv_http_req_arena(fv_http_req_t *req);
+/* The loop the request runs on. */
+uv_loop_t *fv_http_req_loop(const fv_http_req_t *req);
+/* HTTP minor version (0 or 1) of the request. */
+int fv_http_req_minor(const fv_http_req_t *req);
+
+/* Route parameters, set by the router (":name" segments); NULL when absent. */
+void fv_http_req_set_param(fv_http_req_t *req, const char *name, const char *value);
+const char *fv_http_req_param(const fv_http_req_t *req, const char *name);
+/* The matched route pattern (a string with static lifetime), for metrics. */
+void fv_http_req_set_route(fv_http_req_t *req, const char *route);
+const char *fv_http_req_route(const fv_http_req_t *req);
+
+/* Abort callback: runs (once) if the connection closes before the request is answered. After
+ * it returns the request is gone; the handler must drop every pointer to it. */
+typedef void (*fv_http_req_abort_cb)(fv_http_req_t *req, void *data);
+void fv_http_req_on_abort(fv_http_req_t *req, fv_http_req_abort_cb cb, void *data);
+
+/* ---- the response: exactly one fv_http_reply* per request ---- */
+
+/* Adds a response header (copied). Before the reply call only. */
+void fv_http_resp_header(fv_http_req_t *req, const char *name, const char *value);
+
+/* Sends status, the added headers, Content-Type (when not NULL) and a copy of body. The server
+ * adds Content-Length, Date, Connection. After this call req is invalid. */
+void fv_http_reply(fv_http_req_t *req, int status, const char *content_type, const void *body,
+                   size_t len);
+
+/* As fv_http_reply but takes ownership of body (malloc'd via fv_malloc; freed by the server
+ * once written), so a large response is not copied. */
+void fv_http_reply_owned(fv_http_req_t *req, int status, const char *content_type, char *body,
+                         size_t len);
+
+/* Serialises j compactly as application/json and steals the reference. */
+void fv_http_reply_json(fv_http_req_t *req, int status, json_t *j);
+
+/* {"error":{"code":name,"message":msg}} with the code's HTTP status. For 5xx the message sent is
+ * generic with the request id, and the detail goes to the log. */
+void fv_http_reply_error(fv_http_req_t *req, const fv_error_t *err);
+void fv_http_reply_errorf(fv_http_req_t *req, int code, const char *fmt, ...) FV_PRINTF(3, 4);
+
+#endif
