@@ -40,6 +40,7 @@ typedef struct client_inst {
     bool ever_registered;
     bool heartbeat_next;     /* what the timer does when it fires */
     bool busy;               /* a request is in flight */
+    bool dereg_after;        /* closing: deregister once the in-flight request is answered */
     uint32_t backoff_ms;
 } client_inst_t;
 
@@ -95,6 +96,7 @@ struct fv_registry_client {
 };
 
 static void maybe_free(fv_registry_client_t *c);
+static void send_deregister(client_inst_t *i);
 
 /* ---- delivering lookup answers ---- */
 
@@ -184,7 +186,10 @@ static void on_inst_response(int rc, const fv_http_response_t *resp, void *data)
     c->inflight--;
     i->busy = false;
     if (c->closing) {
-        maybe_free(c);
+        if (i->dereg_after)
+            send_deregister(i);
+        else
+            maybe_free(c);
         return;
     }
     bool was_heartbeat = i->heartbeat_next;
@@ -571,14 +576,45 @@ static void on_close_timer(uv_timer_t *t)
     finish_close(t->data);
 }
 
+static void dereg_done(fv_registry_client_t *c)
+{
+    c->dereg_pending--;
+    if (c->dereg_pending == 0 && !c->finishing)
+        uv_timer_start(&c->close_timer, on_close_timer, 0, 0);
+}
+
 static void on_deregistered(int rc, const fv_http_response_t *resp, void *data)
 {
     fv_registry_client_t *c = data;
     c->inflight--;
-    c->dereg_pending--;
-    if (c->dereg_pending == 0 && !c->finishing)
-        uv_timer_start(&c->close_timer, on_close_timer, 0, 0);
+    dereg_done(c);
     maybe_free(c);
+}
+
+/* Counted in dereg_pending by the caller; this settles the count when the request cannot go. */
+static void send_deregister(client_inst_t *i)
+{
+    fv_registry_client_t *c = i->c;
+    i->dereg_after = false;
+    if (c->finishing || !c->http) {
+        dereg_done(c);
+        maybe_free(c);
+        return;
+    }
+    char target[REGISTRY_NAME_MAX + 40];
+    snprintf(target, sizeof(target), "/v1/agent/service/deregister/%s", i->id);
+    fv_http_client_req_t r = {
+        .method = "PUT",
+        .host = c->host,
+        .port = c->port,
+        .target = target,
+        .timeout_ms = CLOSE_BUDGET_MS,
+    };
+    if (fv_http_client_request(c->http, &r, on_deregistered, c) == 0) {
+        c->inflight++;
+        return;
+    }
+    dereg_done(c);
 }
 
 void fv_registry_client_close(fv_registry_client_t *c, void (*done)(void *), void *data)
@@ -601,20 +637,14 @@ void fv_registry_client_close(fv_registry_client_t *c, void (*done)(void *), voi
         }
     }
     for (client_inst_t *i = c->insts; i; i = i->next) {
-        if (!i->ever_registered && !i->busy)
-            continue;
-        char target[REGISTRY_NAME_MAX + 40];
-        snprintf(target, sizeof(target), "/v1/agent/service/deregister/%s", i->id);
-        fv_http_client_req_t r = {
-            .method = "PUT",
-            .host = c->host,
-            .port = c->port,
-            .target = target,
-            .timeout_ms = CLOSE_BUDGET_MS,
-        };
-        if (fv_http_client_request(c->http, &r, on_deregistered, c) == 0) {
-            c->inflight++;
+        if (i->busy) {
+            /* A register still in flight could land after our deregister and bring the
+             * instance back: deregister once it is answered. */
+            i->dereg_after = true;
             c->dereg_pending++;
+        } else if (i->ever_registered) {
+            c->dereg_pending++;
+            send_deregister(i);
         }
     }
     /* Finish when the deregistrations are answered or the budget is spent, whichever is
