@@ -144,6 +144,14 @@ void registry_http_wake(registry_server_t *s, bool all)
     registry_http_arm_wait_timer(s);
 }
 
+size_t registry_http_waiter_count(const registry_server_t *s)
+{
+    size_t n = 0;
+    for (const registry_waiter_t *w = s->waiters; w; w = w->next)
+        n++;
+    return n;
+}
+
 /* ---- GETs ---- */
 
 static void serve_query(fv_http_req_t *req, registry_server_t *s, query_kind_t kind,

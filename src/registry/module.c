@@ -15,6 +15,16 @@ static void catalog_check(void *data, fv_check_status_t *status, char *msg, size
     snprintf(msg, msg_len, "%zu instances", s->cat.count);
 }
 
+static double gauge_instances(void *data)
+{
+    return (double)((registry_server_t *)data)->cat.count;
+}
+
+static double gauge_waiters(void *data)
+{
+    return (double)registry_http_waiter_count(data);
+}
+
 static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
@@ -40,6 +50,10 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
     }
     fv_module_set_data(ctx, s);
     fv_module_add_check(ctx, "catalog", catalog_check, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_instances", "Registered service instances.",
+                        gauge_instances, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_blocking_queries",
+                        "Blocking queries currently held.", gauge_waiters, s);
     return 0;
 }
 

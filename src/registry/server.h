@@ -58,5 +58,7 @@ void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *d
 /* http.c's side of the waiters, called by server.c. */
 void registry_http_wake(registry_server_t *s, bool all);
 void registry_http_arm_wait_timer(registry_server_t *s);
+/* Blocking queries currently held (for tests and metrics). */
+size_t registry_http_waiter_count(const registry_server_t *s);
 
 #endif

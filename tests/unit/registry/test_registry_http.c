@@ -62,6 +62,9 @@ typedef struct fx {
     int clients_closed;
     int server_closed;
     int polls;
+    int scenario;
+    fv_http_client_t *http2;
+    result_t held;       /* answered at registry close */
 } fx_t;
 
 static fx_t F;
@@ -216,9 +219,17 @@ static void start_server(void)
     F.port = fv_http_server_port(F.srv);
 }
 
+static void advance_timers(void);
+static void run_loop(void);
+static void close_loop(void);
+
 /* The scenario, one step per completed event. */
 static void advance(void)
 {
+    if (F.scenario == 2) {
+        advance_timers();
+        return;
+    }
     char target[256];
     json_t *j;
     switch (F.step++) {
@@ -259,12 +270,12 @@ static void advance(void)
         break;
     case 5:
         assert_false(F.blocked.done);
-        if (F.reg->waiters == NULL && F.polls < 200) {
+        if (registry_http_waiter_count(F.reg) == 0) {
             F.step--;
             poll_again();
             break;
         }
-        assert_non_null(F.reg->waiters);
+        assert_int_equal(registry_http_waiter_count(F.reg), 1);
         req("PUT", "/v1/agent/service/register",
             "{\"Name\":\"web\",\"ID\":\"web2\",\"Address\":\"127.0.0.1\",\"Port\":1235}");
         break;
@@ -453,6 +464,149 @@ static void advance(void)
     }
 }
 
+static void send_on(fv_http_client_t *h, const char *target, result_t *into)
+{
+    fv_http_client_req_t r = {
+        .method = "GET", .host = "127.0.0.1", .port = F.port, .target = target,
+        .timeout_ms = 5000,
+    };
+    result_reset(into);
+    assert_int_equal(fv_http_client_request(h, &r, on_response, into), 0);
+}
+
+static size_t waiter_count(void)
+{
+    return F.reg ? registry_http_waiter_count(F.reg) : 0;
+}
+
+static void on_reg_closed_step(void *data)
+{
+    F.server_closed++;
+    advance();
+}
+
+/* Timers for real: a TTL running out wakes a watch and the sweep removes the instance; a
+ * client that leaves drops its held query; closing the registry answers held queries. */
+static void advance_timers(void)
+{
+    char target[256];
+    json_t *j;
+    switch (F.step++) {
+    case 0: {
+        registry_instance_t *inst = NULL;
+        fv_error_t err;
+        json_t *b = json_loads("{\"Name\":\"t\",\"Check\":{\"TTL\":\"100ms\","
+                               "\"DeregisterCriticalServiceAfter\":\"100ms\"}}", 0, NULL);
+        assert_int_equal(registry_instance_from_json(b, 30000, &inst, &err), 0);
+        json_decref(b);
+        assert_int_equal(registry_catalog_register(&F.reg->cat, inst, uv_now(&F.loop), NULL), 0);
+        registry_server_changed(F.reg);
+        F.idx = registry_catalog_name_index(&F.reg->cat, "t");
+        snprintf(target, sizeof(target), "/v1/health/service/t?index=%llu&wait=10s",
+                 (unsigned long long)F.idx);
+        req("GET", target, NULL);
+        break;
+    }
+    case 1:
+        /* Woken by the expiry (or, on a slow machine, by the removal right after it). */
+        expect(200);
+        assert_true(F.r.index > F.idx);
+        j = body_json(&F.r);
+        if (json_array_size(j) == 1) {
+            json_t *chk = json_array_get(json_object_get(json_array_get(j, 0), "Checks"), 0);
+            assert_string_equal(json_string_value(json_object_get(chk, "Status")), "critical");
+            assert_string_equal(json_string_value(json_object_get(chk, "Output")),
+                                "TTL expired");
+        }
+        json_decref(j);
+        poll_again();
+        break;
+    case 2:
+        if (registry_catalog_find(&F.reg->cat, "t")) {
+            F.step--;
+            poll_again();
+            break;
+        }
+        /* A held query whose client goes away. */
+        snprintf(target, sizeof(target), "/v1/catalog/services?index=%llu&wait=10s",
+                 (unsigned long long)F.reg->cat.index);
+        send_on(F.http2, target, &F.blocked);
+        poll_again();
+        break;
+    case 3:
+        if (waiter_count() == 0) {
+            F.step--;
+            poll_again();
+            break;
+        }
+        fv_http_client_free(F.http2);   /* its callback runs with FV_ECANCELED */
+        F.http2 = NULL;
+        break;
+    case 4:
+        assert_true(F.blocked.done);
+        assert_int_equal(F.blocked.rc, FV_ECANCELED);
+        poll_again();
+        break;
+    case 5:
+        if (waiter_count() != 0) {   /* the server sees the connection close a bit later */
+            F.step--;
+            poll_again();
+            break;
+        }
+        snprintf(target, sizeof(target), "/v1/agent/services?index=%llu&wait=10s",
+                 (unsigned long long)F.reg->cat.index);
+        req("GET", target, NULL);
+        poll_again();
+        break;
+    case 6:
+        if (waiter_count() == 0) {
+            F.step--;
+            poll_again();
+            break;
+        }
+        registry_server_close(F.reg, on_reg_closed_step, NULL);
+        F.reg = NULL;
+        break;
+    case 7:
+    case 8:
+        /* The held query's answer and the registry's close, in either order. */
+        if (!(F.r.done && F.server_closed == 1))
+            break;
+        expect(200);
+        assert_string_equal(F.r.body, "{}");
+        F.step = 9;
+        finish();
+        break;
+    default:
+        fail_msg("unexpected step %d", F.step - 1);
+    }
+}
+
+static void timers_and_waiters(void **state)
+{
+    memset(&F, 0, sizeof(F));
+    F.scenario = 2;
+    fv_log_set_level(FV_LOG_ERROR);
+    assert_int_equal(uv_loop_init(&F.loop), 0);
+    uv_timer_init(&F.loop, &F.watchdog);
+    uv_timer_init(&F.loop, &F.poll);
+    uv_timer_start(&F.watchdog, on_watchdog, 20000, 0);
+    start_server();
+    fv_http_client_opts_t o;
+    fv_http_client_opts_default(&o);
+    assert_int_equal(fv_http_client_new(&F.loop, &o, &F.http), 0);
+    assert_int_equal(fv_http_client_new(&F.loop, &o, &F.http2), 0);
+    advance();
+    run_loop();
+    assert_false(F.timed_out);
+    assert_int_equal(F.step, 9);
+    assert_int_equal(F.server_closed, 2);
+    close_loop();
+    result_reset(&F.r);
+    result_reset(&F.blocked);
+    fv_log_set_level(FV_LOG_INFO);
+}
+
 static void run_loop(void)
 {
     uv_run(&F.loop, UV_RUN_DEFAULT);
@@ -520,6 +674,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_and_client),
+        cmocka_unit_test(timers_and_waiters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
