@@ -202,7 +202,7 @@ static void on_lookup(int rc, const char *host, int port, void *data)
         advance();
 }
 
-static void start_server(void)
+static void start_server_on(int port)
 {
     F.router = fv_router_new();
     registry_server_opts_t o = {
@@ -215,11 +215,17 @@ static void start_server(void)
     assert_int_equal(registry_server_new(&F.loop, &o, &F.reg, &err), 0);
     assert_int_equal(registry_http_routes(F.router, F.reg), 0);
     assert_int_equal(fv_http_server_new(&F.loop, NULL, fv_router_dispatch, F.router, &F.srv), 0);
-    assert_int_equal(fv_http_server_listen(F.srv, "127.0.0.1", 0, &err), 0);
+    assert_int_equal(fv_http_server_listen(F.srv, "127.0.0.1", port, &err), 0);
     F.port = fv_http_server_port(F.srv);
 }
 
+static void start_server(void)
+{
+    start_server_on(0);
+}
+
 static void advance_timers(void);
+static void advance_recovery(void);
 static void run_loop(void);
 static void close_loop(void);
 
@@ -228,6 +234,10 @@ static void advance(void)
 {
     if (F.scenario == 2) {
         advance_timers();
+        return;
+    }
+    if (F.scenario == 3) {
+        advance_recovery();
         return;
     }
     char target[256];
@@ -607,6 +617,90 @@ static void timers_and_waiters(void **state)
     fv_log_set_level(FV_LOG_INFO);
 }
 
+static void on_probe_closed(fv_http_server_t *srv, void *data)
+{
+    advance();
+}
+
+/* The registry is down when the client starts, then comes up: the client keeps retrying
+ * and ends registered. */
+static void advance_recovery(void)
+{
+    switch (F.step++) {
+    case 0:
+        /* Learn a free port, then free it again. */
+        {
+            fv_error_t err;
+            assert_int_equal(fv_http_server_new(&F.loop, NULL, fv_router_dispatch, NULL, &F.srv),
+                             0);
+            assert_int_equal(fv_http_server_listen(F.srv, "127.0.0.1", 0, &err), 0);
+            F.port = fv_http_server_port(F.srv);
+            fv_http_server_close(F.srv, on_probe_closed, NULL);
+            F.srv = NULL;
+        }
+        break;
+    case 1:
+        F.cfg.registry.ttl_ms = 5000;
+        F.cfg.registry.heartbeat_interval_ms = 50;
+        F.cfg.registry.retry_max_ms = 100;
+        F.cfg.registry.deregister_after_ms = 30000;
+        assert_int_equal(fv_registry_client_new(&F.loop, "127.0.0.1", F.port, &F.cfg,
+                                                &F.client), 0);
+        fv_registry_instance_t in = {.name = "late", .address = "127.0.0.1", .port = 5000};
+        assert_int_equal(fv_registry_client_add(F.client, &in), 0);
+        F.polls = 0;
+        poll_again();
+        break;
+    case 2:
+        /* Several tries have failed by now; nothing listens, so it cannot be registered. */
+        assert_int_equal(fv_registry_client_registered(F.client, "late"), 0);
+        if (F.polls < 10) {
+            F.step--;
+            poll_again();
+            break;
+        }
+        start_server_on(F.port);
+        poll_again();
+        break;
+    case 3:
+        if (!fv_registry_client_registered(F.client, "late")) {
+            F.step--;
+            poll_again();
+            break;
+        }
+        assert_non_null(registry_catalog_find(&F.reg->cat, "late"));
+        fv_registry_client_close(F.client, on_client_closed, NULL);
+        F.client = NULL;
+        break;
+    case 4:
+        assert_null(registry_catalog_find(&F.reg->cat, "late"));
+        finish();
+        break;
+    default:
+        fail_msg("unexpected step %d", F.step - 1);
+    }
+}
+
+static void client_recovers(void **state)
+{
+    memset(&F, 0, sizeof(F));
+    F.scenario = 3;
+    fv_log_set_level(FV_LOG_ERROR);
+    assert_int_equal(uv_loop_init(&F.loop), 0);
+    uv_timer_init(&F.loop, &F.watchdog);
+    uv_timer_init(&F.loop, &F.poll);
+    uv_timer_start(&F.watchdog, on_watchdog, 20000, 0);
+    fv_http_client_opts_t o;
+    fv_http_client_opts_default(&o);
+    assert_int_equal(fv_http_client_new(&F.loop, &o, &F.http), 0);
+    advance();
+    run_loop();
+    assert_false(F.timed_out);
+    assert_int_equal(F.step, 5);
+    close_loop();
+    fv_log_set_level(FV_LOG_INFO);
+}
+
 static void run_loop(void)
 {
     uv_run(&F.loop, UV_RUN_DEFAULT);
@@ -675,6 +769,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_and_client),
         cmocka_unit_test(timers_and_waiters),
+        cmocka_unit_test(client_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
