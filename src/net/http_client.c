@@ -1,0 +1,706 @@
+/* http_client.c - a non-blocking HTTP/1.1 client: a pool of idle keep-alive connections per
+ * host:port, name lookup through uv_getaddrinfo (IP literals skip it), connect and request
+ * timeouts, response parsing with llhttp (Content-Length, chunked, read-until-close), one retry
+ * of an idempotent request whose reused connection turned out dead. No TLS, no redirects, no
+ * request pipelining: one request per connection at a time. */
+#include "net/http_client.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+#define CLIENT_RBUF_LEN 16384
+
+typedef struct creq creq_t;
+typedef struct cconn cconn_t;
+
+typedef enum cconn_state {
+    CCONN_CONNECTING,
+    CCONN_ACTIVE,       /* a request is on it */
+    CCONN_IDLE,         /* in the pool */
+    CCONN_CLOSING,
+} cconn_state_t;
+
+struct cconn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;              /* connect timeout, then idle lifetime in the pool */
+    uv_connect_t connect;
+    uv_write_t write;
+    fv_http_client_t *client;
+    cconn_t *prev;
+    cconn_t *next;
+    char *key;                     /* "host:port" */
+    llhttp_t parser;
+    creq_t *req;
+    char *wbuf;                    /* bytes being written; owned until the write callback */
+    char *rbuf;
+    cconn_state_t state;
+    int handles_open;
+    bool reused;
+    bool got_bytes;
+    bool msg_done;
+};
+
+typedef struct hdr_off {
+    size_t name;
+    size_t value;
+} hdr_off_t;
+
+struct creq {
+    fv_http_client_t *client;
+    creq_t *prev;
+    creq_t *next;
+    uv_timer_t timer;              /* request timeout; also delivers deferred results */
+    uv_getaddrinfo_t gai;
+    cconn_t *conn;
+    char *host;
+    char *key;
+    int port;
+    fv_buf_t out;                  /* the serialised request */
+    fv_http_client_cb cb;
+    void *data;
+    int pending_rc;                /* a result waiting for the timer to deliver it */
+    int status;
+    fv_buf_t head;                 /* "name\0value\0..." of the response */
+    hdr_off_t *hdrs;
+    size_t hdr_count;
+    size_t hdr_cap;
+    int last_cb;
+    fv_buf_t body;
+    bool idempotent;
+    bool is_head;
+    bool retried;
+    bool done;
+    bool gai_pending;
+    bool timer_closed;
+};
+
+struct fv_http_client {
+    uv_loop_t *loop;
+    fv_http_client_opts_t opts;
+    cconn_t *conns;
+    creq_t *reqs;
+    size_t live;                   /* connections and requests not yet freed */
+    bool freeing;
+};
+
+static llhttp_settings_t settings;
+static bool settings_ready;
+
+static void conn_close(cconn_t *c);
+static void conn_send(cconn_t *c, creq_t *r);
+static void req_start(creq_t *r, bool may_reuse);
+static void req_finish(creq_t *r, int rc, const fv_http_response_t *resp);
+
+void fv_http_client_opts_default(fv_http_client_opts_t *o)
+{
+    o->connect_timeout_ms = 2000;
+    o->request_timeout_ms = 10000;
+    o->max_idle_per_host = 16;
+    o->max_response_bytes = 16 * 1024 * 1024;
+    o->idle_timeout_ms = 30000;
+}
+
+static void client_maybe_free(fv_http_client_t *c)
+{
+    if (c->freeing && c->live == 0)
+        fv_free(c);
+}
+
+/* ---- requests ---- */
+
+static void req_free_maybe(creq_t *r)
+{
+    if (!r->timer_closed || r->gai_pending)
+        return;
+    fv_http_client_t *c = r->client;
+    fv_buf_dispose(&r->out);
+    fv_buf_dispose(&r->head);
+    fv_buf_dispose(&r->body);
+    fv_free(r->hdrs);
+    fv_free(r->host);
+    fv_free(r->key);
+    fv_free(r);
+    c->live--;
+    client_maybe_free(c);
+}
+
+static void on_req_timer_closed(uv_handle_t *h)
+{
+    creq_t *r = h->data;
+    r->timer_closed = true;
+    req_free_maybe(r);
+}
+
+/* Runs the callback once, then lets the request go. */
+static void req_finish(creq_t *r, int rc, const fv_http_response_t *resp)
+{
+    if (r->done)
+        return;
+    r->done = true;
+    fv_http_client_t *c = r->client;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    uv_timer_stop(&r->timer);
+    if (r->gai_pending)
+        uv_cancel((uv_req_t *)&r->gai);
+    r->cb(rc, rc == 0 ? resp : NULL, r->data);
+    uv_close((uv_handle_t *)&r->timer, on_req_timer_closed);
+}
+
+/* Fails the request from the loop, never from inside the caller's call. */
+static void req_fail_later(creq_t *r, int rc)
+{
+    r->pending_rc = rc;
+    uv_timer_start(&r->timer, r->timer.timer_cb, 0, 0);
+}
+
+static void req_detach(creq_t *r)
+{
+    if (r->conn) {
+        r->conn->req = NULL;
+        r->conn = NULL;
+    }
+}
+
+static void on_req_timer(uv_timer_t *t)
+{
+    creq_t *r = t->data;
+    int rc = r->pending_rc ? r->pending_rc : FV_ETIMEDOUT;
+    cconn_t *conn = r->conn;
+    req_detach(r);
+    if (conn)
+        conn_close(conn);
+    req_finish(r, rc, NULL);
+}
+
+/* ---- response parsing ---- */
+
+static int resp_append(creq_t *r, fv_buf_t *b, const char *at, size_t len)
+{
+    if (fv_buf_append(b, at, len) < 0) {
+        r->pending_rc = FV_ETOOBIG;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_resp_begin(llhttp_t *p)
+{
+    cconn_t *c = p->data;
+    creq_t *r = c->req;
+    fv_buf_reset(&r->head);
+    fv_buf_reset(&r->body);
+    r->hdr_count = 0;
+    r->last_cb = 0;
+    return 0;
+}
+
+static int on_resp_field(llhttp_t *p, const char *at, size_t len)
+{
+    cconn_t *c = p->data;
+    creq_t *r = c->req;
+    if (r->last_cb != 1) {
+        if (r->last_cb == 2 && resp_append(r, &r->head, "", 1) < 0)
+            return -1;
+        if (r->hdr_count == r->hdr_cap) {
+            r->hdr_cap = r->hdr_cap ? r->hdr_cap * 2 : 16;
+            r->hdrs = fv_realloc(r->hdrs, r->hdr_cap * sizeof(*r->hdrs));
+        }
+        r->hdrs[r->hdr_count].name = r->head.len;
+        r->hdrs[r->hdr_count].value = (size_t)-1;
+        r->hdr_count++;
+        r->last_cb = 1;
+    }
+    return resp_append(r, &r->head, at, len);
+}
+
+static int on_resp_value(llhttp_t *p, const char *at, size_t len)
+{
+    cconn_t *c = p->data;
+    creq_t *r = c->req;
+    if (r->hdr_count == 0)
+        return -1;
+    if (r->last_cb != 2) {
+        if (resp_append(r, &r->head, "", 1) < 0)
+            return -1;
+        r->hdrs[r->hdr_count - 1].value = r->head.len;
+        r->last_cb = 2;
+    }
+    return resp_append(r, &r->head, at, len);
+}
+
+static int on_resp_headers_complete(llhttp_t *p)
+{
+    cconn_t *c = p->data;
+    creq_t *r = c->req;
+    if (resp_append(r, &r->head, "", 1) < 0)
+        return -1;
+    /* a name without a value gets an empty value at the final NUL */
+    if (r->hdr_count && r->hdrs[r->hdr_count - 1].value == (size_t)-1)
+        r->hdrs[r->hdr_count - 1].value = r->head.len - 1;
+    r->status = p->status_code;
+    size_t max = r->client->opts.max_response_bytes;
+    r->body.max = max > r->head.len ? max - r->head.len : 1;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body.max) {
+        r->pending_rc = FV_ETOOBIG;
+        return -1;
+    }
+    return r->is_head ? 1 : 0;
+}
+
+static int on_resp_body(llhttp_t *p, const char *at, size_t len)
+{
+    cconn_t *c = p->data;
+    return resp_append(c->req, &c->req->body, at, len);
+}
+
+static int on_resp_complete(llhttp_t *p)
+{
+    cconn_t *c = p->data;
+    if (p->status_code >= 100 && p->status_code < 200)
+        return 0;                              /* an interim answer; the real one follows */
+    c->msg_done = true;
+    return HPE_PAUSED;
+}
+
+static void settings_setup(void)
+{
+    if (settings_ready)
+        return;
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_resp_begin;
+    settings.on_header_field = on_resp_field;
+    settings.on_header_value = on_resp_value;
+    settings.on_headers_complete = on_resp_headers_complete;
+    settings.on_body = on_resp_body;
+    settings.on_message_complete = on_resp_complete;
+    settings_ready = true;
+}
+
+/* ---- connections ---- */
+
+static void conn_unlink(cconn_t *c)
+{
+    fv_http_client_t *cl = c->client;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (cl->conns == c)
+        cl->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    cconn_t *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    fv_http_client_t *cl = c->client;
+    fv_free(c->wbuf);
+    fv_free(c->rbuf);
+    fv_free(c->key);
+    fv_free(c);
+    cl->live--;
+    client_maybe_free(cl);
+}
+
+static void conn_close(cconn_t *c)
+{
+    if (c->state == CCONN_CLOSING)
+        return;
+    c->state = CCONN_CLOSING;
+    if (c->req) {
+        c->req->conn = NULL;
+        c->req = NULL;
+    }
+    conn_unlink(c);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+/* The connection failed under its request: retry once on a fresh connection when that is
+ * safe (a reused connection the peer had closed, nothing received, idempotent method). */
+static void conn_fail(cconn_t *c, int rc)
+{
+    creq_t *r = c->req;
+    bool retry = r && c->reused && !c->got_bytes && r->idempotent && !r->retried &&
+                 !r->client->freeing;
+    if (r)
+        req_detach(r);
+    conn_close(c);
+    if (!r)
+        return;
+    if (retry) {
+        r->retried = true;
+        req_start(r, false);
+        return;
+    }
+    req_finish(r, rc, NULL);
+}
+
+static size_t idle_count(fv_http_client_t *cl, const char *key)
+{
+    size_t n = 0;
+    for (cconn_t *c = cl->conns; c; c = c->next)
+        if (c->state == CCONN_IDLE && strcmp(c->key, key) == 0)
+            n++;
+    return n;
+}
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* A whole response arrived: the connection goes back to the pool (when it may) before the
+ * callback runs, so a request made from the callback can take it. */
+static void conn_complete(cconn_t *c, bool reusable)
+{
+    creq_t *r = c->req;
+    fv_http_client_t *cl = c->client;
+    bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing &&
+                idle_count(cl, c->key) < cl->opts.max_idle_per_host;
+    req_detach(r);
+    if (keep) {
+        c->state = CCONN_IDLE;
+        uv_timer_start(&c->timer, on_idle_timeout, cl->opts.idle_timeout_ms, 0);
+    } else {
+        conn_close(c);
+    }
+    fv_http_header_t stack_hdrs[32];
+    fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
+                                                : fv_malloc(r->hdr_count * sizeof(*hdrs));
+    for (size_t i = 0; i < r->hdr_count; i++) {
+        hdrs[i].name = r->head.ptr + r->hdrs[i].name;
+        hdrs[i].value = r->head.ptr + r->hdrs[i].value;
+    }
+    fv_http_response_t resp = {
+        .status = r->status,
+        .headers = hdrs,
+        .header_count = r->hdr_count,
+        .body = fv_buf_slice(&r->body),
+    };
+    req_finish(r, 0, &resp);
+    if (hdrs != stack_hdrs)
+        fv_free(hdrs);
+}
+
+static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    cconn_t *c = h->data;
+    *buf = uv_buf_init(c->rbuf, CLIENT_RBUF_LEN);
+}
+
+static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    cconn_t *c = s->data;
+    if (c->state == CCONN_CLOSING)
+        return;
+    if (nread == 0)
+        return;
+    if (!c->req) {
+        conn_close(c);                 /* the peer closed (or chatted on) an idle connection */
+        return;
+    }
+    creq_t *r = c->req;
+    if (nread < 0) {
+        if (nread == UV_EOF && c->got_bytes) {
+            c->msg_done = false;
+            r->pending_rc = 0;
+            llhttp_errno_t e = llhttp_finish(&c->parser);
+            if (c->msg_done) {
+                /* a read-until-close body: the connection is finished too */
+                c->msg_done = false;
+                conn_complete(c, false);
+                return;
+            }
+            conn_fail(c, e == HPE_OK ? FV_ECONNRESET : FV_EPROTO);
+            return;
+        }
+        conn_fail(c, nread == UV_EOF ? FV_ECONNRESET : (int)nread);
+        return;
+    }
+    c->got_bytes = true;
+    r->pending_rc = 0;
+    llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)nread);
+    if (e == HPE_PAUSED && c->msg_done) {
+        c->msg_done = false;
+        size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - buf->base);
+        /* bytes after the response put the connection out of step: not reused */
+        conn_complete(c, used == (size_t)nread);
+        return;
+    }
+    if (e != HPE_OK)
+        conn_fail(c, r->pending_rc ? r->pending_rc : FV_EPROTO);
+}
+
+static void on_conn_write(uv_write_t *w, int status)
+{
+    cconn_t *c = w->data;
+    fv_free(c->wbuf);
+    c->wbuf = NULL;
+    if (status < 0 && c->state != CCONN_CLOSING)
+        conn_fail(c, status);
+}
+
+static void conn_send(cconn_t *c, creq_t *r)
+{
+    c->state = CCONN_ACTIVE;
+    c->req = r;
+    r->conn = c;
+    c->got_bytes = false;
+    c->msg_done = false;
+    uv_timer_stop(&c->timer);
+    llhttp_init(&c->parser, HTTP_RESPONSE, &settings);
+    c->parser.data = c;
+    c->wbuf = fv_malloc(r->out.len);
+    memcpy(c->wbuf, r->out.ptr, r->out.len);
+    uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)r->out.len);
+    c->write.data = c;
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read);
+    if (rc == 0 || rc == UV_EALREADY)
+        rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
+    if (rc < 0) {
+        fv_free(c->wbuf);
+        c->wbuf = NULL;
+        conn_fail(c, rc);
+    }
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+    cconn_t *c = t->data;
+    conn_fail(c, FV_ETIMEDOUT);
+}
+
+static void on_connect(uv_connect_t *cr, int status)
+{
+    cconn_t *c = cr->data;
+    if (c->state == CCONN_CLOSING)
+        return;
+    uv_timer_stop(&c->timer);
+    if (status < 0) {
+        conn_fail(c, status);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (!c->req) {
+        conn_close(c);
+        return;
+    }
+    conn_send(c, c->req);
+}
+
+static void conn_connect(creq_t *r, const struct sockaddr *addr)
+{
+    fv_http_client_t *cl = r->client;
+    cconn_t *c = fv_calloc(1, sizeof(*c));
+    c->client = cl;
+    c->key = fv_strdup(r->key);
+    c->rbuf = fv_malloc(CLIENT_RBUF_LEN);
+    c->state = CCONN_CONNECTING;
+    uv_tcp_init(cl->loop, &c->tcp);
+    uv_timer_init(cl->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->connect.data = c;
+    c->handles_open = 2;
+    cl->live++;
+    c->next = cl->conns;
+    if (cl->conns)
+        cl->conns->prev = c;
+    cl->conns = c;
+    c->req = r;
+    r->conn = c;
+    int rc = uv_tcp_connect(&c->connect, &c->tcp, addr, on_connect);
+    if (rc < 0) {
+        req_detach(r);
+        conn_close(c);
+        req_fail_later(r, rc);
+        return;
+    }
+    uv_timer_start(&c->timer, on_connect_timeout, cl->opts.connect_timeout_ms, 0);
+}
+
+static void on_gai(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
+{
+    creq_t *r = g->data;
+    r->gai_pending = false;
+    if (r->done) {
+        uv_freeaddrinfo(res);
+        req_free_maybe(r);
+        return;
+    }
+    if (status < 0 || !res) {
+        uv_freeaddrinfo(res);
+        req_finish(r, status == UV_EAI_CANCELED ? FV_ECANCELED : FV_EBACKEND, NULL);
+        return;
+    }
+    conn_connect(r, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+static void req_start(creq_t *r, bool may_reuse)
+{
+    fv_http_client_t *cl = r->client;
+    if (may_reuse) {
+        for (cconn_t *c = cl->conns; c; c = c->next) {
+            if (c->state == CCONN_IDLE && strcmp(c->key, r->key) == 0) {
+                c->reused = true;
+                conn_send(c, r);
+                return;
+            }
+        }
+    }
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(r->host, r->port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(r->host, r->port, (struct sockaddr_in6 *)&ss) == 0) {
+        conn_connect(r, (const struct sockaddr *)&ss);
+        return;
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", r->port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    r->gai.data = r;
+    int rc = uv_getaddrinfo(cl->loop, &r->gai, on_gai, r->host, port, &hints);
+    if (rc < 0) {
+        req_fail_later(r, FV_EBACKEND);
+        return;
+    }
+    r->gai_pending = true;
+}
+
+/* ---- public ---- */
+
+int fv_http_client_new(uv_loop_t *loop, const fv_http_client_opts_t *opts,
+                       fv_http_client_t **out)
+{
+    if (!loop || !out)
+        return FV_EINVAL;
+    settings_setup();
+    fv_http_client_t *c = fv_calloc(1, sizeof(*c));
+    c->loop = loop;
+    if (opts)
+        c->opts = *opts;
+    else
+        fv_http_client_opts_default(&c->opts);
+    *out = c;
+    return 0;
+}
+
+void fv_http_client_free(fv_http_client_t *c)
+{
+    if (!c || c->freeing)
+        return;
+    c->freeing = true;
+    for (creq_t *r = c->reqs; r; r = r->next) {
+        req_detach(r);
+        if (r->gai_pending)
+            uv_cancel((uv_req_t *)&r->gai);
+        req_fail_later(r, FV_ECANCELED);
+    }
+    while (c->conns)
+        conn_close(c->conns);
+    client_maybe_free(c);
+}
+
+static bool token_ok(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s == ':' || *s == 127)
+            return false;
+    return true;
+}
+
+static bool value_ok(const char *s)
+{
+    return s && !strpbrk(s, "\r\n");
+}
+
+int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
+                           fv_http_client_cb cb, void *data)
+{
+    if (!c || !q || !cb || c->freeing || !token_ok(q->method) || !q->host || !*q->host ||
+        q->port < 1 || q->port > 65535 || !q->target || q->target[0] == '\0' ||
+        strpbrk(q->target, " \r\n") || strpbrk(q->host, " \r\n/") ||
+        (q->body_len && !q->body))
+        return FV_EINVAL;
+    for (size_t i = 0; i < q->header_count; i++)
+        if (!token_ok(q->headers[i].name) || !value_ok(q->headers[i].value))
+            return FV_EINVAL;
+    creq_t *r = fv_calloc(1, sizeof(*r));
+    r->client = c;
+    r->cb = cb;
+    r->data = data;
+    r->host = fv_strdup(q->host);
+    r->port = q->port;
+    fv_buf_init(&r->out, 0);
+    fv_buf_init(&r->head, c->opts.max_response_bytes);
+    fv_buf_init(&r->body, c->opts.max_response_bytes);
+    bool v6 = strchr(q->host, ':') != NULL;
+    int rc = fv_buf_printf(&r->out, "%s %s HTTP/1.1\r\nHost: %s%s%s:%d\r\n", q->method,
+                           q->target, v6 ? "[" : "", q->host, v6 ? "]" : "", q->port);
+    for (size_t i = 0; rc == 0 && i < q->header_count; i++)
+        rc = fv_buf_printf(&r->out, "%s: %s\r\n", q->headers[i].name, q->headers[i].value);
+    bool has_body = q->body_len > 0 || strcmp(q->method, "POST") == 0 ||
+                    strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
+    if (rc == 0 && has_body)
+        rc = fv_buf_printf(&r->out, "Content-Length: %zu\r\n", q->body_len);
+    if (rc == 0)
+        rc = fv_buf_append(&r->out, "\r\n", 2);
+    if (rc == 0 && q->body_len)
+        rc = fv_buf_append(&r->out, q->body, q->body_len);
+    if (rc < 0) {
+        fv_buf_dispose(&r->out);
+        fv_buf_dispose(&r->head);
+        fv_buf_dispose(&r->body);
+        fv_free(r->host);
+        fv_free(r);
+        return rc;
+    }
+    r->key = fv_malloc(strlen(q->host) + 16);
+    sprintf(r->key, "%s:%d", q->host, q->port);
+    r->idempotent = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD") ||
+                    !strcmp(q->method, "PUT") || !strcmp(q->method, "DELETE");
+    r->is_head = strcmp(q->method, "HEAD") == 0;
+    uv_timer_init(c->loop, &r->timer);
+    r->timer.data = r;
+    c->live++;
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+    uv_timer_start(&r->timer, on_req_timer, q->timeout_ms ? q->timeout_ms
+                                                          : c->opts.request_timeout_ms, 0);
+    req_start(r, true);
+    return 0;
+}
+
+const char *fv_http_response_header(const fv_http_response_t *resp, const char *name)
+{
+    if (!resp)
+        return NULL;
+    for (size_t i = 0; i < resp->header_count; i++)
+        if (strcasecmp(resp->headers[i].name, name) == 0)
+            return resp->headers[i].value;
+    return NULL;
+}

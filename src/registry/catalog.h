@@ -1,0 +1,163 @@
+/* catalog.h - the registry's state: service instances, their TTL checks and the change indexes
+ * that blocking queries wait on. Pure: no sockets, no clock (time is always an argument), no
+ * logging. The HTTP edge (http.c), the timers (server.c) and the disk (persist.c) sit around it.
+ *
+ * Indexes work like Consul's raft index: one global counter bumped on every change, and per
+ * service name the index of the last change that touched that name, so a watch on one name is
+ * woken only by changes to it. */
+#ifndef FV_REGISTRY_CATALOG_H
+#define FV_REGISTRY_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+
+#define REGISTRY_NAME_MAX 128
+#define REGISTRY_MAX_TAGS 64
+#define REGISTRY_MAX_META 64
+#define REGISTRY_TTL_MIN_MS 100u
+#define REGISTRY_TTL_MAX_MS 3600000u
+#define REGISTRY_DEREGISTER_MAX_MS 86400000u
+#define REGISTRY_NODE "finalverse"
+#define REGISTRY_NODE_ADDRESS "127.0.0.1"
+
+typedef enum registry_status {
+    REGISTRY_PASSING = 0,
+    REGISTRY_WARNING = 1,
+    REGISTRY_CRITICAL = 2,
+} registry_status_t;
+
+/* "passing" | "warning" | "critical" */
+const char *registry_status_name(registry_status_t s);
+/* 0 and *out, or FV_EINVAL. */
+int registry_status_parse(const char *name, registry_status_t *out);
+
+/* One registered instance. Every string is owned by the instance. */
+typedef struct registry_instance {
+    char *id;
+    char *name;
+    char *address;               /* "" when not given */
+    int port;
+    char **tags;
+    size_t tag_count;
+    char **meta;                 /* key, value, key, value ... (2 * meta_count) */
+    size_t meta_count;
+    uint32_t ttl_ms;             /* 0: no TTL check, always passing unless told otherwise */
+    uint32_t deregister_after_ms;/* 0: never removed for being critical */
+    registry_status_t status;
+    char *output;                /* check output; "" when none */
+    uint64_t last_update_ms;     /* last register or check update: the TTL runs from here */
+    uint64_t critical_since_ms;  /* valid while status == CRITICAL */
+    uint64_t create_index;
+    uint64_t modify_index;
+} registry_instance_t;
+
+typedef struct registry_name_index {
+    char *name;
+    uint64_t index;
+} registry_name_index_t;
+
+typedef struct registry_catalog {
+    registry_instance_t **items; /* in registration order; owned */
+    size_t count;
+    size_t cap;
+    /* Indexes of names ever seen. Kept after a name's last instance goes, so that a watch on
+     * the name sees the removal and a later re-registration as moves forward. */
+    registry_name_index_t *names;
+    size_t name_count;
+    size_t name_cap;
+    uint64_t index;              /* global; starts at 1 so a first query has something to send */
+    uint32_t default_deregister_after_ms; /* used when a register body does not say */
+} registry_catalog_t;
+
+void registry_catalog_init(registry_catalog_t *cat, uint32_t default_deregister_after_ms);
+void registry_catalog_dispose(registry_catalog_t *cat);
+
+/* ---- validation ---- */
+
+/* Parses a Go-style duration: one or more <number><unit> with unit ms, s, m or h ("10s",
+ * "500ms", "1m30s", "1.5s"). 0 and *out_ms, or FV_EINVAL. */
+int registry_parse_duration(const char *text, uint64_t *out_ms);
+
+/* Validates a register body (Consul's shape) and fills out (caller disposes it with
+ * registry_instance_free). Status starts passing (Check.Status may say otherwise): our own
+ * services register and then heartbeat, so starting critical as Consul does would only delay
+ * discovery by one heartbeat. On failure FV_EINVAL and err names the field. */
+FV_MUST_USE int registry_instance_from_json(const json_t *body, uint32_t default_deregister_ms,
+                                            registry_instance_t **out, fv_error_t *err);
+
+void registry_instance_free(registry_instance_t *inst);   /* NULL-safe */
+
+/* ---- changes: each returns 0 or a negative code; *changed (may be NULL) says whether the
+ * index moved ---- */
+
+/* Upserts by id, taking ownership of inst in every case. Same content as the stored one:
+ * no index bump, but the TTL restarts from now. A changed one keeps its check status and
+ * create index. */
+int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst, uint64_t now_ms,
+                              bool *changed);
+
+/* FV_ENOENT when id is unknown. */
+int registry_catalog_deregister(registry_catalog_t *cat, const char *id);
+
+/* A check update: check_id is "service:<id>" (a bare id is accepted too). Restarts the TTL.
+ * Bumps the index only when status or output changed. FV_ENOENT for an unknown check. */
+int registry_catalog_check_update(registry_catalog_t *cat, const char *check_id,
+                                  registry_status_t status, const char *output, uint64_t now_ms,
+                                  bool *changed);
+
+/* TTL passed -> critical ("TTL expired"); critical for deregister_after -> removed.
+ * Returns how many instances changed or went. */
+size_t registry_catalog_expire(registry_catalog_t *cat, uint64_t now_ms);
+
+/* The earliest time at which expire() would do something, or UINT64_MAX when nothing is
+ * pending. Never earlier than now_ms. */
+uint64_t registry_catalog_next_deadline(const registry_catalog_t *cat, uint64_t now_ms);
+
+/* ---- queries ---- */
+
+registry_instance_t *registry_catalog_find(const registry_catalog_t *cat, const char *id);
+
+/* Index of the last change to name (the global index's start value 1 when never seen). */
+uint64_t registry_catalog_name_index(const registry_catalog_t *cat, const char *name);
+
+/* Blocking-query rule: hold the query when the client already has the current index.
+ * A client index of 0 never blocks; one above the current index (the registry restarted and
+ * lost its history) is answered at once, so the client sees the index go back and resets, as
+ * Consul's docs tell clients to. */
+bool registry_should_block(uint64_t current, uint64_t client_index);
+
+/* Number of instances; with passing_only those whose status is passing. name NULL = all. */
+size_t registry_catalog_count(const registry_catalog_t *cat, const char *name, bool passing_only);
+
+/* The JSON bodies, in Consul's shapes. New references, never NULL. */
+json_t *registry_json_agent_services(const registry_catalog_t *cat);
+json_t *registry_json_catalog_services(const registry_catalog_t *cat);
+json_t *registry_json_catalog_service(const registry_catalog_t *cat, const char *name);
+json_t *registry_json_health_service(const registry_catalog_t *cat, const char *name,
+                                     bool passing_only);
+
+/* ---- persistence (persist.c) ---- */
+
+/* The whole catalog (indexes included, times excluded) as one JSON document, and back.
+ * Loading replaces the catalog's contents; restored instances restart their TTL at now_ms.
+ * FV_EINVAL with err saying what is wrong for a malformed document (catalog left empty). */
+json_t *registry_catalog_dump(const registry_catalog_t *cat);
+FV_MUST_USE int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc,
+                                         uint64_t now_ms, fv_error_t *err);
+
+/* <data_dir>/registry/catalog.json, written atomically (temp file, fsync, rename). */
+FV_MUST_USE int registry_persist_save(const registry_catalog_t *cat, const char *data_dir,
+                                      fv_error_t *err);
+
+/* Loads <data_dir>/registry/catalog.json into cat. A missing file is 0 (empty catalog).
+ * A corrupt one is logged, moved aside to catalog.json.corrupt and also gives 0 with an empty
+ * catalog; *corrupt (may be NULL) tells the caller it happened. Other I/O errors are returned. */
+FV_MUST_USE int registry_persist_load(registry_catalog_t *cat, const char *data_dir,
+                                      uint64_t now_ms, bool *corrupt, fv_error_t *err);
+
+#endif

@@ -1,0 +1,653 @@
+/* client.c - what every module uses to talk to the registry: register its instances and keep
+ * them alive with TTL heartbeats (re-registering when the registry forgot them, backing off
+ * when it is down), and find healthy instances of other services with a short cache.
+ * It speaks only the Consul HTTP subset, so it works against a real Consul too.
+ *
+ * Lifetime: every instance has a uv timer and every request one callback, so memory is freed
+ * only when the last timer has closed and the last request callback has run (see maybe_free). */
+#include "registry/registry.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "net/http_client.h"
+#include "registry/catalog.h"
+
+/* How long a lookup result is reused: a gateway forwarding thousands of requests a second then
+ * asks the registry once a second per service, and a dead instance is dropped within ~1 s of
+ * the registry noticing. */
+#define LOOKUP_CACHE_MS 1000
+#define BACKOFF_START_MS 250
+#define CLOSE_BUDGET_MS 1000
+#define MAX_ADDRS 256
+
+typedef struct client_inst {
+    struct client_inst *next;
+    struct fv_registry_client *c;
+    char *id;
+    char *body;              /* the register body, built once */
+    size_t body_len;
+    uv_timer_t timer;        /* next register or heartbeat */
+    bool registered;         /* last register/heartbeat succeeded */
+    bool ever_registered;
+    bool heartbeat_next;     /* what the timer does when it fires */
+    bool busy;               /* a request is in flight */
+    bool dereg_after;        /* closing: deregister once the in-flight request is answered */
+    uint32_t backoff_ms;
+} client_inst_t;
+
+typedef struct client_addr {
+    char host[64];
+    int port;
+} client_addr_t;
+
+typedef struct client_lookup {
+    struct client_lookup *next;
+    fv_registry_lookup_cb cb;
+    void *data;
+    int rc;
+    client_addr_t addr;
+} client_lookup_t;
+
+typedef struct client_cache {
+    struct client_cache *next;
+    struct fv_registry_client *c;
+    char *name;
+    client_addr_t *addrs;
+    size_t addr_count;
+    size_t rr;               /* round-robin cursor */
+    uint64_t fetched_at;
+    bool valid;
+    bool fetching;
+    client_lookup_t *pending;
+} client_cache_t;
+
+struct fv_registry_client {
+    uv_loop_t *loop;
+    fv_http_client_t *http;
+    char *host;
+    int port;
+    uint32_t ttl_ms;
+    uint32_t heartbeat_ms;
+    uint32_t retry_max_ms;
+    uint32_t deregister_after_ms;
+    client_inst_t *insts;
+    client_cache_t *caches;
+    client_lookup_t *ready;       /* answers waiting for the deliver timer; FIFO via tail */
+    client_lookup_t *ready_tail;
+    uv_timer_t deliver;           /* runs callbacks "later", never inside the caller's call */
+    uv_timer_t close_timer;       /* bounds the deregistration at close */
+    bool down;                    /* registry unreachable: logged once */
+    bool closing;
+    bool finishing;
+    size_t inflight;              /* requests whose callback has not run yet */
+    size_t dereg_pending;
+    int open_handles;
+    void (*done)(void *);
+    void *done_data;
+};
+
+static void maybe_free(fv_registry_client_t *c);
+static void send_deregister(client_inst_t *i);
+
+/* ---- delivering lookup answers ---- */
+
+static void on_deliver(uv_timer_t *t)
+{
+    fv_registry_client_t *c = t->data;
+    /* Take the whole queue first: a callback may start new lookups, which go to a fresh one. */
+    client_lookup_t *l = c->ready;
+    c->ready = c->ready_tail = NULL;
+    while (l) {
+        client_lookup_t *next = l->next;
+        l->cb(l->rc, l->rc == 0 ? l->addr.host : NULL, l->rc == 0 ? l->addr.port : 0, l->data);
+        fv_free(l);
+        l = next;
+    }
+}
+
+static void queue_answer(fv_registry_client_t *c, client_lookup_t *l)
+{
+    l->next = NULL;
+    if (c->ready_tail)
+        c->ready_tail->next = l;
+    else
+        c->ready = l;
+    c->ready_tail = l;
+    if (!c->finishing && !uv_is_active((uv_handle_t *)&c->deliver))
+        uv_timer_start(&c->deliver, on_deliver, 0, 0);
+}
+
+static void answer_from_cache(client_cache_t *e, client_lookup_t *l)
+{
+    if (e->addr_count == 0) {
+        l->rc = FV_ENOENT;
+    } else {
+        l->rc = 0;
+        l->addr = e->addrs[e->rr++ % e->addr_count];
+    }
+    queue_answer(e->c, l);
+}
+
+/* ---- registry up/down bookkeeping ---- */
+
+static void note_up(fv_registry_client_t *c)
+{
+    if (c->down)
+        fv_log_info("registry", "registry at %s:%d is reachable again", c->host, c->port);
+    c->down = false;
+}
+
+static void note_down(fv_registry_client_t *c, const char *why)
+{
+    if (!c->down)
+        fv_log_warn("registry", "registry at %s:%d unreachable (%s); retrying with backoff",
+                    c->host, c->port, why);
+    c->down = true;
+}
+
+/* ---- register and heartbeat ---- */
+
+static void on_inst_timer(uv_timer_t *t);
+
+static void schedule(client_inst_t *i, uint64_t delay_ms, bool heartbeat)
+{
+    if (i->c->closing)
+        return;
+    i->heartbeat_next = heartbeat;
+    uv_timer_start(&i->timer, on_inst_timer, delay_ms, 0);
+}
+
+static void schedule_retry(client_inst_t *i)
+{
+    fv_registry_client_t *c = i->c;
+    if (i->backoff_ms == 0)
+        i->backoff_ms = BACKOFF_START_MS < c->retry_max_ms ? BACKOFF_START_MS : c->retry_max_ms;
+    else
+        i->backoff_ms = i->backoff_ms * 2 > c->retry_max_ms ? c->retry_max_ms
+                                                            : i->backoff_ms * 2;
+    /* A retry is a register: it is an idempotent upsert and also covers a registry that lost
+     * us while it was down. */
+    schedule(i, i->backoff_ms, false);
+}
+
+static void on_inst_response(int rc, const fv_http_response_t *resp, void *data)
+{
+    client_inst_t *i = data;
+    fv_registry_client_t *c = i->c;
+    c->inflight--;
+    i->busy = false;
+    if (c->closing) {
+        if (i->dereg_after)
+            send_deregister(i);
+        else
+            maybe_free(c);
+        return;
+    }
+    bool was_heartbeat = i->heartbeat_next;
+    if (rc == 0 && resp->status == 200) {
+        if (!i->registered && !was_heartbeat)
+            fv_log_debug("registry", "registered id=%s", i->id);
+        i->registered = true;
+        i->ever_registered = true;
+        i->backoff_ms = 0;
+        note_up(c);
+        schedule(i, c->heartbeat_ms, true);
+        return;
+    }
+    i->registered = false;
+    if (rc == 0 && resp->status == 404 && was_heartbeat) {
+        /* The registry is up but forgot us (restart without our entry, or TTL removal). */
+        note_up(c);
+        fv_log_info("registry", "registry lost id=%s; registering again", i->id);
+        schedule(i, 0, false);
+        return;
+    }
+    if (rc == 0 && resp->status >= 400 && resp->status < 500) {
+        /* Refused (a bad body): retrying soon will not help, so back off all the way. */
+        fv_log_warn("registry", "registry refused id=%s with status %d", i->id, resp->status);
+        i->backoff_ms = c->retry_max_ms;
+        schedule(i, c->retry_max_ms, false);
+        return;
+    }
+    char why[64];
+    if (rc < 0)
+        snprintf(why, sizeof(why), "%s", fv_strerror(rc));
+    else
+        snprintf(why, sizeof(why), "status %d", resp->status);
+    note_down(c, why);
+    schedule_retry(i);
+}
+
+static void on_inst_timer(uv_timer_t *t)
+{
+    client_inst_t *i = t->data;
+    fv_registry_client_t *c = i->c;
+    if (c->closing || i->busy)
+        return;
+    char target[REGISTRY_NAME_MAX + 64];
+    fv_http_client_req_t r = {
+        .method = "PUT",
+        .host = c->host,
+        .port = c->port,
+        .target = target,
+    };
+    if (i->heartbeat_next) {
+        snprintf(target, sizeof(target), "/v1/agent/check/pass/service:%s", i->id);
+    } else {
+        snprintf(target, sizeof(target), "/v1/agent/service/register");
+        r.body = i->body;
+        r.body_len = i->body_len;
+    }
+    static const fv_http_header_t json_ct[] = {{"Content-Type", "application/json"}};
+    if (!i->heartbeat_next) {
+        r.headers = json_ct;
+        r.header_count = 1;
+    }
+    /* A heartbeat that takes longer than the interval is as good as lost. */
+    r.timeout_ms = c->heartbeat_ms > 1000 ? c->heartbeat_ms : 1000;
+    int rc = fv_http_client_request(c->http, &r, on_inst_response, i);
+    if (rc < 0) {
+        note_down(c, fv_strerror(rc));
+        schedule_retry(i);
+        return;
+    }
+    i->busy = true;
+    c->inflight++;
+}
+
+static char *build_register_body(const fv_registry_client_t *c, const fv_registry_instance_t *in,
+                                 const char *id, size_t *len)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "Name", json_string(in->name));
+    json_object_set_new(o, "ID", json_string(id));
+    json_object_set_new(o, "Address", json_string(in->address ? in->address : ""));
+    json_object_set_new(o, "Port", json_integer(in->port));
+    json_t *tags = json_array();
+    for (size_t k = 0; k < in->tag_count; k++)
+        json_array_append_new(tags, json_string(in->tags[k]));
+    json_object_set_new(o, "Tags", tags);
+    json_t *meta = json_object();
+    for (size_t k = 0; k < in->meta_count; k++)
+        json_object_set_new(meta, in->meta[2 * k], json_string(in->meta[2 * k + 1]));
+    json_object_set_new(o, "Meta", meta);
+    char ttl[32], dereg[32];
+    snprintf(ttl, sizeof(ttl), "%" PRIu32 "ms", c->ttl_ms);
+    snprintf(dereg, sizeof(dereg), "%" PRIu32 "ms", c->deregister_after_ms);
+    json_t *check = json_object();
+    json_object_set_new(check, "TTL", json_string(ttl));
+    json_object_set_new(check, "DeregisterCriticalServiceAfter", json_string(dereg));
+    json_object_set_new(o, "Check", check);
+    fv_buf_t b;
+    fv_buf_init(&b, 0);
+    int rc = fv_json_dump(o, &b);
+    json_decref(o);
+    if (rc < 0) {
+        fv_buf_dispose(&b);
+        return NULL;
+    }
+    return fv_buf_steal(&b, len);
+}
+
+int fv_registry_client_add(fv_registry_client_t *c, const fv_registry_instance_t *in)
+{
+    if (c->closing)
+        return FV_ECANCELED;
+    if (!in->name || in->port < 0 || in->port > 65535 || (in->tag_count && !in->tags) ||
+        (in->meta_count && !in->meta))
+        return FV_EINVAL;
+    const char *id = in->id && *in->id ? in->id : in->name;
+    for (client_inst_t *i = c->insts; i; i = i->next)
+        if (strcmp(i->id, id) == 0)
+            return FV_EEXIST;
+    size_t len;
+    char *body = build_register_body(c, in, id, &len);
+    if (!body)
+        return FV_EINVAL;
+    /* Check it as the registry will, so a bad instance fails here and not forever in retries. */
+    fv_error_t err;
+    json_t *j = fv_json_parse(fv_slice(body, len), &err);
+    registry_instance_t *probe = NULL;
+    int rc = j ? registry_instance_from_json(j, 0, &probe, &err) : FV_EINVAL;
+    json_decref(j);
+    registry_instance_free(probe);
+    if (rc < 0) {
+        fv_log_warn("registry", "cannot register %s: %s", id, err.msg);
+        fv_free(body);
+        return FV_EINVAL;
+    }
+    client_inst_t *i = fv_calloc(1, sizeof(*i));
+    i->c = c;
+    i->id = fv_strdup(id);
+    i->body = body;
+    i->body_len = len;
+    uv_timer_init(c->loop, &i->timer);
+    i->timer.data = i;
+    c->open_handles++;
+    i->next = c->insts;
+    c->insts = i;
+    schedule(i, 0, false);
+    return 0;
+}
+
+int fv_registry_client_registered(const fv_registry_client_t *c, const char *id)
+{
+    for (const client_inst_t *i = c->insts; i; i = i->next)
+        if (strcmp(i->id, id) == 0)
+            return i->registered ? 1 : 0;
+    return 0;
+}
+
+/* ---- lookups ---- */
+
+static void fill_addrs(client_cache_t *e, const json_t *arr)
+{
+    fv_free(e->addrs);
+    e->addrs = NULL;
+    e->addr_count = 0;
+    size_t n = json_array_size(arr);
+    if (n > MAX_ADDRS)
+        n = MAX_ADDRS;
+    if (n == 0)
+        return;
+    e->addrs = fv_calloc(n, sizeof(*e->addrs));
+    for (size_t k = 0; k < n; k++) {
+        json_t *entry = json_array_get(arr, k);
+        json_t *svc = json_object_get(entry, "Service");
+        json_t *port = json_object_get(svc, "Port");
+        const char *host = json_string_value(json_object_get(svc, "Address"));
+        /* Consul's rule: an empty service address means the node's address. */
+        if (!host || !*host)
+            host = json_string_value(json_object_get(json_object_get(entry, "Node"),
+                                                     "Address"));
+        if (!host || !*host || strlen(host) >= sizeof(e->addrs[0].host) ||
+            !json_is_integer(port))
+            continue;
+        client_addr_t *a = &e->addrs[e->addr_count++];
+        snprintf(a->host, sizeof(a->host), "%s", host);
+        a->port = (int)json_integer_value(port);
+    }
+}
+
+static void on_lookup_response(int rc, const fv_http_response_t *resp, void *data)
+{
+    client_cache_t *e = data;
+    fv_registry_client_t *c = e->c;
+    c->inflight--;
+    e->fetching = false;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    int result = 0;
+    json_t *arr = NULL;
+    if (rc < 0 || resp->status != 200) {
+        result = FV_EBACKEND;
+    } else {
+        fv_error_t err;
+        arr = fv_json_parse(resp->body, &err);
+        if (!json_is_array(arr))
+            result = FV_EBACKEND;
+    }
+    client_lookup_t *l = e->pending;
+    e->pending = NULL;
+    if (result == 0) {
+        note_up(c);
+        fill_addrs(e, arr);
+        e->valid = true;
+        e->fetched_at = uv_now(c->loop);
+    } else {
+        /* Failures are not cached: the next lookup asks again. */
+        if (rc < 0)
+            note_down(c, fv_strerror(rc));
+        e->valid = false;
+    }
+    json_decref(arr);
+    while (l) {
+        client_lookup_t *next = l->next;
+        if (result == 0) {
+            answer_from_cache(e, l);
+        } else {
+            l->rc = result;
+            queue_answer(c, l);
+        }
+        l = next;
+    }
+}
+
+int fv_registry_client_lookup(fv_registry_client_t *c, const char *name, fv_registry_lookup_cb cb,
+                              void *data)
+{
+    if (c->closing)
+        return FV_ECANCELED;
+    if (!name || !cb)
+        return FV_EINVAL;
+    size_t nlen = strlen(name);
+    if (nlen == 0 || nlen > REGISTRY_NAME_MAX || strspn(name,
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != nlen)
+        return FV_EINVAL;
+    client_cache_t *e = c->caches;
+    while (e && strcmp(e->name, name) != 0)
+        e = e->next;
+    if (!e) {
+        e = fv_calloc(1, sizeof(*e));
+        e->c = c;
+        e->name = fv_strdup(name);
+        e->next = c->caches;
+        c->caches = e;
+    }
+    client_lookup_t *l = fv_calloc(1, sizeof(*l));
+    l->cb = cb;
+    l->data = data;
+    if (e->valid && uv_now(c->loop) - e->fetched_at < LOOKUP_CACHE_MS) {
+        answer_from_cache(e, l);
+        return 0;
+    }
+    l->next = e->pending;
+    e->pending = l;
+    if (e->fetching)
+        return 0;
+    char target[REGISTRY_NAME_MAX + 40];
+    snprintf(target, sizeof(target), "/v1/health/service/%s?passing", name);
+    fv_http_client_req_t r = {
+        .method = "GET",
+        .host = c->host,
+        .port = c->port,
+        .target = target,
+        .timeout_ms = 2000,
+    };
+    int rc = fv_http_client_request(c->http, &r, on_lookup_response, e);
+    if (rc < 0) {
+        /* cb must still run once, later: answer through the deliver queue. */
+        e->pending = l->next;
+        l->rc = FV_EBACKEND;
+        queue_answer(c, l);
+        return 0;
+    }
+    e->fetching = true;
+    c->inflight++;
+    return 0;
+}
+
+/* ---- new and close ---- */
+
+int fv_registry_client_new(uv_loop_t *loop, const char *reg_host, int reg_port,
+                           const fv_config_t *cfg, fv_registry_client_t **out)
+{
+    if (!loop || !reg_host || !*reg_host || reg_port < 1 || reg_port > 65535 || !cfg)
+        return FV_EINVAL;
+    fv_registry_client_t *c = fv_calloc(1, sizeof(*c));
+    fv_http_client_opts_t o;
+    fv_http_client_opts_default(&o);
+    o.connect_timeout_ms = 1000;
+    o.max_idle_per_host = 4;
+    int rc = fv_http_client_new(loop, &o, &c->http);
+    if (rc < 0) {
+        fv_free(c);
+        return rc;
+    }
+    c->loop = loop;
+    c->host = fv_strdup(reg_host);
+    c->port = reg_port;
+    c->ttl_ms = cfg->registry.ttl_ms ? cfg->registry.ttl_ms : 10000;
+    if (c->ttl_ms < REGISTRY_TTL_MIN_MS)
+        c->ttl_ms = REGISTRY_TTL_MIN_MS;
+    c->heartbeat_ms = cfg->registry.heartbeat_interval_ms ? cfg->registry.heartbeat_interval_ms
+                                                          : 3000;
+    c->retry_max_ms = cfg->registry.retry_max_ms ? cfg->registry.retry_max_ms : 5000;
+    c->deregister_after_ms = cfg->registry.deregister_after_ms;
+    uv_timer_init(loop, &c->deliver);
+    c->deliver.data = c;
+    uv_timer_init(loop, &c->close_timer);
+    c->close_timer.data = c;
+    c->open_handles = 2;
+    *out = c;
+    return 0;
+}
+
+static void on_client_handle_closed(uv_handle_t *h)
+{
+    fv_registry_client_t *c = h->data;
+    c->open_handles--;
+    maybe_free(c);
+}
+
+static void on_inst_handle_closed(uv_handle_t *h)
+{
+    fv_registry_client_t *c = ((client_inst_t *)h->data)->c;
+    c->open_handles--;
+    maybe_free(c);
+}
+
+/* Frees everything once no handle is open and no request callback is outstanding; runs done
+ * last, from the loop (we are always in a libuv callback here). */
+static void maybe_free(fv_registry_client_t *c)
+{
+    if (!c->finishing || c->open_handles > 0 || c->inflight > 0)
+        return;
+    while (c->insts) {
+        client_inst_t *i = c->insts;
+        c->insts = i->next;
+        fv_free(i->id);
+        fv_free(i->body);
+        fv_free(i);
+    }
+    while (c->caches) {
+        client_cache_t *e = c->caches;
+        c->caches = e->next;
+        fv_free(e->name);
+        fv_free(e->addrs);
+        fv_free(e);
+    }
+    void (*done)(void *) = c->done;
+    void *data = c->done_data;
+    fv_free(c->host);
+    fv_free(c);
+    if (done)
+        done(data);
+}
+
+static void finish_close(fv_registry_client_t *c)
+{
+    if (c->finishing)
+        return;
+    c->finishing = true;
+    /* Answers still queued are delivered now, before their timer goes away. */
+    on_deliver(&c->deliver);
+    fv_http_client_free(c->http);   /* outstanding callbacks run later with FV_ECANCELED */
+    c->http = NULL;
+    uv_close((uv_handle_t *)&c->deliver, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->close_timer, on_client_handle_closed);
+    for (client_inst_t *i = c->insts; i; i = i->next)
+        uv_close((uv_handle_t *)&i->timer, on_inst_handle_closed);
+}
+
+static void on_close_timer(uv_timer_t *t)
+{
+    finish_close(t->data);
+}
+
+static void dereg_done(fv_registry_client_t *c)
+{
+    c->dereg_pending--;
+    if (c->dereg_pending == 0 && !c->finishing)
+        uv_timer_start(&c->close_timer, on_close_timer, 0, 0);
+}
+
+static void on_deregistered(int rc, const fv_http_response_t *resp, void *data)
+{
+    fv_registry_client_t *c = data;
+    c->inflight--;
+    dereg_done(c);
+    maybe_free(c);
+}
+
+/* Counted in dereg_pending by the caller; this settles the count when the request cannot go. */
+static void send_deregister(client_inst_t *i)
+{
+    fv_registry_client_t *c = i->c;
+    i->dereg_after = false;
+    if (c->finishing || !c->http) {
+        dereg_done(c);
+        maybe_free(c);
+        return;
+    }
+    char target[REGISTRY_NAME_MAX + 40];
+    snprintf(target, sizeof(target), "/v1/agent/service/deregister/%s", i->id);
+    fv_http_client_req_t r = {
+        .method = "PUT",
+        .host = c->host,
+        .port = c->port,
+        .target = target,
+        .timeout_ms = CLOSE_BUDGET_MS,
+    };
+    if (fv_http_client_request(c->http, &r, on_deregistered, c) == 0) {
+        c->inflight++;
+        return;
+    }
+    dereg_done(c);
+}
+
+void fv_registry_client_close(fv_registry_client_t *c, void (*done)(void *), void *data)
+{
+    if (!c || c->closing)
+        return;
+    c->closing = true;
+    c->done = done;
+    c->done_data = data;
+    for (client_inst_t *i = c->insts; i; i = i->next)
+        uv_timer_stop(&i->timer);
+    for (client_cache_t *e = c->caches; e; e = e->next) {
+        client_lookup_t *l = e->pending;
+        e->pending = NULL;
+        while (l) {
+            client_lookup_t *next = l->next;
+            l->rc = FV_ECANCELED;
+            queue_answer(c, l);
+            l = next;
+        }
+    }
+    for (client_inst_t *i = c->insts; i; i = i->next) {
+        if (i->busy) {
+            /* A register still in flight could land after our deregister and bring the
+             * instance back: deregister once it is answered. */
+            i->dereg_after = true;
+            c->dereg_pending++;
+        } else if (i->ever_registered) {
+            c->dereg_pending++;
+            send_deregister(i);
+        }
+    }
+    /* Finish when the deregistrations are answered or the budget is spent, whichever is
+     * first; always from a timer, so done never runs inside this call. */
+    uv_timer_start(&c->close_timer, on_close_timer, c->dereg_pending ? CLOSE_BUDGET_MS : 0, 0);
+}

@@ -1,0 +1,72 @@
+/* module.c - the service-registry module for the runtime: a thin wrapper that builds the
+ * registry server from the config, puts its routes on the module's router and reports a
+ * "catalog" health check. Everything else is in server.c and http.c. */
+#include <stdio.h>
+
+#include "config/config.h"
+#include "core/log.h"
+#include "registry/registry.h"
+#include "registry/server.h"
+
+static void catalog_check(void *data, fv_check_status_t *status, char *msg, size_t msg_len)
+{
+    registry_server_t *s = data;
+    *status = FV_CHECK_PASS;
+    snprintf(msg, msg_len, "%zu instances", s->cat.count);
+}
+
+static double gauge_instances(void *data)
+{
+    return (double)((registry_server_t *)data)->cat.count;
+}
+
+static double gauge_waiters(void *data)
+{
+    return (double)registry_http_waiter_count(data);
+}
+
+static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
+{
+    const fv_config_t *cfg = fv_module_config(ctx);
+    char leader[320];
+    const char *host = cfg->general.advertise && *cfg->general.advertise
+                           ? cfg->general.advertise
+                           : (cfg->general.bind && *cfg->general.bind ? cfg->general.bind
+                                                                      : "127.0.0.1");
+    snprintf(leader, sizeof(leader), "%s:%d", host, fv_module_port(ctx));
+    registry_server_opts_t opts = {
+        .deregister_after_ms = cfg->registry.deregister_after_ms,
+        .data_dir = cfg->general.data_dir,
+        .leader = leader,
+    };
+    registry_server_t *s;
+    int rc = registry_server_new(fv_module_loop(ctx), &opts, &s, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = registry_http_routes(fv_module_router(ctx), s)) < 0) {
+        registry_server_close(s, NULL, NULL);
+        return fv_error_set(err, rc, "service-registry: adding routes failed: %s",
+                            fv_strerror(rc));
+    }
+    fv_module_set_data(ctx, s);
+    fv_module_add_check(ctx, "catalog", catalog_check, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_instances", "Registered service instances.",
+                        gauge_instances, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_blocking_queries",
+                        "Blocking queries currently held.", gauge_waiters, s);
+    return 0;
+}
+
+static void registry_stop(fv_module_ctx_t *ctx)
+{
+    registry_server_t *s = fv_module_data(ctx);
+    fv_module_set_data(ctx, NULL);
+    registry_server_close(s, NULL, NULL);
+}
+
+const fv_module_t fv_module_service_registry = {
+    .name = "service-registry",
+    .deps = NULL,
+    .start = registry_start,
+    .stop = registry_stop,
+};

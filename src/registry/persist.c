@@ -1,0 +1,321 @@
+/* persist.c - the catalog on disk, so a registry restart does not forget every service:
+ * <data_dir>/registry/catalog.json as one JSON document, written atomically (temp file, fsync,
+ * rename, fsync of the folder) and read back at start. When to write (debounce) is server.c's
+ * business; this file only converts and does the I/O.
+ *
+ * Times are not stored: monotonic clocks mean nothing across a restart, so a restored instance
+ * starts its TTL afresh at load time. Services re-register on their own when a heartbeat gets
+ * 404, so a lost or stale file costs at most one heartbeat interval of discovery. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "registry/catalog.h"
+
+#define PERSIST_VERSION 1
+/* A catalog of tens of instances is a few KiB; this bound only stops a wrong file from
+ * being read whole into memory. */
+#define PERSIST_MAX_BYTES (16u * 1024 * 1024)
+
+json_t *registry_catalog_dump(const registry_catalog_t *cat)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "version", json_integer(PERSIST_VERSION));
+    json_object_set_new(doc, "index", json_integer((json_int_t)cat->index));
+    json_t *names = json_object();
+    for (size_t i = 0; i < cat->name_count; i++)
+        json_object_set_new(names, cat->names[i].name,
+                            json_integer((json_int_t)cat->names[i].index));
+    json_object_set_new(doc, "names", names);
+    json_t *items = json_array();
+    for (size_t i = 0; i < cat->count; i++) {
+        const registry_instance_t *inst = cat->items[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "ID", json_string(inst->id));
+        json_object_set_new(o, "Name", json_string(inst->name));
+        json_object_set_new(o, "Address", json_string(inst->address));
+        json_object_set_new(o, "Port", json_integer(inst->port));
+        json_t *tags = json_array();
+        for (size_t t = 0; t < inst->tag_count; t++)
+            json_array_append_new(tags, json_string(inst->tags[t]));
+        json_object_set_new(o, "Tags", tags);
+        json_t *meta = json_object();
+        for (size_t m = 0; m < inst->meta_count; m++)
+            json_object_set_new(meta, inst->meta[2 * m], json_string(inst->meta[2 * m + 1]));
+        json_object_set_new(o, "Meta", meta);
+        json_object_set_new(o, "TTLMs", json_integer(inst->ttl_ms));
+        json_object_set_new(o, "DeregisterAfterMs", json_integer(inst->deregister_after_ms));
+        json_object_set_new(o, "Status", json_string(registry_status_name(inst->status)));
+        json_object_set_new(o, "Output", json_string(inst->output));
+        json_object_set_new(o, "CreateIndex", json_integer((json_int_t)inst->create_index));
+        json_object_set_new(o, "ModifyIndex", json_integer((json_int_t)inst->modify_index));
+        json_array_append_new(items, o);
+    }
+    json_object_set_new(doc, "instances", items);
+    return doc;
+}
+
+static int get_u64(const json_t *o, const char *key, uint64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return FV_EINVAL;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* One stored instance, rebuilt through the same validation a register body gets, so a
+ * hand-edited file cannot smuggle in what the API would refuse. */
+static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, uint64_t now_ms,
+                            fv_error_t *err)
+{
+    if (!json_is_object(o))
+        return fv_error_set(err, FV_EINVAL, "instances[%zu] is not an object", i);
+    json_t *body = json_object();
+    const char *keys[] = {"ID", "Name", "Address", "Port", "Tags", "Meta"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        json_t *v = json_object_get(o, keys[k]);
+        if (v)
+            json_object_set(body, keys[k], v);
+    }
+    registry_instance_t *inst = NULL;
+    fv_error_t verr;
+    int rc = registry_instance_from_json(body, 0, &inst, &verr);
+    json_decref(body);
+    if (rc < 0)
+        return fv_error_set(err, FV_EINVAL, "instances[%zu]: %s", i, verr.msg);
+    uint64_t ttl, dereg, ci, mi;
+    const char *status = NULL, *output = NULL;
+    if (get_u64(o, "TTLMs", &ttl) < 0 || get_u64(o, "DeregisterAfterMs", &dereg) < 0 ||
+        get_u64(o, "CreateIndex", &ci) < 0 || get_u64(o, "ModifyIndex", &mi) < 0 ||
+        fv_json_get_str(o, "Status", &status, NULL) < 0 ||
+        fv_json_get_str(o, "Output", &output, NULL) < 0 ||
+        registry_status_parse(status, &inst->status) < 0 || ttl > REGISTRY_TTL_MAX_MS ||
+        dereg > REGISTRY_DEREGISTER_MAX_MS || registry_catalog_find(cat, inst->id)) {
+        registry_instance_free(inst);
+        return fv_error_set(err, FV_EINVAL, "instances[%zu]: bad or duplicate fields", i);
+    }
+    inst->ttl_ms = (uint32_t)ttl;
+    inst->deregister_after_ms = (uint32_t)dereg;
+    fv_free(inst->output);
+    inst->output = fv_strdup(output);
+    inst->last_update_ms = now_ms;
+    inst->critical_since_ms = now_ms;
+    inst->create_index = ci;
+    inst->modify_index = mi;
+    if (cat->count == cat->cap) {
+        cat->cap = cat->cap ? 2 * cat->cap : 16;
+        cat->items = fv_realloc(cat->items, cat->cap * sizeof(*cat->items));
+    }
+    cat->items[cat->count++] = inst;
+    return 0;
+}
+
+int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc, uint64_t now_ms,
+                             fv_error_t *err)
+{
+    uint32_t dereg_default = cat->default_deregister_after_ms;
+    registry_catalog_dispose(cat);
+    registry_catalog_init(cat, dereg_default);
+
+    int rc = 0;
+    uint64_t version, index;
+    json_t *names = json_object_get(doc, "names");
+    json_t *items = json_object_get(doc, "instances");
+    if (!json_is_object(doc) || get_u64(doc, "version", &version) < 0 ||
+        get_u64(doc, "index", &index) < 0 || !json_is_object(names) || !json_is_array(items))
+        return fv_error_set(err, FV_EINVAL, "not a registry catalog document");
+    if (version != PERSIST_VERSION)
+        return fv_error_set(err, FV_EINVAL, "catalog version %" PRIu64 " is not %d", version,
+                            PERSIST_VERSION);
+    if (index < 1)
+        return fv_error_set(err, FV_EINVAL, "catalog index must be at least 1");
+
+    const char *k;
+    json_t *v;
+    json_object_foreach(names, k, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (uint64_t)json_integer_value(v) > index) {
+            rc = fv_error_set(err, FV_EINVAL, "names.%s is not an index up to %" PRIu64, k,
+                              index);
+            goto fail;
+        }
+        if (cat->name_count == cat->name_cap) {
+            cat->name_cap = cat->name_cap ? 2 * cat->name_cap : 8;
+            cat->names = fv_realloc(cat->names, cat->name_cap * sizeof(*cat->names));
+        }
+        cat->names[cat->name_count].name = fv_strdup(k);
+        cat->names[cat->name_count].index = (uint64_t)json_integer_value(v);
+        cat->name_count++;
+    }
+    for (size_t i = 0; i < json_array_size(items); i++)
+        if ((rc = restore_instance(cat, json_array_get(items, i), i, now_ms, err)) < 0)
+            goto fail;
+    cat->index = index;
+    return 0;
+
+fail:
+    registry_catalog_dispose(cat);
+    registry_catalog_init(cat, dereg_default);
+    return rc;
+}
+
+static int catalog_dir(const char *data_dir, char *out, size_t len, fv_error_t *err)
+{
+    if ((size_t)snprintf(out, len, "%s/registry", data_dir) >= len)
+        return fv_error_set(err, FV_EINVAL, "data_dir is too long");
+    return 0;
+}
+
+static int mkdir_one(const char *path, fv_error_t *err)
+{
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return fv_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int registry_persist_save(const registry_catalog_t *cat, const char *data_dir, fv_error_t *err)
+{
+    char dir[4096], tmp[4200], path[4200];
+    int rc;
+    if ((rc = catalog_dir(data_dir, dir, sizeof(dir), err)) < 0)
+        return rc;
+    if ((rc = mkdir_one(data_dir, err)) < 0 || (rc = mkdir_one(dir, err)) < 0)
+        return rc;
+    snprintf(tmp, sizeof(tmp), "%s/catalog.json.tmp", dir);
+    snprintf(path, sizeof(path), "%s/catalog.json", dir);
+
+    json_t *doc = registry_catalog_dump(cat);
+    fv_buf_t out;
+    fv_buf_init(&out, 0);
+    rc = fv_json_dump(doc, &out);
+    json_decref(doc);
+    if (rc < 0) {
+        fv_buf_dispose(&out);
+        return fv_error_set(err, rc, "serialising the catalog failed");
+    }
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = fv_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+        fv_buf_dispose(&out);
+        return rc;
+    }
+    rc = write_all(fd, out.ptr, out.len);
+    fv_buf_dispose(&out);
+    /* fsync before rename: otherwise a crash can leave the new name pointing at an empty file. */
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        int e = -rc;
+        unlink(tmp);
+        return fv_error_set(err, rc, "%s: %s", path, strerror(e));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);   /* makes the rename itself durable; best effort */
+        close(dfd);
+    }
+    return 0;
+}
+
+static int read_file(const char *path, fv_buf_t *out, fv_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno == ENOENT ? FV_ENOENT : fv_error_set(err, -errno, "%s: %s", path,
+                                                          strerror(errno));
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if ((rc = fv_buf_append(out, chunk, n)) < 0)
+            break;
+    if (rc == 0 && ferror(f))
+        rc = FV_EIO;
+    fclose(f);
+    if (rc < 0)
+        return fv_error_set(err, rc, "%s: %s", path, rc == FV_ETOOBIG ? "file too large"
+                                                                       : "read failed");
+    return 0;
+}
+
+int registry_persist_load(registry_catalog_t *cat, const char *data_dir, uint64_t now_ms,
+                          bool *corrupt, fv_error_t *err)
+{
+    char dir[4096], path[4200], aside[4200];
+    int rc;
+    if (corrupt)
+        *corrupt = false;
+    if ((rc = catalog_dir(data_dir, dir, sizeof(dir), err)) < 0)
+        return rc;
+    snprintf(path, sizeof(path), "%s/catalog.json", dir);
+    snprintf(aside, sizeof(aside), "%s/catalog.json.corrupt", dir);
+
+    fv_buf_t text;
+    fv_buf_init(&text, PERSIST_MAX_BYTES);
+    rc = read_file(path, &text, err);
+    if (rc == FV_ENOENT) {
+        fv_buf_dispose(&text);
+        return 0;
+    }
+    fv_error_t perr;
+    fv_error_clear(&perr);
+    if (rc == 0) {
+        json_t *doc = fv_json_parse(fv_buf_slice(&text), &perr);
+        if (doc) {
+            rc = registry_catalog_restore(cat, doc, now_ms, &perr);
+            json_decref(doc);
+        } else {
+            rc = FV_EINVAL;
+        }
+    } else if (rc == FV_ETOOBIG) {
+        fv_error_set(&perr, rc, "file over %u bytes", PERSIST_MAX_BYTES);
+    } else {
+        fv_buf_dispose(&text);
+        return rc;
+    }
+    fv_buf_dispose(&text);
+    if (rc == 0)
+        return 0;
+    uint32_t dereg_default = cat->default_deregister_after_ms;
+    registry_catalog_dispose(cat);
+    registry_catalog_init(cat, dereg_default);
+
+    /* A bad file must not keep the registry down: keep it for a person to look at, start
+     * empty, and let the services re-register on their next heartbeat. */
+    fv_log_warn("registry", "%s is unreadable (%s); moved aside to %s, starting empty", path,
+                perr.msg, aside);
+    if (rename(path, aside) < 0)
+        fv_log_warn("registry", "could not move %s aside: %s", path, strerror(errno));
+    if (corrupt)
+        *corrupt = true;
+    return 0;
+}

@@ -1,0 +1,142 @@
+/* server.c - the running registry around the pure catalog: loading it at start, the sweep
+ * timer that turns missed TTLs into critical and removals, the debounced disk write, and the
+ * orderly close. Routes and blocking-query waiters are in http.c. */
+#include "registry/server.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+#define PERSIST_DELAY_DEFAULT_MS 200
+#define PERSIST_RETRY_MS 5000
+
+static void on_persist(uv_timer_t *t);
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    registry_server_t *s = h->data;
+    if (--s->open_handles > 0)
+        return;
+    /* libuv is done with every handle: now the memory may go. */
+    void (*cb)(void *) = s->closed_cb;
+    void *data = s->closed_data;
+    registry_catalog_dispose(&s->cat);
+    fv_free(s->data_dir);
+    fv_free(s->leader);
+    fv_free(s);
+    if (cb)
+        cb(data);
+}
+
+static void persist_now(registry_server_t *s)
+{
+    if (!s->data_dir || s->cat.index == s->saved_index)
+        return;
+    fv_error_t err;
+    if (registry_persist_save(&s->cat, s->data_dir, &err) < 0) {
+        if (!s->persist_failing)
+            fv_log_warn("registry", "saving the catalog failed: %s", err.msg);
+        s->persist_failing = true;
+        /* Retry later by itself: no further change may come to trigger it. */
+        if (!s->closing)
+            uv_timer_start(&s->persist, on_persist, PERSIST_RETRY_MS, 0);
+        return;
+    }
+    if (s->persist_failing)
+        fv_log_info("registry", "saving the catalog works again");
+    s->persist_failing = false;
+    s->saved_index = s->cat.index;
+}
+
+static void on_persist(uv_timer_t *t)
+{
+    persist_now(t->data);
+}
+
+static void on_sweep(uv_timer_t *t);
+
+static void rearm_sweep(registry_server_t *s)
+{
+    if (s->closing)
+        return;
+    uint64_t now = uv_now(s->loop);
+    uint64_t at = registry_catalog_next_deadline(&s->cat, now);
+    if (at == UINT64_MAX)
+        uv_timer_stop(&s->sweep);
+    else
+        uv_timer_start(&s->sweep, on_sweep, at - now, 0);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    registry_server_t *s = t->data;
+    size_t n = registry_catalog_expire(&s->cat, uv_now(s->loop));
+    if (n > 0)
+        fv_log_debug("registry", "sweep: %zu instances went critical or were removed", n);
+    registry_server_changed(s);
+}
+
+void registry_server_changed(registry_server_t *s)
+{
+    if (s->closing)
+        return;
+    registry_http_wake(s, false);
+    rearm_sweep(s);
+    /* Without a debounce a burst of registrations at start would mean one fsync each. */
+    if (s->data_dir && s->cat.index != s->saved_index) {
+        if (!uv_is_active((uv_handle_t *)&s->persist))
+            uv_timer_start(&s->persist, on_persist, s->persist_delay_ms, 0);
+    }
+}
+
+int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
+                        registry_server_t **out, fv_error_t *err)
+{
+    registry_server_t *s = fv_calloc(1, sizeof(*s));
+    s->loop = loop;
+    registry_catalog_init(&s->cat, opts->deregister_after_ms);
+    s->data_dir = opts->data_dir && *opts->data_dir ? fv_strdup(opts->data_dir) : NULL;
+    s->leader = fv_strdup(opts->leader ? opts->leader : "127.0.0.1:8500");
+    s->persist_delay_ms = opts->persist_delay_ms ? opts->persist_delay_ms
+                                                 : PERSIST_DELAY_DEFAULT_MS;
+    if (s->data_dir) {
+        bool corrupt = false;
+        int rc = registry_persist_load(&s->cat, s->data_dir, uv_now(loop), &corrupt, err);
+        if (rc < 0) {
+            registry_catalog_dispose(&s->cat);
+            fv_free(s->data_dir);
+            fv_free(s->leader);
+            fv_free(s);
+            return rc;
+        }
+        s->saved_index = s->cat.index;
+        if (s->cat.count > 0)
+            fv_log_info("registry", "restored %zu instances (index %llu)", s->cat.count,
+                        (unsigned long long)s->cat.index);
+    }
+    uv_timer_t *timers[] = {&s->sweep, &s->persist, &s->wait};
+    for (size_t i = 0; i < 3; i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = s;
+    }
+    s->open_handles = 3;
+    rearm_sweep(s);
+    *out = s;
+    return 0;
+}
+
+void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *data)
+{
+    if (!s || s->closing)
+        return;
+    /* Waiters first, while the catalog is intact: each gets the current data. */
+    registry_http_wake(s, true);
+    s->closing = true;
+    persist_now(s);
+    s->closed_cb = cb;
+    s->closed_data = data;
+    uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
+    uv_close((uv_handle_t *)&s->persist, on_handle_closed);
+    uv_close((uv_handle_t *)&s->wait, on_handle_closed);
+}

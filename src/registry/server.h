@@ -1,0 +1,64 @@
+/* server.h - what the registry's server files share: the running registry (catalog, sweep and
+ * persistence timers, blocking-query waiters) and its routes. module.c wraps it for the runtime;
+ * tests drive it directly on their own router and loop. */
+#ifndef FV_REGISTRY_SERVER_H
+#define FV_REGISTRY_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "net/router.h"
+#include "registry/catalog.h"
+
+typedef struct registry_waiter registry_waiter_t;
+
+typedef struct registry_server_opts {
+    uint32_t deregister_after_ms;  /* default for bodies that do not say */
+    const char *data_dir;          /* NULL: no persistence */
+    uint32_t persist_delay_ms;     /* debounce; 0 = 200 */
+    const char *leader;            /* "127.0.0.1:8500", answered by /v1/status/leader; copied */
+} registry_server_opts_t;
+
+typedef struct registry_server {
+    uv_loop_t *loop;
+    registry_catalog_t cat;
+    char *data_dir;
+    char *leader;
+    uint32_t persist_delay_ms;
+    uint64_t saved_index;       /* catalog index last written; differs = dirty */
+    bool persist_failing;       /* so a full disk logs once, not once per change */
+    bool closing;
+    uv_timer_t sweep;           /* fires at the catalog's next deadline */
+    uv_timer_t persist;         /* debounce */
+    uv_timer_t wait;            /* fires at the earliest blocking query's deadline */
+    int open_handles;
+    registry_waiter_t *waiters; /* doubly linked */
+    void (*closed_cb)(void *data);
+    void *closed_data;
+} registry_server_t;
+
+/* Creates the registry on loop and loads the persisted catalog (a corrupt file is set aside;
+ * see persist.c). 0 and *out, or a negative code with err. */
+FV_MUST_USE int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
+                                    registry_server_t **out, fv_error_t *err);
+
+/* Adds the Consul routes to r; s must outlive r's use. */
+FV_MUST_USE int registry_http_routes(fv_router_t *r, registry_server_t *s);
+
+/* After any catalog change: wakes the waiters whose index moved, schedules the disk write and
+ * re-arms the sweep. Safe to call when nothing changed. */
+void registry_server_changed(registry_server_t *s);
+
+/* Flushes to disk, answers every waiter with current data, closes the timers, then runs
+ * cb(data) from the loop and frees s. NULL-safe; cb may be NULL. */
+void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *data);
+
+/* http.c's side of the waiters, called by server.c. */
+void registry_http_wake(registry_server_t *s, bool all);
+void registry_http_arm_wait_timer(registry_server_t *s);
+/* Blocking queries currently held (for tests and metrics). */
+size_t registry_http_waiter_count(const registry_server_t *s);
+
+#endif

@@ -1,0 +1,572 @@
+/* test_http_server.c - the HTTP server on a real loop, driven by blocking sockets from a
+ * thread: keep-alive, pipelining, chunked bodies, limits (431, 413, 408), malformed input,
+ * async replies and aborts, HEAD, byte-at-a-time input, 100-continue, connection ceilings. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/alloc.h"
+#include "net/http_server.h"
+#include "unit/net/http_test_util.h"
+
+typedef struct fx fx_t;
+typedef void (*client_fn)(fx_t *f);
+
+struct fx {
+    uv_loop_t loop;
+    fv_http_server_t *srv;
+    uv_async_t done;
+    uv_timer_t watchdog;
+    pthread_t th;
+    int port;
+    client_fn client;
+    atomic_int got_request;
+    atomic_int aborts;
+    atomic_int server_closing;
+    int aborts_while_open;
+    bool closed;
+    bool done_sent;
+    bool timed_out;
+    int observed;
+};
+
+static void on_server_closed(fv_http_server_t *s, void *data)
+{
+    fx_t *f = data;
+    f->closed = true;
+}
+
+static void close_server(fx_t *f)
+{
+    if (f->srv) {
+        atomic_store(&f->server_closing, 1);
+        fv_http_server_close(f->srv, on_server_closed, f);
+        f->srv = NULL;
+    }
+}
+
+static void on_done(uv_async_t *a)
+{
+    fx_t *f = a->data;
+    close_server(f);
+    uv_close((uv_handle_t *)&f->done, NULL);
+    uv_close((uv_handle_t *)&f->watchdog, NULL);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    fx_t *f = t->data;
+    f->timed_out = true;
+    close_server(f);
+}
+
+static void *client_main(void *arg)
+{
+    fx_t *f = arg;
+    f->client(f);
+    if (!f->done_sent)
+        uv_async_send(&f->done);
+    return NULL;
+}
+
+/* ---- the handler ---- */
+
+typedef struct later {
+    uv_timer_t timer;
+    fv_http_req_t *req;
+} later_t;
+
+static void on_later_closed(uv_handle_t *h)
+{
+    fv_free(h->data);
+}
+
+static void on_later(uv_timer_t *t)
+{
+    later_t *l = t->data;
+    fv_http_reply(l->req, 200, "text/plain", "later", 5);
+    t->data = l;
+    uv_close((uv_handle_t *)t, on_later_closed);
+}
+
+static void on_abort(fv_http_req_t *req, void *data)
+{
+    fx_t *f = data;
+    atomic_fetch_add(&f->aborts, 1);
+    if (!atomic_load(&f->server_closing))
+        f->aborts_while_open++;
+}
+
+static void handler(fv_http_req_t *req, void *data)
+{
+    fx_t *f = data;
+    fv_slice_t p = fv_http_req_path(req);
+    atomic_fetch_add(&f->got_request, 1);
+    if (fv_slice_eq_cstr(p, "/hello")) {
+        fv_http_resp_header(req, "X-Test", "yes");
+        fv_http_reply(req, 200, "text/plain", "hello", 5);
+    } else if (fv_slice_eq_cstr(p, "/echo")) {
+        fv_slice_t b = fv_http_req_body(req);
+        fv_http_reply(req, 200, "application/octet-stream", b.ptr, b.len);
+    } else if (fv_slice_eq_cstr(p, "/async")) {
+        later_t *l = fv_calloc(1, sizeof(*l));
+        l->req = req;
+        uv_timer_init(fv_http_req_loop(req), &l->timer);
+        l->timer.data = l;
+        uv_timer_start(&l->timer, on_later, 20, 0);
+    } else if (fv_slice_eq_cstr(p, "/never")) {
+        fv_http_req_on_abort(req, on_abort, f);
+    } else if (fv_slice_eq_cstr(p, "/query")) {
+        const char *v = fv_http_req_query_param(req, "name");
+        fv_http_reply(req, 200, "text/plain", v ? v : "-", v ? strlen(v) : 1);
+    } else if (p.len > 3 && memcmp(p.ptr, "/p/", 3) == 0) {
+        fv_http_reply(req, 200, "text/plain", p.ptr, p.len);
+    } else {
+        fv_http_reply_errorf(req, FV_ENOENT, "nothing at %.*s", (int)p.len, p.ptr);
+    }
+}
+
+static void observer(const fv_http_req_t *req, int status, uint64_t ns, void *data)
+{
+    fx_t *f = data;
+    f->observed++;
+}
+
+static void run(fx_t *f, const fv_http_limits_t *lim, client_fn fn)
+{
+    memset(f, 0, sizeof(*f));
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(fv_http_server_new(&f->loop, lim, handler, f, &f->srv), 0);
+    fv_http_server_set_observer(f->srv, observer, f);
+    fv_error_t err;
+    assert_int_equal(fv_http_server_listen(f->srv, "127.0.0.1", 0, &err), 0);
+    f->port = fv_http_server_port(f->srv);
+    assert_true(f->port > 0);
+    uv_async_init(&f->loop, &f->done, on_done);
+    f->done.data = f;
+    uv_timer_init(&f->loop, &f->watchdog);
+    f->watchdog.data = f;
+    uv_timer_start(&f->watchdog, on_watchdog, 20000, 0);
+    f->client = fn;
+    pthread_create(&f->th, NULL, client_main, f);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    pthread_join(f->th, NULL);
+    assert_false(f->timed_out);
+    assert_true(f->closed);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+/* ---- scenarios (client side, on the thread) ---- */
+
+static char rbuf[1 << 17];
+
+static int client_fail;
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);    \
+            client_fail = 1;                                                            \
+        }                                                                               \
+    } while (0)
+
+static void c_simple_get(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(fd >= 0);
+    CHECK(tc_send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+    CHECK(n > 0);
+    CHECK(strncmp(rbuf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(rbuf, "\r\nContent-Length: 5\r\n") != NULL);
+    CHECK(strstr(rbuf, "\r\nServer: finalverse\r\n") != NULL);
+    CHECK(strstr(rbuf, "\r\nDate: ") != NULL);
+    CHECK(strstr(rbuf, "\r\nX-Test: yes\r\n") != NULL);
+    CHECK(strstr(rbuf, "\r\nConnection: keep-alive\r\n") != NULL);
+    CHECK(strstr(rbuf, "\r\nContent-Type: text/plain\r\n") != NULL);
+    CHECK(n >= 5 && memcmp(rbuf + n - 5, "hello", 5) == 0);
+    close(fd);
+}
+
+static void simple_get(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_simple_get);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(f.observed, 1);
+}
+
+static void c_keep_alive(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    for (int i = 0; i < 2; i++) {
+        CHECK(tc_send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+        CHECK(n > 0 && strncmp(rbuf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+        CHECK(tc_count_responses(rbuf, n) == 1);
+    }
+    /* HTTP/1.0 with keep-alive asked for stays open too */
+    CHECK(tc_send_str(fd, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == 0);
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+    CHECK(n > 0 && strstr(rbuf, "Connection: keep-alive") != NULL);
+    /* plain HTTP/1.0 gets an answer and a close */
+    CHECK(tc_send_str(fd, "GET /hello HTTP/1.0\r\n\r\n") == 0);
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strstr(rbuf, "Connection: close") != NULL);
+    close(fd);
+}
+
+static void keep_alive(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_keep_alive);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 4);
+}
+
+static void c_pipelined(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /p/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /async HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /p/3 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 3);
+    CHECK(tc_count_responses(rbuf, n) == 3);
+    char *a = strstr(rbuf, "/p/1"), *b = strstr(rbuf, "later"), *c = strstr(rbuf, "/p/3");
+    CHECK(a && b && c && a < b && b < c);
+    close(fd);
+}
+
+static void pipelined(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_pipelined);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_chunked_echo(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n") == 0);
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+    CHECK(strstr(rbuf, "Content-Length: 11\r\n") != NULL);
+    CHECK(n >= 11 && memcmp(rbuf + n - 11, "hello world", 11) == 0);
+    /* and a Content-Length body on the same connection */
+    CHECK(tc_send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc") == 0);
+    n = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+    CHECK(n >= 3 && memcmp(rbuf + n - 3, "abc", 3) == 0);
+    close(fd);
+}
+
+static void chunked_echo(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_chunked_echo);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_header_too_big(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    static char req[20000 + 100];
+    strcpy(req, "GET /hello HTTP/1.1\r\nX-Big: ");
+    size_t l = strlen(req);
+    memset(req + l, 'a', 20000);
+    strcpy(req + l + 20000, "\r\n\r\n");
+    CHECK(tc_send_str(fd, req) == 0);
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strncmp(rbuf, "HTTP/1.1 431 ", 13) == 0);
+    CHECK(strstr(rbuf, "\"code\":\"headers_too_large\"") != NULL);
+    CHECK(strstr(rbuf, "Connection: close") != NULL);
+    close(fd);
+}
+
+static void header_too_big(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_header_too_big);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_body_too_big_cl(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n") == 0);
+    static char body[2000];
+    memset(body, 'b', sizeof(body));
+    (void)tc_send(fd, body, sizeof(body));
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strncmp(rbuf, "HTTP/1.1 413 ", 13) == 0);
+    CHECK(strstr(rbuf, "\"code\":\"too_large\"") != NULL);
+    close(fd);
+}
+
+static void c_body_too_big_chunked(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+          == 0);
+    static char chunk[700];
+    memset(chunk, 'c', sizeof(chunk));
+    for (int i = 0; i < 2; i++) {
+        (void)tc_send_str(fd, "2bc\r\n");
+        (void)tc_send(fd, chunk, sizeof(chunk));
+        (void)tc_send_str(fd, "\r\n");
+    }
+    (void)tc_send_str(fd, "0\r\n\r\n");
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strncmp(rbuf, "HTTP/1.1 413 ", 13) == 0);
+    close(fd);
+}
+
+static void body_too_big(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.max_body_bytes = 1024;
+    client_fail = 0;
+    run(&f, &lim, c_body_too_big_cl);
+    assert_int_equal(client_fail, 0);
+    run(&f, &lim, c_body_too_big_chunked);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 0);
+}
+
+static void c_malformed(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /hello HTTP/1.1\r\nBad Header Line\r\n\r\n") == 0);
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strncmp(rbuf, "HTTP/1.1 400 ", 13) == 0);
+    CHECK(strstr(rbuf, "{\"error\":{\"code\":\"invalid_argument\",\"message\":"
+                       "\"malformed request: ") != NULL);
+    close(fd);
+}
+
+static void malformed(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_malformed);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_slow_headers(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n") == 0);
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strncmp(rbuf, "HTTP/1.1 408 ", 13) == 0);
+    close(fd);
+    /* a connection that never sends anything is closed without a word */
+    fd = tc_connect(f->port);
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(n == 0);
+    close(fd);
+}
+
+static void slow_headers(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.header_timeout_ms = 150;
+    client_fail = 0;
+    run(&f, &lim, c_slow_headers);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_async(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /async HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+    CHECK(n >= 5 && memcmp(rbuf + n - 5, "later", 5) == 0);
+    close(fd);
+}
+
+static void async_reply(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_async);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_abort(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /never HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    for (int i = 0; i < 500 && atomic_load(&f->got_request) == 0; i++)
+        usleep(10000);
+    close(fd);
+    for (int i = 0; i < 500 && atomic_load(&f->aborts) == 0; i++)
+        usleep(10000);
+}
+
+static void abort_on_disconnect(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_abort);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.aborts), 1);
+    assert_int_equal(f.aborts_while_open, 1);
+}
+
+static void c_abort_on_close(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /never HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    for (int i = 0; i < 500 && atomic_load(&f->got_request) == 0; i++)
+        usleep(10000);
+    /* the server is closed with the request pending; the connection ends */
+    f->done_sent = true;
+    uv_async_send(&f->done);
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    close(fd);
+}
+
+static void abort_on_server_close(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_abort_on_close);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.aborts), 1);
+}
+
+static void c_head(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strncmp(rbuf, "HTTP/1.1 200 OK", 15) == 0);
+    CHECK(strstr(rbuf, "Content-Length: 5\r\n") != NULL);
+    CHECK(n >= 4 && memcmp(rbuf + n - 4, "\r\n\r\n", 4) == 0);
+    close(fd);
+}
+
+static void head_request(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_head);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_one_byte(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    const char *req = "POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
+                      "GET /query?name=a%20b+c HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (const char *p = req; *p; p++) {
+        CHECK(tc_send(fd, p, 1) == 0);
+        if ((p - req) % 7 == 0)
+            usleep(500);
+    }
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 2);
+    CHECK(tc_count_responses(rbuf, n) == 2);
+    CHECK(strstr(rbuf, "abcd") != NULL);
+    CHECK(n >= 5 && memcmp(rbuf + n - 5, "a b c", 5) == 0);
+    close(fd);
+}
+
+static void one_byte_at_a_time(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_one_byte);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_expect(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                          "Expect: 100-continue\r\n\r\n") == 0);
+    ssize_t n = recv(fd, rbuf, 25, MSG_WAITALL);
+    CHECK(n == 25 && memcmp(rbuf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+    CHECK(tc_send_str(fd, "ok") == 0);
+    size_t m = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+    CHECK(m >= 2 && memcmp(rbuf + m - 2, "ok", 2) == 0);
+    close(fd);
+}
+
+static void expect_continue(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_expect);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_max_conn(fx_t *f)
+{
+    int a = tc_connect(f->port);
+    CHECK(tc_send_str(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(a, rbuf, sizeof(rbuf), 1) > 0);
+    int b = tc_connect(f->port);
+    size_t n;
+    if (b >= 0) {
+        (void)tc_send_str(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(tc_read_to_eof(b, rbuf, sizeof(rbuf), &n) == 1);
+        CHECK(n == 0);
+        close(b);
+    }
+    close(a);
+}
+
+static void max_connections(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.max_connections = 1;
+    client_fail = 0;
+    run(&f, &lim, c_max_conn);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(simple_get),
+        cmocka_unit_test(keep_alive),
+        cmocka_unit_test(pipelined),
+        cmocka_unit_test(chunked_echo),
+        cmocka_unit_test(header_too_big),
+        cmocka_unit_test(body_too_big),
+        cmocka_unit_test(malformed),
+        cmocka_unit_test(slow_headers),
+        cmocka_unit_test(async_reply),
+        cmocka_unit_test(abort_on_disconnect),
+        cmocka_unit_test(abort_on_server_close),
+        cmocka_unit_test(head_request),
+        cmocka_unit_test(one_byte_at_a_time),
+        cmocka_unit_test(expect_continue),
+        cmocka_unit_test(max_connections),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

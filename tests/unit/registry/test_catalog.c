@@ -1,0 +1,527 @@
+/* test_catalog.c - the registry's pure state: validation messages, upsert and index bumps, TTL
+ * to critical to removal with injected times, next_deadline, the passing filter, the blocking
+ * rule, the Consul JSON field names, and the persistence round trip with a corrupt file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "registry/catalog.h"
+
+static registry_instance_t *parse_ok(const char *text)
+{
+    fv_error_t err;
+    json_t *j = fv_json_parse(fv_slice_cstr(text), &err);
+    assert_non_null(j);
+    registry_instance_t *inst = NULL;
+    int rc = registry_instance_from_json(j, 30000, &inst, &err);
+    if (rc != 0)
+        fail_msg("unexpected: %s", err.msg);
+    json_decref(j);
+    return inst;
+}
+
+static void expect_error(const char *text, const char *msg)
+{
+    fv_error_t err;
+    fv_error_clear(&err);
+    json_t *j = fv_json_parse(fv_slice_cstr(text), &err);
+    assert_non_null(j);
+    registry_instance_t *inst = NULL;
+    assert_int_equal(registry_instance_from_json(j, 30000, &inst, &err), FV_EINVAL);
+    assert_null(inst);
+    assert_int_equal(err.code, FV_EINVAL);
+    if (!strstr(err.msg, msg))
+        fail_msg("for %s: expected '%s' in '%s'", text, msg, err.msg);
+    json_decref(j);
+}
+
+static void reg(registry_catalog_t *cat, const char *text, uint64_t now, bool expect_change)
+{
+    bool changed = !expect_change;
+    assert_int_equal(registry_catalog_register(cat, parse_ok(text), now, &changed), 0);
+    assert_int_equal(changed, expect_change);
+}
+
+static void durations(void **state)
+{
+    uint64_t ms;
+    assert_int_equal(registry_parse_duration("10s", &ms), 0);
+    assert_int_equal(ms, 10000);
+    assert_int_equal(registry_parse_duration("500ms", &ms), 0);
+    assert_int_equal(ms, 500);
+    assert_int_equal(registry_parse_duration("1m", &ms), 0);
+    assert_int_equal(ms, 60000);
+    assert_int_equal(registry_parse_duration("1h", &ms), 0);
+    assert_int_equal(ms, 3600000);
+    assert_int_equal(registry_parse_duration("1m30s", &ms), 0);
+    assert_int_equal(ms, 90000);
+    assert_int_equal(registry_parse_duration("1.5s", &ms), 0);
+    assert_int_equal(ms, 1500);
+    const char *bad[] = {"", "10", "s", "10x", "-1s", "10 s", "1s2", "ms"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(registry_parse_duration(bad[i], &ms), FV_EINVAL);
+}
+
+static void parse_defaults_and_fields(void **state)
+{
+    registry_instance_t *a = parse_ok("{\"Name\":\"song-engine\",\"Port\":3001}");
+    assert_string_equal(a->id, "song-engine");
+    assert_string_equal(a->address, "");
+    assert_int_equal(a->port, 3001);
+    assert_int_equal(a->ttl_ms, 0);
+    assert_int_equal(a->deregister_after_ms, 30000);
+    assert_int_equal(a->status, REGISTRY_PASSING);
+    registry_instance_free(a);
+
+    a = parse_ok("{\"Name\":\"s\",\"ID\":\"s-1\",\"Address\":\"10.0.0.1\",\"Port\":0,"
+                 "\"Tags\":[\"a\",\"b\"],\"Meta\":{\"k\":\"v\"},"
+                 "\"Check\":{\"TTL\":\"10s\",\"DeregisterCriticalServiceAfter\":\"1m\","
+                 "\"Status\":\"warning\"}}");
+    assert_string_equal(a->id, "s-1");
+    assert_string_equal(a->address, "10.0.0.1");
+    assert_int_equal(a->tag_count, 2);
+    assert_string_equal(a->tags[1], "b");
+    assert_int_equal(a->meta_count, 1);
+    assert_string_equal(a->meta[0], "k");
+    assert_string_equal(a->meta[1], "v");
+    assert_int_equal(a->ttl_ms, 10000);
+    assert_int_equal(a->deregister_after_ms, 60000);
+    assert_int_equal(a->status, REGISTRY_WARNING);
+    registry_instance_free(a);
+
+    /* An empty ID means "use the Name", as in Consul. */
+    a = parse_ok("{\"Name\":\"x\",\"ID\":\"\"}");
+    assert_string_equal(a->id, "x");
+    registry_instance_free(a);
+}
+
+static void validation_messages(void **state)
+{
+    expect_error("[]", "the body must be a JSON object");
+    expect_error("{}", "Name is required");
+    expect_error("{\"Name\":null}", "Name is required");
+    expect_error("{\"Name\":5}", "Name must be a string");
+    expect_error("{\"Name\":\"\"}", "Name must be 1..128 characters long");
+    char big[300];
+    snprintf(big, sizeof(big), "{\"Name\":\"%0129d\"}", 0);
+    expect_error(big, "Name must be 1..128 characters long (got 129)");
+    snprintf(big, sizeof(big), "{\"Name\":\"%0128d\"}", 0);
+    registry_instance_free(parse_ok(big));
+    expect_error("{\"Name\":\"a b\"}", "Name may contain only letters, digits");
+    expect_error("{\"Name\":\"a/b\"}", "Name may contain only");
+    expect_error("{\"Name\":\"a\",\"ID\":7}", "ID must be a string");
+    expect_error("{\"Name\":\"a\",\"ID\":\"a:b\"}", "ID may contain only");
+    expect_error("{\"Name\":\"a\",\"Port\":-1}", "Port must be an integer in 0..65535");
+    expect_error("{\"Name\":\"a\",\"Port\":65536}", "Port must be an integer in 0..65535");
+    expect_error("{\"Name\":\"a\",\"Port\":\"80\"}", "Port must be an integer");
+    expect_error("{\"Name\":\"a\",\"Address\":1}", "Address must be a string");
+    expect_error("{\"Name\":\"a\",\"Tags\":\"x\"}", "Tags must be an array of strings");
+    expect_error("{\"Name\":\"a\",\"Tags\":[\"x\",1]}", "Tags[1] must be a string");
+    expect_error("{\"Name\":\"a\",\"Meta\":[]}", "Meta must be an object of strings");
+    expect_error("{\"Name\":\"a\",\"Meta\":{\"k\":1}}", "Meta.k must be a string");
+    expect_error("{\"Name\":\"a\",\"Check\":1}", "Check must be an object");
+    expect_error("{\"Name\":\"a\",\"Check\":{\"TTL\":\"10\"}}",
+                 "Check.TTL must be a duration like");
+    expect_error("{\"Name\":\"a\",\"Check\":{\"TTL\":10}}", "Check.TTL must be a duration");
+    expect_error("{\"Name\":\"a\",\"Check\":{\"TTL\":\"99ms\"}}",
+                 "Check.TTL must be between 100ms and 1h");
+    expect_error("{\"Name\":\"a\",\"Check\":{\"TTL\":\"61m\"}}",
+                 "Check.TTL must be between 100ms and 1h");
+    expect_error("{\"Name\":\"a\",\"Check\":{\"DeregisterCriticalServiceAfter\":\"x\"}}",
+                 "Check.DeregisterCriticalServiceAfter must be a duration");
+    expect_error("{\"Name\":\"a\",\"Check\":{\"Status\":\"ok\"}}",
+                 "Check.Status must be \"passing\"");
+
+    fv_buf_t b;
+    fv_buf_init(&b, 0);
+    assert_int_equal(fv_buf_append_str(&b, "{\"Name\":\"a\",\"Tags\":["), 0);
+    for (int i = 0; i < 65; i++)
+        assert_int_equal(fv_buf_printf(&b, "%s\"t%d\"", i ? "," : "", i), 0);
+    assert_int_equal(fv_buf_append_str(&b, "]}"), 0);
+    expect_error(b.ptr, "Tags may hold at most 64 strings");
+    fv_buf_reset(&b);
+    assert_int_equal(fv_buf_append_str(&b, "{\"Name\":\"a\",\"Meta\":{"), 0);
+    for (int i = 0; i < 65; i++)
+        assert_int_equal(fv_buf_printf(&b, "%s\"k%d\":\"v\"", i ? "," : "", i), 0);
+    assert_int_equal(fv_buf_append_str(&b, "}}"), 0);
+    expect_error(b.ptr, "Meta may hold at most 64 keys");
+    fv_buf_dispose(&b);
+}
+
+static void register_upsert_and_indexes(void **state)
+{
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    assert_int_equal(cat.index, 1);
+    assert_int_equal(registry_catalog_name_index(&cat, "s"), 1);
+
+    reg(&cat, "{\"Name\":\"s\",\"ID\":\"s1\",\"Port\":1}", 100, true);
+    assert_int_equal(cat.index, 2);
+    assert_int_equal(registry_catalog_name_index(&cat, "s"), 2);
+    registry_instance_t *i1 = registry_catalog_find(&cat, "s1");
+    assert_int_equal(i1->create_index, 2);
+    assert_int_equal(i1->modify_index, 2);
+
+    /* Same content: no bump, TTL restarted. */
+    reg(&cat, "{\"Name\":\"s\",\"ID\":\"s1\",\"Port\":1}", 200, false);
+    assert_int_equal(cat.index, 2);
+    assert_int_equal(registry_catalog_find(&cat, "s1")->last_update_ms, 200);
+
+    /* Another name does not move s's index. */
+    reg(&cat, "{\"Name\":\"t\",\"Port\":2}", 200, true);
+    assert_int_equal(cat.index, 3);
+    assert_int_equal(registry_catalog_name_index(&cat, "s"), 2);
+    assert_int_equal(registry_catalog_name_index(&cat, "t"), 3);
+
+    /* Changed content: bump, create index kept. */
+    reg(&cat, "{\"Name\":\"s\",\"ID\":\"s1\",\"Port\":1,\"Tags\":[\"x\"]}", 300, true);
+    i1 = registry_catalog_find(&cat, "s1");
+    assert_int_equal(i1->create_index, 2);
+    assert_int_equal(i1->modify_index, 4);
+    assert_int_equal(registry_catalog_name_index(&cat, "s"), 4);
+
+    /* Moving an id to another name moves both names. */
+    reg(&cat, "{\"Name\":\"u\",\"ID\":\"s1\",\"Port\":1}", 300, true);
+    assert_true(registry_catalog_name_index(&cat, "s") > 4);
+    assert_int_equal(registry_catalog_name_index(&cat, "u"), cat.index);
+    assert_int_equal(registry_catalog_count(&cat, "s", false), 0);
+    assert_int_equal(registry_catalog_count(&cat, "u", false), 1);
+
+    uint64_t before = cat.index;
+    assert_int_equal(registry_catalog_deregister(&cat, "s1"), 0);
+    assert_int_equal(cat.index, before + 1);
+    assert_int_equal(registry_catalog_name_index(&cat, "u"), before + 1);
+    assert_int_equal(registry_catalog_deregister(&cat, "s1"), FV_ENOENT);
+    assert_int_equal(cat.index, before + 1);
+    assert_int_equal(registry_catalog_count(&cat, NULL, false), 1);
+    registry_catalog_dispose(&cat);
+}
+
+static void check_updates(void **state)
+{
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    reg(&cat, "{\"Name\":\"s\",\"Check\":{\"TTL\":\"1s\"}}", 0, true);
+    uint64_t idx = cat.index;
+    bool changed = true;
+    assert_int_equal(registry_catalog_check_update(&cat, "service:s", REGISTRY_PASSING, NULL, 50,
+                                                   &changed), 0);
+    assert_false(changed);
+    assert_int_equal(cat.index, idx);
+    assert_int_equal(registry_catalog_find(&cat, "s")->last_update_ms, 50);
+
+    assert_int_equal(registry_catalog_check_update(&cat, "service:s", REGISTRY_WARNING, "slow",
+                                                   60, &changed), 0);
+    assert_true(changed);
+    assert_int_equal(cat.index, idx + 1);
+    assert_string_equal(registry_catalog_find(&cat, "s")->output, "slow");
+    /* Same status, new output: still a change (the output is shown to people). */
+    assert_int_equal(registry_catalog_check_update(&cat, "s", REGISTRY_WARNING, "slower", 70,
+                                                   &changed), 0);
+    assert_true(changed);
+    assert_int_equal(registry_catalog_check_update(&cat, "service:nope", REGISTRY_PASSING, NULL,
+                                                   70, &changed), FV_ENOENT);
+    assert_false(changed);
+    assert_int_equal(registry_catalog_check_update(&cat, "service:s", REGISTRY_CRITICAL, "down",
+                                                   80, &changed), 0);
+    assert_int_equal(registry_catalog_find(&cat, "s")->critical_since_ms, 80);
+    assert_int_equal(registry_catalog_count(&cat, "s", true), 0);
+    assert_int_equal(registry_catalog_count(&cat, "s", false), 1);
+    registry_catalog_dispose(&cat);
+}
+
+static void ttl_expiry_and_removal(void **state)
+{
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    reg(&cat, "{\"Name\":\"s\",\"Check\":{\"TTL\":\"1s\",\"DeregisterCriticalServiceAfter\":"
+              "\"5s\"}}", 1000, true);
+    reg(&cat, "{\"Name\":\"forever\"}", 1000, true);
+    assert_int_equal(registry_catalog_next_deadline(&cat, 1000), 2000);
+    assert_int_equal(registry_catalog_expire(&cat, 1999), 0);
+
+    /* A heartbeat pushes the deadline. */
+    assert_int_equal(registry_catalog_check_update(&cat, "service:s", REGISTRY_PASSING, "", 1500,
+                                                   NULL), 0);
+    assert_int_equal(registry_catalog_next_deadline(&cat, 1600), 2500);
+    uint64_t idx = cat.index;
+    assert_int_equal(registry_catalog_expire(&cat, 2600), 1);
+    registry_instance_t *s = registry_catalog_find(&cat, "s");
+    assert_int_equal(s->status, REGISTRY_CRITICAL);
+    assert_string_equal(s->output, "TTL expired");
+    assert_int_equal(s->critical_since_ms, 2500);
+    assert_int_equal(cat.index, idx + 1);
+    assert_int_equal(registry_catalog_name_index(&cat, "s"), idx + 1);
+    assert_int_equal(registry_catalog_count(&cat, "s", true), 0);
+
+    /* Removal is measured from the moment the TTL ran out. */
+    assert_int_equal(registry_catalog_next_deadline(&cat, 2600), 7500);
+    assert_int_equal(registry_catalog_expire(&cat, 7499), 0);
+    assert_non_null(registry_catalog_find(&cat, "s"));
+    assert_int_equal(registry_catalog_expire(&cat, 7500), 1);
+    assert_null(registry_catalog_find(&cat, "s"));
+    assert_int_equal(cat.index, idx + 2);
+    assert_int_equal(registry_catalog_next_deadline(&cat, 8000), UINT64_MAX);
+    assert_non_null(registry_catalog_find(&cat, "forever"));
+
+    /* Both steps at once after a long pause; a deadline in the past comes back as now. */
+    reg(&cat, "{\"Name\":\"p\",\"Check\":{\"TTL\":\"1s\",\"DeregisterCriticalServiceAfter\":"
+              "\"1s\"}}", 10000, true);
+    assert_int_equal(registry_catalog_next_deadline(&cat, 50000), 50000);
+    assert_int_equal(registry_catalog_expire(&cat, 50000), 2);
+    assert_null(registry_catalog_find(&cat, "p"));
+
+    /* deregister_after 0: critical forever, never removed. */
+    reg(&cat, "{\"Name\":\"k\",\"Check\":{\"TTL\":\"1s\",\"DeregisterCriticalServiceAfter\":"
+              "\"0s\"}}", 0, true);
+    assert_int_equal(registry_catalog_expire(&cat, 100000), 1);
+    assert_int_equal(registry_catalog_expire(&cat, 900000), 0);
+    assert_non_null(registry_catalog_find(&cat, "k"));
+    assert_int_equal(registry_catalog_next_deadline(&cat, 900000), UINT64_MAX);
+    /* A heartbeat brings it back to passing. */
+    assert_int_equal(registry_catalog_check_update(&cat, "service:k", REGISTRY_PASSING, "",
+                                                   900001, NULL), 0);
+    assert_int_equal(registry_catalog_count(&cat, "k", true), 1);
+    registry_catalog_dispose(&cat);
+}
+
+static void blocking_rule(void **state)
+{
+    assert_false(registry_should_block(5, 0));   /* no index: answer at once */
+    assert_true(registry_should_block(5, 5));    /* client is current: wait */
+    assert_false(registry_should_block(6, 5));   /* moved on: answer */
+    assert_false(registry_should_block(5, 9));   /* went back (restart): answer, client resets */
+}
+
+static json_t *first(json_t *a)
+{
+    assert_true(json_is_array(a));
+    assert_true(json_array_size(a) >= 1);
+    return json_array_get(a, 0);
+}
+
+static void json_shapes(void **state)
+{
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    reg(&cat, "{\"Name\":\"s\",\"ID\":\"s1\",\"Address\":\"127.0.0.1\",\"Port\":3001,"
+              "\"Tags\":[\"a\",\"b\"],\"Meta\":{\"v\":\"1\"},\"Check\":{\"TTL\":\"10s\"}}", 0,
+        true);
+    reg(&cat, "{\"Name\":\"s\",\"ID\":\"s2\",\"Port\":3002,\"Tags\":[\"b\",\"c\"]}", 0, true);
+    reg(&cat, "{\"Name\":\"t\",\"Port\":1}", 0, true);
+    assert_int_equal(registry_catalog_check_update(&cat, "service:s2", REGISTRY_CRITICAL, "x", 0,
+                                                   NULL), 0);
+
+    json_t *agent = registry_json_agent_services(&cat);
+    json_t *s1 = json_object_get(agent, "s1");
+    assert_string_equal(json_string_value(json_object_get(s1, "ID")), "s1");
+    assert_string_equal(json_string_value(json_object_get(s1, "Service")), "s");
+    assert_int_equal(json_array_size(json_object_get(s1, "Tags")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(s1, "Meta"), "v")),
+                        "1");
+    assert_int_equal(json_integer_value(json_object_get(s1, "Port")), 3001);
+    assert_string_equal(json_string_value(json_object_get(s1, "Address")), "127.0.0.1");
+    assert_int_equal(json_object_size(agent), 3);
+    json_decref(agent);
+
+    json_t *svcs = registry_json_catalog_services(&cat);
+    json_t *tags = json_object_get(svcs, "s");
+    assert_int_equal(json_array_size(tags), 3);   /* a, b, c: the union without repeats */
+    assert_string_equal(json_string_value(json_array_get(tags, 2)), "c");
+    assert_int_equal(json_array_size(json_object_get(svcs, "t")), 0);
+    json_decref(svcs);
+
+    json_t *cs = registry_json_catalog_service(&cat, "s");
+    assert_int_equal(json_array_size(cs), 2);
+    json_t *e = first(cs);
+    const char *keys[] = {"ID", "Node", "Address", "ServiceID", "ServiceName", "ServiceTags",
+                          "ServiceMeta", "ServiceAddress", "ServicePort", "CreateIndex",
+                          "ModifyIndex"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!json_object_get(e, keys[i]))
+            fail_msg("catalog entry misses %s", keys[i]);
+    assert_string_equal(json_string_value(json_object_get(e, "Node")), "finalverse");
+    assert_string_equal(json_string_value(json_object_get(e, "ServiceID")), "s1");
+    assert_int_equal(json_integer_value(json_object_get(e, "ServicePort")), 3001);
+    assert_int_equal(json_integer_value(json_object_get(e, "CreateIndex")), 2);
+    json_decref(cs);
+    cs = registry_json_catalog_service(&cat, "none");
+    assert_int_equal(json_array_size(cs), 0);
+    json_decref(cs);
+
+    json_t *h = registry_json_health_service(&cat, "s", false);
+    assert_int_equal(json_array_size(h), 2);
+    e = first(h);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "Node"), "Node")),
+                        "finalverse");
+    assert_non_null(json_object_get(json_object_get(e, "Node"), "Address"));
+    json_t *svc = json_object_get(e, "Service");
+    const char *skeys[] = {"ID", "Service", "Tags", "Meta", "Address", "Port"};
+    for (size_t i = 0; i < sizeof(skeys) / sizeof(skeys[0]); i++)
+        if (!json_object_get(svc, skeys[i]))
+            fail_msg("health Service misses %s", skeys[i]);
+    json_t *chk = first(json_object_get(e, "Checks"));
+    const char *ckeys[] = {"Node", "CheckID", "Name", "Status", "Output", "ServiceID",
+                           "ServiceName"};
+    for (size_t i = 0; i < sizeof(ckeys) / sizeof(ckeys[0]); i++)
+        if (!json_object_get(chk, ckeys[i]))
+            fail_msg("health check misses %s", ckeys[i]);
+    assert_string_equal(json_string_value(json_object_get(chk, "CheckID")), "service:s1");
+    assert_string_equal(json_string_value(json_object_get(chk, "Status")), "passing");
+    json_decref(h);
+
+    h = registry_json_health_service(&cat, "s", true);
+    assert_int_equal(json_array_size(h), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(first(h), "Service"), "ID")), "s1");
+    json_decref(h);
+    registry_catalog_dispose(&cat);
+}
+
+/* ---- persistence ---- */
+
+static char *make_tmpdir(void)
+{
+    char tmpl[] = "/tmp/fv_registry_test_XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return fv_strdup(d);
+}
+
+static void rm_rf(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void persist_round_trip(void **state)
+{
+    char *dir = make_tmpdir();
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    reg(&cat, "{\"Name\":\"s\",\"ID\":\"s1\",\"Address\":\"a\",\"Port\":3001,\"Tags\":[\"x\"],"
+              "\"Meta\":{\"k\":\"v\"},\"Check\":{\"TTL\":\"10s\","
+              "\"DeregisterCriticalServiceAfter\":\"1m\"}}", 5, true);
+    reg(&cat, "{\"Name\":\"t\"}", 5, true);
+    assert_int_equal(registry_catalog_check_update(&cat, "service:t", REGISTRY_CRITICAL, "bad",
+                                                   5, NULL), 0);
+    assert_int_equal(registry_catalog_deregister(&cat, "t"), 0);
+    reg(&cat, "{\"Name\":\"t\",\"Check\":{\"Status\":\"warning\"}}", 5, true);
+    fv_error_t err;
+    assert_int_equal(registry_persist_save(&cat, dir, &err), 0);
+
+    registry_catalog_t back;
+    registry_catalog_init(&back, 30000);
+    bool corrupt = true;
+    assert_int_equal(registry_persist_load(&back, dir, 777, &corrupt, &err), 0);
+    assert_false(corrupt);
+    assert_int_equal(back.index, cat.index);
+    assert_int_equal(back.count, 2);
+    assert_int_equal(registry_catalog_name_index(&back, "s"),
+                     registry_catalog_name_index(&cat, "s"));
+    assert_int_equal(registry_catalog_name_index(&back, "t"),
+                     registry_catalog_name_index(&cat, "t"));
+    registry_instance_t *s = registry_catalog_find(&back, "s1");
+    assert_non_null(s);
+    assert_string_equal(s->address, "a");
+    assert_int_equal(s->port, 3001);
+    assert_string_equal(s->tags[0], "x");
+    assert_string_equal(s->meta[1], "v");
+    assert_int_equal(s->ttl_ms, 10000);
+    assert_int_equal(s->deregister_after_ms, 60000);
+    assert_int_equal(s->last_update_ms, 777);   /* the TTL starts again at load */
+    assert_int_equal(s->create_index, registry_catalog_find(&cat, "s1")->create_index);
+    assert_int_equal(registry_catalog_find(&back, "t")->status, REGISTRY_WARNING);
+
+    /* The JSON views agree. */
+    json_t *a = registry_json_health_service(&cat, "s", false);
+    json_t *b = registry_json_health_service(&back, "s", false);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+
+    /* No temp file is left behind. */
+    char p[600];
+    snprintf(p, sizeof(p), "%s/registry/catalog.json.tmp", dir);
+    assert_int_equal(access(p, F_OK), -1);
+
+    registry_catalog_dispose(&back);
+    registry_catalog_dispose(&cat);
+    rm_rf(dir);
+    fv_free(dir);
+}
+
+static void persist_missing_and_corrupt(void **state)
+{
+    char *dir = make_tmpdir();
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    bool corrupt = true;
+    fv_error_t err;
+    assert_int_equal(registry_persist_load(&cat, dir, 0, &corrupt, &err), 0);
+    assert_false(corrupt);
+    assert_int_equal(cat.count, 0);
+
+    const char *bad[] = {
+        "{not json",
+        "[]",
+        "{\"version\":2,\"index\":3,\"names\":{},\"instances\":[]}",
+        "{\"version\":1,\"index\":3,\"names\":{\"s\":9},\"instances\":[]}",
+        "{\"version\":1,\"index\":3,\"names\":{},\"instances\":[{\"Name\":\"a b\"}]}",
+        "{\"version\":1,\"index\":3,\"names\":{},\"instances\":[{\"Name\":\"s\"}]}",
+    };
+    char sub[600], path[700], aside[700];
+    snprintf(sub, sizeof(sub), "%s/registry", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(path, sizeof(path), "%s/catalog.json", sub);
+    snprintf(aside, sizeof(aside), "%s/catalog.json.corrupt", sub);
+    fv_log_set_level(FV_LOG_ERROR);   /* the warn is expected; keep the test output quiet */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(bad[i], f);
+        fclose(f);
+        reg(&cat, "{\"Name\":\"leftover\"}", 0, true);
+        corrupt = false;
+        assert_int_equal(registry_persist_load(&cat, dir, 0, &corrupt, &err), 0);
+        if (!corrupt)
+            fail_msg("document %zu was accepted", i);
+        assert_int_equal(cat.count, 0);
+        assert_int_equal(cat.index, 1);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(access(aside, F_OK), 0);
+    }
+    fv_log_set_level(FV_LOG_INFO);
+    registry_catalog_dispose(&cat);
+    rm_rf(dir);
+    fv_free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(durations),
+        cmocka_unit_test(parse_defaults_and_fields),
+        cmocka_unit_test(validation_messages),
+        cmocka_unit_test(register_upsert_and_indexes),
+        cmocka_unit_test(check_updates),
+        cmocka_unit_test(ttl_expiry_and_removal),
+        cmocka_unit_test(blocking_rule),
+        cmocka_unit_test(json_shapes),
+        cmocka_unit_test(persist_round_trip),
+        cmocka_unit_test(persist_missing_and_corrupt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
