@@ -1,0 +1,198 @@
+/* schema.c - the key table behind finalverse.toml (see schema.h) and the environment variable
+ * naming rule. Ranges are sanity bounds that catch typos (a timeout in seconds where ms are
+ * meant, a size with a missing zero), not tuning advice; the defaults are the tuning advice. */
+#include "config/schema.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "config/config.h"
+
+#define OFF(member) offsetof(fv_config_t, member)
+
+#define STR(sec, k, member, def, d)                                                   \
+    {.section = sec, .key = k, .type = FV_CFG_T_STR, .offset = OFF(member),           \
+     .def_str = def, .doc = d}
+#define SECRET(sec, k, member, d)                                                     \
+    {.section = sec, .key = k, .type = FV_CFG_T_STR, .offset = OFF(member),           \
+     .def_str = "", .doc = d, .secret = true}
+#define NUM(t, sec, k, member, lo, hi, def, d)                                        \
+    {.section = sec, .key = k, .type = t, .offset = OFF(member), .min = lo, .max = hi, \
+     .def_num = def, .doc = d}
+#define INT(sec, k, member, lo, hi, def, d) NUM(FV_CFG_T_INT, sec, k, member, lo, hi, def, d)
+#define U32(sec, k, member, lo, hi, def, d) NUM(FV_CFG_T_U32, sec, k, member, lo, hi, def, d)
+#define MS(sec, k, member, lo, hi, def, d) NUM(FV_CFG_T_MS, sec, k, member, lo, hi, def, d)
+#define SIZE(sec, k, member, lo, hi, def, d) NUM(FV_CFG_T_SIZE, sec, k, member, lo, hi, def, d)
+#define U64(sec, k, member, lo, hi, def, d) NUM(FV_CFG_T_U64, sec, k, member, lo, hi, def, d)
+#define BOOL(sec, k, member, def, d) NUM(FV_CFG_T_BOOL, sec, k, member, 0, 1, def, d)
+
+/* Upper bounds: one day for durations, 1 TiB for sizes, a million for counts. */
+#define DAY_MS 86400000LL
+#define KIB 1024LL
+#define MIB (1024LL * 1024)
+#define GIB (1024LL * 1024 * 1024)
+#define TIB (1024LL * GIB)
+#define MILLION 1000000LL
+
+#define SERVICE(idx, name, port_doc)                                                  \
+    INT("services." name, "port", services[idx].port, 0, 65535, 0,                    \
+        "listen port; 0 = " port_doc),                                                \
+    BOOL("services." name, "enabled", services[idx].enabled, 1,                       \
+         "false: `finalverse up` does not start this module")
+
+const fv_cfg_field_t fv_config_schema[] = {
+    STR("general", "data_dir", general.data_dir, "./data",
+        "directory for the SQLite database, blobs and other local state"),
+    STR("general", "log_level", general.log_level, "info", "one of error, warn, info, debug"),
+    STR("general", "log_format", general.log_format, "text", "text or json (one object a line)"),
+    STR("general", "bind", general.bind, "127.0.0.1",
+        "listen address of every component (0.0.0.0 for all interfaces)"),
+    STR("general", "advertise", general.advertise, "",
+        "address registered with the registry; empty = the bind address"),
+    INT("general", "port_base", general.port_base, 0, 65535, 0,
+        "0 = default ports; N = every component listens on N + its index (0..13)"),
+    MS("general", "drain_timeout_ms", general.drain_timeout_ms, 0, DAY_MS, 10000,
+       "graceful shutdown deadline before connections are cut"),
+
+    STR("registry", "url", registry.url, "",
+        "empty = the local service-registry component; else http://host:port"),
+    MS("registry", "ttl_ms", registry.ttl_ms, 1, DAY_MS, 10000,
+       "health-check TTL given when registering"),
+    MS("registry", "heartbeat_interval_ms", registry.heartbeat_interval_ms, 1, DAY_MS, 3000,
+       "how often a registered instance renews its TTL"),
+    MS("registry", "deregister_after_ms", registry.deregister_after_ms, 1, DAY_MS, 30000,
+       "an instance critical this long is removed"),
+    MS("registry", "retry_max_ms", registry.retry_max_ms, 1, DAY_MS, 5000,
+       "backoff ceiling while the registry is unreachable"),
+
+    SIZE("http", "max_header_bytes", http.max_header_bytes, 256, 64 * MIB, 16384,
+         "request line plus headers; more gets 431"),
+    SIZE("http", "max_body_bytes", http.max_body_bytes, 0, 64 * GIB, 1048576,
+         "request body; more gets 413"),
+    MS("http", "header_timeout_ms", http.header_timeout_ms, 1, DAY_MS, 10000,
+       "time allowed to receive the request headers"),
+    MS("http", "body_timeout_ms", http.body_timeout_ms, 1, DAY_MS, 30000,
+       "time allowed to receive the request body"),
+    MS("http", "idle_timeout_ms", http.idle_timeout_ms, 1, DAY_MS, 60000,
+       "keep-alive connection closed after this long without a request"),
+    U32("http", "max_connections", http.max_connections, 1, 10 * MILLION, 10000,
+        "open connections per listener; more are refused"),
+
+    STR("gateway", "cors_origins", gateway.cors_origins, "*",
+        "comma-separated allowed origins; * allows any"),
+    MS("gateway", "upstream_timeout_ms", gateway.upstream_timeout_ms, 1, DAY_MS, 10000,
+       "deadline for a proxied request to a module"),
+    U32("gateway", "rate_limit_per_second", gateway.rate_limit_per_second, 0, 10 * MILLION, 100,
+        "requests per second per client; 0 = no limit"),
+    U32("gateway", "rate_limit_burst", gateway.rate_limit_burst, 0, 10 * MILLION, 200,
+        "requests a client may make at once above the steady rate"),
+
+    SIZE("websocket", "max_message_bytes", websocket.max_message_bytes, 16, GIB, 65536,
+         "largest message accepted from a client"),
+    MS("websocket", "ping_interval_ms", websocket.ping_interval_ms, 1, DAY_MS, 30000,
+       "how often idle connections are pinged"),
+    SIZE("websocket", "max_queue_bytes", websocket.max_queue_bytes, 1024, 64 * GIB, 1048576,
+         "per-connection write queue ceiling; a slower client is dropped"),
+
+    SERVICE(FV_MOD_WEBSOCKET_GATEWAY, "websocket-gateway", "3000, or general.port_base + 0"),
+    SERVICE(FV_MOD_SONG_ENGINE, "song-engine", "3001, or general.port_base + 1"),
+    SERVICE(FV_MOD_WORLD_ENGINE, "world-engine", "3002, or general.port_base + 2"),
+    SERVICE(FV_MOD_ECHO_ENGINE, "echo-engine", "3003, or general.port_base + 3"),
+    SERVICE(FV_MOD_AI_ORCHESTRA, "ai-orchestra", "3004, or general.port_base + 4"),
+    SERVICE(FV_MOD_STORY_ENGINE, "story-engine", "3005, or general.port_base + 5"),
+    SERVICE(FV_MOD_HARMONY_SERVICE, "harmony-service", "3006, or general.port_base + 6"),
+    SERVICE(FV_MOD_ASSET_SERVICE, "asset-service", "3007, or general.port_base + 7"),
+    SERVICE(FV_MOD_COMMUNITY, "community", "3008, or general.port_base + 8"),
+    SERVICE(FV_MOD_SILENCE_SERVICE, "silence-service", "3009, or general.port_base + 9"),
+    SERVICE(FV_MOD_PROCEDURAL_GEN, "procedural-gen", "3010, or general.port_base + 10"),
+    SERVICE(FV_MOD_BEHAVIOR_AI, "behavior-ai", "3011, or general.port_base + 11"),
+    SERVICE(FV_MOD_API_GATEWAY, "api-gateway", "8080, or general.port_base + 12"),
+    SERVICE(FV_MOD_SERVICE_REGISTRY, "service-registry", "8500, or general.port_base + 13"),
+
+    STR("database", "url", database.url, "sqlite:./data/finalverse.db",
+        "sqlite:<path>, or postgres://user:pass@host:port/db"),
+    U32("database", "pool_size", database.pool_size, 1, 1024, 4,
+        "connections (or SQLite handles) kept open"),
+
+    STR("redis", "url", redis.url, "memory:", "memory: (in-process) or redis://host:port"),
+
+    STR("vector", "url", vector.url, "embedded:",
+        "embedded: (in-process), qdrant://host:port or http(s)://host:port"),
+
+    STR("storage", "url", storage.url, "file:./data/blobs", "file:<dir> or s3://host:port/bucket"),
+    SECRET("storage", "access_key", storage.access_key, "S3 access key (secret)"),
+    SECRET("storage", "secret_key", storage.secret_key, "S3 secret key (secret)"),
+    SIZE("storage", "max_object_bytes", storage.max_object_bytes, 1, TIB, 67108864,
+         "largest object accepted for upload"),
+
+    STR("ai", "provider", ai.provider, "offline",
+        "offline (built-in, deterministic), openai or ollama"),
+    STR("ai", "url", ai.url, "", "provider endpoint, http(s)://...; empty = the provider's usual one"),
+    STR("ai", "model", ai.model, "", "model name; empty = the provider's default"),
+    SECRET("ai", "api_key", ai.api_key, "provider API key (secret)"),
+    MS("ai", "timeout_ms", ai.timeout_ms, 1, DAY_MS, 30000, "deadline for one provider call"),
+
+    STR("plugins", "dir", plugins.dir, "./plugins", "directory scanned for plugins at start"),
+    BOOL("plugins", "wasm_enabled", plugins.wasm_enabled, 1, "false: WebAssembly plugins are skipped"),
+
+    U64("world", "seed", world.seed, 0, INT64_MAX, 42, "seed of world generation"),
+    U32("world", "regions_x", world.regions_x, 1, 1024, 3, "world width in regions"),
+    U32("world", "regions_y", world.regions_y, 1, 1024, 3, "world height in regions"),
+    U32("world", "tick_hz", world.tick_hz, 1, 1000, 10, "world state updates per second"),
+    U32("world", "sim_hz", world.sim_hz, 1, 1000, 1, "slow simulation steps per second"),
+};
+
+const size_t fv_config_schema_count = sizeof(fv_config_schema) / sizeof(fv_config_schema[0]);
+
+static const struct {
+    const char *name;
+    const char *doc;
+} section_docs[] = {
+    {"general", "process-wide settings"},
+    {"registry", "service registration and discovery"},
+    {"http", "limits and timeouts of every HTTP listener"},
+    {"gateway", "the API gateway"},
+    {"websocket", "the WebSocket gateway"},
+    {"database", "relational store"},
+    {"redis", "key-value store and pub/sub"},
+    {"vector", "vector store for similarity search"},
+    {"storage", "blob storage for assets"},
+    {"ai", "language model provider"},
+    {"plugins", "plugin loading"},
+    {"world", "world shape and pace"},
+};
+
+const char *fv_config_section_doc(const char *section)
+{
+    if (strncmp(section, "services.", 9) == 0) {
+        int idx = fv_component_index(section + 9);
+        return idx >= 0 ? fv_components[idx].role : "";
+    }
+    for (size_t i = 0; i < sizeof(section_docs) / sizeof(section_docs[0]); i++)
+        if (strcmp(section_docs[i].name, section) == 0)
+            return section_docs[i].doc;
+    return "";
+}
+
+int fv_config_env_name(const fv_cfg_field_t *f, char *out, size_t out_len)
+{
+    static const char prefix[] = "FINALVERSE_";
+    size_t n = 0;
+    const char *parts[] = {prefix, f->section, "__", f->key};
+    for (size_t p = 0; p < 4; p++) {
+        for (const char *s = parts[p]; *s; s++) {
+            if (*s == '.') {
+                if (n + 2 >= out_len)
+                    return FV_ETOOBIG;
+                out[n++] = '_';
+                out[n++] = '_';
+                continue;
+            }
+            if (n + 1 >= out_len)
+                return FV_ETOOBIG;
+            out[n++] = *s == '-' ? '_' : (char)toupper((unsigned char)*s);
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}

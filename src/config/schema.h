@@ -1,0 +1,54 @@
+/* schema.h - the table of every finalverse.toml key: section, name, type, range, default,
+ * where it lives in fv_config_t, a one-line doc and whether it is a secret.
+ *
+ * Defaults, TOML application, environment overrides, `config show`, the example file and the
+ * documentation test all read this one table, so a key added here is everywhere at once.
+ * Cross-key rules (port clashes, enumerations, URL schemes) are in config.c, not here. */
+#ifndef FV_CONFIG_SCHEMA_H
+#define FV_CONFIG_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+typedef enum fv_cfg_type {
+    FV_CFG_T_STR,    /* char *, owned by the struct */
+    FV_CFG_T_INT,    /* int */
+    FV_CFG_T_U32,    /* uint32_t count */
+    FV_CFG_T_MS,     /* uint32_t duration in milliseconds; key ends in _ms */
+    FV_CFG_T_SIZE,   /* size_t in bytes; key ends in _bytes */
+    FV_CFG_T_U64,    /* uint64_t (TOML integers are signed, so 0..INT64_MAX) */
+    FV_CFG_T_BOOL,   /* bool */
+} fv_cfg_type_t;
+
+typedef struct fv_cfg_field {
+    const char *section;   /* "http", "services.song-engine" */
+    const char *key;       /* "max_body_bytes" */
+    fv_cfg_type_t type;
+    size_t offset;         /* into fv_config_t */
+    int64_t min, max;      /* numeric range, inclusive */
+    int64_t def_num;       /* numeric and bool default */
+    const char *def_str;   /* string default */
+    const char *doc;       /* one line, for comments and docs */
+    bool secret;           /* masked by fv_config_show() when non-empty */
+} fv_cfg_field_t;
+
+/* Every key, grouped by section, in the order files and `show` list them. */
+extern const fv_cfg_field_t fv_config_schema[];
+extern const size_t fv_config_schema_count;
+
+/* One line describing a section, or "" for unknown names. */
+const char *fv_config_section_doc(const char *section);
+
+/* The environment variable that overrides f: FINALVERSE_<SECTION>__<KEY>, with dots in the
+ * section path as "__", hyphens as "_", upper case. 0, or FV_ETOOBIG when it does not fit. */
+FV_MUST_USE int fv_config_env_name(const fv_cfg_field_t *f, char *out, size_t out_len);
+
+/* The example finalverse.toml: every section and key at its default, a comment line above
+ * each. This is what the committed finalverse.toml holds. 0, FV_ENOMEM or FV_ETOOBIG. */
+FV_MUST_USE int fv_config_example(fv_buf_t *out);
+
+#endif

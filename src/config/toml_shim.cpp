@@ -1,0 +1,211 @@
+/* toml_shim.cpp - the C face of toml++: parse text, copy the document into a C tree of
+ * fv_toml_node_t, report parse errors with line and column.
+ *
+ * toml++ is built header-only here with TOML_EXCEPTIONS 0 so parse errors come back as a
+ * parse_result, not a throw. The standard library can still throw (std::bad_alloc inside
+ * toml++), so every entry point catches everything: no exception ever reaches C. Validation
+ * of what the keys mean is config.c's job, not this file's. */
+#include "config/toml_shim.h"
+
+#include <cstring>
+#include <string_view>
+
+#undef TOML_HEADER_ONLY
+#define TOML_HEADER_ONLY 1
+#undef TOML_SHARED_LIB
+#define TOML_EXCEPTIONS 0
+#define TOML_ENABLE_FORMATTERS 0
+#include <toml++/toml.h>
+
+extern "C" {
+#include "core/alloc.h"
+#include "core/err.h"
+}
+
+namespace {
+
+void set_desc(fv_toml_error_t *err, const char *msg)
+{
+    if (!err)
+        return;
+    err->line = 0;
+    err->column = 0;
+    std::snprintf(err->desc, sizeof(err->desc), "%s", msg);
+}
+
+char *copy_bytes(std::string_view s)
+{
+    char *p = static_cast<char *>(fv_try_malloc(s.size() + 1));
+    if (!p)
+        return nullptr;
+    if (!s.empty())
+        std::memcpy(p, s.data(), s.size());
+    p[s.size()] = '\0';
+    return p;
+}
+
+void free_contents(fv_toml_node_t *n)
+{
+    fv_free(n->key);
+    fv_free(n->str);
+    for (size_t i = 0; i < n->count; i++)
+        free_contents(&n->items[i]);
+    fv_free(n->items);
+}
+
+/* Copies one toml++ node into out (zeroed by the caller). Depth is bounded by toml++'s own
+ * nesting limit, so the recursion is too. On failure out holds whatever was copied so far and
+ * free_contents() releases it. */
+bool convert(const toml::node &src, fv_toml_node_t *out)
+{
+    if (out->line == 0) {
+        out->line = src.source().begin.line;
+        out->column = src.source().begin.column;
+    }
+    switch (src.type()) {
+    case toml::node_type::table: {
+        const toml::table &t = *src.as_table();
+        out->type = FV_TOML_TABLE;
+        if (t.empty())
+            return true;
+        out->items = static_cast<fv_toml_node_t *>(fv_try_malloc(t.size() * sizeof(fv_toml_node_t)));
+        if (!out->items)
+            return false;
+        std::memset(out->items, 0, t.size() * sizeof(fv_toml_node_t));
+        for (auto &&[k, v] : t) {
+            fv_toml_node_t *item = &out->items[out->count++];
+            item->line = k.source().begin.line;
+            item->column = k.source().begin.column;
+            item->key = copy_bytes(k.str());
+            item->key_len = k.str().size();
+            if (!item->key || !convert(v, item))
+                return false;
+        }
+        return true;
+    }
+    case toml::node_type::array: {
+        const toml::array &a = *src.as_array();
+        out->type = FV_TOML_ARRAY;
+        if (a.empty())
+            return true;
+        out->items = static_cast<fv_toml_node_t *>(fv_try_malloc(a.size() * sizeof(fv_toml_node_t)));
+        if (!out->items)
+            return false;
+        std::memset(out->items, 0, a.size() * sizeof(fv_toml_node_t));
+        for (const toml::node &v : a) {
+            fv_toml_node_t *item = &out->items[out->count++];
+            if (!convert(v, item))
+                return false;
+        }
+        return true;
+    }
+    case toml::node_type::string: {
+        const std::string &s = src.as_string()->get();
+        out->type = FV_TOML_STRING;
+        out->str = copy_bytes(s);
+        out->str_len = s.size();
+        return out->str != nullptr;
+    }
+    case toml::node_type::integer:
+        out->type = FV_TOML_INTEGER;
+        out->integer = src.as_integer()->get();
+        return true;
+    case toml::node_type::floating_point:
+        out->type = FV_TOML_FLOAT;
+        out->fp = src.as_floating_point()->get();
+        return true;
+    case toml::node_type::boolean:
+        out->type = FV_TOML_BOOLEAN;
+        out->boolean = src.as_boolean()->get();
+        return true;
+    case toml::node_type::date:
+        out->type = FV_TOML_DATE;
+        return true;
+    case toml::node_type::time:
+        out->type = FV_TOML_TIME;
+        return true;
+    case toml::node_type::date_time:
+        out->type = FV_TOML_DATETIME;
+        return true;
+    default:
+        /* node_type::none cannot appear in a parsed document; treat it as an empty table. */
+        out->type = FV_TOML_TABLE;
+        return true;
+    }
+}
+
+} // namespace
+
+extern "C" int fv_toml_parse(const char *text, size_t len, fv_toml_node_t **out,
+                             fv_toml_error_t *err)
+{
+    fv_toml_node_t *root = nullptr;
+    try {
+        toml::parse_result res = toml::parse(std::string_view(text ? text : "", text ? len : 0));
+        if (!res) {
+            const toml::parse_error &e = res.error();
+            if (err) {
+                err->line = e.source().begin.line;
+                err->column = e.source().begin.column;
+                std::string_view d = e.description();
+                std::snprintf(err->desc, sizeof(err->desc), "%.*s", (int)d.size(), d.data());
+            }
+            return FV_EPROTO;
+        }
+        root = static_cast<fv_toml_node_t *>(fv_try_malloc(sizeof(fv_toml_node_t)));
+        if (!root) {
+            set_desc(err, "out of memory");
+            return FV_ENOMEM;
+        }
+        std::memset(root, 0, sizeof(*root));
+        if (!convert(res.table(), root)) {
+            fv_toml_free(root);
+            set_desc(err, "out of memory");
+            return FV_ENOMEM;
+        }
+        root->line = 0;
+        root->column = 0;
+        *out = root;
+        return 0;
+    } catch (...) {
+        /* Only std::bad_alloc can get here in practice; whatever it was, C must not see it. */
+        fv_toml_free(root);
+        set_desc(err, "out of memory");
+        return FV_ENOMEM;
+    }
+}
+
+extern "C" void fv_toml_free(fv_toml_node_t *root)
+{
+    if (!root)
+        return;
+    free_contents(root);
+    fv_free(root);
+}
+
+extern "C" const char *fv_toml_type_name(fv_toml_type_t type)
+{
+    switch (type) {
+    case FV_TOML_TABLE: return "table";
+    case FV_TOML_ARRAY: return "array";
+    case FV_TOML_STRING: return "string";
+    case FV_TOML_INTEGER: return "integer";
+    case FV_TOML_FLOAT: return "float";
+    case FV_TOML_BOOLEAN: return "boolean";
+    case FV_TOML_DATE: return "date";
+    case FV_TOML_TIME: return "time";
+    case FV_TOML_DATETIME: return "date-time";
+    }
+    return "value";
+}
+
+extern "C" const fv_toml_node_t *fv_toml_find(const fv_toml_node_t *t, const char *key)
+{
+    if (!t || t->type != FV_TOML_TABLE || !key)
+        return nullptr;
+    for (size_t i = 0; i < t->count; i++)
+        if (t->items[i].key && t->items[i].key_len == std::strlen(key) &&
+            std::memcmp(t->items[i].key, key, t->items[i].key_len) == 0)
+            return &t->items[i];
+    return nullptr;
+}
