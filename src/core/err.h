@@ -77,7 +77,7 @@ typedef struct fv_error {
 /* Fill err (when not NULL) and return code, so a caller can write
  *     return fv_error_set(err, FV_EINVAL, "...", ...); */
 int fv_error_set(fv_error_t *err, int code, const char *fmt, ...) FV_PRINTF(3, 4);
-int fv_error_setv(fv_error_t *err, int code, const char *fmt, va_list ap);
+int fv_error_setv(fv_error_t *err, int code, const char *fmt, va_list ap) FV_PRINTF(3, 0);
 void fv_error_clear(fv_error_t *err);
 
 /* Wire name ("invalid_argument"); "internal" for codes outside the map. */

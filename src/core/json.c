@@ -30,9 +30,11 @@ json_t *fv_json_parse_object(fv_slice_t text, fv_error_t *err)
     return j;
 }
 
+/* 15 significant digits: every double that came from a decimal of up to 15 digits prints back
+ * as that decimal (2.513, not 2.5129999999999999), which is what clients compare against. */
 int fv_json_dump(const json_t *j, fv_buf_t *out)
 {
-    if (json_dump_callback(j, dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+    if (json_dump_callback(j, dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0)
         return out->max && out->len >= out->max ? FV_ETOOBIG : FV_ENOMEM;
     return 0;
 }

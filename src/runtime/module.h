@@ -43,6 +43,10 @@ const char *fv_module_name(fv_module_ctx_t *ctx);
 int fv_module_port(fv_module_ctx_t *ctx);
 int fv_module_index(fv_module_ctx_t *ctx);
 
+/* The process's registry client (src/registry/registry.h), for lookups of other services. */
+typedef struct fv_registry_client fv_registry_client_t;
+fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx);
+
 /* Module-private state, owned by the module (free it in stop). */
 void fv_module_set_data(fv_module_ctx_t *ctx, void *data);
 void *fv_module_data(fv_module_ctx_t *ctx);

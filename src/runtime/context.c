@@ -1,0 +1,74 @@
+/* context.c - the accessors a module uses on the context the runtime hands it. */
+#include "runtime/runtime_internal.h"
+
+#include "core/alloc.h"
+
+uv_loop_t *fv_module_loop(fv_module_ctx_t *ctx)
+{
+    return fv__runtime_loop(ctx->rt);
+}
+
+const fv_config_t *fv_module_config(fv_module_ctx_t *ctx)
+{
+    return fv__runtime_config(ctx->rt);
+}
+
+fv_router_t *fv_module_router(fv_module_ctx_t *ctx)
+{
+    return ctx->router;
+}
+
+const char *fv_module_name(fv_module_ctx_t *ctx)
+{
+    return ctx->mod->name;
+}
+
+int fv_module_port(fv_module_ctx_t *ctx)
+{
+    return ctx->port;
+}
+
+int fv_module_index(fv_module_ctx_t *ctx)
+{
+    return ctx->index;
+}
+
+fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx)
+{
+    return fv__runtime_registry(ctx->rt);
+}
+
+void fv_module_set_data(fv_module_ctx_t *ctx, void *data)
+{
+    ctx->data = data;
+}
+
+void *fv_module_data(fv_module_ctx_t *ctx)
+{
+    return ctx->data;
+}
+
+void fv_module_add_check(fv_module_ctx_t *ctx, const char *name, fv_check_fn fn, void *data)
+{
+    ctx->checks = fv_realloc(ctx->checks, (ctx->check_count + 1) * sizeof(*ctx->checks));
+    ctx->checks[ctx->check_count++] = (module_check_t){fv_strdup(name), fn, data};
+}
+
+void fv_module_add_gauge(fv_module_ctx_t *ctx, const char *name, const char *help,
+                         fv_gauge_fn fn, void *data)
+{
+    fv_metrics_add_gauge(ctx->metrics, name, help, fn, data);
+}
+
+void fv__module_ctx_dispose(fv_module_ctx_t *ctx)
+{
+    for (size_t i = 0; i < ctx->check_count; i++)
+        fv_free(ctx->checks[i].name);
+    fv_free(ctx->checks);
+    ctx->checks = NULL;
+    ctx->check_count = 0;
+    fv_metrics_free(ctx->metrics);
+    ctx->metrics = NULL;
+    fv_router_free(ctx->router);
+    ctx->router = NULL;
+}

@@ -1,0 +1,34 @@
+/* metrics.h - per-module Prometheus metrics: request counts and latency histograms per route,
+ * open connections, uptime, build info, and module gauges, rendered in the text exposition
+ * format (version 0.0.4) that `promtool check metrics` accepts. */
+#ifndef FV_RUNTIME_METRICS_H
+#define FV_RUNTIME_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/slice.h"
+
+typedef struct fv_metrics fv_metrics_t;
+
+typedef double (*fv_metrics_gauge_fn)(void *data);
+
+/* module names the module label on every series. Copied. */
+fv_metrics_t *fv_metrics_new(const char *module);
+void fv_metrics_free(fv_metrics_t *m);   /* NULL-safe */
+
+/* Records one answered request. route is a pattern with a lifetime at least that of m (the
+ * router's copy) or NULL for unmatched paths; method is copied when first seen. */
+void fv_metrics_observe(fv_metrics_t *m, const char *route, fv_slice_t method, int status,
+                        uint64_t duration_ns);
+
+/* A gauge sampled at render time. name and help are copied. */
+void fv_metrics_add_gauge(fv_metrics_t *m, const char *name, const char *help,
+                          fv_metrics_gauge_fn fn, void *data);
+
+/* Appends the whole exposition to out. */
+int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_connections,
+                      fv_buf_t *out);
+
+#endif

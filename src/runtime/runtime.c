@@ -1,0 +1,421 @@
+/* runtime.c - one process's modules: start in dependency order, listen, register, and the
+ * graceful shutdown sequence.
+ *
+ * Shutdown order matters: deregister first (so discovery stops sending traffic while we can
+ * still answer it; in `up` the registry itself is still accepting then), then stop accepting
+ * on every listener, then stop the modules (they answer or cancel what they hold, such as the
+ * registry's blocking queries), then wait for in-flight requests until the drain deadline, then
+ * close every listener and connection. */
+#include "runtime/runtime.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "registry/registry.h"
+#include "runtime/modules.h"
+#include "runtime/runtime_internal.h"
+
+typedef enum rt_state {
+    RT_NEW,
+    RT_RUNNING,
+    RT_DEREGISTERING,
+    RT_DRAINING,
+    RT_CLOSING,
+    RT_DONE,
+} rt_state_t;
+
+struct fv_runtime {
+    uv_loop_t *loop;
+    const fv_config_t *cfg;
+    rt_state_t state;
+    fv_module_ctx_t *mods[FV_MOD_COUNT];   /* in start order */
+    size_t mod_count;
+    fv_registry_client_t *registry;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    bool signals_on;
+    int signal_count;
+    uv_timer_t drain_timer;
+    bool drain_timer_on;
+    uint64_t drain_deadline_ms;
+    size_t closing;                        /* handles whose close callback is pending */
+};
+
+fv_registry_client_t *fv__runtime_registry(fv_runtime_t *rt)
+{
+    return rt->registry;
+}
+
+const fv_config_t *fv__runtime_config(fv_runtime_t *rt)
+{
+    return rt->cfg;
+}
+
+uv_loop_t *fv__runtime_loop(fv_runtime_t *rt)
+{
+    return rt->loop;
+}
+
+int fv_runtime_new(uv_loop_t *loop, const fv_config_t *cfg, fv_runtime_t **out)
+{
+    fv_runtime_t *rt = fv_calloc(1, sizeof(*rt));
+    rt->loop = loop;
+    rt->cfg = cfg;
+    rt->state = RT_NEW;
+    *out = rt;
+    return 0;
+}
+
+/* Orders the chosen modules so that each comes after the chosen modules it depends on.
+ * Dependencies that are not chosen live in another process and are reached over the network. */
+static int order_modules(const int *which, size_t count, int *order, fv_error_t *err)
+{
+    bool chosen[FV_MOD_COUNT] = {0};
+    bool placed[FV_MOD_COUNT] = {0};
+    size_t n = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        if (which[i] < 0 || which[i] >= FV_MOD_COUNT)
+            return fv_error_set(err, FV_EINVAL, "unknown module index %d", which[i]);
+        if (chosen[which[i]])
+            return fv_error_set(err, FV_EINVAL, "module %s named twice",
+                                fv_components[which[i]].name);
+        chosen[which[i]] = true;
+    }
+    while (n < count) {
+        size_t before = n;
+        for (size_t i = 0; i < count; i++) {
+            int idx = which[i];
+            if (placed[idx])
+                continue;
+            const fv_module_t *m = fv_modules_get(idx);
+            bool ready = true;
+            for (const char *const *d = m->deps; d && *d; d++) {
+                int di = fv_component_index(*d);
+                if (di >= 0 && chosen[di] && !placed[di])
+                    ready = false;
+            }
+            if (ready) {
+                placed[idx] = true;
+                order[n++] = idx;
+            }
+        }
+        if (n == before)
+            return fv_error_set(err, FV_EINVAL, "module dependencies form a cycle");
+    }
+    return 0;
+}
+
+static void registry_check(void *data, fv_check_status_t *status, char *msg, size_t msg_len)
+{
+    fv_module_ctx_t *ctx = data;
+    char host[256];
+    int port;
+    fv_config_registry_addr(ctx->rt->cfg, host, sizeof(host), &port);
+    if (ctx->rt->registry && fv_registry_client_registered(ctx->rt->registry, ctx->instance_id)) {
+        *status = FV_CHECK_PASS;
+        snprintf(msg, msg_len, "registered with %s:%d as %s", host, port, ctx->instance_id);
+    } else {
+        /* Serving without registration is degraded, not down: we retry meanwhile. */
+        *status = FV_CHECK_WARN;
+        snprintf(msg, msg_len, "not registered with %s:%d (retrying)", host, port);
+    }
+}
+
+static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
+{
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.max_header_bytes = cfg->http.max_header_bytes;
+    lim.max_body_bytes = cfg->http.max_body_bytes;
+    lim.header_timeout_ms = cfg->http.header_timeout_ms;
+    lim.body_timeout_ms = cfg->http.body_timeout_ms;
+    lim.idle_timeout_ms = cfg->http.idle_timeout_ms;
+    lim.max_connections = cfg->http.max_connections;
+    return lim;
+}
+
+static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
+{
+    const fv_config_t *cfg = rt->cfg;
+    const fv_module_t *m = fv_modules_get(idx);
+    fv_module_ctx_t *ctx = fv_calloc(1, sizeof(*ctx));
+    int rc;
+
+    ctx->rt = rt;
+    ctx->mod = m;
+    ctx->index = idx;
+    ctx->port = fv_config_port(cfg, idx);
+    ctx->started_ms = fv_now_ms();
+    snprintf(ctx->instance_id, sizeof(ctx->instance_id), "%s-%s-%d", m->name,
+             cfg->general.advertise, ctx->port);
+    for (char *p = ctx->instance_id; *p; p++)
+        if (*p == '.' || *p == ':')
+            *p = '-';
+    ctx->router = fv_router_new();
+    ctx->metrics = fv_metrics_new(m->name);
+    rt->mods[rt->mod_count++] = ctx;
+
+    if ((rc = fv__endpoints_add(ctx)) < 0)
+        return fv_error_set(err, rc, "%s: cannot add operator routes: %s", m->name,
+                            fv_strerror(rc));
+    fv_module_add_check(ctx, "registry", registry_check, ctx);
+    if (m->start) {
+        if ((rc = m->start(ctx, err)) < 0)
+            return rc;   /* err names the module's own reason */
+    }
+    ctx->started = true;
+
+    fv_http_limits_t lim = limits_from_config(cfg);
+    if ((rc = fv_http_server_new(rt->loop, &lim, fv_router_dispatch, ctx->router, &ctx->server))
+        < 0)
+        return fv_error_set(err, rc, "%s: cannot create HTTP server: %s", m->name,
+                            fv_strerror(rc));
+    fv_http_server_set_observer(ctx->server, fv__endpoints_observe, ctx);
+    fv_error_t lerr;
+    if ((rc = fv_http_server_listen(ctx->server, cfg->general.bind, ctx->port, &lerr)) < 0)
+        return fv_error_set(err, rc, "%s: cannot listen on %s", m->name, lerr.msg);
+    ctx->port = fv_http_server_port(ctx->server);
+    fv_log_info("runtime", "%s listening on http://%s:%d", m->name, cfg->general.bind, ctx->port);
+    return 0;
+}
+
+int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_t *err)
+{
+    int order[FV_MOD_COUNT];
+    int rc;
+    char host[256];
+    int port;
+
+    if (count == 0 || count > FV_MOD_COUNT)
+        return fv_error_set(err, FV_EINVAL, "no modules to start");
+    if ((rc = order_modules(which, count, order, err)) < 0)
+        return rc;
+    rt->state = RT_RUNNING;
+
+    fv_config_registry_addr(rt->cfg, host, sizeof(host), &port);
+    if ((rc = fv_registry_client_new(rt->loop, host, port, rt->cfg, &rt->registry)) < 0)
+        return fv_error_set(err, rc, "cannot create the registry client: %s", fv_strerror(rc));
+
+    for (size_t i = 0; i < count; i++)
+        if ((rc = start_one(rt, order[i], err)) < 0)
+            return rc;
+
+    for (size_t i = 0; i < rt->mod_count; i++) {
+        fv_module_ctx_t *ctx = rt->mods[i];
+        char port_meta[16];
+        snprintf(port_meta, sizeof(port_meta), "%d", ctx->port);
+        const char *tags[] = {"finalverse", FV_VERSION};
+        const char *meta[] = {"version", FV_VERSION, "revision", FV_GIT_REV};
+        fv_registry_instance_t inst = {
+            .name = ctx->mod->name,
+            .id = ctx->instance_id,
+            .address = rt->cfg->general.advertise,
+            .port = ctx->port,
+            .tags = tags,
+            .tag_count = 2,
+            .meta = meta,
+            .meta_count = 2,
+        };
+        if ((rc = fv_registry_client_add(rt->registry, &inst)) < 0)
+            return fv_error_set(err, rc, "%s: cannot start registration: %s", ctx->mod->name,
+                                fv_strerror(rc));
+    }
+    return 0;
+}
+
+void fv_runtime_print_table(const fv_runtime_t *rt, FILE *out)
+{
+    fprintf(out, "Finalverse %s (%s): %zu component%s on %s, data in %s\n\n", FV_VERSION,
+            FV_GIT_REV, rt->mod_count, rt->mod_count == 1 ? "" : "s", rt->cfg->general.bind,
+            rt->cfg->general.data_dir);
+    fprintf(out, "  %-18s %-28s %s\n", "COMPONENT", "URL", "ROLE");
+    static const int display_order[FV_MOD_COUNT] = {
+        FV_MOD_SERVICE_REGISTRY, FV_MOD_API_GATEWAY,     FV_MOD_WEBSOCKET_GATEWAY,
+        FV_MOD_SONG_ENGINE,      FV_MOD_WORLD_ENGINE,    FV_MOD_ECHO_ENGINE,
+        FV_MOD_AI_ORCHESTRA,     FV_MOD_STORY_ENGINE,    FV_MOD_HARMONY_SERVICE,
+        FV_MOD_ASSET_SERVICE,    FV_MOD_COMMUNITY,       FV_MOD_SILENCE_SERVICE,
+        FV_MOD_PROCEDURAL_GEN,   FV_MOD_BEHAVIOR_AI,
+    };
+    const char *host = rt->cfg->general.advertise;
+    for (int k = 0; k < FV_MOD_COUNT; k++) {
+        for (size_t i = 0; i < rt->mod_count; i++) {
+            const fv_module_ctx_t *ctx = rt->mods[i];
+            if (ctx->index != display_order[k])
+                continue;
+            char url[300];
+            snprintf(url, sizeof(url), "%s://%s:%d",
+                     ctx->index == FV_MOD_WEBSOCKET_GATEWAY ? "ws" : "http", host, ctx->port);
+            fprintf(out, "  %-18s %-28s %s\n", ctx->mod->name, url,
+                    fv_components[ctx->index].role);
+        }
+    }
+    fprintf(out, "\nCtrl-C stops it gracefully.\n");
+    fflush(out);
+}
+
+/* ---- shutdown ---- */
+
+static void finish_if_closed(fv_runtime_t *rt)
+{
+    if (rt->state == RT_CLOSING && rt->closing == 0) {
+        rt->state = RT_DONE;
+        fv_log_info("runtime", "stopped");
+    }
+}
+
+static void on_server_closed(fv_http_server_t *s, void *data)
+{
+    fv_runtime_t *rt = data;
+    rt->closing--;
+    finish_if_closed(rt);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    fv_runtime_t *rt = h->data;
+    rt->closing--;
+    finish_if_closed(rt);
+}
+
+static size_t busy_requests(const fv_runtime_t *rt)
+{
+    size_t busy = 0;
+    for (size_t i = 0; i < rt->mod_count; i++)
+        if (rt->mods[i]->server)
+            busy += fv_http_server_busy(rt->mods[i]->server);
+    return busy;
+}
+
+static void close_everything(fv_runtime_t *rt)
+{
+    rt->state = RT_CLOSING;
+    for (size_t i = rt->mod_count; i-- > 0;) {
+        fv_module_ctx_t *ctx = rt->mods[i];
+        if (ctx->server) {
+            rt->closing++;
+            fv_http_server_close(ctx->server, on_server_closed, rt);
+            ctx->server = NULL;
+        }
+    }
+    if (rt->drain_timer_on) {
+        rt->closing++;
+        uv_close((uv_handle_t *)&rt->drain_timer, on_handle_closed);
+        rt->drain_timer_on = false;
+    }
+    if (rt->signals_on) {
+        rt->closing += 2;
+        uv_close((uv_handle_t *)&rt->sigint, on_handle_closed);
+        uv_close((uv_handle_t *)&rt->sigterm, on_handle_closed);
+        rt->signals_on = false;
+    }
+    finish_if_closed(rt);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    fv_runtime_t *rt = t->data;
+    size_t busy = busy_requests(rt);
+    if (busy == 0) {
+        fv_log_info("runtime", "drained");
+        close_everything(rt);
+    } else if (fv_now_ms() >= rt->drain_deadline_ms) {
+        fv_log_warn("runtime", "drain deadline passed with %zu request%s in flight; closing", busy,
+                    busy == 1 ? "" : "s");
+        close_everything(rt);
+    }
+}
+
+static void on_deregistered(void *data)
+{
+    fv_runtime_t *rt = data;
+    rt->registry = NULL;
+    rt->state = RT_DRAINING;
+    for (size_t i = rt->mod_count; i-- > 0;)
+        if (rt->mods[i]->server)
+            fv_http_server_stop_accepting(rt->mods[i]->server);
+    for (size_t i = rt->mod_count; i-- > 0;) {
+        fv_module_ctx_t *ctx = rt->mods[i];
+        if (ctx->started && ctx->mod->stop)
+            ctx->mod->stop(ctx);
+        ctx->started = false;
+    }
+    rt->drain_deadline_ms = fv_now_ms() + rt->cfg->general.drain_timeout_ms;
+    uv_timer_init(rt->loop, &rt->drain_timer);
+    rt->drain_timer.data = rt;
+    rt->drain_timer_on = true;
+    /* Polling every 20 ms keeps the drain simple; it runs only during shutdown. */
+    uv_timer_start(&rt->drain_timer, on_drain_tick, 0, 20);
+}
+
+void fv_runtime_shutdown(fv_runtime_t *rt)
+{
+    if (rt->state >= RT_DEREGISTERING)
+        return;
+    fv_log_info("runtime", "shutting down: deregistering, then draining (deadline %u ms)",
+                rt->cfg->general.drain_timeout_ms);
+    rt->state = RT_DEREGISTERING;
+    if (rt->registry) {
+        fv_registry_client_close(rt->registry, on_deregistered, rt);
+    } else {
+        on_deregistered(rt);
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    fv_runtime_t *rt = s->data;
+    if (++rt->signal_count > 1) {
+        fv_log_warn("runtime", "second signal (%s): exiting now", strsignal(signum));
+        _exit(1);
+    }
+    fv_log_info("runtime", "%s received", strsignal(signum));
+    fv_runtime_shutdown(rt);
+}
+
+int fv_runtime_handle_signals(fv_runtime_t *rt)
+{
+    int rc;
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = uv_signal_init(rt->loop, &rt->sigint)) < 0)
+        return rc;
+    if ((rc = uv_signal_init(rt->loop, &rt->sigterm)) < 0) {
+        uv_close((uv_handle_t *)&rt->sigint, NULL);
+        return rc;
+    }
+    rt->sigint.data = rt->sigterm.data = rt;
+    rt->signals_on = true;
+    if ((rc = uv_signal_start(&rt->sigint, on_signal, SIGINT)) < 0 ||
+        (rc = uv_signal_start(&rt->sigterm, on_signal, SIGTERM)) < 0)
+        return rc;
+    return 0;
+}
+
+int fv_runtime_run(fv_runtime_t *rt)
+{
+    if (rt->state == RT_NEW)
+        rt->state = RT_RUNNING;
+    while (rt->state != RT_DONE) {
+        if (uv_run(rt->loop, UV_RUN_ONCE) == 0 && rt->state < RT_DEREGISTERING) {
+            /* Nothing left to wait on while still "running": shut down. */
+            fv_runtime_shutdown(rt);
+        }
+    }
+    return 0;
+}
+
+void fv_runtime_free(fv_runtime_t *rt)
+{
+    if (!rt)
+        return;
+    for (size_t i = 0; i < rt->mod_count; i++) {
+        fv__module_ctx_dispose(rt->mods[i]);
+        fv_free(rt->mods[i]);
+    }
+    fv_free(rt);
+}

@@ -1,0 +1,24 @@
+/* gateway.h - what the api-gateway files share. */
+#ifndef FV_SERVICES_API_GATEWAY_GATEWAY_H
+#define FV_SERVICES_API_GATEWAY_GATEWAY_H
+
+#include <stdbool.h>
+
+#include "net/http_client.h"
+#include "runtime/module.h"
+
+typedef struct gateway {
+    fv_module_ctx_t *ctx;
+    fv_http_client_t *upstream;   /* pooled connections to the services */
+    uint32_t upstream_timeout_ms;
+    size_t in_flight;             /* proxied requests not finished, lookups included */
+    bool stopping;                /* stop() ran: free when in_flight reaches 0 */
+} gateway_t;
+
+/* Frees gw once it is stopping and nothing is in flight. */
+void gateway_release(gateway_t *gw);
+
+/* Routes /api/<module>/<rest> to a healthy instance of <module> found in the registry. */
+void gateway_proxy(fv_http_req_t *req, void *gateway);
+
+#endif

@@ -1,0 +1,5 @@
+/* module.c - the harmony-service module descriptor. Its game endpoints arrive with their own issue; until
+ * then the runtime gives it its listener, /health, /info, /metrics and its registration. */
+#include "runtime/modules.h"
+
+const fv_module_t fv_module_harmony_service = {.name = "harmony-service"};
