@@ -94,6 +94,7 @@ static int on_message_begin(llhttp_t *p)
     c->url_len = 0;
     c->hdr_count = 0;
     c->last_cb = 0;
+    c->head_done = false;
     timer_arm(c, c->server->lim.header_timeout_ms);
     return 0;
 }
@@ -120,6 +121,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     fv__http_conn_t *c = p->data;
+    if (c->head_done)
+        return 0;                    /* chunked trailers: dropped, the head must not move */
     if (c->last_cb != 1) {
         if (c->hdr_count == FV_HTTP_MAX_HEADERS) {
             c->err_status = 431;
@@ -144,6 +147,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     fv__http_conn_t *c = p->data;
+    if (c->head_done)
+        return 0;
     if (c->hdr_count == 0)
         return -1;
     fv__http_hdr_rec_t *h = &c->hdr_rec[c->hdr_count - 1];
@@ -173,6 +178,7 @@ static int on_headers_complete(llhttp_t *p)
     }
     r->headers = c->hdr_off;
     r->header_count = c->hdr_count;
+    c->head_done = true;
     const char *m = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
     r->method = fv_slice_cstr(m);
     r->is_head = p->method == HTTP_HEAD;

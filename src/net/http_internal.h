@@ -116,6 +116,7 @@ struct fv__http_conn {
     size_t hdr_count;
     size_t hdr_cap;
     int last_cb;                    /* 0 none, 1 field, 2 value */
+    bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
     fv_http_req_t req;
     fv__http_write_t *free_writes;
