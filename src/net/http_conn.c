@@ -371,7 +371,7 @@ static void write_done(fv__http_conn_t *c, fv__http_write_t *w, int status)
     w->owned = NULL;
     bool close_after = w->close_after;
     fv_buf_reset(&w->head);
-    if (w->head.cap > 4096) {
+    if (w->head.cap > 4 * FV_HTTP_INLINE_BODY) {
         fv_buf_dispose(&w->head);
         fv_buf_init(&w->head, 0);
     }
@@ -464,7 +464,8 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     bool keep = r->keep_alive && c->state == FV_HTTP_CONN_OPEN && !s->stopping;
     fv__http_write_t *w = write_get(c);
     w->close_after = !keep;
-    if (!owned && len && !r->is_head) {
+    bool inline_body = !owned && len && !r->is_head && len <= FV_HTTP_INLINE_BODY;
+    if (!owned && len && !r->is_head && !inline_body) {
         /* a borrowed body is copied once; owned bodies go out as they are */
         owned = fv_try_malloc(len);
         if (!owned) {
@@ -481,6 +482,10 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     }
     w->owned = owned;
     int rc = fv__http_write_head(&w->head, status, len, keep, content_type, &r->resp_headers);
+    if (rc == 0 && inline_body) {
+        /* a small borrowed body rides in the head buffer: no allocation, one iovec */
+        rc = fv_buf_append(&w->head, body, len);
+    }
 
     r->active = false;
     s->busy--;
@@ -497,7 +502,7 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     if (rc < 0)
         write_done(c, w, rc);
     else
-        write_send(c, w, r->is_head ? NULL : owned, r->is_head ? 0 : len);
+        write_send(c, w, owned, owned ? len : 0);
     if (c->state >= FV_HTTP_CONN_LINGER)
         return;
     if (!keep) {

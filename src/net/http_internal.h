@@ -23,6 +23,8 @@
 /* After a response that closes the connection we read and drop input this long, so the peer
  * sees our response instead of a reset. */
 #define FV_HTTP_LINGER_MS 2000
+/* Borrowed bodies up to this size are copied into the response head buffer. */
+#define FV_HTTP_INLINE_BODY 4096
 
 typedef struct fv__http_conn fv__http_conn_t;
 
