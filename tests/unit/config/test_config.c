@@ -187,6 +187,9 @@ static void url_schemes(void **state)
     load_fails("[database]\nurl = \"mysql://x\"\n", no_env, NULL,
                "t.toml:2: database.url: \"mysql://x\" is not sqlite:<path>, postgres://... or "
                "postgresql://...");
+    load_fails("[database]\nurl = \"mysql://fv:pw@db/x\"\n", no_env, NULL,
+               "t.toml:2: database.url: \"mysql://fv:***@db/x\" is not sqlite:<path>, "
+               "postgres://... or postgresql://...");
     load_fails("[redis]\nurl = \"redis:x\"\n", no_env, NULL,
                "t.toml:2: redis.url: \"redis:x\" is not memory: or redis://...");
     load_fails("[vector]\nurl = \"x\"\n", no_env, NULL,
@@ -432,7 +435,10 @@ static void show_round_trip(void **state)
                                "port_base = 21000\n"
                                "[ai]\nprovider = \"ollama\"\nmodel = \"llama\u00e9\"\n"
                                "api_key = \"sk-secret\"\n"
-                               "[world]\nseed = 12345678901234\n",
+                               "[world]\nseed = 12345678901234\n"
+                               "[database]\nurl = \"postgres://fv:pa:ss@db:5432/fv\"\n"
+                               "[redis]\nurl = \"redis://:pw@r/0\"\n"
+                               "[storage]\nurl = \"s3://user@minio/b\"\n",
                                env, NULL);
     fv_buf_t a, b;
     fv_buf_init(&a, 0);
@@ -440,9 +446,13 @@ static void show_round_trip(void **state)
     assert_int_equal(fv_config_show(cfg, &a), 0);
     assert_null(strstr(a.ptr, "sk-secret"));
     assert_null(strstr(a.ptr, "hunter2"));
+    assert_null(strstr(a.ptr, "pa:ss"));
     assert_non_null(strstr(a.ptr, "api_key = \"***\""));
     assert_non_null(strstr(a.ptr, "secret_key = \"***\""));
     assert_non_null(strstr(a.ptr, "access_key = \"\""));
+    assert_non_null(strstr(a.ptr, "url = \"postgres://fv:***@db:5432/fv\""));
+    assert_non_null(strstr(a.ptr, "url = \"redis://:***@r/0\""));
+    assert_non_null(strstr(a.ptr, "url = \"s3://user@minio/b\""));
     assert_non_null(strstr(a.ptr, "[services.song-engine]\nport = 0\nenabled = true\n"));
 
     fv_config_t *again = load_ok(a.ptr, no_env, NULL);
