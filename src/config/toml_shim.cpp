@@ -251,6 +251,8 @@ bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
                     size_t k = i;
                     while (at(k) == ' ' || at(k) == '\t')
                         k++;
+                    if (k > i && at(k) >= 0x80)   /* toml++ skips the blanks, then asks */
+                        return guard_fail(err, pos, "non-ASCII character after a backslash");
                     if (at(k) == '\n' || (at(k) == '\r' && at(k + 1) == '\n')) {
                         /* a line-ending backslash: toml++ skips whitespace and newlines */
                         while (i < len && (at(i) == ' ' || at(i) == '\t' || at(i) == '\n' ||

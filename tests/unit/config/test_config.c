@@ -727,6 +727,7 @@ static void test_issue_toml_unicode_whitespace_ub(void **state)
         CASE("a = [1,1979-04-88 1[++\"x\x00\xc5\xb8" "8888\n", 1),
         CASE("a = 1979-04-08 \"\xc5\xb8\"\n", 1),
         CASE("a = 1\"\xc5\xb8\"\n", 1),
+        CASE("s = \"\"\"x\\ \xc3\x8dt\"\"\"\n", 1),
 #undef CASE
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
