@@ -491,6 +491,10 @@ static int check_scheme(load_ctx_t *c, const char *section, const char *key,
         if (**s == '\0' ? *v == '\0' : starts_with(v, *s))
             return 0;
     }
+    /* the message will be logged: never with a password in it */
+    size_t start = 0, pass = fv_config_url_password(v, &start);
+    if (pass)
+        return refuse(c, idx, "\"%.*s***%s\" is not %s", (int)start, v, v + start + pass, hint);
     return refuse(c, idx, "\"%s\" is not %s", v, hint);
 }
 

@@ -196,3 +196,23 @@ int fv_config_env_name(const fv_cfg_field_t *f, char *out, size_t out_len)
     out[n] = '\0';
     return 0;
 }
+
+size_t fv_config_url_password(const char *url, size_t *start)
+{
+    const char *auth = strstr(url, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < auth_len; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    if (!at)
+        return 0;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (!colon || colon + 1 == at)
+        return 0;
+    *start = (size_t)(colon + 1 - url);
+    return (size_t)(at - colon - 1);
+}

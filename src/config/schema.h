@@ -47,6 +47,10 @@ const char *fv_config_section_doc(const char *section);
  * section path as "__", hyphens as "_", upper case. 0, or FV_ETOOBIG when it does not fit. */
 FV_MUST_USE int fv_config_env_name(const fv_cfg_field_t *f, char *out, size_t out_len);
 
+/* The password inside a URL's userinfo ("postgres://user:PASS@host/db"), so messages and
+ * `show` can print the URL without it: 0 when there is none, else its length and *start. */
+size_t fv_config_url_password(const char *url, size_t *start);
+
 /* The example finalverse.toml: every section and key at its default, a comment line above
  * each. This is what the committed finalverse.toml holds. 0, FV_ENOMEM or FV_ETOOBIG. */
 FV_MUST_USE int fv_config_example(fv_buf_t *out);

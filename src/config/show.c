@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config/schema.h"
+#include "core/alloc.h"
 
 /* A TOML basic string. Bytes >= 0x80 pass through: loaded values are UTF-8 already (toml++
  * checks files, config.c checks the environment). */
@@ -24,6 +25,25 @@ static int put_string(fv_buf_t *out, const char *s)
             rc = fv_buf_append(out, p, 1);
     }
     return rc < 0 ? rc : fv_buf_append(out, "\"", 1);
+}
+
+/* URLs keep their shape but lose a password ("postgres://fv:***@db/fv"): show output is
+ * pasted into tickets and chats. */
+static int put_url_or_string(fv_buf_t *out, const fv_cfg_field_t *f, const char *s)
+{
+    size_t start = 0, pass = strcmp(f->key, "url") == 0 ? fv_config_url_password(s, &start) : 0;
+    if (!pass)
+        return put_string(out, s);
+    size_t len = strlen(s) - pass + 3;
+    char *masked = fv_try_malloc(len + 1);
+    if (!masked)
+        return FV_ENOMEM;
+    memcpy(masked, s, start);
+    memcpy(masked + start, "***", 3);
+    strcpy(masked + start + 3, s + start + pass);
+    int rc = put_string(out, masked);
+    fv_free(masked);
+    return rc;
 }
 
 /* A comment line: control characters would end the comment early, so they become '?'. */
@@ -78,7 +98,7 @@ int fv_config_show(const fv_config_t *cfg, fv_buf_t *out)
             break;
         if (f->type == FV_CFG_T_STR) {
             const char *s = *(char *const *)p ? *(char *const *)p : "";
-            rc = put_string(out, f->secret && *s ? "***" : s);
+            rc = f->secret && *s ? put_string(out, "***") : put_url_or_string(out, f, s);
         } else {
             rc = put_number(out, f, p);
         }

@@ -4,7 +4,14 @@
  * toml++ is built header-only here with TOML_EXCEPTIONS 0 so parse errors come back as a
  * parse_result, not a throw. The standard library can still throw (std::bad_alloc inside
  * toml++), so every entry point catches everything: no exception ever reaches C. Validation
- * of what the keys mean is config.c's job, not this file's. */
+ * of what the keys mean is config.c's job, not this file's.
+ *
+ * toml++ 3.3 has undefined behaviour (it reaches __builtin_unreachable() in its Unicode
+ * whitespace table, upstream issues #190 and #295, fixed after 3.3) when it asks whether
+ * certain non-ASCII characters are whitespace. It asks only where TOML allows ASCII alone:
+ * between tokens, right after a backslash in a basic string, and after a line-ending backslash
+ * in a multi-line one. guard_unicode() refuses non-ASCII text in those places before toml++
+ * sees it, with the same kind of error toml++ would give. Drop it once the fix is packaged. */
 #include "config/toml_shim.h"
 
 #include <cstring>
@@ -134,6 +141,149 @@ bool convert(const toml::node &src, fv_toml_node_t *out)
     }
 }
 
+
+struct scan_pos {
+    unsigned line, column;
+};
+
+bool guard_fail(fv_toml_error_t *err, scan_pos p, const char *what)
+{
+    if (err) {
+        err->line = p.line;
+        err->column = p.column;
+        std::snprintf(err->desc, sizeof(err->desc), "%s", what);
+    }
+    return false;
+}
+
+/* Whether a quote after this character can open a string in valid TOML. */
+bool opens_token(char prev)
+{
+    return prev == '\n' || prev == '\r' || prev == '=' || prev == '[' || prev == '{' ||
+           prev == ',' || prev == '.';
+}
+
+/* A small TOML lexer that only tracks "inside a string or comment, or not". It follows the
+ * grammar up to the first syntax error, which is as far as toml++ goes too. */
+bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
+{
+    enum { NORMAL, COMMENT, BASIC, LITERAL, ML_BASIC, ML_LITERAL } state = NORMAL;
+    scan_pos pos = {1, 1};
+    size_t i = 0;
+    char last = '\n';   /* last character outside strings, comments and blanks */
+    auto at = [&](size_t k) -> unsigned char { return k < len ? (unsigned char)s[k] : 0; };
+    auto step = [&](size_t n) {
+        for (size_t k = 0; k < n && i < len; k++, i++) {
+            if (s[i] == '\n') {
+                pos.line++;
+                pos.column = 1;
+            } else if (((unsigned char)s[i] & 0xc0) != 0x80) {
+                pos.column++;
+            }
+        }
+    };
+    if (len >= 3 && std::memcmp(s, "\xef\xbb\xbf", 3) == 0)
+        i = 3;   /* a byte order mark is fine at the very start */
+    while (i < len) {
+        unsigned char ch = at(i);
+        switch (state) {
+        case NORMAL:
+            if (ch >= 0x80)
+                return guard_fail(err, pos, "non-ASCII character outside a string or comment");
+            if (ch == '#') {
+                state = COMMENT;
+            } else if ((ch == '"' || ch == '\'') && !opens_token(last)) {
+                /* glued to a bare token (1"x", 1979-05-27 "x"): toml++ may scan it as part of
+                 * that token, so it stays NORMAL here; TOML has no such valid text anyway */
+            } else if (ch == '"') {
+                if (at(i + 1) == '"' && at(i + 2) == '"') {
+                    state = ML_BASIC;
+                    step(2);
+                } else {
+                    state = BASIC;
+                }
+            } else if (ch == '\'') {
+                if (at(i + 1) == '\'' && at(i + 2) == '\'') {
+                    state = ML_LITERAL;
+                    step(2);
+                } else {
+                    state = LITERAL;
+                }
+            }
+            if (ch != ' ' && ch != '\t')
+                last = (char)ch;
+            step(1);
+            break;
+        case COMMENT:
+            if (ch == '\n') {
+                state = NORMAL;
+                last = '\n';
+            }
+            step(1);
+            break;
+        case LITERAL:
+            if (ch == '\'' || ch == '\n') {
+                state = NORMAL;
+                last = (char)ch;
+            }
+            step(1);
+            break;
+        case ML_LITERAL:
+            if (ch == '\'' && at(i + 1) == '\'' && at(i + 2) == '\'') {
+                step(3);
+                while (at(i) == '\'' && i < len)   /* up to two quotes may close the content */
+                    step(1);
+                state = NORMAL;
+                last = '\'';
+            } else {
+                step(1);
+            }
+            break;
+        case BASIC:
+        case ML_BASIC:
+            if (ch == '\\') {
+                step(1);
+                if (i >= len)
+                    break;
+                if (at(i) >= 0x80)
+                    return guard_fail(err, pos, "non-ASCII character after a backslash");
+                if (state == ML_BASIC) {
+                    size_t k = i;
+                    while (at(k) == ' ' || at(k) == '\t')
+                        k++;
+                    if (k > i && at(k) >= 0x80)   /* toml++ skips the blanks, then asks */
+                        return guard_fail(err, pos, "non-ASCII character after a backslash");
+                    if (at(k) == '\n' || (at(k) == '\r' && at(k + 1) == '\n')) {
+                        /* a line-ending backslash: toml++ skips whitespace and newlines */
+                        while (i < len && (at(i) == ' ' || at(i) == '\t' || at(i) == '\n' ||
+                                           at(i) == '\r'))
+                            step(1);
+                        if (i < len && at(i) >= 0x80)
+                            return guard_fail(err, pos,
+                                              "non-ASCII character after a line-ending backslash");
+                        break;
+                    }
+                }
+                step(1);
+            } else if (state == BASIC && (ch == '"' || ch == '\n')) {
+                state = NORMAL;
+                last = (char)ch;
+                step(1);
+            } else if (state == ML_BASIC && ch == '"' && at(i + 1) == '"' && at(i + 2) == '"') {
+                step(3);
+                while (at(i) == '"' && i < len)
+                    step(1);
+                state = NORMAL;
+                last = '"';
+            } else {
+                step(1);
+            }
+            break;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 extern "C" int fv_toml_parse(const char *text, size_t len, fv_toml_node_t **out,
@@ -141,6 +291,8 @@ extern "C" int fv_toml_parse(const char *text, size_t len, fv_toml_node_t **out,
 {
     fv_toml_node_t *root = nullptr;
     try {
+        if (!guard_unicode(text ? text : "", text ? len : 0, err))
+            return FV_EPROTO;
         toml::parse_result res = toml::parse(std::string_view(text ? text : "", text ? len : 0));
         if (!res) {
             const toml::parse_error &e = res.error();

@@ -94,6 +94,7 @@ static int on_message_begin(llhttp_t *p)
     c->url_len = 0;
     c->hdr_count = 0;
     c->last_cb = 0;
+    c->head_done = false;
     timer_arm(c, c->server->lim.header_timeout_ms);
     return 0;
 }
@@ -120,6 +121,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     fv__http_conn_t *c = p->data;
+    if (c->head_done)
+        return 0;                    /* chunked trailers: dropped, the head must not move */
     if (c->last_cb != 1) {
         if (c->hdr_count == FV_HTTP_MAX_HEADERS) {
             c->err_status = 431;
@@ -144,6 +147,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     fv__http_conn_t *c = p->data;
+    if (c->head_done)
+        return 0;
     if (c->hdr_count == 0)
         return -1;
     fv__http_hdr_rec_t *h = &c->hdr_rec[c->hdr_count - 1];
@@ -173,6 +178,7 @@ static int on_headers_complete(llhttp_t *p)
     }
     r->headers = c->hdr_off;
     r->header_count = c->hdr_count;
+    c->head_done = true;
     const char *m = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
     r->method = fv_slice_cstr(m);
     r->is_head = p->method == HTTP_HEAD;
@@ -365,7 +371,7 @@ static void write_done(fv__http_conn_t *c, fv__http_write_t *w, int status)
     w->owned = NULL;
     bool close_after = w->close_after;
     fv_buf_reset(&w->head);
-    if (w->head.cap > 4096) {
+    if (w->head.cap > 4 * FV_HTTP_INLINE_BODY) {
         fv_buf_dispose(&w->head);
         fv_buf_init(&w->head, 0);
     }
@@ -458,7 +464,8 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     bool keep = r->keep_alive && c->state == FV_HTTP_CONN_OPEN && !s->stopping;
     fv__http_write_t *w = write_get(c);
     w->close_after = !keep;
-    if (!owned && len && !r->is_head) {
+    bool inline_body = !owned && len && !r->is_head && len <= FV_HTTP_INLINE_BODY;
+    if (!owned && len && !r->is_head && !inline_body) {
         /* a borrowed body is copied once; owned bodies go out as they are */
         owned = fv_try_malloc(len);
         if (!owned) {
@@ -475,6 +482,10 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     }
     w->owned = owned;
     int rc = fv__http_write_head(&w->head, status, len, keep, content_type, &r->resp_headers);
+    if (rc == 0 && inline_body) {
+        /* a small borrowed body rides in the head buffer: no allocation, one iovec */
+        rc = fv_buf_append(&w->head, body, len);
+    }
 
     r->active = false;
     s->busy--;
@@ -491,7 +502,7 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     if (rc < 0)
         write_done(c, w, rc);
     else
-        write_send(c, w, r->is_head ? NULL : owned, r->is_head ? 0 : len);
+        write_send(c, w, owned, owned ? len : 0);
     if (c->state >= FV_HTTP_CONN_LINGER)
         return;
     if (!keep) {

@@ -23,6 +23,8 @@
 /* After a response that closes the connection we read and drop input this long, so the peer
  * sees our response instead of a reset. */
 #define FV_HTTP_LINGER_MS 2000
+/* Borrowed bodies up to this size are copied into the response head buffer. */
+#define FV_HTTP_INLINE_BODY 4096
 
 typedef struct fv__http_conn fv__http_conn_t;
 
@@ -116,6 +118,7 @@ struct fv__http_conn {
     size_t hdr_count;
     size_t hdr_cap;
     int last_cb;                    /* 0 none, 1 field, 2 value */
+    bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
     fv_http_req_t req;
     fv__http_write_t *free_writes;

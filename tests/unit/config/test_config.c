@@ -187,6 +187,9 @@ static void url_schemes(void **state)
     load_fails("[database]\nurl = \"mysql://x\"\n", no_env, NULL,
                "t.toml:2: database.url: \"mysql://x\" is not sqlite:<path>, postgres://... or "
                "postgresql://...");
+    load_fails("[database]\nurl = \"mysql://fv:pw@db/x\"\n", no_env, NULL,
+               "t.toml:2: database.url: \"mysql://fv:***@db/x\" is not sqlite:<path>, "
+               "postgres://... or postgresql://...");
     load_fails("[redis]\nurl = \"redis:x\"\n", no_env, NULL,
                "t.toml:2: redis.url: \"redis:x\" is not memory: or redis://...");
     load_fails("[vector]\nurl = \"x\"\n", no_env, NULL,
@@ -432,7 +435,10 @@ static void show_round_trip(void **state)
                                "port_base = 21000\n"
                                "[ai]\nprovider = \"ollama\"\nmodel = \"llama\u00e9\"\n"
                                "api_key = \"sk-secret\"\n"
-                               "[world]\nseed = 12345678901234\n",
+                               "[world]\nseed = 12345678901234\n"
+                               "[database]\nurl = \"postgres://fv:pa:ss@db:5432/fv\"\n"
+                               "[redis]\nurl = \"redis://:pw@r/0\"\n"
+                               "[storage]\nurl = \"s3://user@minio/b\"\n",
                                env, NULL);
     fv_buf_t a, b;
     fv_buf_init(&a, 0);
@@ -440,9 +446,13 @@ static void show_round_trip(void **state)
     assert_int_equal(fv_config_show(cfg, &a), 0);
     assert_null(strstr(a.ptr, "sk-secret"));
     assert_null(strstr(a.ptr, "hunter2"));
+    assert_null(strstr(a.ptr, "pa:ss"));
     assert_non_null(strstr(a.ptr, "api_key = \"***\""));
     assert_non_null(strstr(a.ptr, "secret_key = \"***\""));
     assert_non_null(strstr(a.ptr, "access_key = \"\""));
+    assert_non_null(strstr(a.ptr, "url = \"postgres://fv:***@db:5432/fv\""));
+    assert_non_null(strstr(a.ptr, "url = \"redis://:***@r/0\""));
+    assert_non_null(strstr(a.ptr, "url = \"s3://user@minio/b\""));
     assert_non_null(strstr(a.ptr, "[services.song-engine]\nport = 0\nenabled = true\n"));
 
     fv_config_t *again = load_ok(a.ptr, no_env, NULL);
@@ -696,6 +706,57 @@ static void toml_shim_tree(void **state)
     assert_true(strlen(err.desc) > 0);
 }
 
+/* toml++ 3.3 reaches __builtin_unreachable() when it classifies some non-ASCII characters as
+ * whitespace (found by fuzz_config); the shim refuses those places first. */
+static void test_issue_toml_unicode_whitespace_ub(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        unsigned line;
+    } bad[] = {
+#define CASE(text, line) {text, sizeof(text) - 1, line}
+        CASE("\xef\xbb\xa0\x00\x00\x01" "ce\n[serv]\n", 1),
+        CASE("s = \"\"\"\\\n\xc2\xa7\"\"\"\n", 2),
+        CASE("s = \"\"\"\\  \n\n   \xc2\xa7\"\"\"\n", 3),
+        CASE("s = \"\\\xc3\xa9\"\n", 1),
+        CASE("s = \"\"\"\\\xc3\xa9\"\"\"\n", 1),
+        CASE("a = 1\xc2\xa7\n", 1),
+        CASE("\xcc\xaa", 1),
+        CASE("a = 'x'\n\xe3\x80\x80" "b = 1\n", 2),
+        CASE("a = [1,1979-04-88 1[++\"x\x00\xc5\xb8" "8888\n", 1),
+        CASE("a = 1979-04-08 \"\xc5\xb8\"\n", 1),
+        CASE("a = 1\"\xc5\xb8\"\n", 1),
+        CASE("s = \"\"\"x\\ \xc3\x8dt\"\"\"\n", 1),
+#undef CASE
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fv_toml_node_t *root = NULL;
+        fv_toml_error_t err;
+        assert_int_equal(fv_toml_parse(bad[i].text, bad[i].len, &root, &err), FV_EPROTO);
+        assert_int_equal(err.line, bad[i].line);
+        assert_null(root);
+    }
+    /* non-ASCII where TOML allows it still loads */
+    const char *good = "\xef\xbb\xbf# caf\xc3\xa9 \xc2\xa7\n"
+                       "[ai]\nmodel = \"\xc2\xa7 caf\xc3\xa9 \\\" \xe3\x80\x80\"  # \xc2\xa7\n"
+                       "url = '\xc2\xa7'\n"
+                       "api_key = \"\"\"\xc2\xa7\\\n  x\xc2\xa7\"\"\"\"\n"
+                       "[plugins]\ndir = \'\'\'\xc2\xa7\n\xc2\xa7\'\'\'\n"
+                       "[ \"t\" ]\n\"k\" . \"\xc3\xa9\" = [ \"\xc3\xa9\", '\xc3\xa9', # \xc3\xa9\n"
+                       "  \"\xc3\xa9\" ]\nx = {a=\"\xc3\xa9\",b='\xc3\xa9'}\n"
+                       "[[u]]\n\"\xc3\xa9\"=1\n";
+    fv_toml_node_t *root = NULL;
+    fv_toml_error_t err;
+    int rc = fv_toml_parse(good, strlen(good), &root, &err);
+    if (rc != 0)
+        fail_msg("%u:%u: %s", err.line, err.column, err.desc);
+    const fv_toml_node_t *key = fv_toml_find(fv_toml_find(root, "ai"), "api_key");
+    assert_non_null(key);
+    assert_string_equal(key->str, "\xc2\xa7x\xc2\xa7\"");
+    fv_toml_free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +776,7 @@ int main(void)
         cmocka_unit_test(load_from_path),
         cmocka_unit_test(allocation_failures_are_clean),
         cmocka_unit_test(toml_shim_tree),
+        cmocka_unit_test(test_issue_toml_unicode_whitespace_ub),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

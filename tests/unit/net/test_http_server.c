@@ -121,6 +121,9 @@ static void handler(fv_http_req_t *req, void *data)
         uv_timer_init(fv_http_req_loop(req), &l->timer);
         l->timer.data = l;
         uv_timer_start(&l->timer, on_later, 20, 0);
+    } else if (fv_slice_eq_cstr(p, "/drain")) {
+        fv_http_server_stop_accepting(f->srv);
+        fv_http_reply(req, 200, "text/plain", "bye", 3);
     } else if (fv_slice_eq_cstr(p, "/never")) {
         fv_http_req_on_abort(req, on_abort, f);
     } else if (fv_slice_eq_cstr(p, "/query")) {
@@ -291,6 +294,77 @@ static void c_header_too_big(fx_t *f)
     CHECK(strstr(rbuf, "\"code\":\"headers_too_large\"") != NULL);
     CHECK(strstr(rbuf, "Connection: close") != NULL);
     close(fd);
+}
+
+/* Trailers after a chunked body arrive through the header callbacks again; they used to be
+ * appended to the head buffer, moving it under the request's header slices. */
+static void c_issue_trailers(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    static char req[6000];
+    int n = snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: ");
+    memset(req + n, 't', 4000);
+    strcpy(req + n + 4000, "\r\n\r\n");
+    CHECK(tc_send_str(fd, req) == 0);
+    size_t m = tc_read_responses(fd, rbuf, sizeof(rbuf), 1);
+    CHECK(m >= 3 && memcmp(rbuf + m - 3, "abc", 3) == 0);
+    close(fd);
+}
+
+static void test_issue_trailers_move_head(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_issue_trailers);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_slow_body(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab") == 0);
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strncmp(rbuf, "HTTP/1.1 408 ", 13) == 0);
+    close(fd);
+}
+
+static void slow_body(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.body_timeout_ms = 150;
+    client_fail = 0;
+    run(&f, &lim, c_slow_body);
+    assert_int_equal(client_fail, 0);
+}
+
+static void c_drain(fx_t *f)
+{
+    int idle = tc_connect(f->port);
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(idle, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(idle, rbuf, sizeof(rbuf), 1) > 0);
+    CHECK(tc_send_str(fd, "GET /drain HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    size_t n;
+    CHECK(tc_read_to_eof(fd, rbuf, sizeof(rbuf), &n) == 1);
+    CHECK(strstr(rbuf, "Connection: close") != NULL);
+    CHECK(n >= 3 && memcmp(rbuf + n - 3, "bye", 3) == 0);
+    /* the idle keep-alive connection was closed, and nobody listens any more */
+    CHECK(tc_read_to_eof(idle, rbuf, sizeof(rbuf), &n) == 1 && n == 0);
+    CHECK(tc_connect(f->port) < 0);
+    close(fd);
+    close(idle);
+}
+
+static void stop_accepting(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_drain);
+    assert_int_equal(client_fail, 0);
 }
 
 static void header_too_big(void **state)
@@ -556,6 +630,9 @@ int main(void)
         cmocka_unit_test(keep_alive),
         cmocka_unit_test(pipelined),
         cmocka_unit_test(chunked_echo),
+        cmocka_unit_test(test_issue_trailers_move_head),
+        cmocka_unit_test(slow_body),
+        cmocka_unit_test(stop_accepting),
         cmocka_unit_test(header_too_big),
         cmocka_unit_test(body_too_big),
         cmocka_unit_test(malformed),
