@@ -295,6 +295,9 @@ static size_t busy_requests(const fv_runtime_t *rt)
 static void close_everything(fv_runtime_t *rt)
 {
     rt->state = RT_CLOSING;
+    /* Held while handing out closes, so a close callback that runs early cannot finish us
+     * before every close has been requested. */
+    rt->closing++;
     for (size_t i = rt->mod_count; i-- > 0;) {
         fv_module_ctx_t *ctx = rt->mods[i];
         if (ctx->server) {
@@ -314,6 +317,7 @@ static void close_everything(fv_runtime_t *rt)
         uv_close((uv_handle_t *)&rt->sigterm, on_handle_closed);
         rt->signals_on = false;
     }
+    rt->closing--;
     finish_if_closed(rt);
 }
 
