@@ -111,3 +111,21 @@ char *fv_buf_steal(fv_buf_t *b, size_t *len)
     b->len = b->cap = 0;
     return p;
 }
+
+size_t fv_fmt_u64(char out[20], uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(out, tmp + sizeof(tmp) - n, n);
+    return n;
+}
+
+int fv_buf_append_u64(fv_buf_t *b, uint64_t v)
+{
+    char digits[20];
+    return fv_buf_append(b, digits, fv_fmt_u64(digits, v));
+}

@@ -7,6 +7,7 @@
 #define FV_CORE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "core/slice.h"
@@ -27,6 +28,12 @@ FV_MUST_USE int fv_buf_reserve(fv_buf_t *b, size_t extra);
 FV_MUST_USE int fv_buf_append(fv_buf_t *b, const void *data, size_t len);
 FV_MUST_USE int fv_buf_append_str(fv_buf_t *b, const char *s);
 FV_MUST_USE int fv_buf_printf(fv_buf_t *b, const char *fmt, ...) FV_PRINTF(2, 3);
+
+/* Writes the decimal digits of v at out (no NUL) and returns how many (1..20). */
+size_t fv_fmt_u64(char out[20], uint64_t v);
+
+/* Decimal text of v, without printf (hot paths: status lines, lengths, JSON numbers). */
+FV_MUST_USE int fv_buf_append_u64(fv_buf_t *b, uint64_t v);
 
 /* Removes the first n bytes. */
 void fv_buf_consume(fv_buf_t *b, size_t n);

@@ -39,6 +39,39 @@ int fv_json_dump(const json_t *j, fv_buf_t *out)
     return 0;
 }
 
+int fv_json_put_str(fv_buf_t *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = fv_buf_append(out, "\"", 1);
+    const char *run = s;
+    for (; rc == 0 && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        /* Flush the plain run, then the escape. */
+        if (s > run)
+            rc = fv_buf_append(out, run, (size_t)(s - run));
+        char esc[6] = {'\\', (char)ch, 0, 0, 0, 0};
+        size_t n = 2;
+        if (ch < 0x20) {
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            n = 6;
+        }
+        if (rc == 0)
+            rc = fv_buf_append(out, esc, n);
+        run = s + 1;
+    }
+    if (rc == 0 && s > run)
+        rc = fv_buf_append(out, run, (size_t)(s - run));
+    if (rc == 0)
+        rc = fv_buf_append(out, "\"", 1);
+    return rc;
+}
+
 int fv_json_get_str(const json_t *obj, const char *key, const char **out, fv_error_t *err)
 {
     json_t *v = json_object_get(obj, key);

@@ -23,6 +23,10 @@ json_t *fv_json_parse_object(fv_slice_t text, fv_error_t *err);
 /* Compact serialisation appended to out; 0 or a negative code. */
 FV_MUST_USE int fv_json_dump(const json_t *j, fv_buf_t *out);
 
+/* Appends s as a quoted JSON string, escaping what JSON requires. For hot responses whose
+ * shape is fixed, where building a jansson tree would cost more than the answer itself. */
+FV_MUST_USE int fv_json_put_str(fv_buf_t *out, const char *s);
+
 /* Typed field readers for request validation. Each returns 0 and sets *out, FV_ENOENT when the
  * key is absent (*out untouched, so preset defaults survive), or FV_EINVAL (with err naming
  * the field) when present with the wrong type or out of range. */

@@ -422,9 +422,35 @@ static void write_send(fv__http_conn_t *c, fv__http_write_t *w, const char *body
         return;
     }
     uv_buf_t iov[2];
+    unsigned nbufs = len ? 2 : 1;
     iov[0] = uv_buf_init(w->head.ptr, (unsigned)w->head.len);
     iov[1] = uv_buf_init((char *)body, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, iov, len ? 2 : 1, on_write);
+    /* Try the write now: a response that fits the socket buffer (nearly all) then costs one
+     * writev and no write request, no POLLOUT round trip and no epoll_ctl. libuv refuses the
+     * try (UV_EAGAIN) while earlier writes are queued, so order is kept. */
+    size_t total = w->head.len + len;
+    int tried = uv_try_write((uv_stream_t *)&c->tcp, iov, nbufs);
+    if (tried >= 0 && (size_t)tried == total) {
+        write_done(c, w, 0);
+        return;
+    }
+    if (tried < 0 && tried != UV_EAGAIN) {
+        write_done(c, w, tried);
+        return;
+    }
+    if (tried > 0) {
+        size_t done = (size_t)tried;
+        if (done >= iov[0].len) {
+            iov[1].base += done - iov[0].len;
+            iov[1].len -= done - iov[0].len;
+            iov[0] = iov[1];
+            nbufs = 1;
+        } else {
+            iov[0].base += done;
+            iov[0].len -= done;
+        }
+    }
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, iov, nbufs, on_write);
     if (rc < 0) {
         fv_log_debug("http", "write failed: %s", uv_strerror(rc));
         write_done(c, w, rc);

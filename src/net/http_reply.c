@@ -98,15 +98,18 @@ int fv__http_write_head(fv_buf_t *out, int status, size_t content_len, bool keep
     if (status < 100 || status > 999)
         status = 500;
     const char *reason = fv__http_reason(status);
-    char num[24];
-    int n = snprintf(num, sizeof(num), "HTTP/1.1 %d ", status);
-    put(&p, num, (size_t)n);
+    char status_text[13] = "HTTP/1.1 000 ";
+    status_text[9] = (char)('0' + status / 100);
+    status_text[10] = (char)('0' + status / 10 % 10);
+    status_text[11] = (char)('0' + status % 10);
+    put(&p, status_text, sizeof(status_text));
     put(&p, reason, strlen(reason));
     PUT_LIT(&p, "\r\nServer: finalverse\r\nDate: ");
     put(&p, date_str, date_len);
     if (status != 204 && status != 304 && status >= 200) {
-        n = snprintf(num, sizeof(num), "\r\nContent-Length: %zu", content_len);
-        put(&p, num, (size_t)n);
+        char digits[20];
+        PUT_LIT(&p, "\r\nContent-Length: ");
+        put(&p, digits, fv_fmt_u64(digits, content_len));
     }
     if (keep_alive)
         PUT_LIT(&p, "\r\nConnection: keep-alive\r\n");
@@ -154,8 +157,13 @@ void fv_http_resp_header(fv_http_req_t *req, const char *name, const char *value
     /* a CR or LF in a header would let a caller's data split the response */
     if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
         return;
-    if (fv_buf_printf(&req->resp_headers, "%s: %s\r\n", name, value) < 0)
+    fv_buf_t *h = &req->resp_headers;
+    size_t before = h->len;
+    if (fv_buf_append_str(h, name) < 0 || fv_buf_append(h, ": ", 2) < 0 ||
+        fv_buf_append_str(h, value) < 0 || fv_buf_append(h, "\r\n", 2) < 0) {
+        h->len = before;   /* never half a header */
         fv_log_warn("http", "request=%" PRIu64 " response header dropped", req->id);
+    }
 }
 
 void fv_http_reply(fv_http_req_t *req, int status, const char *content_type, const void *body,

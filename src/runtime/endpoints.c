@@ -4,8 +4,10 @@
 #include "runtime/runtime_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/time.h"
 
@@ -21,40 +23,91 @@ static void allow_any_origin(fv_http_req_t *req)
     fv_http_resp_header(req, "Access-Control-Allow-Origin", "*");
 }
 
+/* "12.345": seconds with millisecond precision, without printf's float path. */
+static int put_uptime(fv_buf_t *b, const fv_module_ctx_t *ctx)
+{
+    uint64_t ms = fv_now_ms() - ctx->started_ms;
+    char frac[4] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
+                    (char)('0' + ms % 10)};
+    int rc = fv_buf_append_u64(b, ms / 1000);
+    return rc ? rc : fv_buf_append(b, frac, sizeof(frac));
+}
+
+#define PUT_LIT(b, lit) fv_buf_append((b), lit, sizeof(lit) - 1)
+
+/* The body is written straight into a scratch buffer owned by the module context: /health is
+ * what load balancers and probes hit hardest, and a jansson tree would cost more than the
+ * answer (the loop is single-threaded, so one scratch buffer per module is enough). */
 static void on_health(fv_http_req_t *req, void *data)
 {
     fv_module_ctx_t *ctx = data;
+    static const char *const overall[] = {"healthy", "degraded", "unhealthy"};
     fv_check_status_t worst = FV_CHECK_PASS;
-    json_t *checks = json_array();
+    fv_buf_t *b = &ctx->scratch;
+    int rc = 0;
 
+    fv_buf_reset(b);
+    rc |= PUT_LIT(b, "{\"service\":");
+    rc |= fv_json_put_str(b, ctx->mod->name);
+    rc |= PUT_LIT(b, ",\"version\":\"" FV_VERSION "\",\"status\":\"");
+    size_t status_at = b->len;   /* patched below, once the checks have run */
+    rc |= PUT_LIT(b, "unhealthy\",\"uptime_seconds\":");
+    rc |= put_uptime(b, ctx);
+    rc |= PUT_LIT(b, ",\"checks\":[");
     for (size_t i = 0; i < ctx->check_count; i++) {
         fv_check_status_t st = FV_CHECK_PASS;
         char msg[256] = "";
         ctx->checks[i].fn(ctx->checks[i].data, &st, msg, sizeof(msg));
         if (st > worst)
             worst = st;
-        json_array_append_new(checks, json_pack("{s:s, s:s, s:s}", "name", ctx->checks[i].name,
-                                                "status", check_status_names[st], "message",
-                                                msg));
+        rc |= fv_buf_append_str(b, i ? ",{\"name\":" : "{\"name\":");
+        rc |= fv_json_put_str(b, ctx->checks[i].name);
+        rc |= PUT_LIT(b, ",\"status\":\"");
+        rc |= fv_buf_append_str(b, check_status_names[st]);
+        rc |= PUT_LIT(b, "\",\"message\":");
+        rc |= fv_json_put_str(b, msg);
+        rc |= PUT_LIT(b, "}");
     }
-    static const char *const overall[] = {"healthy", "degraded", "unhealthy"};
-    json_t *body = json_pack("{s:s, s:s, s:s, s:f, s:o}", "service", ctx->mod->name, "version",
-                             FV_VERSION, "status", overall[worst], "uptime_seconds",
-                             uptime_seconds(ctx), "checks", checks);
+    rc |= PUT_LIT(b, "]}");
+    if (rc) {
+        fv_http_reply_errorf(req, FV_ENOMEM, "cannot render health");
+        return;
+    }
+    /* "unhealthy" is the longest word; shorter ones are padded by moving the tail left. */
+    const char *word = overall[worst];
+    size_t wlen = strlen(word), gap = strlen("unhealthy") - wlen;
+    memcpy(b->ptr + status_at, word, wlen);
+    memmove(b->ptr + status_at + wlen, b->ptr + status_at + wlen + gap,
+            b->len - (status_at + wlen + gap));
+    b->len -= gap;
+
     allow_any_origin(req);
     fv_http_resp_header(req, "Cache-Control", "no-store");
-    fv_http_reply_json(req, worst == FV_CHECK_FAIL ? 503 : 200, body);
+    fv_http_reply(req, worst == FV_CHECK_FAIL ? 503 : 200, "application/json", b->ptr, b->len);
 }
 
 static void on_info(fv_http_req_t *req, void *data)
 {
     fv_module_ctx_t *ctx = data;
-    json_t *body = json_pack("{s:s, s:s, s:s, s:f, s:i, s:s, s:s}", "name", ctx->mod->name,
-                             "version", FV_VERSION, "status", "running", "uptime_seconds",
-                             uptime_seconds(ctx), "port", ctx->port, "build", FV_GIT_REV,
-                             "instance_id", ctx->instance_id);
+    fv_buf_t *b = &ctx->scratch;
+    int rc = 0;
+
+    fv_buf_reset(b);
+    rc |= PUT_LIT(b, "{\"name\":");
+    rc |= fv_json_put_str(b, ctx->mod->name);
+    rc |= PUT_LIT(b, ",\"version\":\"" FV_VERSION "\",\"status\":\"running\",\"uptime_seconds\":");
+    rc |= put_uptime(b, ctx);
+    rc |= PUT_LIT(b, ",\"port\":");
+    rc |= fv_buf_append_u64(b, (uint64_t)ctx->port);
+    rc |= PUT_LIT(b, ",\"build\":\"" FV_GIT_REV "\",\"instance_id\":");
+    rc |= fv_json_put_str(b, ctx->instance_id);
+    rc |= PUT_LIT(b, "}");
+    if (rc) {
+        fv_http_reply_errorf(req, FV_ENOMEM, "cannot render info");
+        return;
+    }
     allow_any_origin(req);
-    fv_http_reply_json(req, 200, body);
+    fv_http_reply(req, 200, "application/json", b->ptr, b->len);
 }
 
 static void on_metrics(fv_http_req_t *req, void *data)

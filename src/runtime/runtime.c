@@ -114,17 +114,11 @@ static int order_modules(const int *which, size_t count, int *order, fv_error_t 
 static void registry_check(void *data, fv_check_status_t *status, char *msg, size_t msg_len)
 {
     fv_module_ctx_t *ctx = data;
-    char host[256];
-    int port;
-    fv_config_registry_addr(ctx->rt->cfg, host, sizeof(host), &port);
-    if (ctx->rt->registry && fv_registry_client_registered(ctx->rt->registry, ctx->instance_id)) {
-        *status = FV_CHECK_PASS;
-        snprintf(msg, msg_len, "registered with %s:%d as %s", host, port, ctx->instance_id);
-    } else {
-        /* Serving without registration is degraded, not down: we retry meanwhile. */
-        *status = FV_CHECK_WARN;
-        snprintf(msg, msg_len, "not registered with %s:%d (retrying)", host, port);
-    }
+    bool registered = ctx->rt->registry &&
+                      fv_registry_client_registered(ctx->rt->registry, ctx->instance_id);
+    /* Serving without registration is degraded, not down: the client retries meanwhile. */
+    *status = registered ? FV_CHECK_PASS : FV_CHECK_WARN;
+    snprintf(msg, msg_len, "%s", registered ? ctx->registry_pass_msg : ctx->registry_warn_msg);
 }
 
 static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
@@ -159,6 +153,7 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
             *p = '-';
     ctx->router = fv_router_new();
     ctx->metrics = fv_metrics_new(m->name);
+    fv_buf_init(&ctx->scratch, 0);
     rt->mods[rt->mod_count++] = ctx;
 
     if ((rc = fv__endpoints_add(ctx)) < 0)
@@ -181,6 +176,13 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
     if ((rc = fv_http_server_listen(ctx->server, cfg->general.bind, ctx->port, &lerr)) < 0)
         return fv_error_set(err, rc, "%s: cannot listen on %s", m->name, lerr.msg);
     ctx->port = fv_http_server_port(ctx->server);
+    char host[200];
+    int reg_port;
+    fv_config_registry_addr(cfg, host, sizeof(host), &reg_port);
+    snprintf(ctx->registry_pass_msg, sizeof(ctx->registry_pass_msg),
+             "registered with %s:%d as %s", host, reg_port, ctx->instance_id);
+    snprintf(ctx->registry_warn_msg, sizeof(ctx->registry_warn_msg),
+             "not registered with %s:%d (retrying)", host, reg_port);
     fv_log_info("runtime", "%s listening on http://%s:%d", m->name, cfg->general.bind, ctx->port);
     return 0;
 }

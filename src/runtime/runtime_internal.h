@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "net/http_server.h"
 #include "runtime/metrics.h"
 #include "runtime/module.h"
@@ -29,6 +30,9 @@ struct fv_module_ctx {
     module_check_t *checks;
     size_t check_count;
     uint64_t started_ms;
+    fv_buf_t scratch;            /* /health and /info bodies (loop thread only) */
+    char registry_pass_msg[512]; /* the registry check's two answers, made once at start */
+    char registry_warn_msg[512];
     bool started;                /* start() returned 0: stop() is owed */
 };
 
