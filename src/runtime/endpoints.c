@@ -151,6 +151,15 @@ void fv__endpoints_observe(const fv_http_req_t *req, int status, uint64_t durati
                            void *data)
 {
     fv_module_ctx_t *ctx = data;
-    fv_metrics_observe(ctx->metrics, fv_http_req_route(req), fv_http_req_method(req), status,
-                       duration_ns);
+    fv_slice_t method = fv_http_req_method(req);
+    fv_metrics_observe(ctx->metrics, fv_http_req_route(req), method, status, duration_ns);
+    /* The access log: off by default (debug), one line per request with its id, so a 5xx body's
+     * "request N" can be found here. */
+    if (fv_log_current_level >= FV_LOG_DEBUG) {
+        fv_slice_t target = fv_http_req_target(req);
+        fv_log_debug(ctx->mod->name, "req=%llu %s %.*s %.*s -> %d in %.3f ms",
+                     (unsigned long long)fv_http_req_id(req), fv_http_req_peer(req),
+                     (int)method.len, method.ptr, (int)target.len, target.ptr, status,
+                     (double)duration_ns / 1e6);
+    }
 }
