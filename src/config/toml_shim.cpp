@@ -141,7 +141,6 @@ bool convert(const toml::node &src, fv_toml_node_t *out)
     }
 }
 
-
 struct scan_pos {
     unsigned line, column;
 };
