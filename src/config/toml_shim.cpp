@@ -141,7 +141,6 @@ bool convert(const toml::node &src, fv_toml_node_t *out)
     }
 }
 
-
 struct scan_pos {
     unsigned line, column;
 };
@@ -156,13 +155,6 @@ bool guard_fail(fv_toml_error_t *err, scan_pos p, const char *what)
     return false;
 }
 
-/* Whether a quote after this character can open a string in valid TOML. */
-bool opens_token(char prev)
-{
-    return prev == '\n' || prev == '\r' || prev == '=' || prev == '[' || prev == '{' ||
-           prev == ',' || prev == '.';
-}
-
 /* A small TOML lexer that only tracks "inside a string or comment, or not". It follows the
  * grammar up to the first syntax error, which is as far as toml++ goes too. */
 bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
@@ -170,7 +162,52 @@ bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
     enum { NORMAL, COMMENT, BASIC, LITERAL, ML_BASIC, ML_LITERAL } state = NORMAL;
     scan_pos pos = {1, 1};
     size_t i = 0;
-    char last = '\n';   /* last character outside strings, comments and blanks */
+    bool run = false;   /* inside a bare value token */
+    size_t run_len = 0;
+    /* Key or value position: '=' starts a value, which lasts to the end of the line unless an
+     * array or inline table is open; inside an inline table ',' and '{' start keys again. */
+    bool in_value = false;
+    char nest[320];     /* 'A' array, 'T' inline table; toml++ stops nesting at 256 */
+    size_t depth = 0;
+    bool nest_overflow = false;
+    auto track_context = [&](unsigned char c) {
+        char top = depth ? nest[depth - 1] : 0;
+        switch (c) {
+        case '=':
+            in_value = true;
+            break;
+        case '[':
+            if (in_value) {
+                if (depth < sizeof(nest))
+                    nest[depth++] = 'A';
+                else
+                    nest_overflow = true;
+            }
+            break;
+        case '{':
+            if (depth < sizeof(nest))
+                nest[depth++] = 'T';
+            else
+                nest_overflow = true;
+            in_value = false;
+            break;
+        case ']':
+        case '}':
+            if (depth && top == (c == ']' ? 'A' : 'T'))
+                depth--;
+            in_value = in_value || depth > 0;
+            if (c == '}')
+                in_value = true;   /* an inline table is itself a value */
+            break;
+        case ',':
+            in_value = top != 'T';
+            break;
+        case '\n':
+            if (depth == 0)
+                in_value = false;
+            break;
+        }
+    };
     auto at = [&](size_t k) -> unsigned char { return k < len ? (unsigned char)s[k] : 0; };
     auto step = [&](size_t n) {
         for (size_t k = 0; k < n && i < len; k++, i++) {
@@ -186,15 +223,31 @@ bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
         i = 3;   /* a byte order mark is fine at the very start */
     while (i < len) {
         unsigned char ch = at(i);
+        if (nest_overflow)
+            return guard_fail(err, pos, "arrays and inline tables nested too deeply");
         switch (state) {
-        case NORMAL:
+        case NORMAL: {
             if (ch >= 0x80)
                 return guard_fail(err, pos, "non-ASCII character outside a string or comment");
+            bool term = ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ']' ||
+                        ch == '}' || ch == ',' || ch == '#';
+            if (run) {
+                if (!term) {
+                    run_len++;
+                    step(1);
+                    break;
+                }
+                run = false;
+                if (ch == ' ' && run_len == 10) {
+                    /* maybe a date, a space and a time: toml++ reads on past the space */
+                    run = true;
+                    run_len++;
+                    step(1);
+                    break;
+                }
+            }
             if (ch == '#') {
                 state = COMMENT;
-            } else if ((ch == '"' || ch == '\'') && !opens_token(last)) {
-                /* glued to a bare token (1"x", 1979-05-27 "x"): toml++ may scan it as part of
-                 * that token, so it stays NORMAL here; TOML has no such valid text anyway */
             } else if (ch == '"') {
                 if (at(i + 1) == '"' && at(i + 2) == '"') {
                     state = ML_BASIC;
@@ -209,22 +262,26 @@ bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
                 } else {
                     state = LITERAL;
                 }
+            } else if (in_value && !term && ch != '[' && ch != '{' && ch != '=') {
+                /* a bare value (number, date, boolean): toml++ scans numbers ahead to the
+                 * next terminator, quotes included, so the whole run stays NORMAL */
+                run = true;
+                run_len = 1;
             }
-            if (ch != ' ' && ch != '\t')
-                last = (char)ch;
+            track_context(ch);
             step(1);
             break;
+        }
         case COMMENT:
             if (ch == '\n') {
                 state = NORMAL;
-                last = '\n';
+                track_context(ch);
             }
             step(1);
             break;
         case LITERAL:
             if (ch == '\'' || ch == '\n') {
                 state = NORMAL;
-                last = (char)ch;
             }
             step(1);
             break;
@@ -234,7 +291,6 @@ bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
                 while (at(i) == '\'' && i < len)   /* up to two quotes may close the content */
                     step(1);
                 state = NORMAL;
-                last = '\'';
             } else {
                 step(1);
             }
@@ -267,14 +323,12 @@ bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
                 step(1);
             } else if (state == BASIC && (ch == '"' || ch == '\n')) {
                 state = NORMAL;
-                last = (char)ch;
                 step(1);
             } else if (state == ML_BASIC && ch == '"' && at(i + 1) == '"' && at(i + 2) == '"') {
                 step(3);
                 while (at(i) == '"' && i < len)
                     step(1);
                 state = NORMAL;
-                last = '"';
             } else {
                 step(1);
             }

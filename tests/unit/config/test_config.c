@@ -728,6 +728,10 @@ static void test_issue_toml_unicode_whitespace_ub(void **state)
         CASE("a = 1979-04-08 \"\xc5\xb8\"\n", 1),
         CASE("a = 1\"\xc5\xb8\"\n", 1),
         CASE("s = \"\"\"x\\ \xc3\x8dt\"\"\"\n", 1),
+        CASE("s = 50y_...'h/\xef\xbf\xbf'\n", 1),
+        CASE("s = [1, {a = 5.'\xc2\xa7'}]\n", 1),
+        CASE("p = 500a='EEEE\xc3\x8d'\n", 1),
+        CASE("p = 1979-05-27 \"\xc3\x8d\"\n", 1),
 #undef CASE
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -745,7 +749,10 @@ static void test_issue_toml_unicode_whitespace_ub(void **state)
                        "[plugins]\ndir = \'\'\'\xc2\xa7\n\xc2\xa7\'\'\'\n"
                        "[ \"t\" ]\n\"k\" . \"\xc3\xa9\" = [ \"\xc3\xa9\", '\xc3\xa9', # \xc3\xa9\n"
                        "  \"\xc3\xa9\" ]\nx = {a=\"\xc3\xa9\",b='\xc3\xa9'}\n"
-                       "[[u]]\n\"\xc3\xa9\"=1\n";
+                       "[[u]]\n\"\xc3\xa9\"=1\n1.'\xc3\xa9' = 2\n"
+                       "v = [ [ '\xc3\xa9' ], {a.'\xc3\xa9' = \"\xc3\xa9\", b = [\"\xc3\xa9\"]},\n"
+                       "  # \xc3\xa9\n  \"\xc3\xa9\" ]\nw = [1979-05-27 07:32:00, \"\xc3\xa9\", 1.5,'\xc3\xa9']\n"
+                       "y = {a=1,b=\"\xc3\xa9\"}\nz=\"\xc3\xa9\"\n";
     fv_toml_node_t *root = NULL;
     fv_toml_error_t err;
     int rc = fv_toml_parse(good, strlen(good), &root, &err);
