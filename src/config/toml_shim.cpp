@@ -155,6 +155,30 @@ bool guard_fail(fv_toml_error_t *err, scan_pos p, const char *what)
     return false;
 }
 
+/* TOML allows no raw control character anywhere but tab, LF and the CR of a CRLF (strings must
+ * escape them, comments may not hold them). toml++ 3.3 asserts on some of them (a vertical tab in
+ * a table header, found by fuzzing), so they are refused here, with their position, first. */
+bool guard_control(const char *s, size_t len, fv_toml_error_t *err)
+{
+    scan_pos pos = {1, 1};
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool crlf = c == '\r' && i + 1 < len && s[i + 1] == '\n';
+        if ((c < 0x20 && c != '\t' && c != '\n' && !crlf) || c == 0x7f) {
+            char what[64];
+            std::snprintf(what, sizeof(what), "control character U+%04X is not allowed", c);
+            return guard_fail(err, pos, what);
+        }
+        if (c == '\n') {
+            pos.line++;
+            pos.column = 1;
+        } else if ((c & 0xc0) != 0x80) {
+            pos.column++;   /* columns count characters, not UTF-8 continuation bytes */
+        }
+    }
+    return true;
+}
+
 /* A small TOML lexer that only tracks "inside a string or comment, or not". It follows the
  * grammar up to the first syntax error, which is as far as toml++ goes too. */
 bool guard_unicode(const char *s, size_t len, fv_toml_error_t *err)
@@ -345,7 +369,8 @@ extern "C" int fv_toml_parse(const char *text, size_t len, fv_toml_node_t **out,
 {
     fv_toml_node_t *root = nullptr;
     try {
-        if (!guard_unicode(text ? text : "", text ? len : 0, err))
+        if (!guard_control(text ? text : "", text ? len : 0, err) ||
+            !guard_unicode(text ? text : "", text ? len : 0, err))
             return FV_EPROTO;
         toml::parse_result res = toml::parse(std::string_view(text ? text : "", text ? len : 0));
         if (!res) {

@@ -708,6 +708,18 @@ static void toml_shim_tree(void **state)
 
 /* toml++ 3.3 reaches __builtin_unreachable() when it classifies some non-ASCII characters as
  * whitespace (found by fuzz_config); the shim refuses those places first. */
+/* toml++ 3.3 asserted on a vertical tab inside a table header (fuzzing); raw control characters
+ * are not TOML anywhere, so they are refused with their position before toml++ sees them. */
+static void test_issue_toml_control_character(void **state)
+{
+    load_fails("[\vtp]\n", no_env, NULL, "t.toml:1:2: control character U+000B is not allowed");
+    load_fails("a = 1\n# bell \a\n", no_env, NULL,
+               "t.toml:2:8: control character U+0007 is not allowed");
+    load_fails("a = 1\r\r\n", no_env, NULL, "t.toml:1:6: control character U+000D is not allowed");
+    fv_config_free(load_ok("[general]\r\nlog_level = \"info\"\t# tab and CRLF are fine\r\n",
+                           no_env, NULL));
+}
+
 static void test_issue_toml_unicode_whitespace_ub(void **state)
 {
     static const struct {
@@ -784,6 +796,7 @@ int main(void)
         cmocka_unit_test(allocation_failures_are_clean),
         cmocka_unit_test(toml_shim_tree),
         cmocka_unit_test(test_issue_toml_unicode_whitespace_ub),
+        cmocka_unit_test(test_issue_toml_control_character),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
