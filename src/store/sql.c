@@ -233,8 +233,15 @@ void fv__sql_job_done(fv__sql_job_t *job, int rc)
             fv_error_clear(&job->err);
         }
     }
-    defer_push(db, job);
+    /* Start waiting work first (the connection is free now), then answer. Inside one of our
+     * own calls (a backend failing synchronously) the answer waits for the next tick, so no
+     * callback ever runs inside the call that started it; otherwise it runs right here, which
+     * lets a caller's next request go out in the same loop iteration. */
     fv__sql_pump(db);
+    if (db->in_api > 0 || db->closing)
+        defer_push(db, job);
+    else
+        job_callback(job);
 }
 
 static void tx_fail_queued(fv_sql_tx_t *tx, int rc, const char *msg)
@@ -481,7 +488,9 @@ static int job_new(fv_sql_t *db, fv_sql_req_t *req, fv__sql_kind_t kind, const c
 static void submit_any(fv_sql_t *db, fv__sql_job_t *job)
 {
     queue_push(&db->wait_head, &db->wait_tail, job);
+    db->in_api++;
     fv__sql_pump(db);
+    db->in_api--;
 }
 
 static int submit_tx(fv_sql_tx_t *tx, fv__sql_job_t *job)
@@ -492,7 +501,9 @@ static int submit_tx(fv_sql_tx_t *tx, fv__sql_job_t *job)
         return 0;
     }
     queue_push(&tx->head, &tx->tail, job);
+    tx->db->in_api++;
     fv__sql_pump(tx->db);
+    tx->db->in_api--;
     return 0;
 }
 
@@ -552,7 +563,9 @@ void fv_sql_close(fv_sql_t *db, fv_sql_close_cb cb, void *data)
     fv__sql_fail_waiting(db, FV_ECANCELED, "the database handle was closed");
     for (fv_sql_tx_t *tx = db->txs; tx; tx = tx->next_live)
         tx_fail_queued(tx, FV_ECANCELED, "the database handle was closed");
+    db->in_api++;
     db->ops->close(db);
+    db->in_api--;
 }
 
 const char *fv_sql_backend(const fv_sql_t *db)

@@ -116,6 +116,7 @@ struct fv_sql {
     size_t nconns;
     bool backend_closed;
     bool pumping;
+    int in_api;                             /* depth of our own public calls */
 };
 
 struct fv_sql_tx {

@@ -687,7 +687,9 @@ static void on_poll(uv_poll_t *h, int status, int events)
         /* libpq may have closed the socket itself after reading the server's goodbye */
         const char *m = PQerrorMessage(c->pg);
         conn_broken(c, FV_EBACKEND, "PostgreSQL connection lost: ",
-                    m && *m ? m : uv_strerror(status));
+                    m && *m ? m
+                    : status == UV_EBADF ? "the socket reported an error (closed by the server?)"
+                                         : uv_strerror(status));
         return;
     }
     if (events & UV_WRITABLE) {

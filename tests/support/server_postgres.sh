@@ -48,6 +48,12 @@ pg_stop() {
     rm -f "$dir/postgres.pid"
 }
 
+fail() {
+    echo "server_postgres.sh: $1" >&2
+    [[ -f "$log" ]] && tail -20 "$log" >&2
+    exit 1
+}
+
 case "$cmd" in
 start)
     mkdir -p "$dir"
@@ -65,7 +71,7 @@ start)
         mkdir -p "$data"
         [[ $(id -u) -eq 0 ]] && chown postgres "$data"
         as_pg "$pgbin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
-            >>"$log" 2>&1
+            >>"$log" 2>&1 || fail "initdb failed (can the postgres user reach $dir?)"
         fresh=1
     fi
     if [[ -f "$dir/postgres.port" ]]; then
@@ -82,7 +88,7 @@ start)
     as_pg "$pgbin/pg_ctl" -D "$data" -l "$log" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -c port=$port -k $sock -c fsync=off \
             -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
-        start >/dev/null
+        start >/dev/null || fail "pg_ctl start failed"
     ok=0
     for _ in $(seq 1 100); do
         if as_pg "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port"; then ok=1; break; fi

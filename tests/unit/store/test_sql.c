@@ -769,8 +769,13 @@ static void server_restart_reconnects(void **state)
     assert_int_equal(open_url(x, url, &o, &x->db), 0);
     call_t c;
     assert_int_equal(q(x, &c, "SELECT 1", NULL, 0), 0);
+    fv_sql_tx_t *open_tx = tx_begin(x);
 
     assert_int_equal(server_cmd("halt", dir), 0);
+    /* the transaction's connection is gone: its statements fail, rollback still succeeds */
+    assert_int_equal(tq(x, open_tx, &c, "SELECT 1", NULL, 0), FV_EBACKEND);
+    assert_int_equal(tq(x, open_tx, &c, "SELECT 1", NULL, 0), FV_EBACKEND);
+    assert_int_equal(tx_end(x, open_tx, false), 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(q(x, &c, "SELECT 2", NULL, 0), FV_EBACKEND);
         assert_true(strlen(c.err.msg) > 0);
