@@ -499,6 +499,7 @@ typedef struct many {
     int order[100];
     int rcs[100];
     int answered;
+    int all;
 } many_t;
 
 static void on_many(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
@@ -507,6 +508,7 @@ static void on_many(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
     int i = (int)(req - m->req);
     m->rcs[i] = rc;
     m->order[m->answered++] = i;
+    m->all = m->answered == 100;
 }
 
 static void hundred_concurrent_requests(void **state)
@@ -521,13 +523,7 @@ static void hundred_concurrent_requests(void **state)
                                      &p, 1, on_many), 0);
     }
     assert_int_equal(m->answered, 0);          /* never inside the call */
-    int done_flag = 0;
-    while (m->answered < 100) {
-        int before = m->answered;
-        uv_run(&x->loop, UV_RUN_ONCE);
-        (void)before;
-    }
-    (void)done_flag;
+    run_until(&x->loop, &m->all, WAIT_MS);
     for (int i = 0; i < 100; i++)
         assert_int_equal(m->rcs[i], 0);
     if (!x->pg)                                 /* one connection: strictly in order */
@@ -542,8 +538,7 @@ static void hundred_concurrent_requests(void **state)
         fv_sql_param_t p = FV_SQL_INT(i);
         assert_int_equal(fv_sql_tx_exec(tx, &m->req[i], "SELECT $1", &p, 1, on_many), 0);
     }
-    while (m->answered < 100)
-        uv_run(&x->loop, UV_RUN_ONCE);
+    run_until(&x->loop, &m->all, WAIT_MS);
     for (int i = 0; i < 100; i++) {
         assert_int_equal(m->rcs[i], 0);
         assert_int_equal(m->order[i], i);
@@ -737,6 +732,26 @@ static void bad_urls(void **state)
     assert_null(db);
 }
 
+/* SQLite materialises results: past max_result_bytes the request fails, the handle lives. */
+static void sqlite_result_ceiling(void **state)
+{
+    ctx_t *x = *state;
+    fv_sql_t *db;
+    fv_sql_opts_t o = {.max_result_bytes = 4096};
+    char url[600];
+    snprintf(url, sizeof(url), "sqlite:%s/other/ceiling.db", x->tmpdir);
+    assert_int_equal(open_url(x, url, &o, &db), 0);
+    fv_sql_t *keep = x->db;
+    x->db = db;
+    call_t c;
+    assert_int_equal(q(x, &c, "SELECT zeroblob(8000)", NULL, 0), FV_ETOOBIG);
+    assert_non_null(strstr(c.err.msg, "4096"));
+    assert_int_equal(q(x, &c, "SELECT length(zeroblob(8000))", NULL, 0), 0);
+    assert_int_equal(c.i64[0], 8000);
+    db_close(x);
+    x->db = keep;
+}
+
 /* ---- PostgreSQL fault test ----------------------------------------------------------------- */
 
 static int server_cmd(const char *cmd, const char *dir)
@@ -817,7 +832,10 @@ static void server_restart_reconnects(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest sqlite_tests[] = {CONFORMANCE(setup_sqlite)};
+    const struct CMUnitTest sqlite_tests[] = {
+        CONFORMANCE(setup_sqlite),
+        cmocka_unit_test(sqlite_result_ceiling),
+    };
     const struct CMUnitTest postgres_tests[] = {
         CONFORMANCE(setup_postgres),
         cmocka_unit_test(server_restart_reconnects),
