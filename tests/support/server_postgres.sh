@@ -74,21 +74,34 @@ start)
             >>"$log" 2>&1 || fail "initdb failed (can the postgres user reach $dir?)"
         fresh=1
     fi
-    if [[ -f "$dir/postgres.port" ]]; then
-        port=$(cat "$dir/postgres.port")
-    else
-        port=""
-        for _ in $(seq 1 50); do
-            p=$((20000 + RANDOM % 40000))
-            if port_free "$p"; then port=$p; break; fi
-        done
-        [[ -n "$port" ]] || { echo "server_postgres.sh: no free port" >&2; exit 1; }
-        echo "$port" >"$dir/postgres.port"
-    fi
-    as_pg "$pgbin/pg_ctl" -D "$data" -l "$log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -k $sock -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
-        start >/dev/null || fail "pg_ctl start failed"
+    # A restart after halt reuses the port; a first start picks one below Linux's ephemeral
+    # range (32768+), so no client socket of this machine can be holding it, and tries again
+    # with another port if the server still cannot bind.
+    started=0
+    for _ in $(seq 1 10); do
+        if [[ -f "$dir/postgres.port" ]]; then
+            port=$(cat "$dir/postgres.port")
+            fixed=1
+        else
+            port=""
+            for _ in $(seq 1 50); do
+                p=$((15000 + RANDOM % 17000))
+                if port_free "$p"; then port=$p; break; fi
+            done
+            [[ -n "$port" ]] || fail "no free port"
+            fixed=0
+        fi
+        if as_pg "$pgbin/pg_ctl" -D "$data" -l "$log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -c port=$port -k $sock -c fsync=off \
+                -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
+            start >/dev/null; then
+            started=1
+            echo "$port" >"$dir/postgres.port"
+            break
+        fi
+        [[ $fixed -eq 1 ]] && sleep 0.5
+    done
+    [[ $started -eq 1 ]] || fail "pg_ctl start failed"
     ok=0
     for _ in $(seq 1 100); do
         if as_pg "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port"; then ok=1; break; fi

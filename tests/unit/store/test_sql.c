@@ -783,7 +783,10 @@ static void server_restart_reconnects(void **state)
     fv_sql_opts_t o = {.pool_size = 2, .connect_timeout_ms = 2000};
     assert_int_equal(open_url(x, url, &o, &x->db), 0);
     call_t c;
-    assert_int_equal(q(x, &c, "SELECT 1", NULL, 0), 0);
+    int first = q(x, &c, "SELECT 1", NULL, 0);
+    if (first != 0)
+        fprintf(stderr, "first query on %s: %s\n", url, c.err.msg);
+    assert_int_equal(first, 0);
     fv_sql_tx_t *open_tx = tx_begin(x);
 
     assert_int_equal(server_cmd("halt", dir), 0);
