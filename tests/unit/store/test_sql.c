@@ -670,6 +670,74 @@ static void close_cancels_pending(void **state)
         assert_int_equal(r.rcs[i], FV_ECANCELED);
 }
 
+typedef struct reenter {
+    fv_sql_t *db;
+    fv_sql_req_t req[5];
+    int rcs[5];
+    int answered;
+    int closed;
+    int late;
+} reenter_t;
+
+static void on_reenter_closed(void *data)
+{
+    reenter_t *r = data;
+    r->closed = 1;
+}
+
+static void on_reenter(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
+{
+    reenter_t *r = req->data;
+    r->rcs[req - r->req] = rc;
+    if (r->closed)
+        r->late = 1;
+    if (r->answered++ == 0)
+        fv_sql_close(r->db, on_reenter_closed, r);    /* from inside a callback */
+}
+
+static void close_from_callback(void **state)
+{
+    ctx_t *x = *state;
+    reenter_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(open_url(x, x->url, NULL, &r.db), 0);
+    for (int i = 0; i < 5; i++) {
+        r.req[i].data = &r;
+        assert_int_equal(fv_sql_exec(r.db, &r.req[i], "SELECT 1", NULL, 0, on_reenter), 0);
+    }
+    run_until(&x->loop, &r.closed, WAIT_MS);
+    assert_int_equal(r.answered, 5);
+    assert_false(r.late);
+    int ok = 0;
+    for (int i = 0; i < 5; i++) {
+        assert_true(r.rcs[i] == 0 || r.rcs[i] == FV_ECANCELED);
+        ok += r.rcs[i] == 0;
+    }
+    assert_int_equal(ok, 1);          /* only the one that closed saw success */
+}
+
+/* The Nth allocation of a call fails: the call refuses cleanly, nothing is queued. */
+static void allocation_failure_is_clean(void **state)
+{
+    ctx_t *x = *state;
+    fv_sql_param_t p[] = {FV_SQL_INT(5), FV_SQL_TEXT("five")};
+    for (unsigned long n = 1; n <= 3; n++) {
+        call_t c;
+        call_init(&c);
+        fv_alloc_fail_at(n);
+        int rc = fv_sql_exec(x->db, &c.req, "SELECT $1, $2", p, 2, on_exec);
+        int fired = fv_alloc_failed();
+        fv_alloc_fail_at(0);
+        assert_true(fired);
+        assert_int_equal(rc, FV_ENOMEM);
+        assert_int_equal(c.req.err.code, FV_ENOMEM);
+    }
+    call_t c;
+    assert_int_equal(q(x, &c, "SELECT $1, $2", p, 2), 0);
+    assert_int_equal(c.i64[0], 5);
+    assert_string_equal(c.text[1], "five");
+}
+
 static void on_tx_cancelled(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
 {
     call_t *c = req->data;
@@ -831,6 +899,7 @@ static void server_restart_reconnects(void **state)
         cmocka_unit_test(hundred_concurrent_requests),                                       \
         cmocka_unit_test(migrations_apply_once), cmocka_unit_test(close_cancels_pending),    \
         cmocka_unit_test(close_ends_transactions), cmocka_unit_test(timeout_ends_request),   \
+        cmocka_unit_test(close_from_callback), cmocka_unit_test(allocation_failure_is_clean), \
         cmocka_unit_test(bad_urls)
 
 int main(void)
