@@ -626,6 +626,48 @@ static void migrations_apply_once(void **state)
     assert_memory_equal(c.blob[0], vec, sizeof(vec));
 }
 
+/* Two handles migrate one empty database at once: each migration is applied exactly once. */
+static void concurrent_migrators(void **state)
+{
+    ctx_t *x = *state;
+    char url[600];
+    call_t c;
+    if (x->pg) {
+        assert_int_equal(qs(x, "DROP DATABASE IF EXISTS fv_migrate_race"), 0);
+        assert_int_equal(qs(x, "CREATE DATABASE fv_migrate_race"), 0);
+        const char *slash = strrchr(x->url, '/');
+        snprintf(url, sizeof(url), "%.*s/fv_migrate_race", (int)(slash - x->url), x->url);
+    } else {
+        snprintf(url, sizeof(url), "sqlite:%s/race/race.db", x->tmpdir);
+    }
+    fv_sql_t *a, *b;
+    assert_int_equal(open_url(x, url, NULL, &a), 0);
+    assert_int_equal(open_url(x, url, NULL, &b), 0);
+    call_t ca, cb;
+    call_init(&ca);
+    call_init(&cb);
+    assert_int_equal(fv_sql_migrate(a, &ca.req, on_migrated), 0);
+    assert_int_equal(fv_sql_migrate(b, &cb.req, on_migrated), 0);
+    run_until(&x->loop, &ca.done, WAIT_MS);
+    run_until(&x->loop, &cb.done, WAIT_MS);
+    if (ca.rc || cb.rc)
+        fprintf(stderr, "migrate: %s / %s\n", ca.err.msg, cb.err.msg);
+    assert_int_equal(ca.rc, 0);
+    assert_int_equal(cb.rc, 0);
+    fv_sql_t *keep = x->db;
+    x->db = a;
+    assert_int_equal(q(x, &c, "SELECT count(*), count(DISTINCT version) FROM schema_migrations",
+                       NULL, 0), 0);
+    assert_int_equal(c.i64[0], (int64_t)fv_sql_migration_count(fv_sql_backend(a)));
+    assert_int_equal(c.i64[1], c.i64[0]);
+    db_close(x);
+    x->db = b;
+    db_close(x);
+    x->db = keep;
+    if (x->pg)
+        assert_int_equal(qs(x, "DROP DATABASE fv_migrate_race"), 0);
+}
+
 typedef struct cancel_run {
     fv_sql_req_t req[10];
     int rcs[10];
@@ -897,7 +939,8 @@ static void server_restart_reconnects(void **state)
         cmocka_unit_test(unique_violation_is_conflict), cmocka_unit_test(bad_input_refused), \
         cmocka_unit_test(transactions_commit_and_rollback),                                  \
         cmocka_unit_test(hundred_concurrent_requests),                                       \
-        cmocka_unit_test(migrations_apply_once), cmocka_unit_test(close_cancels_pending),    \
+        cmocka_unit_test(migrations_apply_once), cmocka_unit_test(concurrent_migrators),     \
+        cmocka_unit_test(close_cancels_pending),                                             \
         cmocka_unit_test(close_ends_transactions), cmocka_unit_test(timeout_ends_request),   \
         cmocka_unit_test(close_from_callback), cmocka_unit_test(allocation_failure_is_clean), \
         cmocka_unit_test(bad_urls)
