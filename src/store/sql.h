@@ -131,7 +131,8 @@ FV_MUST_USE int fv_sql_migrate(fv_sql_t *db, fv_sql_req_t *req, fv_sql_done_cb c
 /* The migrations built in, in order, for a backend ("sqlite" or "postgres"): count, and the
  * version and name of the i-th. */
 size_t fv_sql_migration_count(const char *backend);
-int fv_sql_migration_info(const char *backend, size_t i, int64_t *version, const char **name);
+FV_MUST_USE int fv_sql_migration_info(const char *backend, size_t i, int64_t *version,
+                                      const char **name);
 
 /* Result accessors; row and col count from 0. Out-of-range cells read as NULL. Values convert
  * as SQL would show them: _int64 of a PostgreSQL boolean is 0/1, _text of a number is its
