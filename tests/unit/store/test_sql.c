@@ -27,6 +27,7 @@ typedef struct ctx {
     fv_sql_t *db;
     char url[512];
     char tmpdir[256];
+    char fault_dir[256];     /* the private server of the fault test, stopped by teardown */
     bool pg;
 } ctx_t;
 
@@ -229,9 +230,16 @@ static int setup_postgres(void **state)
     return 0;
 }
 
+static int server_cmd(const char *cmd, const char *dir);
+
 static int teardown(void **state)
 {
     ctx_t *x = *state;
+    if (x->fault_dir[0]) {          /* a failed fault test leaves its server running */
+        if (server_cmd("stop", x->fault_dir) != 0)
+            fprintf(stderr, "could not stop the server in %s\n", x->fault_dir);
+        rmdir(x->fault_dir);
+    }
     if (x->db)
         db_close(x);
     uv_run(&x->loop, UV_RUN_NOWAIT);
@@ -880,6 +888,7 @@ static void server_restart_reconnects(void **state)
     char dir[256];
     snprintf(dir, sizeof(dir), "%s/fv_pgfault_XXXXXX", tmp);
     assert_non_null(mkdtemp(dir));
+    snprintf(x->fault_dir, sizeof(x->fault_dir), "%s", dir);
     assert_int_equal(server_cmd("start", dir), 0);
     char path[300], url[256];
     snprintf(path, sizeof(path), "%s/postgres.url", dir);
@@ -931,6 +940,7 @@ static void server_restart_reconnects(void **state)
     x->db = keep;
     assert_int_equal(server_cmd("stop", dir), 0);
     rmdir(dir);
+    x->fault_dir[0] = '\0';
 }
 
 #define CONFORMANCE(setup)                                                                   \
