@@ -24,9 +24,19 @@ if [[ -z "$pgbin" ]]; then
     exit 1
 fi
 
-data=$dir/postgres-data
-sock=$dir/postgres-sock
-log=$dir/postgres.log
+# The server's files live in DIR, or, when the postgres user cannot reach DIR (a checkout under
+# a private home), in a folder of its own under /tmp whose path DIR/postgres.home records.
+home_of() {
+    if [[ -f "$1/postgres.home" ]]; then
+        cat "$1/postgres.home"
+    else
+        echo "$1"
+    fi
+}
+home=$(home_of "$dir")
+data=$home/postgres-data
+sock=$home/postgres-sock
+log=$home/postgres.log
 
 as_pg() {
     if [[ $(id -u) -eq 0 ]]; then
@@ -58,11 +68,22 @@ case "$cmd" in
 start)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    data=$dir/postgres-data sock=$dir/postgres-sock log=$dir/postgres.log
+    if [[ ! -f "$dir/postgres.home" ]]; then
+        home=$dir
+        if [[ $(id -u) -eq 0 ]]; then
+            chmod 755 "$dir"
+            if ! runuser -u postgres -- test -x "$dir" 2>/dev/null; then
+                home=$(mktemp -d /tmp/fv-postgres.XXXXXX)
+                chmod 755 "$home"
+                echo "$home" >"$dir/postgres.home"
+            fi
+        fi
+    fi
+    home=$(home_of "$dir")
+    data=$home/postgres-data sock=$home/postgres-sock log=$home/postgres.log
     mkdir -p "$sock"
     touch "$log"
     if [[ $(id -u) -eq 0 ]]; then
-        chmod 755 "$dir"
         chown postgres "$sock" "$log"
     fi
     fresh=0
@@ -123,6 +144,10 @@ stop)
     [[ -d "$dir" ]] || exit 0
     pg_stop
     rm -rf "$data" "$sock" "$dir/postgres.url" "$dir/postgres.port" "$log"
+    if [[ -f "$dir/postgres.home" ]]; then
+        rmdir "$home" 2>/dev/null || true
+        rm -f "$dir/postgres.home"
+    fi
     ;;
 *)
     echo "usage: $0 start|halt|stop DIR" >&2
