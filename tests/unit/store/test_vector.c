@@ -1,0 +1,638 @@
+/* test_vector.c - the vector store's conformance suite: one set of tests run unchanged against
+ * embedded: (memory-only) and, when a Qdrant server is reachable (env FV_TEST_QDRANT_URL or
+ * $FV_TEST_SERVERS/qdrant.url), against Qdrant. Every callback is counted, must never run
+ * inside the call that started it, and every wait is bounded by a watchdog timer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/alloc.h"
+#include "store/vector.h"
+
+#define WAIT_MS 20000
+#define MAX_HITS 64
+
+typedef struct ctx {
+    uv_loop_t loop;
+    const char *url;
+    fv_vector_t *v;
+    char coll[64];
+    int in_call;           /* set while an fv_vector_* call runs: callbacks must not see it */
+    int pending;           /* callbacks still expected */
+    int rc;
+    fv_error_t err;
+    size_t nhits;
+    char ids[MAX_HITS][FV_VECTOR_MAX_ID_LEN + 1];
+    float scores[MAX_HITS];
+    json_t *payloads[MAX_HITS];
+} ctx_t;
+
+static char qdrant_url[512];
+static int seq;
+
+static void on_watchdog(uv_timer_t *t)
+{
+    fail_msg("watchdog: a vector store callback did not run within %d ms", WAIT_MS);
+}
+
+/* Runs the loop until every expected callback ran. */
+static void wait_all(ctx_t *c)
+{
+    uv_timer_t dog;
+    uv_timer_init(&c->loop, &dog);
+    uv_timer_start(&dog, on_watchdog, WAIT_MS, 0);
+    while (c->pending > 0)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    uv_timer_stop(&dog);
+    uv_close((uv_handle_t *)&dog, NULL);
+    uv_run(&c->loop, UV_RUN_NOWAIT);
+}
+
+static void clear_hits(ctx_t *c)
+{
+    for (size_t i = 0; i < c->nhits; i++)
+        json_decref(c->payloads[i]);
+    c->nhits = 0;
+}
+
+static void on_done(int rc, const fv_error_t *err, void *data)
+{
+    ctx_t *c = data;
+    assert_false(c->in_call);
+    assert_true(c->pending > 0);
+    c->pending--;
+    c->rc = rc;
+    if (rc < 0) {
+        assert_non_null(err);
+        assert_int_equal(err->code, rc);
+        c->err = *err;
+    } else {
+        assert_null(err);
+    }
+}
+
+static void on_search(int rc, const fv_vector_hit_t *hits, size_t count, const fv_error_t *err,
+                      void *data)
+{
+    ctx_t *c = data;
+    on_done(rc, err, data);
+    clear_hits(c);
+    assert_true(count <= MAX_HITS);
+    for (size_t i = 0; i < count; i++) {
+        snprintf(c->ids[i], sizeof(c->ids[i]), "%s", hits[i].id);
+        c->scores[i] = hits[i].score;
+        assert_non_null(hits[i].payload);
+        c->payloads[i] = json_incref((json_t *)hits[i].payload);
+    }
+    c->nhits = count;
+}
+
+#define CALL(c, expr)                                                   \
+    do {                                                                \
+        (c)->in_call = 1;                                               \
+        int call_rc_ = (expr);                                          \
+        (c)->in_call = 0;                                               \
+        assert_int_equal(call_rc_, 0);                                  \
+        (c)->pending++;                                                 \
+        wait_all(c);                                                    \
+    } while (0)
+
+static int do_create(ctx_t *c, const char *coll, uint32_t dim, fv_vector_metric_t m)
+{
+    CALL(c, fv_vector_create(c->v, coll, dim, m, on_done, c));
+    return c->rc;
+}
+
+static int do_upsert(ctx_t *c, const fv_vector_point_t *p, size_t n)
+{
+    CALL(c, fv_vector_upsert(c->v, c->coll, p, n, on_done, c));
+    return c->rc;
+}
+
+static int do_delete(ctx_t *c, const char *const *ids, size_t n)
+{
+    CALL(c, fv_vector_delete(c->v, c->coll, ids, n, on_done, c));
+    return c->rc;
+}
+
+static int do_search(ctx_t *c, const float *q, uint32_t dim, size_t k, const char *filter)
+{
+    json_t *f = NULL;
+    if (filter) {
+        json_error_t je;
+        f = json_loads(filter, 0, &je);
+        assert_non_null(f);
+    }
+    CALL(c, fv_vector_search(c->v, c->coll, q, dim, k, f, on_search, c));
+    json_decref(f);
+    return c->rc;
+}
+
+static void assert_msg(const ctx_t *c, const char *part)
+{
+    if (!strstr(c->err.msg, part))
+        fail_msg("error message '%s' lacks '%s'", c->err.msg, part);
+}
+
+static void on_opened(int rc, fv_vector_t *v, const fv_error_t *err, void *data)
+{
+    ctx_t *c = data;
+    assert_false(c->in_call);
+    c->pending--;
+    c->rc = rc;
+    c->v = v;
+    if (rc < 0)
+        c->err = *err;
+}
+
+static void on_closed(void *data)
+{
+    ctx_t *c = data;
+    c->pending--;
+    c->v = NULL;
+}
+
+static int open_ctx(ctx_t *c)
+{
+    fv_error_t err;
+    c->in_call = 1;
+    int rc = fv_vector_open(&c->loop, c->url, NULL, on_opened, c, &err);
+    c->in_call = 0;
+    if (rc < 0)
+        fail_msg("open %s: %s", c->url, err.msg);
+    c->pending++;
+    wait_all(c);
+    return c->rc;
+}
+
+static void close_ctx(ctx_t *c)
+{
+    if (!c->v)
+        return;
+    fv_vector_close(c->v, on_closed, c);
+    c->pending++;
+    wait_all(c);
+}
+
+static int setup_url(void **state, const char *url)
+{
+    ctx_t *c = calloc(1, sizeof(*c));
+    uv_loop_init(&c->loop);
+    c->url = url;
+    snprintf(c->coll, sizeof(c->coll), "fvtest_%d_%d", (int)getpid(), ++seq);
+    if (open_ctx(c) < 0)
+        fail_msg("open %s: %s", url, c->err.msg);
+    *state = c;
+    return 0;
+}
+
+static int setup_embedded(void **state)
+{
+    return setup_url(state, "embedded:");
+}
+
+static int setup_qdrant(void **state)
+{
+    if (!qdrant_url[0]) {
+        *state = NULL;
+        return 0;
+    }
+    return setup_url(state, qdrant_url);
+}
+
+static int teardown(void **state)
+{
+    ctx_t *c = *state;
+    if (!c)
+        return 0;
+    clear_hits(c);
+    if (c->v) {
+        CALL(c, fv_vector_drop(c->v, c->coll, on_done, c));
+        close_ctx(c);
+    }
+    assert_int_equal(uv_loop_close(&c->loop), 0);
+    free(c);
+    return 0;
+}
+
+#define NEED_BACKEND(state)                                                               \
+    ctx_t *c = *(state);                                                                  \
+    if (!c) {                                                                             \
+        skip();                                                                           \
+        return;                                                                           \
+    }
+
+/* --- the conformance tests --------------------------------------------------------------- */
+
+static void create_is_idempotent(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 4, FV_VECTOR_COSINE), 0);
+    assert_int_equal(do_create(c, c->coll, 4, FV_VECTOR_COSINE), 0);
+    assert_int_equal(do_create(c, c->coll, 5, FV_VECTOR_COSINE), FV_ECONFLICT);
+    assert_int_equal(do_create(c, c->coll, 4, FV_VECTOR_DOT), FV_ECONFLICT);
+    assert_int_equal(do_create(c, "bad name!", 4, FV_VECTOR_DOT), FV_EINVAL);
+    assert_msg(c, "collection name");
+    assert_int_equal(do_create(c, c->coll, 0, FV_VECTOR_DOT), FV_EINVAL);
+    assert_int_equal(do_create(c, c->coll, 4097, FV_VECTOR_DOT), FV_EINVAL);
+    assert_msg(c, "4097");
+}
+
+static void upsert_and_search(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 3, FV_VECTOR_COSINE), 0);
+    float a[3] = {1, 0, 0}, b[3] = {0, 2, 0}, d[3] = {1, 1, 0};
+    json_t *pa = json_pack("{ss si}", "kind", "lore", "level", 1);
+    json_t *pb = json_pack("{ss si}", "kind", "memory", "level", 5);
+    fv_vector_point_t pts[] = {
+        {"alpha", a, 3, pa},
+        {"42", b, 3, pb},
+        {"c-3", d, 3, NULL},
+    };
+    assert_int_equal(do_upsert(c, pts, 3), 0);
+    json_decref(pa);
+    json_decref(pb);
+    float q[3] = {2, 0.1f, 0};
+    assert_int_equal(do_search(c, q, 3, 10, NULL), 0);
+    assert_int_equal(c->nhits, 3);
+    assert_string_equal(c->ids[0], "alpha");
+    assert_string_equal(c->ids[1], "c-3");
+    assert_string_equal(c->ids[2], "42");
+    double n = sqrt(4 + 0.01);
+    assert_true(fabs(c->scores[0] - 2 / n) < 1e-4);
+    assert_true(fabs(c->scores[1] - 2.1 / n / sqrt(2)) < 1e-4);
+    assert_string_equal(json_string_value(json_object_get(c->payloads[0], "kind")), "lore");
+    assert_int_equal(json_integer_value(json_object_get(c->payloads[2], "level")), 5);
+    assert_int_equal(json_object_size(c->payloads[1]), 0);   /* no payload: {} */
+    assert_int_equal(do_search(c, q, 3, 1, NULL), 0);
+    assert_int_equal(c->nhits, 1);
+    assert_string_equal(c->ids[0], "alpha");
+}
+
+static void dot_metric(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_DOT), 0);
+    float a[2] = {1, 0}, b[2] = {3, 3};
+    fv_vector_point_t pts[] = {{"a", a, 2, NULL}, {"b", b, 2, NULL}};
+    assert_int_equal(do_upsert(c, pts, 2), 0);
+    float q[2] = {2, -1};
+    assert_int_equal(do_search(c, q, 2, 5, NULL), 0);
+    assert_int_equal(c->nhits, 2);
+    assert_string_equal(c->ids[0], "b");
+    assert_true(fabs(c->scores[0] - 3.0) < 1e-5);
+    assert_true(fabs(c->scores[1] - 2.0) < 1e-5);
+}
+
+static void replace_and_delete(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_COSINE), 0);
+    float x[2] = {1, 0}, y[2] = {0, 1};
+    json_t *p1 = json_pack("{si}", "v", 1), *p2 = json_pack("{si}", "v", 2);
+    fv_vector_point_t pts[] = {{"p", x, 2, p1}, {"q", y, 2, NULL}};
+    assert_int_equal(do_upsert(c, pts, 2), 0);
+    fv_vector_point_t again = {"p", y, 2, p2};
+    assert_int_equal(do_upsert(c, &again, 1), 0);
+    json_decref(p1);
+    json_decref(p2);
+    assert_int_equal(do_search(c, x, 2, 10, NULL), 0);
+    assert_int_equal(c->nhits, 2);               /* replaced, not added */
+    assert_true(fabs(c->scores[0]) < 1e-5);      /* p now points along y */
+    const char *gone[] = {"p", "never-existed"};
+    assert_int_equal(do_delete(c, gone, 2), 0);
+    assert_int_equal(do_search(c, y, 2, 10, NULL), 0);
+    assert_int_equal(c->nhits, 1);
+    assert_string_equal(c->ids[0], "q");
+}
+
+static void filtered_search(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_COSINE), 0);
+    fv_vector_point_t pts[6];
+    float vecs[6][2];
+    char ids[6][8];
+    json_t *pl[6];
+    for (int i = 0; i < 6; i++) {
+        vecs[i][0] = 1;
+        vecs[i][1] = (float)i * 0.1f;          /* "0" is nearest to (1,0), then "1" ... */
+        snprintf(ids[i], sizeof(ids[i]), "%d", i);
+        pl[i] = json_pack("{ss si}", "kind", i % 2 ? "odd" : "even", "n", i);
+        pts[i] = (fv_vector_point_t){ids[i], vecs[i], 2, pl[i]};
+    }
+    assert_int_equal(do_upsert(c, pts, 6), 0);
+    for (int i = 0; i < 6; i++)
+        json_decref(pl[i]);
+    float q[2] = {1, 0};
+    assert_int_equal(do_search(c, q, 2, 10,
+                               "{\"must\":[{\"key\":\"kind\",\"match\":{\"value\":\"odd\"}}]}"),
+                     0);
+    assert_int_equal(c->nhits, 3);
+    assert_string_equal(c->ids[0], "1");
+    assert_string_equal(c->ids[1], "3");
+    assert_string_equal(c->ids[2], "5");
+    assert_int_equal(do_search(c, q, 2, 10,
+                               "{\"must\":[{\"key\":\"n\",\"range\":{\"gte\":2,\"lt\":5}}],"
+                               "\"must_not\":[{\"key\":\"n\",\"match\":{\"value\":3}}]}"), 0);
+    assert_int_equal(c->nhits, 2);
+    assert_string_equal(c->ids[0], "2");
+    assert_string_equal(c->ids[1], "4");
+    assert_int_equal(do_search(c, q, 2, 10,
+                               "{\"should\":[{\"key\":\"n\",\"match\":{\"value\":5}},"
+                               "{\"key\":\"n\",\"match\":{\"value\":0}}]}"), 0);
+    assert_int_equal(c->nhits, 2);
+    assert_string_equal(c->ids[0], "0");
+    assert_string_equal(c->ids[1], "5");
+}
+
+static void bad_input_is_refused(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 4, FV_VECTOR_COSINE), 0);
+    float v3[3] = {1, 2, 3}, v4[4] = {1, 2, 3, 4};
+    fv_vector_point_t p = {"a", v3, 3, NULL};
+    assert_int_equal(do_upsert(c, &p, 1), FV_EINVAL);
+    assert_msg(c, "dimension");
+    assert_int_equal(do_search(c, v3, 3, 5, NULL), FV_EINVAL);
+    assert_msg(c, "dimension");
+    float bad[4] = {1, NAN, 0, 0};
+    p = (fv_vector_point_t){"a", bad, 4, NULL};
+    assert_int_equal(do_upsert(c, &p, 1), FV_EINVAL);
+    assert_msg(c, "point 0 ('a'): vector component 1 is not a finite number");
+    bad[1] = INFINITY;
+    assert_int_equal(do_search(c, bad, 4, 5, NULL), FV_EINVAL);
+    assert_msg(c, "query vector component 1");
+    p = (fv_vector_point_t){"", v4, 4, NULL};
+    assert_int_equal(do_upsert(c, &p, 1), FV_EINVAL);
+    assert_msg(c, "point 0: point id must have 1..128 bytes");
+    json_t *arr = json_array();
+    p = (fv_vector_point_t){"a", v4, 4, arr};
+    assert_int_equal(do_upsert(c, &p, 1), FV_EINVAL);
+    assert_msg(c, "payload must be a JSON object");
+    json_decref(arr);
+    json_t *reserved = json_pack("{ss}", "_id", "x");
+    p = (fv_vector_point_t){"a", v4, 4, reserved};
+    assert_int_equal(do_upsert(c, &p, 1), FV_EINVAL);
+    assert_msg(c, "'_id' is reserved");
+    json_decref(reserved);
+    json_t *big = json_pack("{s:s%}", "text", "", (size_t)0);
+    char *blob = malloc(70000);
+    memset(blob, 'x', 69999);
+    blob[69999] = '\0';
+    json_object_set_new(big, "text", json_string(blob));
+    free(blob);
+    p = (fv_vector_point_t){"a", v4, 4, big};
+    assert_int_equal(do_upsert(c, &p, 1), FV_ETOOBIG);
+    json_decref(big);
+    /* a batch with one bad point stores none of it */
+    fv_vector_point_t two[] = {{"good", v4, 4, NULL}, {"bad", v3, 3, NULL}};
+    assert_int_equal(do_upsert(c, two, 2), FV_EINVAL);
+    assert_msg(c, "point 1 ('bad')");
+    assert_int_equal(do_upsert(c, two, 0), FV_EINVAL);
+    assert_int_equal(do_search(c, v4, 4, 0, NULL), FV_EINVAL);
+    assert_msg(c, "limit 0");
+    assert_int_equal(do_search(c, v4, 4, 5, "{\"must\":[{\"key\":\"a\"}]}"), FV_EINVAL);
+    assert_msg(c, "filter.must[0]");
+    assert_int_equal(do_search(c, v4, 4, 5, NULL), 0);
+    assert_int_equal(c->nhits, 0);
+}
+
+static void unknown_collection(void **state)
+{
+    NEED_BACKEND(state);
+    float v[2] = {1, 0};
+    fv_vector_point_t p = {"a", v, 2, NULL};
+    strcat(c->coll, "_none");          /* fvtest_<pid>_<n>: far below the 64 bytes */
+    assert_int_equal(do_upsert(c, &p, 1), FV_ENOENT);
+    assert_int_equal(do_search(c, v, 2, 3, NULL), FV_ENOENT);
+    const char *ids[] = {"a"};
+    assert_int_equal(do_delete(c, ids, 1), FV_ENOENT);
+}
+
+static void many_points_in_order(void **state)
+{
+    NEED_BACKEND(state);
+    enum { N = 6000, DIM = 16, BATCH = 500 };
+    assert_int_equal(do_create(c, c->coll, DIM, FV_VECTOR_DOT), 0);
+    static float vecs[N][DIM];
+    static char ids[N][12];
+    uint32_t s = 99;
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < DIM; j++) {
+            s = s * 1664525u + 1013904223u;
+            vecs[i][j] = (float)(s >> 8) / 16777216.0f - 0.5f;
+        }
+        snprintf(ids[i], sizeof(ids[i]), "%d", i);
+    }
+    fv_vector_point_t pts[BATCH];
+    for (int b = 0; b < N; b += BATCH) {
+        for (int i = 0; i < BATCH; i++)
+            pts[i] = (fv_vector_point_t){ids[b + i], vecs[b + i], DIM, NULL};
+        assert_int_equal(do_upsert(c, pts, BATCH), 0);
+    }
+    /* Brute force the expected best for vecs[17] as query. */
+    const float *q = vecs[17];
+    int best = -1;
+    double bs = -1e30;
+    for (int i = 0; i < N; i++) {
+        double d = 0;
+        for (int j = 0; j < DIM; j++)
+            d += (double)vecs[i][j] * q[j];
+        if (d > bs) {
+            bs = d;
+            best = i;
+        }
+    }
+    /* A search, a mutation and a search submitted together run in that order: the first
+     * search cannot see the new point, the second must. */
+    float huge[DIM];
+    for (int j = 0; j < DIM; j++)
+        huge[j] = q[j] * 100;
+    fv_vector_point_t hp = {"huge", huge, DIM, NULL};
+    ctx_t *cc = c;
+    cc->in_call = 1;
+    assert_int_equal(fv_vector_search(c->v, c->coll, q, DIM, 1, NULL, on_search, c), 0);
+    cc->in_call = 0;
+    c->pending++;
+    wait_all(c);
+    assert_int_equal(c->nhits, 1);
+    assert_string_equal(c->ids[0], ids[best]);
+    assert_int_equal(do_upsert(c, &hp, 1), 0);
+    assert_int_equal(do_search(c, q, DIM, 3, NULL), 0);
+    assert_int_equal(c->nhits, 3);
+    assert_string_equal(c->ids[0], "huge");
+    assert_string_equal(c->ids[1], ids[best]);
+}
+
+static int order_log[8];
+static int order_n;
+
+static void on_ordered(int rc, const fv_error_t *err, void *data)
+{
+    order_log[order_n++] = (int)(intptr_t)data;
+}
+
+static void on_ordered_search(int rc, const fv_vector_hit_t *hits, size_t count,
+                              const fv_error_t *err, void *data)
+{
+    assert_int_equal(rc, 0);
+    order_log[order_n++] = (int)(intptr_t)data * 100 + (int)count;
+}
+
+static void queued_requests_keep_order(void **state)
+{
+    NEED_BACKEND(state);
+    enum { DIM = 64 };
+    assert_int_equal(do_create(c, c->coll, DIM, FV_VECTOR_COSINE), 0);
+    static float v[2000][DIM];
+    static char ids[2000][8];
+    static fv_vector_point_t pts[2000];
+    for (int i = 0; i < 2000; i++) {
+        for (int j = 0; j < DIM; j++)
+            v[i][j] = (float)((i * 31 + j * 7) % 13) - 6.0f + (j == 0);
+        snprintf(ids[i], sizeof(ids[i]), "%d", i);
+        pts[i] = (fv_vector_point_t){ids[i], v[i], DIM, NULL};
+    }
+    order_n = 0;
+    /* Submitted without waiting: upsert, search (offloaded on embedded: 2000*64 floats), delete
+     * and search again. Callbacks must come back in submission order with consistent counts. */
+    assert_int_equal(fv_vector_upsert(c->v, c->coll, pts, 1000, on_ordered, (void *)1), 0);
+    assert_int_equal(fv_vector_upsert(c->v, c->coll, pts + 1000, 1000, on_ordered, (void *)2),
+                     0);
+    assert_int_equal(fv_vector_search(c->v, c->coll, v[0], DIM, 50, NULL, on_ordered_search,
+                                      (void *)3), 0);
+    const char *del[] = {"0", "1", "2"};
+    assert_int_equal(fv_vector_delete(c->v, c->coll, del, 3, on_ordered, (void *)4), 0);
+    assert_int_equal(fv_vector_search(c->v, c->coll, v[0], DIM, 50, NULL, on_ordered_search,
+                                      (void *)5), 0);
+    c->pending = 0;
+    uv_timer_t dog;
+    uv_timer_init(&c->loop, &dog);
+    uv_timer_start(&dog, on_watchdog, WAIT_MS, 0);
+    while (order_n < 5)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&dog, NULL);
+    uv_run(&c->loop, UV_RUN_NOWAIT);
+    assert_int_equal(order_log[0], 1);
+    assert_int_equal(order_log[1], 2);
+    assert_int_equal(order_log[2], 350);
+    assert_int_equal(order_log[3], 4);
+    assert_int_equal(order_log[4], 550);
+}
+
+static int cancelled;
+
+/* A request the backend already carried out reports its real outcome; one still waiting is
+ * cancelled. */
+static void on_cancelled(int rc, const fv_error_t *err, void *data)
+{
+    assert_true(rc == FV_ECANCELED || rc == 0);
+    cancelled++;
+}
+
+static void on_cancelled_search(int rc, const fv_vector_hit_t *hits, size_t count,
+                                const fv_error_t *err, void *data)
+{
+    assert_true(rc == FV_ECANCELED || rc == 0);
+    cancelled++;
+}
+
+static void close_cancels_pending(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_COSINE), 0);
+    float v[2] = {1, 0};
+    fv_vector_point_t p = {"a", v, 2, NULL};
+    cancelled = 0;
+    assert_int_equal(fv_vector_upsert(c->v, c->coll, &p, 1, on_cancelled, c), 0);
+    assert_int_equal(fv_vector_search(c->v, c->coll, v, 2, 1, NULL, on_cancelled_search, c),
+                     0);
+    fv_vector_close(c->v, on_closed, c);
+    /* a closing handle refuses new work at once */
+    assert_int_equal(fv_vector_search(c->v, c->coll, v, 2, 1, NULL, on_cancelled_search, c),
+                     FV_ECANCELED);
+    c->pending = 1;
+    wait_all(c);
+    assert_int_equal(cancelled, 2);
+    assert_null(c->v);
+    /* reopen for teardown's drop */
+    assert_int_equal(open_ctx(c), 0);
+}
+
+/* --- backend-specific ------------------------------------------------------------------- */
+
+static void bad_urls(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    fv_error_t err;
+    assert_int_equal(fv_vector_open(&loop, "redis://x", NULL, on_opened, NULL, &err),
+                     FV_EINVAL);
+    assert_non_null(strstr(err.msg, "expected embedded:"));
+    assert_int_equal(fv_vector_open(&loop, "embedded:/tmp/x", NULL, on_opened, NULL, &err),
+                     FV_EINVAL);
+    assert_int_equal(fv_vector_open(&loop, "qdrant://", NULL, on_opened, NULL, &err),
+                     FV_EINVAL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void find_qdrant(void)
+{
+    const char *env = getenv("FV_TEST_QDRANT_URL");
+    if (env && *env) {
+        snprintf(qdrant_url, sizeof(qdrant_url), "%s", env);
+        return;
+    }
+    const char *dir = getenv("FV_TEST_SERVERS");
+    if (!dir)
+        return;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/qdrant.url", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(qdrant_url, sizeof(qdrant_url), f))
+        qdrant_url[strcspn(qdrant_url, "\r\n")] = '\0';
+    fclose(f);
+}
+
+int main(void)
+{
+    find_qdrant();
+    const struct CMUnitTest common[] = {
+        cmocka_unit_test(bad_urls),
+    };
+#define CONFORMANCE(setup)                                                              \
+    {                                                                                   \
+        cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(upsert_and_search, setup, teardown),            \
+        cmocka_unit_test_setup_teardown(dot_metric, setup, teardown),                   \
+        cmocka_unit_test_setup_teardown(replace_and_delete, setup, teardown),           \
+        cmocka_unit_test_setup_teardown(filtered_search, setup, teardown),              \
+        cmocka_unit_test_setup_teardown(bad_input_is_refused, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(unknown_collection, setup, teardown),           \
+        cmocka_unit_test_setup_teardown(many_points_in_order, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(queued_requests_keep_order, setup, teardown),   \
+        cmocka_unit_test_setup_teardown(close_cancels_pending, setup, teardown),        \
+    }
+    const struct CMUnitTest embedded[] = CONFORMANCE(setup_embedded);
+    const struct CMUnitTest qdrant[] = CONFORMANCE(setup_qdrant);
+    int failed = cmocka_run_group_tests_name("vector common", common, NULL, NULL);
+    failed += cmocka_run_group_tests_name("vector embedded:", embedded, NULL, NULL);
+    if (!qdrant_url[0])
+        printf("qdrant: skipped: no Qdrant server reachable (set FV_TEST_QDRANT_URL)\n");
+    failed += cmocka_run_group_tests_name("vector qdrant", qdrant, NULL, NULL);
+    return failed;
+}
