@@ -11,6 +11,10 @@
  * pass through, any other string maps to a UUID (BLAKE2b of the id, shaped as version 5), and
  * the original id rides in the payload as "_id", removed again from search results.
  *
+ * Requests keep their order as in the embedded store: a mutation starts when nothing else of
+ * this handle is in flight and a search when no mutation is, so a search sees every mutation
+ * submitted before it while searches still overlap each other.
+ *
  * Nothing is kept open between calls but curl's connection cache, so a server that went away
  * makes calls fail with FV_EBACKEND and the next call after it is back simply works. */
 #include <ctype.h>
@@ -46,7 +50,11 @@ typedef struct qdrant {
     qcoll_t *colls;                /* what we know of each collection's shape */
     size_t ncolls;
     size_t cap;
-    qreq_t *inflight;
+    qreq_t *inflight;              /* started, in no particular order */
+    size_t nreads;                 /* searches in flight */
+    size_t nwrites;                /* anything else in flight (at most 1) */
+    qreq_t *wait_head;             /* not yet started, in arrival order */
+    qreq_t *wait_tail;
     bool closing;
 } qdrant_t;
 
@@ -68,6 +76,8 @@ struct qreq {
 };
 
 static void start(qreq_t *r);
+static void begin(qreq_t *r);
+static void pump(qdrant_t *q);
 
 /* --- collection shapes ------------------------------------------------------------------ */
 
@@ -278,8 +288,14 @@ static void qreq_done(qreq_t *r)
         q->inflight = r->next;
     if (r->next)
         r->next->prev = r->prev;
+    if (r->req->op == FV__VECTOR_SEARCH)
+        q->nreads--;
+    else
+        q->nwrites--;
     fv_buf_dispose(&r->body);
     fv_free(r);
+    if (!q->closing)
+        pump(q);
 }
 
 static void finish(qreq_t *r, int rc)
@@ -585,6 +601,29 @@ static void start(qreq_t *r)
         fail(r, rc, "qdrant at %s: request not started: %s", q->base, fv_strerror(rc));
 }
 
+static void pump(qdrant_t *q)
+{
+    while (q->wait_head) {
+        qreq_t *r = q->wait_head;
+        bool read = r->req->op == FV__VECTOR_SEARCH;
+        if (q->nwrites || (!read && q->nreads))
+            return;
+        q->wait_head = r->next;
+        if (!q->wait_head)
+            q->wait_tail = NULL;
+        r->next = q->inflight;
+        r->prev = NULL;
+        if (q->inflight)
+            q->inflight->prev = r;
+        q->inflight = r;
+        if (read)
+            q->nreads++;
+        else
+            q->nwrites++;
+        begin(r);
+    }
+}
+
 static void q_submit(fv_vector_t *v, fv__vector_req_t *req)
 {
     qdrant_t *q = v->backend;
@@ -592,10 +631,20 @@ static void q_submit(fv_vector_t *v, fv__vector_req_t *req)
     r->q = q;
     r->req = req;
     fv_buf_init(&r->body, 0);          /* bounded by max_batch * (max dim + max payload) */
-    r->next = q->inflight;
-    if (q->inflight)
-        q->inflight->prev = r;
-    q->inflight = r;
+    if (q->wait_tail)
+        q->wait_tail->next = r;
+    else
+        q->wait_head = r;
+    q->wait_tail = r;
+    pump(q);
+}
+
+/* The first call of a request: learn the collection's shape first when the request needs it
+ * and it is not known yet. */
+static void begin(qreq_t *r)
+{
+    qdrant_t *q = r->q;
+    fv__vector_req_t *req = r->req;
     r->stage = Q_MAIN;
     if (req->op == FV__VECTOR_UPSERT || req->op == FV__VECTOR_SEARCH) {
         qcoll_t *c = coll_find(q, req->collection);
@@ -676,6 +725,14 @@ static void q_close(fv_vector_t *v)
 {
     qdrant_t *q = v->backend;
     q->closing = true;
+    while (q->wait_head) {
+        qreq_t *r = q->wait_head;
+        q->wait_head = r->next;
+        fv__vector_fail(r->req, FV_ECANCELED, "vector store closed");
+        fv_buf_dispose(&r->body);
+        fv_free(r);
+    }
+    q->wait_tail = NULL;
     fv_curl_loop_close(q->cl, on_curl_closed, q);
 }
 

@@ -1,7 +1,9 @@
 /* test_vector.c - the vector store's conformance suite: one set of tests run unchanged against
- * embedded: (memory-only) and, when a Qdrant server is reachable (env FV_TEST_QDRANT_URL or
- * $FV_TEST_SERVERS/qdrant.url), against Qdrant. Every callback is counted, must never run
- * inside the call that started it, and every wait is bounded by a watchdog timer. */
+ * embedded: (memory-only), against a real Qdrant when one is reachable (env
+ * FV_TEST_QDRANT_URL or $FV_TEST_SERVERS/qdrant.url), and against tests/support/fake_qdrant.py,
+ * a stand-in speaking Qdrant's documented REST shapes, which also lets the fault tests kill,
+ * stop and restart "the server". Every callback is counted, must never run inside the call
+ * that started it, and every wait is bounded by a watchdog timer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +13,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -37,6 +43,10 @@ typedef struct ctx {
 } ctx_t;
 
 static char qdrant_url[512];
+static char fake_url[128];
+static char fake_dir[64];
+static pid_t fake_pid;
+static int fake_port;
 static int seq;
 
 static void on_watchdog(uv_timer_t *t)
@@ -207,6 +217,15 @@ static int setup_qdrant(void **state)
         return 0;
     }
     return setup_url(state, qdrant_url);
+}
+
+static int setup_fake(void **state)
+{
+    if (!fake_url[0]) {
+        *state = NULL;
+        return 0;
+    }
+    return setup_url(state, fake_url);
 }
 
 static int teardown(void **state)
@@ -570,6 +589,132 @@ static void close_cancels_pending(void **state)
     assert_int_equal(open_ctx(c), 0);
 }
 
+/* --- the stand-in server ---------------------------------------------------------------- */
+
+/* Starts fake_qdrant.py on port (0 = any) and waits, bounded, until it listens. */
+static int fake_start(int port)
+{
+    const char *src = getenv("FV_SRC");
+    if (!src)
+        return -1;
+    char script[512], portfile[128], portarg[16];
+    snprintf(script, sizeof(script), "%s/tests/support/fake_qdrant.py", src);
+    snprintf(portfile, sizeof(portfile), "%s/port", fake_dir);
+    snprintf(portarg, sizeof(portarg), "%d", port);
+    unlink(portfile);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("python3", "python3", script, portfile, portarg, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -1;
+    for (int i = 0; i < 200; i++) {              /* 10 s at most */
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &fake_port) == 1;
+            fclose(f);
+            if (ok) {
+                fake_pid = pid;
+                snprintf(fake_url, sizeof(fake_url), "qdrant://127.0.0.1:%d", fake_port);
+                return 0;
+            }
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return -1;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static void fake_stop(void)
+{
+    if (fake_pid > 0) {
+        kill(fake_pid, SIGKILL);
+        waitpid(fake_pid, NULL, 0);
+        fake_pid = 0;
+    }
+}
+
+/* The server dies mid-run: calls fail cleanly with FV_EBACKEND; once it is back (same port)
+ * the same handle works again without being reopened. */
+static void server_gone_and_back(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_COSINE), 0);
+    float v[2] = {1, 0};
+    fv_vector_point_t p = {"a", v, 2, NULL};
+    assert_int_equal(do_upsert(c, &p, 1), 0);
+    int port = fake_port;
+    fake_stop();
+    assert_int_equal(do_search(c, v, 2, 1, NULL), FV_EBACKEND);
+    assert_msg(c, "unreachable");
+    assert_int_equal(do_upsert(c, &p, 1), FV_EBACKEND);
+    if (fake_start(port) < 0)
+        fail_msg("could not restart the stand-in server on port %d", port);
+    /* the stand-in keeps nothing across restarts: the collection is gone */
+    assert_int_equal(do_search(c, v, 2, 1, NULL), FV_ENOENT);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_COSINE), 0);
+    assert_int_equal(do_upsert(c, &p, 1), 0);
+    assert_int_equal(do_search(c, v, 2, 1, NULL), 0);
+    assert_int_equal(c->nhits, 1);
+    assert_string_equal(c->ids[0], "a");
+}
+
+/* A server that stops answering: the request times out with FV_ETIMEDOUT. */
+static void server_stalls(void **state)
+{
+    NEED_BACKEND(state);
+    close_ctx(c);
+    fv_vector_opts_t o;
+    fv_vector_opts_default(&o);
+    o.timeout_ms = 300;
+    fv_error_t err;
+    assert_int_equal(fv_vector_open(&c->loop, fake_url, &o, on_opened, c, &err), 0);
+    c->pending++;
+    wait_all(c);
+    assert_int_equal(c->rc, 0);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_DOT), 0);
+    kill(fake_pid, SIGSTOP);
+    float v[2] = {1, 0};
+    int rc = do_search(c, v, 2, 1, NULL);
+    kill(fake_pid, SIGCONT);
+    assert_int_equal(rc, FV_ETIMEDOUT);
+    assert_msg(c, "timed out");
+    assert_int_equal(do_search(c, v, 2, 1, NULL), 0);
+}
+
+/* String ids travel as UUIDs with the original in "_id"; numeric and UUID ids as they are. */
+static void qdrant_id_mapping(void **state)
+{
+    NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_DOT), 0);
+    float a[2] = {3, 0}, b[2] = {2, 0}, d[2] = {1, 0};
+    json_t *pl = json_pack("{ss}", "k", "v");
+    fv_vector_point_t pts[] = {
+        {"player:7/echo", a, 2, pl},
+        {"123456789", b, 2, NULL},
+        {"0b8a4a0e-5a4b-4c43-9e0d-5f6b1d2c3e4f", d, 2, NULL},
+    };
+    assert_int_equal(do_upsert(c, pts, 3), 0);
+    json_decref(pl);
+    float q[2] = {1, 0};
+    assert_int_equal(do_search(c, q, 2, 3, NULL), 0);
+    assert_int_equal(c->nhits, 3);
+    assert_string_equal(c->ids[0], "player:7/echo");
+    assert_null(json_object_get(c->payloads[0], "_id"));
+    assert_string_equal(json_string_value(json_object_get(c->payloads[0], "k")), "v");
+    assert_string_equal(c->ids[1], "123456789");
+    assert_string_equal(c->ids[2], "0b8a4a0e-5a4b-4c43-9e0d-5f6b1d2c3e4f");
+    const char *del[] = {"player:7/echo"};
+    assert_int_equal(do_delete(c, del, 1), 0);
+    assert_int_equal(do_search(c, q, 2, 3, NULL), 0);
+    assert_int_equal(c->nhits, 2);
+}
+
 /* --- backend-specific ------------------------------------------------------------------- */
 
 static void bad_urls(void **state)
@@ -629,10 +774,32 @@ int main(void)
     }
     const struct CMUnitTest embedded[] = CONFORMANCE(setup_embedded);
     const struct CMUnitTest qdrant[] = CONFORMANCE(setup_qdrant);
+    const struct CMUnitTest fake[] = CONFORMANCE(setup_fake);
+    const struct CMUnitTest fake_only[] = {
+        cmocka_unit_test_setup_teardown(qdrant_id_mapping, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(server_gone_and_back, setup_fake, teardown),
+        cmocka_unit_test_setup_teardown(server_stalls, setup_fake, teardown),
+    };
     int failed = cmocka_run_group_tests_name("vector common", common, NULL, NULL);
     failed += cmocka_run_group_tests_name("vector embedded:", embedded, NULL, NULL);
     if (!qdrant_url[0])
         printf("qdrant: skipped: no Qdrant server reachable (set FV_TEST_QDRANT_URL)\n");
     failed += cmocka_run_group_tests_name("vector qdrant", qdrant, NULL, NULL);
+
+    snprintf(fake_dir, sizeof(fake_dir), "/tmp/fv_fake_qdrant_XXXXXX");
+    if (!mkdtemp(fake_dir) || fake_start(0) < 0) {
+        printf("qdrant stand-in: skipped: could not start tests/support/fake_qdrant.py "
+               "(python3 and FV_SRC needed)\n");
+        fake_url[0] = '\0';
+    }
+    failed += cmocka_run_group_tests_name("vector qdrant protocol (stand-in server)", fake,
+                                          NULL, NULL);
+    failed += cmocka_run_group_tests_name("vector qdrant faults (stand-in server)", fake_only,
+                                          NULL, NULL);
+    fake_stop();
+    char portfile[128];
+    snprintf(portfile, sizeof(portfile), "%s/port", fake_dir);
+    unlink(portfile);
+    rmdir(fake_dir);
     return failed;
 }
