@@ -5,13 +5,27 @@
  * ever reads an index nobody changes (no locks), and a search sees every mutation submitted
  * before it.
  *
- * Persistence through the sql store is not here: without opts.sql the store is memory-only. */
+ * With opts.sql the store is written through to two tables of its own, created here with
+ * CREATE TABLE IF NOT EXISTS (the sql store's migrations do not define them):
+ *   vector_collections (name, dim, metric)
+ *   vectors (collection, id, dim, vector, payload)  -- vector: float32 little-endian blob,
+ *                                                       payload: JSON text or NULL
+ * Everything is loaded at open (page by page, so no result grows past the sql store's
+ * ceiling); each mutation is written first and applied in memory only once the database took
+ * it, so memory never holds what the database refused. Vectors are stored as given (cosine
+ * normalisation happens in memory), so a reload rebuilds exactly the same index. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
+#include "store/sql.h"
 #include "store/vector_internal.h"
+
+#define LOAD_PAGE 1000
 
 typedef struct emb_work emb_work_t;
 
@@ -25,6 +39,12 @@ typedef struct emb {
     emb_work_t *running;           /* searches on the work queue */
     size_t nrunning;
     bool closing;
+    fv_sql_t *sql;                 /* borrowed; NULL = memory only */
+    fv_sql_req_t sreq;             /* the one sql request in flight */
+    bool busy;                     /* a write (or the load) is in flight */
+    fv__vector_req_t *writing;     /* the request whose write is in flight */
+    size_t load_coll;              /* loading: which collection, and the last id read */
+    char load_after[FV_VECTOR_MAX_ID_LEN + 1];
 } emb_t;
 
 struct emb_work {
@@ -62,37 +82,49 @@ static fv_vector_index_t *coll_get(emb_t *e, fv__vector_req_t *req)
 
 /* --- mutations (loop thread, no search running) ----------------------------------------- */
 
-static void do_create(emb_t *e, fv__vector_req_t *req)
+/* Each mutation is checked (may finish the request: returns false), written to sql when there
+ * is one, then applied in memory. */
+
+static bool check_create(emb_t *e, fv__vector_req_t *req, bool *exists)
 {
     ssize_t i = coll_find(e, req->collection);
-    if (i >= 0) {
-        fv_vector_index_t *ix = e->colls[i];
-        if (fv_vector_index_dim(ix) == req->dim && fv_vector_index_metric(ix) == req->metric)
-            req->rc = 0;
-        else
-            req->rc = fv_error_set(&req->err, FV_ECONFLICT, "collection '%s' exists with %u "
-                                   "dimensions and %s distance, not %u and %s",
-                                   req->collection, fv_vector_index_dim(ix),
-                                   fv_vector_metric_name(fv_vector_index_metric(ix)), req->dim,
-                                   fv_vector_metric_name(req->metric));
-        fv__vector_finish(req);
-        return;
+    *exists = i >= 0;
+    if (i < 0)
+        return true;
+    fv_vector_index_t *ix = e->colls[i];
+    if (fv_vector_index_dim(ix) == req->dim && fv_vector_index_metric(ix) == req->metric) {
+        fv__vector_finish(req);        /* nothing to do */
+        return false;
     }
+    fv__vector_fail(req, FV_ECONFLICT, "collection '%s' exists with %u dimensions and %s "
+                    "distance, not %u and %s", req->collection, fv_vector_index_dim(ix),
+                    fv_vector_metric_name(fv_vector_index_metric(ix)), req->dim,
+                    fv_vector_metric_name(req->metric));
+    return false;
+}
+
+static int add_collection(emb_t *e, const char *name, uint32_t dim, fv_vector_metric_t metric,
+                          fv_error_t *err)
+{
     fv_vector_index_t *ix;
-    if ((req->rc = fv_vector_index_new(req->collection, req->dim, req->metric, &ix,
-                                       &req->err)) < 0) {
-        fv__vector_finish(req);
-        return;
-    }
+    int rc = fv_vector_index_new(name, dim, metric, &ix, err);
+    if (rc < 0)
+        return rc;
     if (e->ncolls == e->cap) {
         e->cap = e->cap ? e->cap * 2 : 8;
         e->colls = fv_realloc(e->colls, e->cap * sizeof(*e->colls));
     }
     e->colls[e->ncolls++] = ix;
+    return 0;
+}
+
+static void apply_create(emb_t *e, fv__vector_req_t *req)
+{
+    req->rc = add_collection(e, req->collection, req->dim, req->metric, &req->err);
     fv__vector_finish(req);
 }
 
-static void do_drop(emb_t *e, fv__vector_req_t *req)
+static void apply_drop(emb_t *e, fv__vector_req_t *req)
 {
     ssize_t i = coll_find(e, req->collection);
     if (i >= 0) {
@@ -102,21 +134,29 @@ static void do_drop(emb_t *e, fv__vector_req_t *req)
     fv__vector_finish(req);
 }
 
-static void do_upsert(emb_t *e, fv__vector_req_t *req)
+/* The whole batch is checked first: all or none. */
+static bool check_upsert(emb_t *e, fv__vector_req_t *req)
 {
     fv_vector_index_t *ix = coll_get(e, req);
     if (!ix)
-        return;
-    /* Check the whole batch first: all or none. */
+        return false;
     for (size_t i = 0; i < req->count; i++) {
         fv_error_t pe;
         int rc = fv_vector_index_check_point(ix, req->ids[i], req->vectors + i * req->dim,
                                              req->dim, req->payloads[i], &pe);
         if (rc < 0) {
             fv__vector_fail(req, rc, "point %zu ('%s'): %s", i, req->ids[i], pe.msg);
-            return;
+            return false;
         }
     }
+    return true;
+}
+
+static void apply_upsert(emb_t *e, fv__vector_req_t *req)
+{
+    fv_vector_index_t *ix = coll_get(e, req);
+    if (!ix)
+        return;
     for (size_t i = 0; i < req->count; i++) {
         int rc = fv_vector_index_upsert(ix, req->ids[i], req->vectors + i * req->dim, req->dim,
                                         req->payloads[i], &req->err);
@@ -128,7 +168,7 @@ static void do_upsert(emb_t *e, fv__vector_req_t *req)
     fv__vector_finish(req);
 }
 
-static void do_delete(emb_t *e, fv__vector_req_t *req)
+static void apply_delete(emb_t *e, fv__vector_req_t *req)
 {
     fv_vector_index_t *ix = coll_get(e, req);
     if (!ix)
@@ -136,6 +176,186 @@ static void do_delete(emb_t *e, fv__vector_req_t *req)
     for (size_t i = 0; i < req->count; i++)
         (void)fv_vector_index_delete(ix, req->ids[i]);   /* absent ids are fine */
     fv__vector_finish(req);
+}
+
+/* --- write-through ---------------------------------------------------------------------- */
+
+static void apply(emb_t *e, fv__vector_req_t *req)
+{
+    switch (req->op) {
+    case FV__VECTOR_CREATE: apply_create(e, req); break;
+    case FV__VECTOR_DROP: apply_drop(e, req); break;
+    case FV__VECTOR_UPSERT: apply_upsert(e, req); break;
+    case FV__VECTOR_DELETE: apply_delete(e, req); break;
+    case FV__VECTOR_SEARCH: break;
+    }
+}
+
+static void write_done(emb_t *e, int rc, const fv_error_t *err)
+{
+    fv__vector_req_t *req = e->writing;
+    e->writing = NULL;
+    e->busy = false;
+    if (rc < 0) {
+        fv__vector_fail(req, rc, "vector store: the sql store refused the write: %s",
+                        err->msg);
+    } else if (e->closing) {
+        req->rc = 0;                   /* stored; memory is going away anyway */
+        fv__vector_finish(req);
+    } else {
+        apply(e, req);
+    }
+    if (!e->closing)
+        pump(e);
+    else if (e->nrunning == 0)
+        emb_release(e);
+}
+
+static void on_written(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res)
+{
+    write_done(sreq->data, rc, &sreq->err);
+}
+
+static void on_drop_vectors(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res)
+{
+    emb_t *e = sreq->data;
+    if (rc < 0 || e->closing) {
+        write_done(e, rc, &sreq->err);
+        return;
+    }
+    fv_sql_param_t p = FV_SQL_TEXT(e->writing->collection);
+    rc = fv_sql_exec(e->sql, &e->sreq, "DELETE FROM vector_collections WHERE name = $1", &p, 1,
+                     on_written);
+    if (rc < 0) {
+        fv_error_set(&sreq->err, rc, "%s", fv_strerror(rc));
+        write_done(e, rc, &sreq->err);
+    }
+}
+
+/* Later points of a batch replace earlier ones with the same id; the database must see each
+ * id once (PostgreSQL refuses to update a row twice in one statement). */
+static bool last_of_id(const fv__vector_req_t *req, size_t i)
+{
+    for (size_t j = i + 1; j < req->count; j++)
+        if (strcmp(req->ids[i], req->ids[j]) == 0)
+            return false;
+    return true;
+}
+
+static int write_upsert(emb_t *e, fv__vector_req_t *req)
+{
+    fv_buf_t q;
+    fv_buf_init(&q, 0);
+    fv_sql_param_t *params = fv_calloc(req->count * 5 + 1, sizeof(*params));
+    char **texts = fv_calloc(req->count, sizeof(*texts));
+    int rc = fv_buf_append_str(&q, "INSERT INTO vectors (collection, id, dim, vector, payload) "
+                                   "VALUES ");
+    size_t n = 0;
+    for (size_t i = 0; i < req->count && rc == 0; i++) {
+        if (!last_of_id(req, i))
+            continue;
+        rc = fv_buf_printf(&q, "%s($%zu, $%zu, $%zu, $%zu, $%zu)", n ? ", " : "", n + 1, n + 2,
+                           n + 3, n + 4, n + 5);
+        params[n++] = FV_SQL_TEXT(req->collection);
+        params[n++] = FV_SQL_TEXT(req->ids[i]);
+        params[n++] = FV_SQL_INT(req->dim);
+        params[n++] = FV_SQL_BLOB(req->vectors + i * req->dim, req->dim * sizeof(float));
+        texts[i] = req->payloads[i] ? json_dumps(req->payloads[i], JSON_COMPACT) : NULL;
+        params[n++] = texts[i] ? FV_SQL_TEXT(texts[i]) : FV_SQL_NULLV;
+    }
+    if (rc == 0)
+        rc = fv_buf_append_str(&q, " ON CONFLICT (collection, id) DO UPDATE SET dim = "
+                                   "excluded.dim, vector = excluded.vector, payload = "
+                                   "excluded.payload");
+    if (rc == 0)
+        rc = fv_sql_exec(e->sql, &e->sreq, q.ptr, params, n, on_written);
+    for (size_t i = 0; i < req->count; i++)
+        free(texts[i]);                /* jansson's allocation */
+    fv_free(texts);
+    fv_free(params);
+    fv_buf_dispose(&q);
+    return rc;
+}
+
+static int write_delete(emb_t *e, fv__vector_req_t *req)
+{
+    fv_buf_t q;
+    fv_buf_init(&q, 0);
+    fv_sql_param_t *params = fv_calloc(req->count + 1, sizeof(*params));
+    int rc = fv_buf_append_str(&q, "DELETE FROM vectors WHERE collection = $1 AND id IN (");
+    params[0] = FV_SQL_TEXT(req->collection);
+    for (size_t i = 0; i < req->count && rc == 0; i++) {
+        rc = fv_buf_printf(&q, "%s$%zu", i ? ", " : "", i + 2);
+        params[i + 1] = FV_SQL_TEXT(req->ids[i]);
+    }
+    if (rc == 0)
+        rc = fv_buf_append(&q, ")", 1);
+    if (rc == 0)
+        rc = fv_sql_exec(e->sql, &e->sreq, q.ptr, params, req->count + 1, on_written);
+    fv_free(params);
+    fv_buf_dispose(&q);
+    return rc;
+}
+
+/* Starts the write for a checked mutation; memory follows in write_done(). */
+static void write_through(emb_t *e, fv__vector_req_t *req)
+{
+    if (!e->sql) {
+        apply(e, req);
+        return;
+    }
+    int rc = 0;
+    e->busy = true;
+    e->writing = req;
+    e->sreq.data = e;
+    switch (req->op) {
+    case FV__VECTOR_CREATE: {
+        fv_sql_param_t p[3] = {FV_SQL_TEXT(req->collection), FV_SQL_INT(req->dim),
+                               FV_SQL_TEXT(fv_vector_metric_name(req->metric))};
+        rc = fv_sql_exec(e->sql, &e->sreq, "INSERT INTO vector_collections (name, dim, metric) "
+                         "VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING", p, 3, on_written);
+        break;
+    }
+    case FV__VECTOR_DROP: {
+        fv_sql_param_t p = FV_SQL_TEXT(req->collection);
+        rc = fv_sql_exec(e->sql, &e->sreq, "DELETE FROM vectors WHERE collection = $1", &p, 1,
+                         on_drop_vectors);
+        break;
+    }
+    case FV__VECTOR_UPSERT: rc = write_upsert(e, req); break;
+    case FV__VECTOR_DELETE: rc = write_delete(e, req); break;
+    case FV__VECTOR_SEARCH: break;
+    }
+    if (rc < 0) {                      /* the sql store refused at once: no callback coming */
+        e->busy = false;
+        e->writing = NULL;
+        fv__vector_fail(req, rc, "vector store: the sql store refused the write: %s",
+                        fv_strerror(rc));
+    }
+}
+
+static void do_create(emb_t *e, fv__vector_req_t *req)
+{
+    bool exists;
+    if (check_create(e, req, &exists))
+        write_through(e, req);
+}
+
+static void do_drop(emb_t *e, fv__vector_req_t *req)
+{
+    write_through(e, req);
+}
+
+static void do_upsert(emb_t *e, fv__vector_req_t *req)
+{
+    if (check_upsert(e, req))
+        write_through(e, req);
+}
+
+static void do_delete(emb_t *e, fv__vector_req_t *req)
+{
+    if (coll_get(e, req))
+        write_through(e, req);
 }
 
 /* --- searches --------------------------------------------------------------------------- */
@@ -259,7 +479,7 @@ static void do_search(emb_t *e, fv__vector_req_t *req)
 
 static void pump(emb_t *e)
 {
-    while (e->head && !e->closing) {
+    while (e->head && !e->closing && !e->busy) {
         fv__vector_req_t *req = e->head;
         if (req->op != FV__VECTOR_SEARCH && e->nrunning > 0)
             return;                    /* the searches on workers finish first */
@@ -289,18 +509,153 @@ static void emb_submit(fv_vector_t *v, fv__vector_req_t *req)
     pump(e);
 }
 
+/* --- loading from sql ------------------------------------------------------------------- */
+
+static void load_failed(emb_t *e, int rc, const fv_error_t *err)
+{
+    fv_error_t out;
+    fv_error_set(&out, rc, "vector store: loading from the sql store failed: %s",
+                 err ? err->msg : fv_strerror(rc));
+    e->busy = false;
+    fv__vector_opened(e->v, rc, &out);
+}
+
+static void load_page(emb_t *e);
+
+static void on_page(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res)
+{
+    emb_t *e = sreq->data;
+    if (rc < 0) {
+        load_failed(e, rc, &sreq->err);
+        return;
+    }
+    fv_vector_index_t *ix = e->colls[e->load_coll];
+    size_t rows = fv_sql_result_rows(res);
+    uint32_t dim = fv_vector_index_dim(ix);
+    for (size_t r = 0; r < rows; r++) {
+        const char *id = fv_sql_result_text(res, r, 0, NULL);
+        size_t blen = 0, plen = 0;
+        const void *blob = fv_sql_result_blob(res, r, 1, &blen);
+        const char *ptext = fv_sql_result_text(res, r, 2, &plen);
+        if (id)
+            snprintf(e->load_after, sizeof(e->load_after), "%s", id);
+        /* A damaged row is skipped with a warning, never trusted. */
+        json_t *payload = NULL;
+        fv_error_t perr;
+        if (ptext && !(payload = fv_json_parse_object(fv_slice(ptext, plen), &perr))) {
+            fv_log_warn("vector", "collection '%s' point '%s': stored payload unreadable: %s",
+                        fv_vector_index_name(ix), id ? id : "?", perr.msg);
+            continue;
+        }
+        float *vec = blob && blen == dim * sizeof(float) ? fv_try_malloc(blen) : NULL;
+        if (vec)
+            memcpy(vec, blob, blen);   /* the blob need not be aligned */
+        int urc = vec ? fv_vector_index_upsert(ix, id, vec, dim, payload, &perr)
+                      : fv_error_set(&perr, FV_EINVAL, "vector of %zu bytes, expected %zu",
+                                     blen, dim * sizeof(float));
+        if (urc == FV_ENOMEM) {
+            fv_free(vec);
+            json_decref(payload);
+            load_failed(e, urc, &perr);
+            return;
+        }
+        if (urc < 0)
+            fv_log_warn("vector", "collection '%s' point '%s': skipped: %s",
+                        fv_vector_index_name(ix), id ? id : "?", perr.msg);
+        fv_free(vec);
+        json_decref(payload);
+    }
+    if (rows < LOAD_PAGE) {            /* this collection is done */
+        e->load_coll++;
+        e->load_after[0] = '\0';
+    }
+    load_page(e);
+}
+
+/* Keyset pages ("id > last ORDER BY id") keep every result small, whatever the count. */
+static void load_page(emb_t *e)
+{
+    if (e->load_coll >= e->ncolls) {
+        e->busy = false;
+        fv__vector_opened(e->v, 0, NULL);
+        return;
+    }
+    fv_sql_param_t p[3] = {FV_SQL_TEXT(fv_vector_index_name(e->colls[e->load_coll])),
+                           FV_SQL_TEXT(e->load_after), FV_SQL_INT(LOAD_PAGE)};
+    int rc = fv_sql_exec(e->sql, &e->sreq, "SELECT id, vector, payload FROM vectors WHERE "
+                         "collection = $1 AND id > $2 ORDER BY id LIMIT $3", p, 3, on_page);
+    if (rc < 0)
+        load_failed(e, rc, NULL);
+}
+
+static void on_collections(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res)
+{
+    emb_t *e = sreq->data;
+    if (rc < 0) {
+        load_failed(e, rc, &sreq->err);
+        return;
+    }
+    for (size_t r = 0; r < fv_sql_result_rows(res); r++) {
+        const char *name = fv_sql_result_text(res, r, 0, NULL);
+        int64_t dim = fv_sql_result_int64(res, r, 1);
+        const char *metric = fv_sql_result_text(res, r, 2, NULL);
+        fv_error_t err;
+        fv_vector_metric_t m = metric && strcmp(metric, "dot") == 0 ? FV_VECTOR_DOT
+                                                                    : FV_VECTOR_COSINE;
+        if (!name || dim < 1 || dim > FV_VECTOR_MAX_DIM
+            || add_collection(e, name, (uint32_t)dim, m, &err) < 0)
+            fv_log_warn("vector", "stored collection '%s' skipped: unusable definition",
+                        name ? name : "?");
+    }
+    e->load_coll = 0;
+    e->load_after[0] = '\0';
+    load_page(e);
+}
+
+static void on_tables(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res)
+{
+    emb_t *e = sreq->data;
+    if (rc < 0) {
+        load_failed(e, rc, &sreq->err);
+        return;
+    }
+    rc = fv_sql_exec(e->sql, &e->sreq, "SELECT name, dim, metric FROM vector_collections "
+                     "ORDER BY name", NULL, 0, on_collections);
+    if (rc < 0)
+        load_failed(e, rc, NULL);
+}
+
 static int emb_open(fv_vector_t *v, const char *url, fv_error_t *err)
 {
     if (strcmp(url, "embedded:") != 0 && strcmp(url, "embedded://") != 0)
         return fv_error_set(err, FV_EINVAL, "vector.url '%.100s': the embedded store takes "
                             "no address, write 'embedded:'", url);
-    if (v->opts.sql)
-        return fv_error_set(err, FV_EINVAL, "vector store: persistence through the sql store "
-                            "is not available in this build");
     emb_t *e = fv_calloc(1, sizeof(*e));
     e->v = v;
+    e->sql = v->opts.sql;
     v->backend = e;
-    fv__vector_opened(v, 0, NULL);
+    if (!e->sql) {
+        fv__vector_opened(v, 0, NULL);
+        return 0;
+    }
+    /* Binary columns are spelled differently; everything else is common SQL. */
+    bool pg = strcmp(fv_sql_backend(e->sql), "postgres") == 0;
+    char ddl[600];
+    snprintf(ddl, sizeof(ddl),
+             "CREATE TABLE IF NOT EXISTS vector_collections (name TEXT PRIMARY KEY, "
+             "dim INTEGER NOT NULL, metric TEXT NOT NULL); "
+             "CREATE TABLE IF NOT EXISTS vectors (collection TEXT NOT NULL, id TEXT NOT NULL, "
+             "dim INTEGER NOT NULL, vector %s NOT NULL, payload TEXT, "
+             "PRIMARY KEY (collection, id))", pg ? "BYTEA" : "BLOB");
+    e->busy = true;
+    e->sreq.data = e;
+    int rc = fv_sql_exec_script(e->sql, &e->sreq, ddl, on_tables);
+    if (rc < 0) {
+        fv_free(e);
+        v->backend = NULL;
+        return fv_error_set(err, rc, "vector store: the sql store refused: %s",
+                            fv_strerror(rc));
+    }
     return 0;
 }
 
@@ -324,6 +679,8 @@ static void emb_close(fv_vector_t *v)
         fv__vector_fail(req, FV_ECANCELED, "vector store closed");
     }
     e->tail = NULL;
+    if (e->busy)
+        return;                        /* the sql callback comes back and releases */
     if (e->nrunning == 0) {
         emb_release(e);
         return;

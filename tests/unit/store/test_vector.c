@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "core/alloc.h"
+#include "store/sql.h"
 #include "store/vector.h"
 
 #define WAIT_MS 20000
@@ -30,6 +31,9 @@
 typedef struct ctx {
     uv_loop_t loop;
     const char *url;
+    char sql_url[600];     /* embedded: persisted through this sql store; "" = memory only */
+    char sql_file[256];    /* sqlite: the temp file to remove */
+    fv_sql_t *sql;
     fv_vector_t *v;
     char coll[64];
     int in_call;           /* set while an fv_vector_* call runs: callbacks must not see it */
@@ -43,6 +47,7 @@ typedef struct ctx {
 } ctx_t;
 
 static char qdrant_url[512];
+static char postgres_url[512];
 static char fake_url[128];
 static char fake_dir[64];
 static pid_t fake_pid;
@@ -174,8 +179,15 @@ static void on_closed(void *data)
 static int open_ctx(ctx_t *c)
 {
     fv_error_t err;
+    fv_vector_opts_t o;
+    fv_vector_opts_default(&o);
+    if (c->sql_url[0] && !c->sql) {
+        if (fv_sql_open(&c->loop, c->sql_url, NULL, &c->sql, &err) < 0)
+            fail_msg("sql open %s: %s", c->sql_url, err.msg);
+    }
+    o.sql = c->sql;
     c->in_call = 1;
-    int rc = fv_vector_open(&c->loop, c->url, NULL, on_opened, c, &err);
+    int rc = fv_vector_open(&c->loop, c->url, &o, on_opened, c, &err);
     c->in_call = 0;
     if (rc < 0)
         fail_msg("open %s: %s", c->url, err.msg);
@@ -184,30 +196,72 @@ static int open_ctx(ctx_t *c)
     return c->rc;
 }
 
-static void close_ctx(ctx_t *c)
+static void on_sql_closed(void *data)
 {
-    if (!c->v)
-        return;
-    fv_vector_close(c->v, on_closed, c);
-    c->pending++;
-    wait_all(c);
+    ctx_t *c = data;
+    c->pending--;
+    c->sql = NULL;
 }
 
-static int setup_url(void **state, const char *url)
+static void close_ctx(ctx_t *c)
+{
+    if (c->v) {
+        fv_vector_close(c->v, on_closed, c);
+        c->pending++;
+        wait_all(c);
+    }
+}
+
+static void close_sql(ctx_t *c)
+{
+    if (c->sql) {
+        fv_sql_close(c->sql, on_sql_closed, c);
+        c->pending++;
+        wait_all(c);
+    }
+}
+
+static int setup_url_sql(void **state, const char *url, const char *sql_url)
 {
     ctx_t *c = calloc(1, sizeof(*c));
     uv_loop_init(&c->loop);
     c->url = url;
     snprintf(c->coll, sizeof(c->coll), "fvtest_%d_%d", (int)getpid(), ++seq);
+    if (sql_url && strcmp(sql_url, "sqlite:") == 0) {
+        snprintf(c->sql_file, sizeof(c->sql_file), "/tmp/fv_vector_test_%d_%d.db",
+                 (int)getpid(), seq);
+        snprintf(c->sql_url, sizeof(c->sql_url), "sqlite:%s", c->sql_file);
+    } else if (sql_url) {
+        snprintf(c->sql_url, sizeof(c->sql_url), "%s", sql_url);
+    }
     if (open_ctx(c) < 0)
         fail_msg("open %s: %s", url, c->err.msg);
     *state = c;
     return 0;
 }
 
+static int setup_url(void **state, const char *url)
+{
+    return setup_url_sql(state, url, NULL);
+}
+
 static int setup_embedded(void **state)
 {
     return setup_url(state, "embedded:");
+}
+
+static int setup_sqlite(void **state)
+{
+    return setup_url_sql(state, "embedded:", "sqlite:");
+}
+
+static int setup_postgres(void **state)
+{
+    if (!postgres_url[0]) {
+        *state = NULL;
+        return 0;
+    }
+    return setup_url_sql(state, "embedded:", postgres_url);
 }
 
 static int setup_qdrant(void **state)
@@ -237,6 +291,15 @@ static int teardown(void **state)
     if (c->v) {
         CALL(c, fv_vector_drop(c->v, c->coll, on_done, c));
         close_ctx(c);
+    }
+    close_sql(c);
+    if (c->sql_file[0]) {
+        char path[300];
+        unlink(c->sql_file);
+        snprintf(path, sizeof(path), "%s-wal", c->sql_file);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s-shm", c->sql_file);
+        unlink(path);
     }
     assert_int_equal(uv_loop_close(&c->loop), 0);
     free(c);
@@ -668,23 +731,26 @@ static void server_gone_and_back(void **state)
 static void server_stalls(void **state)
 {
     NEED_BACKEND(state);
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_DOT), 0);
     close_ctx(c);
     fv_vector_opts_t o;
     fv_vector_opts_default(&o);
-    o.timeout_ms = 300;
+    o.timeout_ms = 500;
     fv_error_t err;
     assert_int_equal(fv_vector_open(&c->loop, fake_url, &o, on_opened, c, &err), 0);
     c->pending++;
     wait_all(c);
     assert_int_equal(c->rc, 0);
-    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_DOT), 0);
     kill(fake_pid, SIGSTOP);
     float v[2] = {1, 0};
     int rc = do_search(c, v, 2, 1, NULL);
     kill(fake_pid, SIGCONT);
     assert_int_equal(rc, FV_ETIMEDOUT);
     assert_msg(c, "timed out");
-    assert_int_equal(do_search(c, v, 2, 1, NULL), 0);
+    /* Answers again once it runs; the short timeout may still bite on a loaded machine. */
+    for (int i = 0; i < 10 && (rc = do_search(c, v, 2, 1, NULL)) == FV_ETIMEDOUT; i++)
+        ;
+    assert_int_equal(rc, 0);
 }
 
 /* String ids travel as UUIDs with the original in "_id"; numeric and UUID ids as they are. */
@@ -715,6 +781,64 @@ static void qdrant_id_mapping(void **state)
     assert_int_equal(c->nhits, 2);
 }
 
+/* --- persistence (embedded: over sql) ---------------------------------------------------- */
+
+/* Everything written survives closing both the vector store and the sql store. */
+static void survives_reopen(void **state)
+{
+    NEED_BACKEND(state);
+    if (!c->sql_url[0]) {
+        skip();
+        return;
+    }
+    assert_int_equal(do_create(c, c->coll, 3, FV_VECTOR_COSINE), 0);
+    char other[64];
+    snprintf(other, sizeof(other), "%.50s_dot", c->coll);
+    assert_int_equal(do_create(c, other, 2, FV_VECTOR_DOT), 0);
+    float a[3] = {1, 0, 0}, b[3] = {0, 3, 0}, d[3] = {1, 1, 1}, e2[2] = {2, 5};
+    json_t *pa = json_pack("{ss s[ii]}", "name", "Ëlda \"the\" bard", "xs", 1, 2);
+    fv_vector_point_t pts[] = {{"player:1", a, 3, pa}, {"2", b, 3, NULL}, {"gone", d, 3, NULL},
+                               {"2", b, 3, NULL}};
+    assert_int_equal(do_upsert(c, pts, 4), 0);     /* a repeated id in a batch is fine */
+    json_decref(pa);
+    const char *del[] = {"gone"};
+    assert_int_equal(do_delete(c, del, 1), 0);
+    char keep[64];
+    snprintf(keep, sizeof(keep), "%s", c->coll);
+    snprintf(c->coll, sizeof(c->coll), "%s", other);
+    fv_vector_point_t pe = {"e", e2, 2, NULL};
+    assert_int_equal(do_upsert(c, &pe, 1), 0);
+    snprintf(c->coll, sizeof(c->coll), "%s", keep);
+
+    close_ctx(c);
+    close_sql(c);
+    assert_int_equal(open_ctx(c), 0);
+
+    float q[3] = {2, 0, 0};
+    assert_int_equal(do_search(c, q, 3, 10, NULL), 0);
+    assert_int_equal(c->nhits, 2);
+    assert_string_equal(c->ids[0], "player:1");
+    assert_true(fabs(c->scores[0] - 1) < 1e-5);
+    assert_string_equal(json_string_value(json_object_get(c->payloads[0], "name")),
+                        "Ëlda \"the\" bard");
+    assert_int_equal(json_array_size(json_object_get(c->payloads[0], "xs")), 2);
+    assert_string_equal(c->ids[1], "2");
+    assert_int_equal(do_create(c, c->coll, 3, FV_VECTOR_DOT), FV_ECONFLICT);   /* kept */
+    snprintf(c->coll, sizeof(c->coll), "%s", other);
+    assert_int_equal(do_search(c, e2, 2, 10, NULL), 0);
+    assert_int_equal(c->nhits, 1);
+    assert_true(fabs(c->scores[0] - 29) < 1e-4);
+    CALL(c, fv_vector_drop(c->v, c->coll, on_done, c));
+    assert_int_equal(c->rc, 0);
+    snprintf(c->coll, sizeof(c->coll), "%s", keep);
+    /* a dropped collection stays dropped */
+    close_ctx(c);
+    assert_int_equal(open_ctx(c), 0);
+    snprintf(c->coll, sizeof(c->coll), "%s", other);
+    assert_int_equal(do_search(c, e2, 2, 10, NULL), FV_ENOENT);
+    snprintf(c->coll, sizeof(c->coll), "%s", keep);
+}
+
 /* --- backend-specific ------------------------------------------------------------------- */
 
 static void bad_urls(void **state)
@@ -731,6 +855,21 @@ static void bad_urls(void **state)
                      FV_EINVAL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void read_url(const char *name, char *out, size_t len)
+{
+    const char *dir = getenv("FV_TEST_SERVERS");
+    if (!dir)
+        return;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.url", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(out, (int)len, f))
+        out[strcspn(out, "\r\n")] = '\0';
+    fclose(f);
 }
 
 static void find_qdrant(void)
@@ -756,6 +895,7 @@ static void find_qdrant(void)
 int main(void)
 {
     find_qdrant();
+    read_url("postgres", postgres_url, sizeof(postgres_url));
     const struct CMUnitTest common[] = {
         cmocka_unit_test(bad_urls),
     };
@@ -771,8 +911,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(many_points_in_order, setup, teardown),         \
         cmocka_unit_test_setup_teardown(queued_requests_keep_order, setup, teardown),   \
         cmocka_unit_test_setup_teardown(close_cancels_pending, setup, teardown),        \
+        cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),              \
     }
     const struct CMUnitTest embedded[] = CONFORMANCE(setup_embedded);
+    const struct CMUnitTest sqlite[] = CONFORMANCE(setup_sqlite);
+    const struct CMUnitTest postgres[] = CONFORMANCE(setup_postgres);
     const struct CMUnitTest qdrant[] = CONFORMANCE(setup_qdrant);
     const struct CMUnitTest fake[] = CONFORMANCE(setup_fake);
     const struct CMUnitTest fake_only[] = {
@@ -782,6 +925,11 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("vector common", common, NULL, NULL);
     failed += cmocka_run_group_tests_name("vector embedded:", embedded, NULL, NULL);
+    failed += cmocka_run_group_tests_name("vector embedded: over sqlite:", sqlite, NULL, NULL);
+    if (!postgres_url[0])
+        printf("embedded: over postgres: skipped: no $FV_TEST_SERVERS/postgres.url\n");
+    failed += cmocka_run_group_tests_name("vector embedded: over postgres", postgres, NULL,
+                                          NULL);
     if (!qdrant_url[0])
         printf("qdrant: skipped: no Qdrant server reachable (set FV_TEST_QDRANT_URL)\n");
     failed += cmocka_run_group_tests_name("vector qdrant", qdrant, NULL, NULL);
