@@ -5,11 +5,11 @@
  * ever reads an index nobody changes (no locks), and a search sees every mutation submitted
  * before it.
  *
- * With opts.sql the store is written through to two tables of its own, created here with
- * CREATE TABLE IF NOT EXISTS (the sql store's migrations do not define them):
- *   vector_collections (name, dim, metric)
- *   vectors (collection, id, dim, vector, payload)  -- vector: float32 little-endian blob,
- *                                                       payload: JSON text or NULL
+ * With opts.sql the store is written through to two tables. `vectors` is the one the sql
+ * store's migration 0002 defines (collection, id, dim, vector: float32 little-endian blob,
+ * payload: JSON text, '{}' when none, updated_at: ms since the epoch); `vector_collections`
+ * (name, dim, metric) is ours. Both are also created here with CREATE TABLE IF NOT EXISTS in
+ * the same shape, so a database that has not been migrated works too.
  * Everything is loaded at open (page by page, so no result grows past the sql store's
  * ceiling); each mutation is written first and applied in memory only once the database took
  * it, so memory never holds what the database refused. Vectors are stored as given (cosine
@@ -22,6 +22,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/time.h"
 #include "store/sql.h"
 #include "store/vector_internal.h"
 
@@ -246,27 +247,29 @@ static int write_upsert(emb_t *e, fv__vector_req_t *req)
 {
     fv_buf_t q;
     fv_buf_init(&q, 0);
-    fv_sql_param_t *params = fv_calloc(req->count * 5 + 1, sizeof(*params));
+    fv_sql_param_t *params = fv_calloc(req->count * 6 + 1, sizeof(*params));
     char **texts = fv_calloc(req->count, sizeof(*texts));
-    int rc = fv_buf_append_str(&q, "INSERT INTO vectors (collection, id, dim, vector, payload) "
-                                   "VALUES ");
+    int rc = fv_buf_append_str(&q, "INSERT INTO vectors (collection, id, dim, vector, payload, "
+                                   "updated_at) VALUES ");
+    int64_t now = (int64_t)fv_wall_ms();
     size_t n = 0;
     for (size_t i = 0; i < req->count && rc == 0; i++) {
         if (!last_of_id(req, i))
             continue;
-        rc = fv_buf_printf(&q, "%s($%zu, $%zu, $%zu, $%zu, $%zu)", n ? ", " : "", n + 1, n + 2,
-                           n + 3, n + 4, n + 5);
+        rc = fv_buf_printf(&q, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu)", n ? ", " : "", n + 1,
+                           n + 2, n + 3, n + 4, n + 5, n + 6);
         params[n++] = FV_SQL_TEXT(req->collection);
         params[n++] = FV_SQL_TEXT(req->ids[i]);
         params[n++] = FV_SQL_INT(req->dim);
         params[n++] = FV_SQL_BLOB(req->vectors + i * req->dim, req->dim * sizeof(float));
         texts[i] = req->payloads[i] ? json_dumps(req->payloads[i], JSON_COMPACT) : NULL;
-        params[n++] = texts[i] ? FV_SQL_TEXT(texts[i]) : FV_SQL_NULLV;
+        params[n++] = FV_SQL_TEXT(texts[i] ? texts[i] : "{}");
+        params[n++] = FV_SQL_INT(now);
     }
     if (rc == 0)
         rc = fv_buf_append_str(&q, " ON CONFLICT (collection, id) DO UPDATE SET dim = "
                                    "excluded.dim, vector = excluded.vector, payload = "
-                                   "excluded.payload");
+                                   "excluded.payload, updated_at = excluded.updated_at");
     if (rc == 0)
         rc = fv_sql_exec(e->sql, &e->sreq, q.ptr, params, n, on_written);
     for (size_t i = 0; i < req->count; i++)
@@ -547,6 +550,10 @@ static void on_page(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res)
                         fv_vector_index_name(ix), id ? id : "?", perr.msg);
             continue;
         }
+        if (payload && json_object_size(payload) == 0) {
+            json_decref(payload);      /* '{}' is "no payload": keep memory for vectors */
+            payload = NULL;
+        }
         float *vec = blob && blen == dim * sizeof(float) ? fv_try_malloc(blen) : NULL;
         if (vec)
             memcpy(vec, blob, blen);   /* the blob need not be aligned */
@@ -640,12 +647,13 @@ static int emb_open(fv_vector_t *v, const char *url, fv_error_t *err)
     }
     /* Binary columns are spelled differently; everything else is common SQL. */
     bool pg = strcmp(fv_sql_backend(e->sql), "postgres") == 0;
-    char ddl[600];
+    char ddl[700];
     snprintf(ddl, sizeof(ddl),
              "CREATE TABLE IF NOT EXISTS vector_collections (name TEXT PRIMARY KEY, "
              "dim INTEGER NOT NULL, metric TEXT NOT NULL); "
              "CREATE TABLE IF NOT EXISTS vectors (collection TEXT NOT NULL, id TEXT NOT NULL, "
-             "dim INTEGER NOT NULL, vector %s NOT NULL, payload TEXT, "
+             "dim INTEGER NOT NULL CHECK (dim > 0), vector %s NOT NULL, "
+             "payload TEXT NOT NULL DEFAULT '{}', updated_at BIGINT NOT NULL, "
              "PRIMARY KEY (collection, id))", pg ? "BYTEA" : "BLOB");
     e->busy = true;
     e->sreq.data = e;
