@@ -13,6 +13,7 @@ if [ ! -f "$lib" ]; then
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# The same dependency list as CMakeLists.txt: the archive's objects pull in what they use.
 cc -std=gnu17 -O2 -I"$root/src" -o "$out/vector_bench" "$root/bench/vector_bench.c" "$lib" \
-    $(pkg-config --cflags --libs jansson libsodium libuv) -lm -lpthread
+    $(pkg-config --cflags --libs libuv jansson libsodium sqlite3 libpq libcurl) -lm -lpthread
 "$out/vector_bench" "${1:-100000}" "${2:-384}" "${3:-200}"

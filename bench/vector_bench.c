@@ -167,7 +167,8 @@ int main(int argc, char **argv)
     double scan = (double)bytes;
     printf("vector exact search: %zu x %u float32 (%.1f MB scanned per query), %zu queries, "
            "k=%zu, best of 3\n", n, dim, scan / 1e6, queries, k);
-    printf("  memcpy (same size, best of 7):   %8.2f GB/s\n", copy_bw / 1e9);
+    printf("  memcpy (same size, best of 7):   %8.2f GB/s copied (%.2f GB/s of read+write "
+           "traffic)\n", copy_bw / 1e9, 2 * copy_bw / 1e9);
     printf("  index search (pure, loop thread): %8.1f queries/s  %8.2f GB/s  %5.1f %% of memcpy\n",
            best_ix, best_ix * scan / 1e9, 100 * best_ix * scan / copy_bw);
     printf("  store search (fv_vector_search):  %8.1f queries/s  %8.2f GB/s  %5.1f %% of memcpy\n",
