@@ -125,6 +125,9 @@ class Handler(BaseHTTPRequestHandler):
             req = self.body()
         except ValueError as e:
             return self.reply(400, error="Format error in JSON body: %s" % e)
+        if path == "/collections" and method == "GET":
+            with lock:
+                return self.reply(200, {"collections": [{"name": n} for n in collections]})
         if not m:
             return self.reply(404, error="Not found")
         name, pts, sub = m.group(1), m.group(2), m.group(3)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -872,11 +874,48 @@ static void read_url(const char *name, char *out, size_t len)
     fclose(f);
 }
 
+static size_t discard(char *ptr, size_t size, size_t n, void *data)
+{
+    return size * n;
+}
+
+/* A configured server that does not answer GET /collections within 3 s is "not reachable". */
+static bool qdrant_reachable(const char *url)
+{
+    char probe[600];
+    const char *rest = strncmp(url, "qdrant://", 9) == 0 ? url + 9 : NULL;
+    snprintf(probe, sizeof(probe), "%s%s/collections", rest ? "http://" : "", rest ? rest : url);
+    CURL *h = curl_easy_init();
+    if (!h)
+        return false;
+    curl_easy_setopt(h, CURLOPT_URL, probe);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    const char *key = getenv("FV_TEST_QDRANT_API_KEY");
+    struct curl_slist *hdrs = NULL;
+    char line[300];
+    if (key) {
+        snprintf(line, sizeof(line), "api-key: %s", key);
+        hdrs = curl_slist_append(NULL, line);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    }
+    long status = 0;
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return rc == CURLE_OK && status == 200;
+}
+
 static void find_qdrant(void)
 {
     const char *env = getenv("FV_TEST_QDRANT_URL");
     if (env && *env) {
         snprintf(qdrant_url, sizeof(qdrant_url), "%s", env);
+        if (!qdrant_reachable(qdrant_url)) {
+            printf("qdrant: %s does not answer\n", qdrant_url);
+            qdrant_url[0] = '\0';
+        }
         return;
     }
     const char *dir = getenv("FV_TEST_SERVERS");
@@ -890,6 +929,8 @@ static void find_qdrant(void)
     if (fgets(qdrant_url, sizeof(qdrant_url), f))
         qdrant_url[strcspn(qdrant_url, "\r\n")] = '\0';
     fclose(f);
+    if (qdrant_url[0] && !qdrant_reachable(qdrant_url))
+        qdrant_url[0] = '\0';
 }
 
 int main(void)
