@@ -841,6 +841,91 @@ static void survives_reopen(void **state)
     snprintf(c->coll, sizeof(c->coll), "%s", keep);
 }
 
+/* --- the sql server goes away under embedded: ------------------------------------------- */
+
+static int pg_cmd(const char *cmd, const char *dir)
+{
+    char line[700];
+    snprintf(line, sizeof(line), "bash '%s/tests/support/server_postgres.sh' %s '%s' "
+             ">/dev/null 2>&1", getenv("FV_SRC"), cmd, dir);
+    return system(line);
+}
+
+static void on_nap(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+static void nap(ctx_t *c, uint64_t ms)
+{
+    uv_timer_t t;
+    int done = 0;
+    uv_timer_init(&c->loop, &t);
+    t.data = &done;
+    uv_timer_start(&t, on_nap, ms, 0);
+    while (!done)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&c->loop, UV_RUN_NOWAIT);
+}
+
+/* A private PostgreSQL is halted mid-run: writes fail with FV_EBACKEND and change nothing in
+ * memory, searches keep answering from memory; once it is back, writes work again on the same
+ * handle and everything written is there after a reopen. */
+static void sql_server_gone_and_back(void **state)
+{
+    if (!postgres_url[0] || !getenv("FV_SRC")) {
+        skip();
+        return;
+    }
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/fv_vecpg_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(pg_cmd("start", dir), 0);
+    char path[128], url[512];
+    snprintf(path, sizeof(path), "%s/postgres.url", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(url, sizeof(url), f));
+    fclose(f);
+    url[strcspn(url, "\r\n")] = '\0';
+    setup_url_sql(state, "embedded:", url);
+    ctx_t *c = *state;
+
+    assert_int_equal(do_create(c, c->coll, 2, FV_VECTOR_DOT), 0);
+    float a[2] = {1, 0}, b[2] = {5, 0};
+    fv_vector_point_t pa = {"a", a, 2, NULL}, pb = {"b", b, 2, NULL};
+    assert_int_equal(do_upsert(c, &pa, 1), 0);
+
+    assert_int_equal(pg_cmd("halt", dir), 0);
+    assert_int_equal(do_upsert(c, &pb, 1), FV_EBACKEND);
+    assert_msg(c, "sql store");
+    assert_int_equal(do_search(c, a, 2, 5, NULL), 0);   /* memory still answers */
+    assert_int_equal(c->nhits, 1);                       /* and holds no half write */
+    assert_string_equal(c->ids[0], "a");
+
+    assert_int_equal(pg_cmd("start", dir), 0);
+    int rc = -1;
+    for (int i = 0; i < 100 && rc != 0; i++) {
+        rc = do_upsert(c, &pb, 1);
+        if (rc != 0) {
+            assert_int_equal(rc, FV_EBACKEND);
+            nap(c, 100);
+        }
+    }
+    assert_int_equal(rc, 0);
+    close_ctx(c);
+    close_sql(c);
+    assert_int_equal(open_ctx(c), 0);
+    assert_int_equal(do_search(c, a, 2, 5, NULL), 0);
+    assert_int_equal(c->nhits, 2);
+    assert_string_equal(c->ids[0], "b");
+    teardown(state);
+    *state = NULL;
+    assert_int_equal(pg_cmd("stop", dir), 0);
+    rmdir(dir);
+}
+
 /* --- backend-specific ------------------------------------------------------------------- */
 
 static void bad_urls(void **state)
@@ -940,6 +1025,9 @@ int main(void)
     const struct CMUnitTest common[] = {
         cmocka_unit_test(bad_urls),
     };
+    const struct CMUnitTest sql_faults[] = {
+        cmocka_unit_test(sql_server_gone_and_back),
+    };
 #define CONFORMANCE(setup)                                                              \
     {                                                                                   \
         cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),         \
@@ -970,6 +1058,8 @@ int main(void)
     if (!postgres_url[0])
         printf("embedded: over postgres: skipped: no $FV_TEST_SERVERS/postgres.url\n");
     failed += cmocka_run_group_tests_name("vector embedded: over postgres", postgres, NULL,
+                                          NULL);
+    failed += cmocka_run_group_tests_name("vector embedded: sql faults", sql_faults, NULL,
                                           NULL);
     if (!qdrant_url[0])
         printf("qdrant: skipped: no Qdrant server reachable (set FV_TEST_QDRANT_URL)\n");
