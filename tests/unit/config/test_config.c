@@ -720,6 +720,19 @@ static void test_issue_toml_control_character(void **state)
                            no_env, NULL));
 }
 
+/* toml++ 3.3 asserted when a table header, or a dotted part of it, did not start like a key
+ * (fuzzing); such headers are refused before toml++ sees them. */
+static void test_issue_toml_header_without_key(void **state)
+{
+    load_fails("[![http]]\n", no_env, NULL, "t.toml:1:1: a table header must hold a key");
+    load_fails("a = 1\n[general. !]\n", no_env, NULL,
+               "t.toml:2:1: a table header must hold a key");
+    load_fails("[[]]\n", no_env, NULL, "t.toml:1:1: a table header must hold a key");
+    /* an array value whose line starts with '[' is no header */
+    fv_config_free(load_ok("[general]\nlog_level = \"info\"\n[ services . song-engine ]\nport = 0\n",
+                           no_env, NULL));
+}
+
 static void test_issue_toml_unicode_whitespace_ub(void **state)
 {
     static const struct {
@@ -797,6 +810,7 @@ int main(void)
         cmocka_unit_test(toml_shim_tree),
         cmocka_unit_test(test_issue_toml_unicode_whitespace_ub),
         cmocka_unit_test(test_issue_toml_control_character),
+        cmocka_unit_test(test_issue_toml_header_without_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
