@@ -931,6 +931,25 @@ static void s3_server_goes_away(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Requests are signed: s3rver refuses an access key it does not know (403), which it can only
+ * do when an Authorization header arrived. */
+static void s3_wrong_credentials(void **state)
+{
+    env_t *e = *state;
+    fv_blob_t *bad = NULL;
+    fv_blob_opts_t o = s3_opts(0);
+    o.access_key = "NOT-A-KEY";
+    assert_int_equal(fv_blob_open(&e->loop, e->url, &o, &bad, NULL), 0);
+    fv_blob_t *good = e->bs;
+    e->bs = bad;
+    assert_int_equal(put(e, "x", "1", 1, NULL, NULL), FV_EFORBIDDEN);
+    assert_int_equal(head(e, "x", NULL), FV_EFORBIDDEN);
+    int closed = 0;
+    fv_blob_close(bad, on_closed, &closed);
+    run_until(&e->loop, &closed, 1);
+    e->bs = good;
+}
+
 static int teardown_plain(void **state)
 {
     return 0;
@@ -957,6 +976,7 @@ int main(void)
     };
     const struct CMUnitTest s3_tests[] = {
         CONFORMANCE(setup_s3),
+        cmocka_unit_test_setup_teardown(s3_wrong_credentials, setup_s3, teardown),
         cmocka_unit_test_teardown(s3_server_goes_away, teardown),
     };
     const struct CMUnitTest other_tests[] = {
