@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages Finalverse needs, only those that are missing.
 #   scripts/deps.sh build   what the build needs (the default)
-#   scripts/deps.sh test    build + what the test suite and benchmarks run against
+#   scripts/deps.sh test    build + what the test suite and benchmarks run against, and the npm
+#                           packages of tests/support (s3rver) when node_modules is missing
 # Idempotent: a second run installs nothing and asks no mirror.
 set -euo pipefail
 
