@@ -450,12 +450,10 @@ static void finish_op(s3_op_t *op, int rc, const fv_curl_resp_t *resp)
     case S3_PUT: {
         s3_writer_t *w = op->w;
         if (rc == 0) {
+            /* Size and hash are what we sent; the server only answers an ETag. */
+            const char *h = op->hdr[0] + strlen("x-amz-content-sha256: ");
             meta.size = w->base.size;
             snprintf(meta.content_type, sizeof(meta.content_type), "%s", w->base.content_type);
-        }
-        if (rc == 0) {
-            /* The hash we sent; the server only echoed an ETag. */
-            const char *h = op->hdr[0] + strlen("x-amz-content-sha256: ");
             memcpy(meta.sha256, h, 64);
             meta.sha256[64] = '\0';
         }
