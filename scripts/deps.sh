@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages Finalverse needs, only those that are missing.
 #   scripts/deps.sh build   what the build needs (the default)
-#   scripts/deps.sh test    build + what the test suite and benchmarks run against
+#   scripts/deps.sh test    build + what the test suite and benchmarks run against, and the npm
+#                           packages of tests/support (s3rver) when node_modules is missing
 # Idempotent: a second run installs nothing and asks no mirror.
 set -euo pipefail
 
@@ -35,7 +36,26 @@ for p in "${pkgs[@]}"; do
     fi
 done
 
+# npm packages the tests run against (s3rver), from tests/support/package-lock.json, installed
+# only when tests/support/node_modules is missing.
+npm_step() {
+    if [ "$want" != test ]; then
+        return 0
+    fi
+    local support
+    support="$(cd "$(dirname "$0")/.." && pwd)/tests/support"
+    if [ -f "$support/package.json" ] && [ ! -d "$support/node_modules" ]; then
+        echo "deps: npm packages for tests/support"
+        if [ -f "$support/package-lock.json" ]; then
+            npm ci --no-audit --no-fund --prefix "$support"
+        else
+            npm install --no-audit --no-fund --prefix "$support"
+        fi
+    fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+    npm_step
     exit 0
 fi
 
@@ -54,3 +74,4 @@ if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+npm_step

@@ -4,11 +4,11 @@
  * and collects the response. It does not retry, pool or parse bodies: callers do. */
 #include "net/curl_loop.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/alloc.h"
-#include "core/log.h"
 
 #define CURL_LOOP_MAX_HEADER_BYTES (64 * 1024)
 #define CURL_LOOP_DEFAULT_MAX_BODY (16u * 1024 * 1024)
@@ -326,6 +326,17 @@ static size_t on_req_read(char *buf, size_t size, size_t nitems, void *userp)
     return n;
 }
 
+/* curl rewinds the body when it must send it again (a kept-alive connection found dead after
+ * the peer restarted). A body in memory can start over; a streamed one cannot. */
+static int on_req_seek(void *userp, curl_off_t offset, int origin)
+{
+    req_ctx_t *r = userp;
+    if (r->read_fn || origin != SEEK_SET || offset < 0 || (size_t)offset > r->body_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    r->body_off = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 static size_t on_req_write(char *ptr, size_t size, size_t nmemb, void *userp)
 {
     req_ctx_t *r = userp;
@@ -447,6 +458,8 @@ int fv_curl_request(fv_curl_loop_t *cl, const fv_curl_req_t *q, fv_curl_req_cb c
         curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
         curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_req_read);
         curl_easy_setopt(easy, CURLOPT_READDATA, r);
+        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_req_seek);
+        curl_easy_setopt(easy, CURLOPT_SEEKDATA, r);
         if (strcmp(q->method, "PUT") != 0)
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, q->method);
     } else {

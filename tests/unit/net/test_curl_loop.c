@@ -188,15 +188,35 @@ static void on_watchdog(uv_timer_t *t)
     timed_out = 1;
 }
 
+typedef struct wait_for {
+    const int *counter;
+    int want;
+} wait_for_t;
+
+/* Before the loop blocks in poll: when a timer callback already did what we wait for, stop, so
+ * that UV_RUN_ONCE does not sleep until some unrelated event. */
+static void on_prepare(uv_prepare_t *p)
+{
+    wait_for_t *w = p->data;
+    if (*w->counter >= w->want)
+        uv_stop(p->loop);
+}
+
 static void run_until(uv_loop_t *loop, const int *counter, int want)
 {
     uv_timer_t wd;
+    uv_prepare_t prep;
+    wait_for_t w = {counter, want};
     uv_timer_init(loop, &wd);
+    uv_prepare_init(loop, &prep);
+    prep.data = &w;
+    uv_prepare_start(&prep, on_prepare);
     timed_out = 0;
     uv_timer_start(&wd, on_watchdog, 20000, 0);
     while (*counter < want && !timed_out)
         uv_run(loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&wd, NULL);
+    uv_close((uv_handle_t *)&prep, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     assert_false(timed_out);
 }
@@ -330,6 +350,56 @@ static void body_ceiling(void **state)
     assert_int_equal(ok.body_len, 100000);
 }
 
+typedef struct chunks {
+    size_t bytes;
+    int calls;
+    size_t stop_after;           /* abort once this many bytes arrived; 0 = never */
+} chunks_t;
+
+static int on_chunk(const char *ptr, size_t len, void *data)
+{
+    chunks_t *c = data;
+    c->bytes += len;
+    c->calls++;
+    return c->stop_after && c->bytes >= c->stop_after ? FV_ECONFLICT : 0;
+}
+
+static void streamed_response(void **state)
+{
+    env_t *e = *state;
+    result_t r = {0}, stopped = {0};
+    chunks_t c = {0}, c2 = {.stop_after = 1};
+    fv_curl_req_t q = {.method = "GET", .url = url(e, "/big"), .write_fn = on_chunk,
+                       .write_data = &c, .max_response_bytes = 10};   /* no cap on a stream */
+    assert_int_equal(fv_curl_request(e->cl, &q, on_done, &r), 0);
+    run_until(&e->loop, &r.calls, 1);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.body_len, 0);            /* nothing collected */
+    assert_int_equal(c.bytes, 100000);
+    /* The write function's own code ends the transfer and is what the callback gets. */
+    q.write_data = &c2;
+    assert_int_equal(fv_curl_request(e->cl, &q, on_done, &stopped), 0);
+    run_until(&e->loop, &stopped.calls, 1);
+    assert_int_equal(stopped.rc, FV_ECONFLICT);
+    assert_int_equal(c2.calls, 1);
+}
+
+static void bad_request_refused(void **state)
+{
+    env_t *e = *state;
+    result_t r = {0};
+    fv_curl_req_t q = {.method = NULL, .url = url(e, "/hello")};
+    assert_int_equal(fv_curl_request(e->cl, &q, on_done, &r), FV_EINVAL);
+    q.method = "GET";
+    q.url = NULL;
+    assert_int_equal(fv_curl_request(e->cl, &q, on_done, &r), FV_EINVAL);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(fv_curl_code_to_err(CURLE_OK), 0);
+    assert_int_equal(fv_curl_code_to_err(CURLE_COULDNT_CONNECT), FV_EBACKEND);
+    assert_int_equal(fv_curl_code_to_err(CURLE_OPERATION_TIMEDOUT), FV_ETIMEDOUT);
+    assert_int_equal(fv_curl_code_to_err(CURLE_URL_MALFORMAT), FV_EPROTO);
+}
+
 static void timeout(void **state)
 {
     env_t *e = *state;
@@ -417,6 +487,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(streamed_put, setup, teardown),
         cmocka_unit_test_setup_teardown(memory_put, setup, teardown),
         cmocka_unit_test_setup_teardown(body_ceiling, setup, teardown),
+        cmocka_unit_test_setup_teardown(streamed_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_request_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(refused, setup, teardown),
         cmocka_unit_test_setup_teardown(many_at_once, setup, teardown),
