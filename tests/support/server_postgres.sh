@@ -5,7 +5,9 @@
 #   halt DIR    stop the server but keep its data and port (fault tests restart it with start)
 #   stop DIR    stop it and remove its data; idempotent, never fails when nothing runs
 # As root the server runs as the postgres user. fsync is off and local auth is trust: this is
-# for tests only. The database finalverse_test is created.
+# for tests only. The database finalverse_test is created (the URL names it), and beside it one
+# per other test program that must not share tables with the sql suite: finalverse_test_vector,
+# finalverse_test_app (same URL with that database name).
 set -euo pipefail
 
 cmd=${1:-}
@@ -131,7 +133,9 @@ start)
     [[ $ok -eq 1 ]] || { echo "server_postgres.sh: server did not answer" >&2; tail -20 "$log" >&2; exit 1; }
     if [[ $fresh -eq 1 ]]; then
         as_pg "$pgbin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
-            -c "CREATE DATABASE finalverse_test" >/dev/null
+            -c "CREATE DATABASE finalverse_test" \
+            -c "CREATE DATABASE finalverse_test_vector" \
+            -c "CREATE DATABASE finalverse_test_app" >/dev/null
     fi
     echo "postgres://postgres@127.0.0.1:$port/finalverse_test" >"$dir/postgres.url"
     head -1 "$data/postmaster.pid" >"$dir/postgres.pid"
