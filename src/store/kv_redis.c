@@ -14,9 +14,10 @@
  * holds it) and its late reply is dropped.
  *
  * hiredis's own libuv adapter (adapters/libuv.h in 0.14) drops poll errors on the floor, so a
- * connect() refused asynchronously (EPOLLERR) leaves the context waiting forever; the small
- * adapter below hands errors to hiredis as I/O events, and hiredis then sees the socket error
- * and reports the failure.
+ * connect() refused asynchronously (EPOLLERR) leaves the context waiting forever, and it waits
+ * a poll round before every write; the small adapter below hands errors to hiredis as I/O
+ * events (hiredis then sees the socket error and reports it) and flushes writes at the end of
+ * each loop turn.
  *
  * Not here: validation and the job queue (kv.c), the embedded store (kv_memory.c). */
 #include <inttypes.h>
@@ -454,10 +455,18 @@ sent:
 
 /* ---- libuv adapter ------------------------------------------------------------------------- */
 
+/* Writes are flushed from a prepare handle, just before the loop next polls: every command
+ * issued by the callbacks of one batch of replies (or by timers, or from outside the loop)
+ * leaves in one write(), without first waiting a poll round for the socket to report writable (hiredis's own adapter waits, which
+ * costs an epoll round trip per request at low concurrency). The socket is polled for
+ * writability only while connecting and when a flush could not empty the buffer. */
 typedef struct uvev {
     redisAsyncContext *ac;        /* NULL once hiredis let go (cleanup) */
     uv_poll_t poll;
-    int events;
+    uv_prepare_t flush;
+    int events;                   /* what the poll watches */
+    bool flushing;
+    int open;                     /* handles not yet closed */
 } uvev_t;
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -465,7 +474,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     uvev_t *e = h->data;
     /* An error means "look at the socket": both handlers notice it and tear down. */
     if (status < 0)
-        events = e->events;
+        events = e->events ? e->events : UV_READABLE;
     if (e->ac && (events & UV_READABLE))
         redisAsyncHandleRead(e->ac);
     if (e->ac && (events & UV_WRITABLE))
@@ -474,11 +483,24 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void ev_update(uvev_t *e, int events)
 {
+    if (events == e->events)
+        return;
     e->events = events;
     if (events)
         uv_poll_start(&e->poll, events, on_poll);
     else
         uv_poll_stop(&e->poll);
+}
+
+static void on_flush(uv_prepare_t *h)
+{
+    uvev_t *e = h->data;
+    uv_prepare_stop(&e->flush);
+    if (!e->ac)
+        return;
+    e->flushing = true;
+    redisAsyncHandleWrite(e->ac);   /* may free the context (write error): e->ac goes NULL */
+    e->flushing = false;
 }
 
 static void ev_add_read(void *p)
@@ -496,7 +518,11 @@ static void ev_del_read(void *p)
 static void ev_add_write(void *p)
 {
     uvev_t *e = p;
-    ev_update(e, e->events | UV_WRITABLE);
+    /* Not connected yet, or the kernel buffer is full: wait for the socket. */
+    if (!(e->ac->c.flags & REDIS_CONNECTED) || e->flushing)
+        ev_update(e, e->events | UV_WRITABLE);
+    else if (!(e->events & UV_WRITABLE))
+        uv_prepare_start(&e->flush, on_flush);
 }
 
 static void ev_del_write(void *p)
@@ -505,16 +531,19 @@ static void ev_del_write(void *p)
     ev_update(e, e->events & ~UV_WRITABLE);
 }
 
-static void on_poll_closed(uv_handle_t *h)
+static void on_ev_closed(uv_handle_t *h)
 {
-    fv_free(h->data);
+    uvev_t *e = h->data;
+    if (--e->open == 0)
+        fv_free(e);
 }
 
 static void ev_cleanup(void *p)
 {
     uvev_t *e = p;
     e->ac = NULL;
-    uv_close((uv_handle_t *)&e->poll, on_poll_closed);
+    uv_close((uv_handle_t *)&e->poll, on_ev_closed);
+    uv_close((uv_handle_t *)&e->flush, on_ev_closed);
 }
 
 static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
@@ -526,8 +555,11 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
         fv_free(e);
         return REDIS_ERR;
     }
+    uv_prepare_init(loop, &e->flush);
+    e->open = 2;
     e->ac = ac;
     e->poll.data = e;
+    e->flush.data = e;
     ac->ev.data = e;
     ac->ev.addRead = ev_add_read;
     ac->ev.delRead = ev_del_read;
