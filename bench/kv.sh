@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # kv.sh - our Redis client (fv_kv) against redis-benchmark on the same private redis-server,
-# same commands: SET and GET, 50 in flight on one connection (redis-benchmark -c 1 -P 50) and
-# 1 in flight (-c 1). Prints requests/s for both and ours/theirs; best of RUNS runs each.
+# same commands: SET and GET, pipelined 50 deep on one connection (redis-benchmark -c 1 -P 50:
+# batches of 50, the next batch when all 50 answered; kv_bench "batch" does the same) and one
+# at a time (-c 1). Prints requests/s for both and ours/theirs; best of RUNS runs each. A last
+# line shows fv_kv with a sliding window of 50 (a new request per answer), for information.
 # Needs a built tree (cmake --build build); compiles bench/kv_bench.c against build/libfvlib.a.
 # Usage: bench/kv.sh [N_PIPELINED] [N_SINGLE] [RUNS]
 set -eu
@@ -22,8 +24,8 @@ port=$(cat "$work/redis/redis.port")
 
 best() { sort -n | tail -1; }
 
-ours() {   # op n inflight
-    for _ in $(seq "$runs"); do "$work/kv_bench" "$url" "$1" "$2" "$3"; done | best
+ours() {   # op n depth [mode]
+    for _ in $(seq "$runs"); do "$work/kv_bench" "$url" "$1" "$2" "$3" "${4:-batch}"; done | best
 }
 
 theirs() {   # op n pipeline
@@ -43,4 +45,8 @@ for op in set get; do
         printf '%-22s %12s %16s %7s\n' "$(echo "$op" | tr a-z A-Z) in-flight=$depth n=$n" \
             "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')"
     done
+done
+for op in set get; do
+    printf '%-22s %12s\n' "$(echo "$op" | tr a-z A-Z) window=50 n=$n_pipe" \
+        "$(ours "$op" "$n_pipe" 50 window)"
 done

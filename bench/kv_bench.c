@@ -1,6 +1,7 @@
-/* kv_bench.c - drives fv_kv SET or GET against one URL: N requests with a fixed number in
- * flight (a new one starts as each answer arrives), prints requests per second. bench/kv.sh
- * runs it beside redis-benchmark on the same server. */
+/* kv_bench.c - drives fv_kv SET or GET against one URL: N requests, DEPTH at a time, and
+ * prints requests per second. Mode "batch" sends DEPTH, waits for all DEPTH answers, sends the
+ * next DEPTH (what redis-benchmark -P DEPTH does); mode "window" starts a new request as each
+ * answer arrives. bench/kv.sh runs it beside redis-benchmark on the same server. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ typedef struct bench {
     int get;
     long n, issued, done, errors;
     int inflight;
+    int batch;
 } bench_t;
 
 static const fv_slice_t KEY = FV_SLICE_LIT("key:__rand_int__");
@@ -27,8 +29,13 @@ static void on_reply(fv_kv_t *kv, int status, const fv_kv_reply_t *r, void *data
     b->done++;
     if (status < 0)
         b->errors++;
-    if (b->issued < b->n)
+    if (b->batch) {
+        if (b->done == b->issued)
+            for (int i = 0; i < b->inflight && b->issued < b->n; i++)
+                issue(b);
+    } else if (b->issued < b->n) {
         issue(b);
+    }
 }
 
 static void issue(bench_t *b)
@@ -53,14 +60,14 @@ static void on_closed(void *data)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s URL set|get N INFLIGHT\n", argv[0]);
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s URL set|get N DEPTH batch|window\n", argv[0]);
         return 2;
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
     bench_t b = {.get = strcmp(argv[2], "get") == 0, .n = atol(argv[3]),
-                 .inflight = atoi(argv[4])};
+                 .inflight = atoi(argv[4]), .batch = strcmp(argv[5], "batch") == 0};
     fv_error_t err;
     if (fv_kv_open(&loop, argv[1], NULL, &b.kv, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);

@@ -728,6 +728,14 @@ static void redis_server_goes_away(void **state)
     expect_str(&r, "3", 1);
     DO(f, r, fv_kv_cas(f->kv, key(f, "a"), S("3"), S("4"), 0, on_result, &r));
     expect_int(&r, 1);
+    /* An emptied script cache: EVALSHA answers NOSCRIPT, the store falls back to EVAL. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "redis-cli -u %s script flush >/dev/null", url);
+    assert_int_equal(system(cmd), 0);
+    DO(f, r, fv_kv_cas(f->kv, key(f, "a"), S("4"), S("5"), 0, on_result, &r));
+    expect_int(&r, 1);
+    DO(f, r, fv_kv_cas(f->kv, key(f, "a"), S("4"), S("6"), 0, on_result, &r));
+    assert_int_equal(r.status, FV_ECONFLICT);
     int spins = 0;
     while (s.ready < 2) {
         sleep_ms(&f->loop, 20);
