@@ -51,8 +51,9 @@ typedef struct rconn {
     redisAsyncContext *ac;        /* NULL while down (waiting for the retry timer) */
     bool is_sub;
     bool started;                 /* the sub connection opens at the first subscription */
-    bool up;                      /* connected (the handshake may still be in flight) */
-    bool down_logged;
+    bool ready;                   /* command connection: handshake (AUTH, SELECT) answered */
+    bool hs_failed;               /* the server refused AUTH or SELECT on this attempt */
+    bool down_logged;             /* one warning per outage, not one per retry */
     uint32_t backoff_ms;
     uv_timer_t retry;
 } rconn_t;
@@ -66,6 +67,9 @@ struct rreq {
     void *data;
     uint64_t deadline;
     bool finished;                /* the callback ran already (timed out) */
+    bool sent;                    /* handed to hiredis; else held until the handshake is done */
+    char *held;                   /* the encoded command while held */
+    size_t held_len;
     size_t cas_argc;              /* compare-and-set keeps its arguments for an EVAL retry */
     const char *cas_argv[8];
     size_t cas_argvlen[8];
@@ -128,7 +132,8 @@ static void req_free(rreq_t *q)
 {
     kv_redis_t *r = q->r;
     fv_free(q->cas_buf);
-    q->cas_buf = NULL;
+    fv_free(q->held);
+    q->cas_buf = q->held = NULL;
     if (r->ncache < REQ_CACHE_MAX) {
         q->next = r->cache;
         r->cache = q;
@@ -156,17 +161,23 @@ static void on_tmo(uv_timer_t *t)
 {
     kv_redis_t *r = t->data;
     uint64_t now = uv_now(r->kv->loop), next = 0;
-    for (rreq_t *q = r->head; q; q = q->next) {
-        if (q->finished)
-            continue;
-        if (q->deadline <= now) {
-            q->finished = true;
+    rreq_t *q = r->head;
+    while (q) {
+        rreq_t *following = q->next;
+        if (!q->finished && q->deadline <= now) {
             fv_log_debug("kv", "redis request timed out after %" PRIu32 " ms",
                          r->kv->opts.command_timeout_ms);
+            q->finished = true;
+            /* A held request is ours alone; a sent one waits for hiredis to let go. */
+            if (!q->sent)
+                list_remove(r, q);
             q->cb(r->kv, FV_ETIMEDOUT, NULL, q->data);
-        } else if (!next || q->deadline < next) {
+            if (!q->sent)
+                req_free(q);
+        } else if (!q->finished && (!next || q->deadline < next)) {
             next = q->deadline;
         }
+        q = following;
     }
     if (next && !r->closing)
         uv_timer_start(&r->tmo, on_tmo, next - now, 0);
@@ -398,10 +409,52 @@ static int send_argv(rconn_t *c, rreq_t *q, int argc, const char **argv, const s
         *p++ = '\r';
         *p++ = '\n';
     }
-    int rc = append_command(c->ac, q, buf, (size_t)(p - buf));
+    size_t len = (size_t)(p - buf);
+    int rc = 0;
+    if (c->ready) {
+        rc = append_command(c->ac, q, buf, len) == REDIS_OK ? 0 : FV_EBACKEND;
+        q->sent = rc == 0;
+    } else if (!(q->held = fv_try_malloc(len))) {
+        rc = FV_ENOMEM;
+    } else {
+        /* AUTH/SELECT not answered yet: a command sent now could run as the wrong user or on
+         * the wrong database. */
+        memcpy(q->held, buf, len);
+        q->held_len = len;
+    }
     if (buf != stack)
         fv_free(buf);
-    return rc == REDIS_OK ? 0 : FV_EBACKEND;
+    return rc;
+}
+
+/* The handshake was answered: send what waited for it, in order. */
+static void send_held(kv_redis_t *r)
+{
+    for (rreq_t *q = r->head; q && r->cmd.ac; q = q->next) {
+        if (q->sent)
+            continue;
+        if (append_command(r->cmd.ac, q, q->held, q->held_len) != REDIS_OK)
+            return;   /* the connection is going down; conn_lost() fails the rest */
+        q->sent = true;
+        fv_free(q->held);
+        q->held = NULL;
+    }
+}
+
+/* Requests hiredis never saw get status now (those it holds come back through on_reply). */
+static void fail_held(kv_redis_t *r, int status)
+{
+    rreq_t *q = r->head;
+    while (q) {
+        rreq_t *following = q->next;
+        if (!q->sent) {
+            list_remove(r, q);
+            if (!q->finished)
+                q->cb(r->kv, status, NULL, q->data);
+            req_free(q);
+        }
+        q = following;
+    }
 }
 
 static int send_cas(rconn_t *c, rreq_t *q, bool eval)
@@ -553,6 +606,14 @@ sent:
 
 /* ---- connections --------------------------------------------------------------------------- */
 
+static bool has_live_subs(const kv_redis_t *r)
+{
+    for (const fv_kv_sub_t *s = r->kv->subs; s; s = s->next)
+        if (!s->dead)
+            return true;
+    return false;
+}
+
 static void on_retry(uv_timer_t *t)
 {
     rconn_t *c = t->data;
@@ -575,63 +636,112 @@ static const char *conn_name(const rconn_t *c)
     return c->is_sub ? "pub/sub" : "command";
 }
 
+/* The connection is gone (ac already detached from c): fail what waited for it, tell the
+ * subscriptions, and try again later. */
+static void conn_lost(rconn_t *c, const char *why)
+{
+    kv_redis_t *r = c->r;
+    c->ready = false;
+    if (!c->is_sub) {
+        r->have_sha = false;
+        fail_held(r, r->closing ? FV_ECANCELED : FV_EBACKEND);
+    } else if (!r->closing) {
+        fv__kv_subs_lost(r->kv);
+    }
+    if (r->closing)
+        return;
+    if (!c->down_logged)
+        fv_log_warn("kv", "redis %s:%d (%s connection): %s; reconnecting", r->host, r->port,
+                    conn_name(c), why);
+    c->down_logged = true;
+    schedule_retry(c);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     rconn_t *c = ac->data;
+    if (c->ac != ac)
+        return;   /* abandoned by on_connect_timeout() */
     if (status != REDIS_OK) {
-        /* hiredis frees ac after this returns. */
-        if (!c->down_logged)
-            fv_log_warn("kv", "redis %s:%d (%s connection) unreachable: %s; retrying",
-                        c->r->host, c->r->port, conn_name(c), ac->errstr ? ac->errstr : "?");
-        c->down_logged = true;
-        c->ac = NULL;
-        schedule_retry(c);
+        c->ac = NULL;   /* hiredis frees ac after this returns */
+        conn_lost(c, ac->errstr[0] ? ac->errstr : "connect failed");
         return;
     }
-    c->up = true;
-    c->backoff_ms = 0;
-    if (c->down_logged)
-        fv_log_info("kv", "redis %s:%d (%s connection) is back", c->r->host, c->r->port,
-                    conn_name(c));
-    c->down_logged = false;
+    if (c->is_sub) {
+        /* Subscriptions need no gate: their confirmations say when they are live. */
+        c->ready = true;
+        uv_timer_stop(&c->retry);
+        c->backoff_ms = 0;
+        if (c->down_logged)
+            fv_log_info("kv", "redis %s:%d (pub/sub connection): connected again", c->r->host,
+                        c->r->port);
+        c->down_logged = false;
+    }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     rconn_t *c = ac->data;
-    kv_redis_t *r = c->r;
+    if (c->ac != ac)
+        return;   /* we let go of it ourselves */
     c->ac = NULL;
-    c->up = false;
-    if (r->closing)
+    conn_lost(c, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+/* Connecting (or the handshake) took longer than a command may: give up on this attempt, as a
+ * server that does not answer a SYN would otherwise hold requests for minutes. */
+static void on_connect_timeout(uv_timer_t *t)
+{
+    rconn_t *c = t->data;
+    if (!c->ac || c->ready)
         return;
-    fv_log_warn("kv", "redis %s:%d (%s connection) lost: %s; reconnecting", r->host, r->port,
-                conn_name(c), ac->errstr ? ac->errstr : "closed");
-    c->down_logged = true;
-    if (c->is_sub)
-        fv__kv_subs_lost(r->kv);
-    else
-        r->have_sha = false;
-    schedule_retry(c);
+    redisAsyncContext *ac = c->ac;
+    c->ac = NULL;
+    redisAsyncFree(ac);   /* from a timer, never inside hiredis: immediate */
+    conn_lost(c, "no answer within the command timeout");
 }
 
 static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
 {
     rconn_t *c = priv;
     const redisReply *rep = reply;
-    if (rep && rep->type == REDIS_REPLY_ERROR)
-        fv_log_error("kv", "redis %s:%d (%s connection) refused the handshake: %.200s",
-                     c->r->host, c->r->port, conn_name(c), rep->str);
+    if (rep && rep->type == REDIS_REPLY_ERROR) {
+        c->hs_failed = true;
+        if (!c->down_logged)
+            fv_log_error("kv", "redis %s:%d (%s connection) refused the handshake: %.200s",
+                         c->r->host, c->r->port, conn_name(c), rep->str);
+    }
 }
 
+/* The last answer of the command connection's handshake. */
 static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
 {
-    kv_redis_t *r = priv;
+    rconn_t *c = priv;
+    kv_redis_t *r = c->r;
     const redisReply *rep = reply;
-    if (rep && rep->type == REDIS_REPLY_STRING && rep->len == 40) {
+    if (!rep || c->ac != ac)
+        return;   /* the connection went away; conn_lost() ran or will */
+    if (c->hs_failed) {
+        /* Wrong password or database: not usable; keep retrying, quietly after the first. */
+        c->down_logged = true;
+        c->ac = NULL;
+        redisAsyncFree(ac);   /* inside a hiredis callback: hiredis frees it on return */
+        conn_lost(c, "handshake refused");
+        return;
+    }
+    if (rep->type == REDIS_REPLY_STRING && rep->len == 40) {
         memcpy(r->sha, rep->str, 40);
         r->sha[40] = '\0';
         r->have_sha = true;
     }
+    c->ready = true;
+    uv_timer_stop(&c->retry);
+    c->backoff_ms = 0;
+    if (c->down_logged)
+        fv_log_info("kv", "redis %s:%d (command connection): connected again", r->host,
+                    r->port);
+    c->down_logged = false;
+    send_held(r);
 }
 
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -673,32 +783,38 @@ static void send_subscribe(rconn_t *c, fv_slice_t name, bool pattern, bool unsub
 static void conn_start(rconn_t *c)
 {
     kv_redis_t *r = c->r;
-    c->started = true;
+    /* A subscription connection with nothing to subscribe would never finish connecting
+     * (hiredis notices the connect only when it has something to write): wait for one. */
+    c->started = !c->is_sub || has_live_subs(r);
+    if (!c->started)
+        return;
+    c->ready = false;
+    c->hs_failed = false;
+    /* Resolves the host name synchronously (getaddrinfo); use an address where that matters. */
     redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
     if (!ac) {
-        schedule_retry(c);
+        conn_lost(c, "out of memory");
         return;
     }
     if (ac->err) {
-        if (!c->down_logged)
-            fv_log_warn("kv", "redis %s:%d (%s connection): %s; retrying", r->host, r->port,
-                        conn_name(c), ac->errstr);
-        c->down_logged = true;
+        char why[128];
+        snprintf(why, sizeof(why), "%s", ac->errstr);
         redisAsyncFree(ac);
-        schedule_retry(c);
+        conn_lost(c, why);
         return;
     }
     ac->data = c;
     if (fv__kv_redis_attach(ac, r->kv->loop) != REDIS_OK) {
         redisAsyncFree(ac);
-        schedule_retry(c);
+        conn_lost(c, "cannot watch the socket");
         return;
     }
     fv__kv_rpool_use(ac, r->pool);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
-    /* The handshake goes first in the output buffer, ahead of any request. */
+    uv_timer_start(&c->retry, on_connect_timeout, r->kv->opts.command_timeout_ms, 0);
+    /* The handshake goes first in the output buffer; requests wait for its last answer. */
     if (r->password) {
         const char *argv[3] = {"AUTH", r->user ? r->user : r->password, r->password};
         size_t lens[3] = {4, strlen(argv[1]), strlen(r->password)};
@@ -726,7 +842,7 @@ static void conn_start(rconn_t *c)
     }
     const char *argv[3] = {"SCRIPT", "LOAD", CAS_SCRIPT};
     size_t lens[3] = {6, 4, sizeof(CAS_SCRIPT) - 1};
-    redisAsyncCommandArgv(ac, on_script_loaded, r, 3, argv, lens);
+    redisAsyncCommandArgv(ac, on_script_loaded, c, 3, argv, lens);
 }
 
 static void redis_sub_add(fv_kv_t *kv, fv_kv_sub_t *sub)
@@ -914,12 +1030,14 @@ static void redis_close(fv_kv_t *kv, void (*done)(fv_kv_t *kv))
     r->done = done;
     /* Runs from kv.c's idle callback, never inside hiredis, so the free is immediate: pending
      * requests get a NULL reply now and report FV_ECANCELED. */
-    if (r->cmd.ac)
-        redisAsyncFree(r->cmd.ac);
-    if (r->sub.ac)
-        redisAsyncFree(r->sub.ac);
+    redisAsyncContext *cmd = r->cmd.ac, *sub = r->sub.ac;
     r->cmd.ac = r->sub.ac = NULL;
-    /* Requests that timed out were answered; hiredis released them all above. */
+    if (cmd)
+        redisAsyncFree(cmd);
+    fail_held(r, FV_ECANCELED);   /* after the sent ones: callbacks in submission order */
+    if (sub)
+        redisAsyncFree(sub);
+    /* Requests that timed out were answered; hiredis released the rest above. */
     uv_close((uv_handle_t *)&r->cmd.retry, on_retry_closed);
     uv_close((uv_handle_t *)&r->sub.retry, on_retry_closed);
     uv_close((uv_handle_t *)&r->tmo, on_tmo_closed);

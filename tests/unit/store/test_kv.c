@@ -756,6 +756,63 @@ static void redis_server_goes_away(void **state)
     rmdir(dir);
 }
 
+/* The URL's database and credentials reach the server before any request does, and a refused
+ * handshake or an unreachable server gives clean errors, not hangs. */
+static void redis_url_db_auth(void **state)
+{
+    char url[256], base[256], u[600];
+    assert_int_equal(read_url("redis", url, sizeof(url)), 0);
+    snprintf(base, sizeof(base), "%s", url);
+    char *slash = strrchr(base, '/');
+    assert_non_null(slash);
+    *slash = '\0';                             /* redis://127.0.0.1:PORT */
+    const char *hostport = base + strlen("redis://");
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli -u %s ACL SETUSER fvkvtest on '>s3cr%%t' '~*' '&*' '+@all' >/dev/null",
+             url);
+    assert_int_equal(system(cmd), 0);
+
+    fixture_t fx = {0}, *f = &fx;
+    uv_loop_init(&f->loop);
+    snprintf(f->prefix, sizeof(f->prefix), "db%d:", (int)getpid());
+    fv_kv_opts_t o = test_opts();
+    result_t r;
+    fv_kv_t *db5, *db0, *bad;
+
+    /* User, percent-encoded password, database 5. */
+    snprintf(u, sizeof(u), "redis://fvkvtest:s3cr%%25t@%s/5", hostport);
+    assert_int_equal(fv_kv_open(&f->loop, u, &o, &db5, NULL), 0);
+    snprintf(u, sizeof(u), "redis://%s/0", hostport);
+    assert_int_equal(fv_kv_open(&f->loop, u, &o, &db0, NULL), 0);
+    f->kv = db5;
+    DO(f, r, fv_kv_set(db5, key(f, "k"), S("five"), 60000, 0, on_result, &r));
+    expect_int(&r, 1);
+    DO(f, r, fv_kv_get(db0, key(f, "k"), on_result, &r));
+    expect_nil(&r);
+    DO(f, r, fv_kv_get(db5, key(f, "k"), on_result, &r));
+    expect_str(&r, "five", 4);
+    close_kv(&f->loop, db5);
+    close_kv(&f->loop, db0);
+
+    /* Wrong password, a database the server does not have, nobody listening: FV_EBACKEND. */
+    for (int i = 0; i < 3; i++) {
+        if (i == 0)
+            snprintf(u, sizeof(u), "redis://fvkvtest:wrong@%s/0", hostport);
+        else if (i == 1)
+            snprintf(u, sizeof(u), "redis://%s/99999", hostport);
+        else
+            snprintf(u, sizeof(u), "redis://127.0.0.1:1/0");
+        assert_int_equal(fv_kv_open(&f->loop, u, &o, &bad, NULL), 0);
+        DO(f, r, fv_kv_get(bad, S("k"), on_result, &r));
+        assert_int_equal(r.status, FV_EBACKEND);
+        close_kv(&f->loop, bad);
+    }
+    snprintf(cmd, sizeof(cmd), "redis-cli -u %s ACL DELUSER fvkvtest >/dev/null", url);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
 /* ---- memory snapshot ----------------------------------------------------------------------- */
 
 static void snapshot_round_trip(void **state)
@@ -867,6 +924,7 @@ int main(void)
     const struct CMUnitTest redis[] = CONFORMANCE(setup_redis);
     const struct CMUnitTest redis_faults[] = {
         cmocka_unit_test(redis_server_goes_away),
+        cmocka_unit_test(redis_url_db_auth),
     };
     const struct CMUnitTest memory_only[] = {
         cmocka_unit_test(snapshot_round_trip),
