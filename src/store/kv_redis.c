@@ -58,6 +58,14 @@ typedef struct rconn {
     uv_timer_t retry;
 } rconn_t;
 
+/* The script's arguments after the script or its SHA: numkeys, key, has-expected, expected,
+ * value, ttl; lengths, then the bytes back to back. */
+#define CAS_ARGC 6
+typedef struct cas_args {
+    size_t len[CAS_ARGC];
+    char bytes[];
+} cas_args_t;
+
 typedef struct rreq rreq_t;
 struct rreq {
     rreq_t *prev, *next;
@@ -70,10 +78,7 @@ struct rreq {
     bool sent;                    /* handed to hiredis; else held until the handshake is done */
     char *held;                   /* the encoded command while held */
     size_t held_len;
-    size_t cas_argc;              /* compare-and-set keeps its arguments for an EVAL retry */
-    const char *cas_argv[8];
-    size_t cas_argvlen[8];
-    char *cas_buf;
+    struct cas_args *cas;         /* compare-and-set keeps its arguments for an EVAL retry */
 };
 
 struct kv_redis {
@@ -131,9 +136,10 @@ static void list_remove(kv_redis_t *r, rreq_t *q)
 static void req_free(rreq_t *q)
 {
     kv_redis_t *r = q->r;
-    fv_free(q->cas_buf);
+    fv_free(q->cas);
     fv_free(q->held);
-    q->cas_buf = q->held = NULL;
+    q->cas = NULL;
+    q->held = NULL;
     if (r->ncache < REQ_CACHE_MAX) {
         q->next = r->cache;
         r->cache = q;
@@ -373,6 +379,13 @@ static int append_command(redisAsyncContext *ac, rreq_t *q, const char *cmd, siz
 
 static char *put_num(char *p, char tag, size_t v)
 {
+    if (v < 10) {   /* argument counts and most lengths */
+        p[0] = tag;
+        p[1] = (char)('0' + v);
+        p[2] = '\r';
+        p[3] = '\n';
+        return p + 4;
+    }
     char tmp[24];
     int n = 0;
     do {
@@ -473,11 +486,13 @@ static int send_cas(rconn_t *c, rreq_t *q, bool eval)
         argv[1] = r->sha;
         lens[1] = 40;
     }
-    for (size_t i = 0; i < q->cas_argc; i++) {
-        argv[2 + i] = q->cas_argv[i];
-        lens[2 + i] = q->cas_argvlen[i];
+    const char *b = q->cas->bytes;
+    for (int i = 0; i < CAS_ARGC; i++) {
+        argv[2 + i] = b;
+        lens[2 + i] = q->cas->len[i];
+        b += q->cas->len[i];
     }
-    return send_argv(c, q, 2 + (int)q->cas_argc, argv, lens);
+    return send_argv(c, q, 2 + CAS_ARGC, argv, lens);
 }
 
 static const char *fmt_num(char *buf, size_t cap, size_t *len, int64_t v)
@@ -564,25 +579,23 @@ static int redis_submit(fv_kv_t *kv, const fv__kv_args_t *a, fv_kv_cb cb, void *
         char ttl[32];
         size_t tl;
         fmt_num(ttl, sizeof(ttl), &tl, a->n1);
-        size_t total = a->key.len + a->a.len + a->b.len + tl + 8;
-        char *b = fv_try_malloc(total);
-        if (!b) {
-            fv_free(q);
+        fv_slice_t parts[CAS_ARGC] = {FV_SLICE_LIT("1"), a->key,
+                                      a->a.ptr ? FV_SLICE_LIT("1") : FV_SLICE_LIT("0"),
+                                      a->a, a->b, fv_slice(ttl, tl)};
+        size_t total = 0;
+        for (int i = 0; i < CAS_ARGC; i++)
+            total += parts[i].len;
+        if (!(q->cas = fv_try_malloc(sizeof(*q->cas) + total))) {
+            req_free(q);
             return FV_ENOMEM;
         }
-        q->cas_buf = b;
-        fv_slice_t parts[6] = {FV_SLICE_LIT("1"), a->key,
-                               a->a.ptr ? FV_SLICE_LIT("1") : FV_SLICE_LIT("0"),
-                               a->a, a->b, fv_slice(ttl, tl)};
-        /* parts[0] is numkeys */
-        for (int i = 0; i < 6; i++) {
+        char *b = q->cas->bytes;
+        for (int i = 0; i < CAS_ARGC; i++) {
             if (parts[i].len)
                 memcpy(b, parts[i].ptr, parts[i].len);
-            q->cas_argv[i] = b;
-            q->cas_argvlen[i] = parts[i].len;
+            q->cas->len[i] = parts[i].len;
             b += parts[i].len;
         }
-        q->cas_argc = 6;
         rc = send_cas(&r->cmd, q, false);
         goto sent;
     }
