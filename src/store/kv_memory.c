@@ -827,8 +827,30 @@ static bool load_record(kv_mem_t *m, reader_t *r, int type, uint64_t wall, uint6
     return true;
 }
 
+/* The snapshot's directory must exist and be writable now, not at the first save an hour
+ * later. */
+static int snapshot_dir_ok(const char *path, fv_error_t *err)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? fv_strndup(path, (size_t)(slash - path)) : fv_strdup(".");
+    if (!*dir) {
+        fv_free(dir);
+        dir = fv_strdup("/");
+    }
+    int ok = access(dir, W_OK | X_OK) == 0;
+    int saved = errno;
+    int rc = ok ? 0
+                : fv_error_set(err, FV_ECONFIG, "kv: snapshot directory %s: %s", dir,
+                               strerror(saved));
+    fv_free(dir);
+    return rc;
+}
+
 static int snapshot_load(kv_mem_t *m, const char *path, fv_error_t *err)
 {
+    int rc0 = snapshot_dir_ok(path, err);
+    if (rc0 < 0)
+        return rc0;
     FILE *f = fopen(path, "rb");
     if (!f) {
         if (errno == ENOENT)
@@ -844,8 +866,8 @@ static int snapshot_load(kv_mem_t *m, const char *path, fv_error_t *err)
     }
     buf = fv_try_malloc((size_t)size + 1);
     if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        rc = fv_error_set(err, buf ? FV_ECONFIG : FV_ENOMEM, "kv: snapshot %s: cannot read %ld bytes",
-                          path, size);
+        rc = fv_error_set(err, buf ? FV_ECONFIG : FV_ENOMEM,
+                          "kv: snapshot %s: cannot read %ld bytes", path, size);
         goto out;
     }
     reader_t r = {buf, buf + size, buf};
@@ -871,8 +893,9 @@ static int snapshot_load(kv_mem_t *m, const char *path, fv_error_t *err)
     m->dirty = false;
     goto out;
 corrupt:
-    rc = fv_error_set(err, FV_EINVAL, "kv: snapshot %s: corrupt or truncated near byte %zu of %ld",
-                      path, (size_t)(r.p - r.start), size);
+    rc = fv_error_set(err, FV_EINVAL,
+                      "kv: snapshot %s: corrupt or truncated near byte %zu of %ld (or out of "
+                      "memory)", path, (size_t)(r.p - r.start), size);
 out:
     fv_free(buf);
     fclose(f);
@@ -897,8 +920,8 @@ static int parse_url(fv_kv_t *kv, const char *url, fv_error_t *err)
     if (*q == '\0')
         return 0;
     if (*q != '?')
-        return fv_error_set(err, FV_EINVAL, "kv: URL '%.64s': expected memory: or memory:?snapshot=PATH",
-                            url);
+        return fv_error_set(err, FV_EINVAL,
+                            "kv: URL '%.64s': expected memory: or memory:?snapshot=PATH", url);
     q++;
     while (*q) {
         const char *amp = strchr(q, '&');

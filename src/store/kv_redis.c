@@ -953,7 +953,7 @@ static int parse_url(kv_redis_t *r, const char *url, fv_error_t *err)
         char *e;
         long v = strtol(port, &e, 10);
         if (e != end || port == end || v < 1 || v > 65535)
-            return fv_error_set(err, FV_EINVAL, "kv: URL '%.64s': port must be 1..65535", url);
+            return fv_error_set(err, FV_EINVAL, "kv: redis URL: port must be 1..65535");
         r->port = (int)v;
     }
     if (*end == '/' && end[1]) {
@@ -961,17 +961,16 @@ static int parse_url(kv_redis_t *r, const char *url, fv_error_t *err)
         long v = strtol(end + 1, &e, 10);
         if (*e || e == end + 1 || v < 0 || v > 100000)
             return fv_error_set(err, FV_EINVAL,
-                                "kv: URL '%.64s': the path must be a database number", url);
+                                "kv: redis URL: the path must be a database number 0..100000");
         r->db = (int)v;
     } else if (*end && !(*end == '/' && !end[1])) {
         goto bad;
     }
     return 0;
 bad:
-    /* The URL may hold a password: only its start goes into the message. */
+    /* The URL may hold a password: none of it goes into the message. */
     return fv_error_set(err, FV_EINVAL,
-                        "kv: URL '%.10s...': expected redis://[[user]:password@]host[:port][/db]",
-                        url);
+                        "kv: redis URL: expected redis://[[user]:password@]host[:port][/db]");
 }
 
 static void redis_free(kv_redis_t *r)

@@ -45,44 +45,50 @@ start)
         echo "redis already running: $(cat "$dir/redis.url")"
         exit 0
     fi
-    port=""
-    if [ -f "$dir/redis.port" ]; then
-        port=$(cat "$dir/redis.port")
-        for _ in $(seq 1 50); do
-            port_free "$port" && break
+    fixed=""
+    [ -f "$dir/redis.port" ] && fixed=$(cat "$dir/redis.port")
+    # Ports below the kernel's ephemeral range (32768 and up by default), so an outgoing
+    # connection's local port cannot collide; a bind can still lose a race, so retry.
+    for attempt in 1 2 3 4 5; do
+        port=""
+        if [ -n "$fixed" ]; then
+            port=$fixed
+            for _ in $(seq 1 50); do
+                port_free "$port" && break
+                sleep 0.1
+            done
+        else
+            for _ in $(seq 1 100); do
+                p=$((10000 + RANDOM % 22000))
+                if port_free "$p"; then
+                    port=$p
+                    break
+                fi
+            done
+        fi
+        if [ -z "$port" ]; then
+            echo "no free port" >&2
+            exit 1
+        fi
+        echo "$port" >"$dir/redis.port"
+        redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+            --daemonize no --dir "$dir" --logfile "$dir/redis.log" >/dev/null 2>&1 &
+        echo $! >"$dir/redis.pid"
+        for _ in $(seq 1 100); do
+            if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = "PONG" ]; then
+                echo "redis://127.0.0.1:$port/0" >"$dir/redis.url"
+                echo "redis on port $port"
+                exit 0
+            fi
+            alive "$(cat "$dir/redis.pid")" || break
             sleep 0.1
         done
-    else
-        for _ in $(seq 1 100); do
-            p=$((20000 + RANDOM % 40000))
-            if port_free "$p"; then
-                port=$p
-                break
-            fi
-        done
-    fi
-    if [ -z "$port" ]; then
-        echo "no free port" >&2
-        exit 1
-    fi
-    echo "$port" >"$dir/redis.port"
-    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-        --dir "$dir" --logfile "$dir/redis.log" >/dev/null 2>&1 &
-    echo $! >"$dir/redis.pid"
-    for _ in $(seq 1 100); do
-        if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = "PONG" ]; then
-            echo "redis://127.0.0.1:$port/0" >"$dir/redis.url"
-            echo "redis on port $port"
-            exit 0
-        fi
-        if ! alive "$(cat "$dir/redis.pid")"; then
-            break
-        fi
-        sleep 0.1
+        echo "redis did not start on port $port (attempt $attempt)" >&2
+        tail -n 3 "$dir/redis.log" >&2 2>/dev/null
+        stop
+        [ -n "$fixed" ] && sleep 0.5
     done
-    echo "redis did not answer on port $port" >&2
-    cat "$dir/redis.log" >&2 2>/dev/null
-    stop
+    rm -f "$dir/redis.port"
     exit 1
     ;;
 stop)

@@ -871,6 +871,76 @@ static void snapshot_round_trip(void **state)
     assert_int_equal(uv_loop_close(&f->loop), 0);
 }
 
+typedef struct multi {
+    int n;
+    int bad;
+} multi_t;
+
+static void on_multi(fv_kv_t *kv, int status, const fv_kv_reply_t *r, void *data)
+{
+    multi_t *m = data;
+    m->n++;
+    /* FV_ECONFLICT: the compare-and-set whose key's set ran out of memory. */
+    if (status != 0 && status != FV_ENOMEM && status != FV_ECONFLICT)
+        m->bad++;
+}
+
+/* Fail the Nth allocation for N = 1, 2, ... until none fails: every request ends in its answer
+ * or FV_ENOMEM, what was stored stays readable, nothing leaks (under ASan). */
+static void memory_allocation_failures(void **state)
+{
+    for (unsigned long n = 1; n < 100000; n++) {
+        fixture_t fx = {0}, *f = &fx;
+        uv_loop_init(&f->loop);
+        assert_int_equal(fv_kv_open(&f->loop, "memory:", NULL, &f->kv, NULL), 0);
+        multi_t m = {0};
+        int issued = 0;
+        fv_alloc_fail_at(n);
+        int rcs[] = {
+            fv_kv_set(f->kv, S("a"), S("1"), 0, 0, on_multi, &m),
+            fv_kv_set(f->kv, S("t"), S("x"), 60000, 0, on_multi, &m),
+            fv_kv_hset(f->kv, S("h"), S("f"), S("v"), on_multi, &m),
+            fv_kv_hset(f->kv, S("h"), S("g"), S("w"), on_multi, &m),
+            fv_kv_zadd(f->kv, S("z"), S("m1"), 1, on_multi, &m),
+            fv_kv_zadd(f->kv, S("z"), S("m2"), 2, on_multi, &m),
+            fv_kv_zincrby(f->kv, S("z"), S("m3"), 3, on_multi, &m),
+            fv_kv_incrby(f->kv, S("c"), 1, on_multi, &m),
+            fv_kv_cas(f->kv, S("a"), S("1"), S("2"), 0, on_multi, &m),
+            fv_kv_get(f->kv, S("a"), on_multi, &m),
+            fv_kv_hgetall(f->kv, S("h"), on_multi, &m),
+            fv_kv_zrange(f->kv, S("z"), 0, -1, 0, on_multi, &m),
+        };
+        for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++) {
+            assert_true(rcs[i] == 0 || rcs[i] == FV_ENOMEM);
+            issued += rcs[i] == 0;
+        }
+        assert_int_equal(m.n, 0);
+        for (int spins = 0; m.n < issued; spins++) {
+            assert_true(spins < 1000);
+            uv_run(&f->loop, UV_RUN_NOWAIT);
+        }
+        int fired = fv_alloc_failed();
+        fv_alloc_fail_at(0);
+        assert_int_equal(m.n, issued);
+        assert_int_equal(m.bad, 0);
+        result_t r;
+        DO(f, r, fv_kv_get(f->kv, S("a"), on_result, &r));
+        assert_int_equal(r.status, 0);
+        assert_true(r.type == FV_KV_NIL || (r.len == 1 && (r.str[0] == '1' || r.str[0] == '2')));
+        DO(f, r, fv_kv_hgetall(f->kv, S("h"), on_result, &r));
+        assert_int_equal(r.status, 0);
+        assert_true(r.count <= 2);
+        DO(f, r, fv_kv_zrange(f->kv, S("z"), 0, -1, 0, on_result, &r));
+        assert_int_equal(r.status, 0);
+        for (size_t i = 1; i < r.count; i++)
+            assert_true(r.el[i - 1].score <= r.el[i].score);
+        close_kv(&f->loop, f->kv);
+        assert_int_equal(uv_loop_close(&f->loop), 0);
+        if (!fired)
+            break;
+    }
+}
+
 static void urls_refused(void **state)
 {
     uv_loop_t loop;
@@ -928,6 +998,7 @@ int main(void)
     };
     const struct CMUnitTest memory_only[] = {
         cmocka_unit_test(snapshot_round_trip),
+        cmocka_unit_test(memory_allocation_failures),
         cmocka_unit_test(urls_refused),
         cmocka_unit_test(glob),
     };
