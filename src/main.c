@@ -7,6 +7,7 @@
  *
  * Exit codes: 0 success, 1 the command failed (bad config, port in use), 2 usage error. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,12 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/schema.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/topology.h"
 #include "runtime/runtime.h"
+#include "store/stores.h"
 
 extern char **environ;
 
@@ -41,6 +44,8 @@ static void usage(FILE *out)
             "  serve MODULE...          run only the named modules\n"
             "  config check             validate the configuration and exit\n"
             "  config show              print the effective configuration (secrets masked)\n"
+            "  config example           print a finalverse.toml with every key documented\n"
+            "  migrate                  apply the database migrations and exit\n"
             "  version                  print the version\n"
             "\n"
             "options:\n"
@@ -243,6 +248,88 @@ static int run_modules(const fv_config_t *cfg, const int *which, size_t count)
     return exit_code;
 }
 
+typedef struct migrate_run {
+    bool done;
+    int rc;
+    fv_error_t err;
+} migrate_run_t;
+
+static void on_migrate_open(fv_stores_t *st, int rc, const fv_error_t *err, void *data)
+{
+    migrate_run_t *m = data;
+    m->done = true;
+    m->rc = rc;
+    if (rc < 0)
+        m->err = *err;
+}
+
+static void on_migrate_closed(void *data)
+{
+    *(bool *)data = true;
+}
+
+/* finalverse migrate: opening the sql store applies what is pending (stores.c); then the
+ * migrations built in are listed. */
+static int run_migrate(const fv_config_t *cfg)
+{
+    uv_loop_t loop;
+    fv_stores_t *st = NULL;
+    migrate_run_t m = {0};
+    bool closed = false;
+    int rc;
+
+    if ((rc = make_dirs(cfg->general.data_dir)) < 0) {
+        fprintf(stderr, "finalverse: cannot create data directory %s: %s\n",
+                cfg->general.data_dir, fv_strerror(rc));
+        return 1;
+    }
+    if ((rc = uv_loop_init(&loop)) < 0) {
+        fprintf(stderr, "finalverse: cannot start the event loop: %s\n", uv_strerror(rc));
+        return 1;
+    }
+    if ((rc = fv_stores_open(&loop, cfg, FV_STORE_SQL, &st, on_migrate_open, &m)) < 0) {
+        fprintf(stderr, "finalverse: cannot open database.url: %s\n", fv_strerror(rc));
+        uv_loop_close(&loop);
+        return 1;
+    }
+    while (!m.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    if (m.rc < 0) {
+        fprintf(stderr, "finalverse: %s\n", m.err.msg);
+    } else {
+        const char *backend = fv_sql_backend(fv_stores_sql(st));
+        size_t n = fv_sql_migration_count(backend);
+        printf("database (%s) is up to date with %zu migration%s:\n", backend, n,
+               n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++) {
+            int64_t version;
+            const char *name;
+            if (fv_sql_migration_info(backend, i, &version, &name) == 0)
+                printf("  %04lld %s\n", (long long)version, name);
+        }
+    }
+    fv_stores_close(st, on_migrate_closed, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        fv_log_warn("migrate", "event loop closed with handles still open");
+    return m.rc < 0 ? 1 : 0;
+}
+
+static int print_example(void)
+{
+    fv_buf_t out;
+    fv_buf_init(&out, 0);
+    int rc = fv_config_example(&out);
+    if (rc == 0)
+        fwrite(out.ptr, 1, out.len, stdout);
+    else
+        fprintf(stderr, "finalverse: cannot render the example: %s\n", fv_strerror(rc));
+    fv_buf_dispose(&out);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     args_t a;
@@ -260,8 +347,11 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(a.command, "config") == 0) {
-        if (!a.subcommand || (strcmp(a.subcommand, "check") && strcmp(a.subcommand, "show")))
-            return usage_error("config: expected 'check' or 'show'");
+        if (!a.subcommand || (strcmp(a.subcommand, "check") && strcmp(a.subcommand, "show") &&
+                              strcmp(a.subcommand, "example")))
+            return usage_error("config: expected 'check', 'show' or 'example'");
+        if (strcmp(a.subcommand, "example") == 0)
+            return print_example();
         if ((rc = load_config(&a, &cfg)) != 0)
             return rc;
         if (strcmp(a.subcommand, "check") == 0) {
@@ -280,6 +370,14 @@ int main(int argc, char **argv)
         }
         fv_config_free(cfg);
         return 0;
+    }
+    if (strcmp(a.command, "migrate") == 0) {
+        if ((rc = load_config(&a, &cfg)) != 0)
+            return rc;
+        apply_logging(cfg);
+        rc = run_migrate(cfg);
+        fv_config_free(cfg);
+        return rc;
     }
     if (strcmp(a.command, "up") == 0 || strcmp(a.command, "serve") == 0) {
         if (strcmp(a.command, "serve") == 0 && a.module_count == 0)

@@ -109,17 +109,19 @@ const fv_cfg_field_t fv_config_schema[] = {
     SERVICE(FV_MOD_API_GATEWAY, "api-gateway", "8080, or general.port_base + 12"),
     SERVICE(FV_MOD_SERVICE_REGISTRY, "service-registry", "8500, or general.port_base + 13"),
 
-    STR("database", "url", database.url, "sqlite:./data/finalverse.db",
-        "sqlite:<path>, or postgres://user:pass@host:port/db"),
+    STR("database", "url", database.url, "sqlite:finalverse.db",
+        "sqlite:<path> (relative: under general.data_dir) or postgres://user:pass@host:port/db"),
     U32("database", "pool_size", database.pool_size, 1, 1024, 4,
         "connections (or SQLite handles) kept open"),
 
-    STR("redis", "url", redis.url, "memory:", "memory: (in-process) or redis://host:port"),
+    STR("redis", "url", redis.url, "memory:?snapshot=kv.snap",
+        "memory:[?snapshot=<path under general.data_dir>] or redis://host:port/db"),
 
     STR("vector", "url", vector.url, "embedded:",
         "embedded: (in-process), qdrant://host:port or http(s)://host:port"),
 
-    STR("storage", "url", storage.url, "file:./data/blobs", "file:<dir> or s3://host:port/bucket"),
+    STR("storage", "url", storage.url, "file:blobs",
+        "file:<dir> (relative: under general.data_dir) or s3://bucket?endpoint=http://h:9000"),
     SECRET("storage", "access_key", storage.access_key, "S3 access key (secret)"),
     SECRET("storage", "secret_key", storage.secret_key, "S3 secret key (secret)"),
     SIZE("storage", "max_object_bytes", storage.max_object_bytes, 1, TIB, 67108864,

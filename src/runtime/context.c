@@ -33,6 +33,11 @@ int fv_module_index(fv_module_ctx_t *ctx)
     return ctx->index;
 }
 
+fv_stores_t *fv_module_stores(fv_module_ctx_t *ctx)
+{
+    return fv__runtime_stores(ctx->rt);
+}
+
 fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx)
 {
     return fv__runtime_registry(ctx->rt);

@@ -25,6 +25,10 @@ typedef struct fv_module {
     /* Called once at shutdown after the listener stopped accepting; release what start took.
      * May be NULL. */
     void (*stop)(fv_module_ctx_t *ctx);
+    /* The stores (FV_STORE_* bits of src/store/stores.h) it works on: the runtime opens the
+     * union for the modules of a process before any start(), and adds a /health check for
+     * each. */
+    unsigned stores;
 } fv_module_t;
 
 /* A health check fills status and a short message. Runs on the loop; must not block. */
@@ -46,6 +50,10 @@ int fv_module_index(fv_module_ctx_t *ctx);
 /* The process's registry client (src/registry/registry.h), for lookups of other services. */
 typedef struct fv_registry_client fv_registry_client_t;
 fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx);
+
+/* The process's data layer (src/store/stores.h): the stores this module asked for are open. */
+typedef struct fv_stores fv_stores_t;
+fv_stores_t *fv_module_stores(fv_module_ctx_t *ctx);
 
 /* Module-private state, owned by the module (free it in stop). */
 void fv_module_set_data(fv_module_ctx_t *ctx, void *data);

@@ -19,6 +19,7 @@
 #include "registry/registry.h"
 #include "runtime/modules.h"
 #include "runtime/runtime_internal.h"
+#include "store/stores.h"
 
 typedef enum rt_state {
     RT_NEW,
@@ -36,6 +37,15 @@ struct fv_runtime {
     fv_module_ctx_t *mods[FV_MOD_COUNT];   /* in start order */
     size_t mod_count;
     fv_registry_client_t *registry;
+    fv_stores_t *stores;                   /* the data layer, NULL when no module needs it */
+    bool stores_done;                      /* its open callback has run */
+    int stores_rc;
+    fv_error_t stores_err;
+    struct store_check {
+        fv_runtime_t *rt;
+        unsigned kind;
+        const char *name;
+    } store_checks[4];
     uv_signal_t sigint;
     uv_signal_t sigterm;
     bool signals_on;
@@ -45,6 +55,11 @@ struct fv_runtime {
     uint64_t drain_deadline_ms;
     size_t closing;                        /* handles whose close callback is pending */
 };
+
+fv_stores_t *fv__runtime_stores(fv_runtime_t *rt)
+{
+    return rt->stores;
+}
 
 fv_registry_client_t *fv__runtime_registry(fv_runtime_t *rt)
 {
@@ -121,6 +136,53 @@ static void registry_check(void *data, fv_check_status_t *status, char *msg, siz
     snprintf(msg, msg_len, "%s", registered ? ctx->registry_pass_msg : ctx->registry_warn_msg);
 }
 
+/* A store's /health check reads the data layer's last probe of it. */
+static void store_check(void *data, fv_check_status_t *status, char *msg, size_t msg_len)
+{
+    const struct store_check *c = data;
+    int rc = fv_stores_check(c->rt->stores, c->kind, msg, msg_len);
+    *status = rc == 0 ? FV_CHECK_PASS : rc == FV_EAGAIN ? FV_CHECK_WARN : FV_CHECK_FAIL;
+}
+
+static void on_stores_open(fv_stores_t *s, int rc, const fv_error_t *err, void *data)
+{
+    fv_runtime_t *rt = data;
+    rt->stores_done = true;
+    rt->stores_rc = rc;
+    if (rc < 0)
+        rt->stores_err = *err;
+}
+
+/* Opens the union of the stores the chosen modules need, before any of them starts. The loop
+ * runs here only until the stores answer: nothing else is on it yet. */
+static int open_stores(fv_runtime_t *rt, const int *which, size_t count, fv_error_t *err)
+{
+    static const struct {
+        unsigned kind;
+        const char *name;
+    } names[4] = {{FV_STORE_SQL, "database"}, {FV_STORE_KV, "kv"},
+                  {FV_STORE_VECTOR, "vector"}, {FV_STORE_BLOB, "blob"}};
+    unsigned kinds = 0;
+    int rc;
+
+    for (size_t i = 0; i < count; i++)
+        kinds |= fv_modules_get(which[i])->stores;
+    if (!kinds)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        rt->store_checks[i] = (struct store_check){rt, names[i].kind, names[i].name};
+    if ((rc = fv_stores_open(rt->loop, rt->cfg, kinds, &rt->stores, on_stores_open, rt)) < 0)
+        return fv_error_set(err, rc, "cannot open the data layer: %s (see the log above)",
+                            fv_strerror(rc));
+    while (!rt->stores_done && rt->state < RT_DEREGISTERING)
+        uv_run(rt->loop, UV_RUN_ONCE);
+    if (!rt->stores_done)
+        return fv_error_set(err, FV_ECANCELED, "interrupted while opening the data layer");
+    if (rt->stores_rc < 0)
+        return fv_error_set(err, rt->stores_rc, "%s", rt->stores_err.msg);
+    return 0;
+}
+
 static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
 {
     fv_http_limits_t lim;
@@ -160,6 +222,10 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
         return fv_error_set(err, rc, "%s: cannot add operator routes: %s", m->name,
                             fv_strerror(rc));
     fv_module_add_check(ctx, "registry", registry_check, ctx);
+    for (int i = 0; i < 4; i++)
+        if (m->stores & rt->store_checks[i].kind)
+            fv_module_add_check(ctx, rt->store_checks[i].name, store_check,
+                                &rt->store_checks[i]);
     if (m->start) {
         if ((rc = m->start(ctx, err)) < 0)
             return rc;   /* err names the module's own reason */
@@ -199,6 +265,8 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     if ((rc = order_modules(which, count, order, err)) < 0)
         return rc;
     rt->state = RT_RUNNING;
+    if ((rc = open_stores(rt, which, count, err)) < 0)
+        return rc;
 
     fv_config_registry_addr(rt->cfg, host, sizeof(host), &port);
     if ((rc = fv_registry_client_new(rt->loop, host, port, rt->cfg, &rt->registry)) < 0)
@@ -278,6 +346,13 @@ static void on_server_closed(fv_http_server_t *s, void *data)
     finish_if_closed(rt);
 }
 
+static void on_stores_closed(void *data)
+{
+    fv_runtime_t *rt = data;
+    rt->closing--;
+    finish_if_closed(rt);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     fv_runtime_t *rt = h->data;
@@ -307,6 +382,11 @@ static void close_everything(fv_runtime_t *rt)
             fv_http_server_close(ctx->server, on_server_closed, rt);
             ctx->server = NULL;
         }
+    }
+    if (rt->stores) {
+        rt->closing++;
+        fv_stores_close(rt->stores, on_stores_closed, rt);
+        rt->stores = NULL;
     }
     if (rt->drain_timer_on) {
         rt->closing++;

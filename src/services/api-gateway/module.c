@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "runtime/modules.h"
+#include "store/stores.h"
 
 static const char *const deps[] = {"service-registry", NULL};
 
@@ -65,4 +66,5 @@ const fv_module_t fv_module_api_gateway = {
     .deps = deps,
     .start = gateway_start,
     .stop = gateway_stop,
+    .stores = FV_STORE_SQL | FV_STORE_KV,   /* accounts; sessions and rate-limit buckets */
 };

@@ -1,5 +1,10 @@
-/* module.c - the community module descriptor. Its game endpoints arrive with their own issue; until
- * then the runtime gives it its listener, /health, /info, /metrics and its registration. */
+/* module.c - the community module descriptor. Its game endpoints arrive with their own
+ * issue; until then the runtime gives it its listener, /health, /info, /metrics and its
+ * registration, and opens (and health-checks) the stores it keeps its state in. */
 #include "runtime/modules.h"
+#include "store/stores.h"
 
-const fv_module_t fv_module_community = {.name = "community"};
+const fv_module_t fv_module_community = {
+    .name = "community",
+    .stores = FV_STORE_SQL | FV_STORE_KV,
+};

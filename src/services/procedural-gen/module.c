@@ -1,5 +1,6 @@
-/* module.c - the procedural-gen module descriptor. Its game endpoints arrive with their own issue; until
- * then the runtime gives it its listener, /health, /info, /metrics and its registration. */
+/* module.c - the procedural-gen module descriptor. Its game endpoints arrive with their own
+ * issue; until then the runtime gives it its listener, /health, /info, /metrics and its
+ * registration. */
 #include "runtime/modules.h"
 
 const fv_module_t fv_module_procedural_gen = {.name = "procedural-gen"};

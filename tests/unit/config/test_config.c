@@ -80,11 +80,11 @@ static void defaults(void **state)
     }
     assert_int_equal(fv_config_port(cfg, -1), -1);
     assert_int_equal(fv_config_port(cfg, FV_MOD_COUNT), -1);
-    assert_string_equal(cfg->database.url, "sqlite:./data/finalverse.db");
+    assert_string_equal(cfg->database.url, "sqlite:finalverse.db");
     assert_int_equal(cfg->database.pool_size, 4);
-    assert_string_equal(cfg->redis.url, "memory:");
+    assert_string_equal(cfg->redis.url, "memory:?snapshot=kv.snap");
     assert_string_equal(cfg->vector.url, "embedded:");
-    assert_string_equal(cfg->storage.url, "file:./data/blobs");
+    assert_string_equal(cfg->storage.url, "file:blobs");
     assert_string_equal(cfg->storage.access_key, "");
     assert_string_equal(cfg->storage.secret_key, "");
     assert_int_equal(cfg->storage.max_object_bytes, 67108864);
