@@ -708,11 +708,22 @@ static pid_t read_pid(const char *dir)
     return (pid_t)pid;
 }
 
+static char private_dir[256];
+
+/* A failed assertion leaves the test early: the private server must not outlive the program. */
+static void stop_private_server(void)
+{
+    if (private_dir[0])
+        (void)script("stop", private_dir);
+}
+
 static void redis_server_goes_away(void **state)
 {
     char dir[256];
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof(dir), "%s/fv-kv-fault-%d", tmp ? tmp : "/tmp", (int)getpid());
+    snprintf(private_dir, sizeof(private_dir), "%s", dir);
+    atexit(stop_private_server);
     assert_int_equal(script("start", dir), 0);
     char path[512], url[256];
     snprintf(path, sizeof(path), "%s/redis.url", dir);
@@ -800,6 +811,7 @@ static void redis_server_goes_away(void **state)
     close_kv(&f->loop, f->kv);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     assert_int_equal(script("stop", dir), 0);
+    private_dir[0] = '\0';
     rmdir(dir);
 }
 
