@@ -851,6 +851,17 @@ static void redis_url_db_auth(void **state)
     expect_nil(&r);
     DO(f, r, fv_kv_get(db5, key(f, "k"), on_result, &r));
     expect_str(&r, "five", 4);
+    /* The pub/sub connection authenticates too. */
+    subrec_t sr = {0};
+    fv_kv_sub_t *sub;
+    assert_int_equal(fv_kv_subscribe(db5, S("auth-chan"), on_msg, &sr, &sub), 0);
+    assert_true(run_until(&f->loop, &sr.ready, WAIT_MS));
+    DO(f, r, fv_kv_publish(db0, S("auth-chan"), S("hello"), on_result, &r));
+    expect_int(&r, 1);
+    int spins = 0;
+    while (sr.count < 1 && spins++ < 500)
+        sleep_ms(&f->loop, 10);
+    assert_string_equal(sr.msgs[0], "hello");
     close_kv(&f->loop, db5);
     close_kv(&f->loop, db0);
 
