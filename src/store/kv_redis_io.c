@@ -162,9 +162,10 @@ void fv__kv_rpool_use(redisAsyncContext *ac, fv__kv_rpool_t *pool)
 
 /* Writes are flushed from a prepare handle, just before the loop next polls: every command
  * issued by the callbacks of one batch of replies (or by timers, or from outside the loop)
- * leaves in one write(), without first waiting a poll round for the socket to report writable (hiredis's own adapter waits, which
- * costs an epoll round trip per request at low concurrency). The socket is polled for
- * writability only while connecting and when a flush could not empty the buffer. */
+ * leaves in one write(), without first waiting a poll round for the socket to report
+ * writable (hiredis's own adapter waits, which costs an epoll round trip per request at low
+ * concurrency). The socket is polled for writability only while connecting and when a flush
+ * could not empty the buffer. */
 typedef struct uvev {
     redisAsyncContext *ac;        /* NULL once hiredis let go (cleanup) */
     uv_poll_t poll;

@@ -543,7 +543,12 @@ static void pubsub(void **state)
     assert_true(run_until(&f->loop, &p.ready, WAIT_MS));
     const char *msgs[] = {"one", "two", "three"};
     for (int i = 0; i < 3; i++) {
-        DO(f, r, fv_kv_publish(f->kv, fv_slice_cstr(ch), fv_slice_cstr(msgs[i]), on_result, &r));
+        int before = a.count;
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(fv_kv_publish(f->kv, fv_slice_cstr(ch), fv_slice_cstr(msgs[i]),
+                                       on_result, &r), 0);
+        assert_int_equal(a.count, before);   /* never delivered inside publish */
+        assert_true(run_until(&f->loop, &r.done, WAIT_MS));
         expect_int(&r, 1);
     }
     DO(f, r, fv_kv_publish(f->kv, fv_slice_cstr(other), S("hi"), on_result, &r));
@@ -569,6 +574,48 @@ static void pubsub(void **state)
     sleep_ms(&f->loop, 50);
     assert_int_equal(a.count, 3);
     assert_int_equal(p.count, 1);
+}
+
+typedef struct once {
+    fv_kv_sub_t *sub;
+    int ready;
+    int count;
+} once_t;
+
+static void on_msg_once(fv_kv_sub_t *sub, fv_kv_sub_event_t ev, fv_slice_t ch, fv_slice_t msg,
+                        void *data)
+{
+    once_t *o = data;
+    assert_ptr_equal(sub, o->sub);
+    if (ev == FV_KV_SUB_READY) {
+        o->ready = 1;
+    } else if (ev == FV_KV_SUB_MESSAGE) {
+        o->count++;
+        fv_kv_unsubscribe(sub);   /* from its own callback */
+    }
+}
+
+static void unsubscribe_inside_callback(void **state)
+{
+    fixture_t *f = *state;
+    result_t r;
+    once_t o = {0}, o2 = {0};
+    char ch[128];
+    snprintf(ch, sizeof(ch), "%sonce", f->prefix);
+    assert_int_equal(fv_kv_subscribe(f->kv, fv_slice_cstr(ch), on_msg_once, &o, &o.sub), 0);
+    assert_int_equal(fv_kv_subscribe(f->kv, fv_slice_cstr(ch), on_msg_once, &o2, &o2.sub), 0);
+    assert_true(run_until(&f->loop, &o.ready, WAIT_MS));
+    assert_true(run_until(&f->loop, &o2.ready, WAIT_MS));
+    for (int i = 0; i < 3; i++)
+        DO(f, r, fv_kv_publish(f->kv, fv_slice_cstr(ch), S("m"), on_result, &r));
+    DO(f, r, fv_kv_get(f->kv, key(f, "x"), on_result, &r));
+    int spins = 0;
+    while ((o.count < 1 || o2.count < 1) && spins++ < 100)
+        sleep_ms(&f->loop, 10);
+    sleep_ms(&f->loop, 30);
+    assert_int_equal(o.count, 1);
+    assert_int_equal(o2.count, 1);
+    fv_kv_unsubscribe(NULL);
 }
 
 static void sizes_refused_precisely(void **state)
@@ -661,11 +708,22 @@ static pid_t read_pid(const char *dir)
     return (pid_t)pid;
 }
 
+static char private_dir[256];
+
+/* A failed assertion leaves the test early: the private server must not outlive the program. */
+static void stop_private_server(void)
+{
+    if (private_dir[0])
+        (void)script("stop", private_dir);
+}
+
 static void redis_server_goes_away(void **state)
 {
     char dir[256];
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof(dir), "%s/fv-kv-fault-%d", tmp ? tmp : "/tmp", (int)getpid());
+    snprintf(private_dir, sizeof(private_dir), "%s", dir);
+    atexit(stop_private_server);
     assert_int_equal(script("start", dir), 0);
     char path[512], url[256];
     snprintf(path, sizeof(path), "%s/redis.url", dir);
@@ -753,6 +811,7 @@ static void redis_server_goes_away(void **state)
     close_kv(&f->loop, f->kv);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     assert_int_equal(script("stop", dir), 0);
+    private_dir[0] = '\0';
     rmdir(dir);
 }
 
@@ -792,6 +851,17 @@ static void redis_url_db_auth(void **state)
     expect_nil(&r);
     DO(f, r, fv_kv_get(db5, key(f, "k"), on_result, &r));
     expect_str(&r, "five", 4);
+    /* The pub/sub connection authenticates too. */
+    subrec_t sr = {0};
+    fv_kv_sub_t *sub;
+    assert_int_equal(fv_kv_subscribe(db5, S("auth-chan"), on_msg, &sr, &sub), 0);
+    assert_true(run_until(&f->loop, &sr.ready, WAIT_MS));
+    DO(f, r, fv_kv_publish(db0, S("auth-chan"), S("hello"), on_result, &r));
+    expect_int(&r, 1);
+    int spins = 0;
+    while (sr.count < 1 && spins++ < 500)
+        sleep_ms(&f->loop, 10);
+    assert_string_equal(sr.msgs[0], "hello");
     close_kv(&f->loop, db5);
     close_kv(&f->loop, db0);
 
@@ -941,6 +1011,60 @@ static void memory_allocation_failures(void **state)
     }
 }
 
+/* Every truncation and a corrupted byte at every offset of a small snapshot: open either
+ * loads it or refuses it with FV_EINVAL, never crashes or leaks (ASan). */
+static void snapshot_damage_refused(void **state)
+{
+    char dir[256], url[640], path[300];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof(dir), "%s/fv-kv-dmg-%d", tmp ? tmp : "/tmp", (int)getpid());
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/kv.snap", dir);
+    unlink(path);
+    snprintf(url, sizeof(url), "memory:?snapshot=%s", path);
+    fixture_t fx = {0}, *f = &fx;
+    uv_loop_init(&f->loop);
+    fv_error_t err;
+    result_t r;
+    assert_int_equal(fv_kv_open(&f->loop, url, NULL, &f->kv, &err), 0);
+    DO(f, r, fv_kv_set(f->kv, S("s"), S("val"), 60000, 0, on_result, &r));
+    DO(f, r, fv_kv_hset(f->kv, S("h"), S("f"), S("v"), on_result, &r));
+    DO(f, r, fv_kv_zadd(f->kv, S("z"), S("m"), 1.5, on_result, &r));
+    close_kv(&f->loop, f->kv);
+
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    unsigned char good[4096];
+    size_t n = fread(good, 1, sizeof(good), fp);
+    fclose(fp);
+    assert_true(n > 10 && n < sizeof(good));
+    for (size_t len = 0; len <= n; len++) {
+        for (int flip = -1; flip < (int)len; flip++) {
+            unsigned char bad[4096];
+            memcpy(bad, good, len);
+            if (flip >= 0)
+                bad[flip] ^= 0xA5;
+            else if (len == n)
+                continue;   /* the intact file */
+            fp = fopen(path, "wb");
+            fwrite(bad, 1, len, fp);
+            fclose(fp);
+            int rc = fv_kv_open(&f->loop, url, NULL, &f->kv, &err);
+            if (rc == 0) {
+                unlink(path);   /* keep close from rewriting it mid-sweep */
+                close_kv(&f->loop, f->kv);
+            } else {
+                assert_int_equal(rc, FV_EINVAL);
+            }
+            if (flip >= 0 && len < n)
+                break;   /* flips only on the full file; truncations once each */
+        }
+    }
+    unlink(path);
+    rmdir(dir);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
 static void urls_refused(void **state)
 {
     uv_loop_t loop;
@@ -984,6 +1108,7 @@ static void glob(void **state)
         cmocka_unit_test_setup_teardown(hashes, setup, teardown),                          \
         cmocka_unit_test_setup_teardown(sorted_sets, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(pubsub, setup, teardown),                          \
+        cmocka_unit_test_setup_teardown(unsubscribe_inside_callback, setup, teardown),     \
         cmocka_unit_test_setup_teardown(sizes_refused_precisely, setup, teardown),         \
         cmocka_unit_test_setup_teardown(close_cancels_pending, setup, teardown),           \
     }
@@ -999,6 +1124,7 @@ int main(void)
     const struct CMUnitTest memory_only[] = {
         cmocka_unit_test(snapshot_round_trip),
         cmocka_unit_test(memory_allocation_failures),
+        cmocka_unit_test(snapshot_damage_refused),
         cmocka_unit_test(urls_refused),
         cmocka_unit_test(glob),
     };
