@@ -53,8 +53,9 @@ fuzz: test-deps
 	        $$( [ -d $$corpus ] && echo $$corpus ) || exit 1; \
 	done
 
-bench: build
-	@bash bench/http.sh
+# Each benchmark starts its own reference server on loopback and prints a ratio.
+bench: build test-deps
+	@for b in http kv sql vector blob; do echo "== bench/$$b.sh"; bash bench/$$b.sh || exit 1; done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

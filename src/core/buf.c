@@ -51,7 +51,7 @@ int fv_buf_reserve(fv_buf_t *b, size_t extra)
     return 0;
 }
 
-int fv_buf_append(fv_buf_t *b, const void *data, size_t len)
+int fv__buf_append_slow(fv_buf_t *b, const void *data, size_t len)
 {
     int rc = fv_buf_reserve(b, len);
     if (rc < 0)
@@ -61,11 +61,6 @@ int fv_buf_append(fv_buf_t *b, const void *data, size_t len)
     b->len += len;
     b->ptr[b->len] = '\0';
     return 0;
-}
-
-int fv_buf_append_str(fv_buf_t *b, const char *s)
-{
-    return fv_buf_append(b, s, strlen(s));
 }
 
 int fv_buf_printf(fv_buf_t *b, const char *fmt, ...)

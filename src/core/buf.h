@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "core/slice.h"
@@ -25,8 +26,26 @@ void fv_buf_reset(fv_buf_t *b);   /* len = 0, keeps the memory */
 
 /* 0, FV_ETOOBIG (over max) or FV_ENOMEM. */
 FV_MUST_USE int fv_buf_reserve(fv_buf_t *b, size_t extra);
-FV_MUST_USE int fv_buf_append(fv_buf_t *b, const void *data, size_t len);
-FV_MUST_USE int fv_buf_append_str(fv_buf_t *b, const char *s);
+FV_MUST_USE int fv__buf_append_slow(fv_buf_t *b, const void *data, size_t len);
+
+/* Appends len bytes. Inline for the common case that they fit (responses are built from many
+ * small pieces); growing and the ceiling are handled out of line. */
+FV_MUST_USE static inline int fv_buf_append(fv_buf_t *b, const void *data, size_t len)
+{
+    if (b->ptr && len < b->cap - b->len && (b->max == 0 || len <= b->max - b->len)) {
+        if (len)
+            memcpy(b->ptr + b->len, data, len);
+        b->len += len;
+        b->ptr[b->len] = '\0';
+        return 0;
+    }
+    return fv__buf_append_slow(b, data, len);
+}
+
+FV_MUST_USE static inline int fv_buf_append_str(fv_buf_t *b, const char *s)
+{
+    return fv_buf_append(b, s, strlen(s));
+}
 FV_MUST_USE int fv_buf_printf(fv_buf_t *b, const char *fmt, ...) FV_PRINTF(2, 3);
 
 /* Writes the decimal digits of v at out (no NUL) and returns how many (1..20). */

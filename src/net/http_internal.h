@@ -101,6 +101,8 @@ typedef enum fv__http_phase {
 struct fv__http_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uint64_t deadline;              /* loop time the current phase ends; 0 = none */
+    uint64_t timer_due;             /* loop time the uv timer is set for; 0 = not set */
     uv_shutdown_t shutdown;
     fv_http_server_t *server;
     fv__http_conn_t *prev;

@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/time.h"
 #include "registry/registry.h"
 #include "runtime/modules.h"
@@ -133,7 +134,7 @@ static void registry_check(void *data, fv_check_status_t *status, char *msg, siz
                       fv_registry_client_registered(ctx->rt->registry, ctx->instance_id);
     /* Serving without registration is degraded, not down: the client retries meanwhile. */
     *status = registered ? FV_CHECK_PASS : FV_CHECK_WARN;
-    snprintf(msg, msg_len, "%s", registered ? ctx->registry_pass_msg : ctx->registry_warn_msg);
+    fv_str_copy(msg, msg_len, registered ? ctx->registry_pass_msg : ctx->registry_warn_msg);
 }
 
 /* A store's /health check reads the data layer's last probe of it. */

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/str.h"
 
 /* How often each open store is asked whether it is there. */
 #define PROBE_INTERVAL_MS 5000
@@ -146,7 +147,7 @@ static void on_probe_timer(uv_timer_t *t)
 int fv_stores_check(const fv_stores_t *s, unsigned kind, char *msg, size_t msg_len)
 {
     const probe_t *p = &s->probes[bit_index(kind)];
-    snprintf(msg, msg_len, "%s", p->rc == FV_EAGAIN ? "not probed yet" : p->msg);
+    fv_str_copy(msg, msg_len, p->rc == FV_EAGAIN ? "not probed yet" : p->msg);
     return p->rc;
 }
 
