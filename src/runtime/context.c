@@ -73,6 +73,7 @@ void fv__module_ctx_dispose(fv_module_ctx_t *ctx)
     ctx->checks = NULL;
     ctx->check_count = 0;
     fv_buf_dispose(&ctx->scratch);
+    fv_buf_dispose(&ctx->health);
     fv_metrics_free(ctx->metrics);
     ctx->metrics = NULL;
     fv_router_free(ctx->router);

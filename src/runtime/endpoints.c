@@ -35,15 +35,13 @@ static int put_uptime(fv_buf_t *b, const fv_module_ctx_t *ctx)
 
 #define PUT_LIT(b, lit) fv_buf_append((b), lit, sizeof(lit) - 1)
 
-/* The body is written straight into a scratch buffer owned by the module context: /health is
- * what load balancers and probes hit hardest, and a jansson tree would cost more than the
- * answer (the loop is single-threaded, so one scratch buffer per module is enough). */
-static void on_health(fv_http_req_t *req, void *data)
+/* Renders the /health body into ctx->health and returns its HTTP status. Written straight into
+ * a buffer, without a jansson tree: /health is what probes and load balancers hit hardest. */
+static int render_health(fv_module_ctx_t *ctx)
 {
-    fv_module_ctx_t *ctx = data;
     static const char *const overall[] = {"healthy", "degraded", "unhealthy"};
     fv_check_status_t worst = FV_CHECK_PASS;
-    fv_buf_t *b = &ctx->scratch;
+    fv_buf_t *b = &ctx->health;
     int rc = 0;
 
     fv_buf_reset(b);
@@ -70,8 +68,8 @@ static void on_health(fv_http_req_t *req, void *data)
     }
     rc |= PUT_LIT(b, "]}");
     if (rc) {
-        fv_http_reply_errorf(req, FV_ENOMEM, "cannot render health");
-        return;
+        fv_buf_reset(b);
+        return 0;
     }
     /* "unhealthy" is the longest word; shorter ones are padded by moving the tail left. */
     const char *word = overall[worst];
@@ -80,10 +78,27 @@ static void on_health(fv_http_req_t *req, void *data)
     memmove(b->ptr + status_at + wlen, b->ptr + status_at + wlen + gap,
             b->len - (status_at + wlen + gap));
     b->len -= gap;
+    return worst == FV_CHECK_FAIL ? 503 : 200;
+}
 
+/* One rendering serves every /health request of the same loop iteration (uv_now does not move
+ * within one): the answer is a snapshot either way, and under load hundreds of requests arrive
+ * per iteration. The checks themselves only read state that probes keep up to date. */
+static void on_health(fv_http_req_t *req, void *data)
+{
+    fv_module_ctx_t *ctx = data;
+    uint64_t now = uv_now(fv_http_req_loop(req));
+    if (ctx->health_status == 0 || ctx->health_at != now) {
+        ctx->health_status = render_health(ctx);
+        ctx->health_at = now;
+    }
+    if (ctx->health_status == 0) {
+        fv_http_reply_errorf(req, FV_ENOMEM, "cannot render health");
+        return;
+    }
     allow_any_origin(req);
-    fv_http_resp_header(req, "Cache-Control", "no-store");
-    fv_http_reply(req, worst == FV_CHECK_FAIL ? 503 : 200, "application/json", b->ptr, b->len);
+    fv_http_reply(req, ctx->health_status, "application/json", ctx->health.ptr,
+                  ctx->health.len);
 }
 
 static void on_info(fv_http_req_t *req, void *data)

@@ -217,6 +217,7 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
     ctx->router = fv_router_new();
     ctx->metrics = fv_metrics_new(m->name);
     fv_buf_init(&ctx->scratch, 0);
+    fv_buf_init(&ctx->health, 0);
     rt->mods[rt->mod_count++] = ctx;
 
     if ((rc = fv__endpoints_add(ctx)) < 0)

@@ -30,7 +30,10 @@ struct fv_module_ctx {
     module_check_t *checks;
     size_t check_count;
     uint64_t started_ms;
-    fv_buf_t scratch;            /* /health and /info bodies (loop thread only) */
+    fv_buf_t scratch;            /* /info body (loop thread only) */
+    fv_buf_t health;             /* the last /health body, rendered at loop time health_at */
+    uint64_t health_at;
+    int health_status;           /* its HTTP status; 0 = none rendered */
     char registry_pass_msg[512]; /* the registry check's two answers, made once at start */
     char registry_warn_msg[512];
     bool started;                /* start() returned 0: stop() is owed */
