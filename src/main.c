@@ -195,6 +195,22 @@ static int make_dirs(const char *path)
     return 0;
 }
 
+/* The data directory exists and the loop is ready, or a message was printed. */
+static int prepare_loop(const fv_config_t *cfg, uv_loop_t *loop)
+{
+    int rc;
+    if ((rc = make_dirs(cfg->general.data_dir)) < 0) {
+        fprintf(stderr, "finalverse: cannot create data directory %s: %s\n",
+                cfg->general.data_dir, fv_strerror(rc));
+        return rc;
+    }
+    if ((rc = uv_loop_init(loop)) < 0) {
+        fprintf(stderr, "finalverse: cannot start the event loop: %s\n", uv_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
 static void close_leftover(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h)) {
@@ -211,15 +227,8 @@ static int run_modules(const fv_config_t *cfg, const int *which, size_t count)
     fv_error_t err;
     int rc;
 
-    if ((rc = make_dirs(cfg->general.data_dir)) < 0) {
-        fprintf(stderr, "finalverse: cannot create data directory %s: %s\n",
-                cfg->general.data_dir, fv_strerror(rc));
+    if (prepare_loop(cfg, &loop) < 0)
         return 1;
-    }
-    if ((rc = uv_loop_init(&loop)) < 0) {
-        fprintf(stderr, "finalverse: cannot start the event loop: %s\n", uv_strerror(rc));
-        return 1;
-    }
     if ((rc = fv_runtime_new(&loop, cfg, &rt)) < 0) {
         uv_loop_close(&loop);
         return 1;
@@ -278,15 +287,8 @@ static int run_migrate(const fv_config_t *cfg)
     bool closed = false;
     int rc;
 
-    if ((rc = make_dirs(cfg->general.data_dir)) < 0) {
-        fprintf(stderr, "finalverse: cannot create data directory %s: %s\n",
-                cfg->general.data_dir, fv_strerror(rc));
+    if (prepare_loop(cfg, &loop) < 0)
         return 1;
-    }
-    if ((rc = uv_loop_init(&loop)) < 0) {
-        fprintf(stderr, "finalverse: cannot start the event loop: %s\n", uv_strerror(rc));
-        return 1;
-    }
     if ((rc = fv_stores_open(&loop, cfg, FV_STORE_SQL, &st, on_migrate_open, &m)) < 0) {
         fprintf(stderr, "finalverse: cannot open database.url: %s\n", fv_strerror(rc));
         uv_loop_close(&loop);

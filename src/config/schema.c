@@ -129,13 +129,15 @@ const fv_cfg_field_t fv_config_schema[] = {
 
     STR("ai", "provider", ai.provider, "offline",
         "offline (built-in, deterministic), openai or ollama"),
-    STR("ai", "url", ai.url, "", "provider endpoint, http(s)://...; empty = the provider's usual one"),
+    STR("ai", "url", ai.url, "",
+        "provider endpoint, http(s)://...; empty = the provider's usual one"),
     STR("ai", "model", ai.model, "", "model name; empty = the provider's default"),
     SECRET("ai", "api_key", ai.api_key, "provider API key (secret)"),
     MS("ai", "timeout_ms", ai.timeout_ms, 1, DAY_MS, 30000, "deadline for one provider call"),
 
     STR("plugins", "dir", plugins.dir, "./plugins", "directory scanned for plugins at start"),
-    BOOL("plugins", "wasm_enabled", plugins.wasm_enabled, 1, "false: WebAssembly plugins are skipped"),
+    BOOL("plugins", "wasm_enabled", plugins.wasm_enabled, 1,
+         "false: WebAssembly plugins are skipped"),
 
     U64("world", "seed", world.seed, 0, INT64_MAX, 42, "seed of world generation"),
     U32("world", "regions_x", world.regions_x, 1, 1024, 3, "world width in regions"),

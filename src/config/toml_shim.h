@@ -34,7 +34,8 @@ struct fv_toml_node {
     fv_toml_type_t type;
     char *key;                 /* entry name inside its table; NULL for the root and array items */
     size_t key_len;            /* quoted keys may hold NULs: compare lengths too */
-    unsigned line;             /* 1-based line of the key (of the value for array items); 0 unknown */
+    unsigned line;             /* 1-based line of the key (of the value for array items);
+                                  0 unknown */
     unsigned column;
     char *str;                 /* FV_TOML_STRING: the bytes, NUL-terminated; may hold NULs */
     size_t str_len;

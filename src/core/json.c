@@ -34,7 +34,8 @@ json_t *fv_json_parse_object(fv_slice_t text, fv_error_t *err)
  * as that decimal (2.513, not 2.5129999999999999), which is what clients compare against. */
 int fv_json_dump(const json_t *j, fv_buf_t *out)
 {
-    if (json_dump_callback(j, dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) != 0)
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
+    if (json_dump_callback(j, dump_cb, out, flags) != 0)
         return out->max && out->len >= out->max ? FV_ETOOBIG : FV_ENOMEM;
     return 0;
 }

@@ -160,10 +160,11 @@ int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_
 
     TRY(fv_buf_append_str(out, "# HELP finalverse_build_info Build of this process.\n"
                                "# TYPE finalverse_build_info gauge\n"));
-    TRY(fv_buf_printf(out, "finalverse_build_info{module=\"%s\",version=\"%s\",revision=\"%s\"} 1\n",
+    TRY(fv_buf_printf(out,
+                      "finalverse_build_info{module=\"%s\",version=\"%s\",revision=\"%s\"} 1\n",
                       m->module, FV_VERSION, FV_GIT_REV));
-    TRY(fv_buf_append_str(out, "# HELP finalverse_uptime_seconds Seconds since the module started.\n"
-                               "# TYPE finalverse_uptime_seconds gauge\n"));
+    TRY(fv_buf_append_str(out, "# HELP finalverse_uptime_seconds Seconds since the module "
+                               "started.\n# TYPE finalverse_uptime_seconds gauge\n"));
     TRY(fv_buf_printf(out, "finalverse_uptime_seconds{module=\"%s\"} %.3f\n", m->module,
                       uptime_seconds));
     TRY(fv_buf_append_str(out, "# HELP finalverse_http_open_connections Open HTTP connections.\n"
