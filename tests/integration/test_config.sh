@@ -50,4 +50,17 @@ check "a taken port exits non-zero (rc=$rc)" test "$rc" = 1
 check "the message names module and port ($out)" \
     bash -c "grep -q 'song-engine' <<<'$out' && grep -q '$(port_of song-engine)' <<<'$out' && grep -qi 'in use' <<<'$out'"
 
+# Logging: JSON lines when general.log_format = "json", and at debug one access line per
+# request carrying its request id.
+pick_port_base
+FINALVERSE_GENERAL__LOG_FORMAT=json FINALVERSE_LOG_LEVEL=debug \
+    start_fv jsonlog serve procedural-gen --port-base "$PORT_BASE"
+JSON_PID=$FV_LAST_PID
+wait_eq 10 200 http_status "http://127.0.0.1:$(port_of procedural-gen)/info" >/dev/null
+kill -TERM "$JSON_PID"; wait "$JSON_PID" 2>/dev/null || true
+check "every log line is a JSON object" \
+    bash -c "[ -s '$FV_TMP/jsonlog.log' ] && jq -e -s 'all(.[]; has(\"ts\") and has(\"level\") and has(\"module\") and has(\"msg\"))' '$FV_TMP/jsonlog.log' >/dev/null"
+check "the access log names the request id" \
+    bash -c "jq -r .msg '$FV_TMP/jsonlog.log' | grep -q '^req=[0-9]* .* GET /info -> 200'"
+
 finish
