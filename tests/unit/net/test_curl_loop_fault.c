@@ -105,7 +105,8 @@ static void on_done(int rc, const fv_curl_resp_t *resp, void *data)
                      (e->want_len == 0 || memcmp(resp->body.ptr, e->want_body, e->want_len) == 0);
         fv_slice_t h = fv_curl_resp_header(resp, "x-test");
         e->x_test = fv_slice_eq_cstr(h, "yes");
-        e->is_oom_error = memmem(resp->body.ptr, resp->body.len, "\"out_of_memory\"", 15) != NULL;
+        fv_slice_t body = fv_buf_slice(&resp->body);   /* an empty body has no buffer */
+        e->is_oom_error = memmem(body.ptr, body.len, "\"out_of_memory\"", 15) != NULL;
     }
     uv_stop(&e->loop);
 }
