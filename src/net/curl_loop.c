@@ -357,8 +357,10 @@ static size_t on_req_header(char *ptr, size_t size, size_t nmemb, void *userp)
     /* A new status line (after 100 Continue or a redirect) starts a new header block. */
     if (len >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
         fv_buf_reset(&r->resp.headers);
-    if (fv_buf_append(&r->resp.headers, ptr, len) < 0) {
-        r->write_rc = FV_EHDRTOOBIG;
+    int rc = fv_buf_append(&r->resp.headers, ptr, len);
+    if (rc < 0) {
+        /* out of memory is not the peer's fault: only the ceiling is FV_EHDRTOOBIG */
+        r->write_rc = rc == FV_ETOOBIG ? FV_EHDRTOOBIG : rc;
         return 0;
     }
     return len;

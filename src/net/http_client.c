@@ -190,8 +190,10 @@ static void on_req_timer(uv_timer_t *t)
 
 static int resp_append(creq_t *r, fv_buf_t *b, const char *at, size_t len)
 {
-    if (fv_buf_append(b, at, len) < 0) {
-        r->pending_rc = FV_ETOOBIG;
+    /* over the ceiling (FV_ETOOBIG) or out of memory (FV_ENOMEM): the caller hears which */
+    int rc = fv_buf_append(b, at, len);
+    if (rc < 0) {
+        r->pending_rc = rc;
         return -1;
     }
     return 0;

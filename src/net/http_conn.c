@@ -119,13 +119,18 @@ static int on_message_begin(llhttp_t *p)
     return 0;
 }
 
+/* A buffer that cannot grow is over its ceiling (the client's fault: 431/413) or out of
+ * memory (ours: 503); the two must not be confused. */
+static int refuse_for(fv__http_conn_t *c, int rc, int over_status)
+{
+    c->err_status = rc == FV_ENOMEM ? 503 : over_status;
+    return -1;
+}
+
 static int head_append(fv__http_conn_t *c, const char *at, size_t len)
 {
-    if (fv_buf_append(&c->head, at, len) < 0) {
-        c->err_status = 431;
-        return -1;
-    }
-    return 0;
+    int rc = fv_buf_append(&c->head, at, len);
+    return rc < 0 ? refuse_for(c, rc, 431) : 0;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
@@ -246,11 +251,8 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     fv__http_conn_t *c = p->data;
-    if (fv_buf_append(&c->body, at, len) < 0) {
-        c->err_status = 413;
-        return -1;
-    }
-    return 0;
+    int rc = fv_buf_append(&c->body, at, len);
+    return rc < 0 ? refuse_for(c, rc, 413) : 0;
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -515,9 +517,14 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
         /* a borrowed body is copied once; owned bodies go out as they are */
         owned = fv_try_malloc(len);
         if (!owned) {
+            /* no room for the copy: a JSON error like every other, small enough to go inline */
+            static const char oom[] =
+                "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
             status = 503;
-            len = 0;
-            body = NULL;
+            content_type = "application/json";
+            body = oom;
+            len = sizeof(oom) - 1;
+            inline_body = true;
         } else {
             memcpy(owned, body, len);
         }
@@ -604,6 +611,8 @@ static void conn_process(fv__http_conn_t *c)
                 conn_fail(c, 431, FV_EHDRTOOBIG, "request headers too large");
             else if (st == 413)
                 conn_fail(c, 413, FV_ETOOBIG, "request body too large");
+            else if (st == 503)
+                conn_fail(c, 503, FV_ENOMEM, "out of memory");
             else {
                 char msg[160];
                 snprintf(msg, sizeof(msg), "malformed request: %s",

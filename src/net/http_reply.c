@@ -142,10 +142,15 @@ char *fv__http_error_body(int code, const char *msg, size_t *len)
         json_decref(j);
     }
     if (!s) {
-        /* a message that is not UTF-8 makes jansson refuse; the code alone still helps */
-        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"\"}}";
-        s = fv_strdup(fallback);
-        *len = sizeof(fallback) - 1;
+        /* a message that is not UTF-8 makes jansson refuse, and memory may run out; the code
+         * alone still helps (code names are plain ASCII, so no escaping) */
+        char small[96];
+        int n = snprintf(small, sizeof(small), "{\"error\":{\"code\":\"%s\",\"message\":\"\"}}",
+                         fv_err_name(code));
+        if (n < 0 || (size_t)n >= sizeof(small))
+            n = snprintf(small, sizeof(small), "{\"error\":{\"code\":\"internal\"}}");
+        s = fv_strndup(small, (size_t)n);
+        *len = (size_t)n;
     }
     return s;
 }
@@ -186,7 +191,9 @@ void fv_http_reply_json(fv_http_req_t *req, int status, json_t *j)
     json_decref(j);
     if (rc < 0) {
         fv_buf_dispose(&b);
-        fv_http_reply_errorf(req, FV_EINTERNAL, "response serialisation failed");
+        /* out of memory is a 503 (try again), not a bug of ours (500) */
+        fv_http_reply_errorf(req, rc == FV_ENOMEM ? FV_ENOMEM : FV_EINTERNAL,
+                             "response serialisation failed");
         return;
     }
     size_t len;
