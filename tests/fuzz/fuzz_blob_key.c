@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "store/blob.h"
@@ -17,11 +18,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uv_loop_t loop;
 static fv_blob_t *store;
 
+static char dir[] = "/tmp/fv-fuzz-blob-XXXXXX";
+
+/* nothing is stored: the directory is empty when the fuzzer exits (with the backend's
+ * own bookkeeping directories inside, which go too) */
+static void cleanup(void)
+{
+    static const char *const subs[] = {".fv-tmp", ".fv-meta"};
+    for (size_t i = 0; i < 2; i++) {
+        char sub[64];
+        snprintf(sub, sizeof(sub), "%s/%s", dir, subs[i]);
+        rmdir(sub);
+    }
+    rmdir(dir);
+}
+
 static int setup(void)
 {
-    char dir[] = "/tmp/fv-fuzz-blob-XXXXXX";
     if (!mkdtemp(dir))
         return -1;
+    atexit(cleanup);
     char url[64];
     snprintf(url, sizeof(url), "file:%s", dir);
     fv_blob_opts_t o = {.presign_secret = "fuzz-secret"};

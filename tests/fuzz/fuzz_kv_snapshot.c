@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "store/kv.h"
@@ -15,6 +16,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uv_loop_t loop;
 static char path[64];
 static char url[96];
+
+static char dir[] = "/tmp/fv-fuzz-kv-XXXXXX";
+
+/* the snapshot file and its temp directory go when the fuzzer exits */
+static void cleanup(void)
+{
+    char tmp[96];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    unlink(tmp);
+    unlink(path);
+    rmdir(dir);
+}
 
 static void on_closed(void *data)
 {
@@ -37,9 +50,9 @@ static void close_and_wait(fv_kv_t *kv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!path[0]) {
-        char dir[] = "/tmp/fv-fuzz-kv-XXXXXX";
         if (!mkdtemp(dir))
             abort();
+        atexit(cleanup);
         snprintf(path, sizeof(path), "%s/snap", dir);
         snprintf(url, sizeof(url), "memory:?snapshot=%s", path);
         uv_loop_init(&loop);
