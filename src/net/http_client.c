@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "net/http_internal.h"
 
 #define CLIENT_RBUF_LEN 16384
 
@@ -253,6 +254,11 @@ static int on_resp_headers_complete(llhttp_t *p)
     /* a name without a value gets an empty value at the final NUL */
     if (r->hdr_count && r->hdrs[r->hdr_count - 1].value == (size_t)-1)
         r->hdrs[r->hdr_count - 1].value = r->head.len - 1;
+    /* llhttp takes any number as the status; one that is not three digits is no HTTP answer */
+    if (p->status_code < 100 || p->status_code > 999) {
+        r->pending_rc = FV_EPROTO;
+        return -1;
+    }
     r->status = p->status_code;
     size_t max = r->client->opts.max_response_bytes;
     r->body.max = max > r->head.len ? max - r->head.len : 1;
@@ -290,6 +296,64 @@ static void settings_setup(void)
     settings.on_body = on_resp_body;
     settings.on_message_complete = on_resp_complete;
     settings_ready = true;
+}
+
+/* Bytes from the peer into the parser of c's request. 0: more wanted; 1: a whole response and
+ * every byte used; 2: a whole response with bytes left over (the connection is out of step);
+ * <0: FV_EPROTO, FV_ETOOBIG. */
+static int resp_feed(cconn_t *c, const char *data, size_t len)
+{
+    creq_t *r = c->req;
+    r->pending_rc = 0;
+    llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
+    if (e == HPE_PAUSED && c->msg_done) {
+        c->msg_done = false;
+        size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+        return used == len ? 1 : 2;
+    }
+    if (e != HPE_OK)
+        return r->pending_rc ? r->pending_rc : FV_EPROTO;
+    return 0;
+}
+
+/* The peer closed after sending something: 2 when that ends a read-until-close response (the
+ * connection is finished too), else FV_ECONNRESET (nothing pending) or FV_EPROTO. */
+static int resp_eof(cconn_t *c)
+{
+    c->msg_done = false;
+    c->req->pending_rc = 0;
+    llhttp_errno_t e = llhttp_finish(&c->parser);
+    if (c->msg_done) {
+        c->msg_done = false;
+        return 2;
+    }
+    return e == HPE_OK ? FV_ECONNRESET : FV_EPROTO;
+}
+
+/* The response as the callback sees it; hdrs has room for r->hdr_count entries. */
+static void resp_view(creq_t *r, fv_http_header_t *hdrs, fv_http_response_t *resp)
+{
+    for (size_t i = 0; i < r->hdr_count; i++) {
+        hdrs[i].name = r->head.ptr + r->hdrs[i].name;
+        hdrs[i].value = r->head.ptr + r->hdrs[i].value;
+    }
+    *resp = (fv_http_response_t){
+        .status = r->status,
+        .headers = hdrs,
+        .header_count = r->hdr_count,
+        .body = fv_buf_slice(&r->body),
+    };
+}
+
+/* Ready c (with r on it) for the next response. */
+static void resp_start(cconn_t *c, creq_t *r)
+{
+    c->req = r;
+    r->conn = c;
+    c->got_bytes = false;
+    c->msg_done = false;
+    llhttp_init(&c->parser, HTTP_RESPONSE, &settings);
+    c->parser.data = c;
 }
 
 /* ---- connections ---- */
@@ -386,16 +450,8 @@ static void conn_complete(cconn_t *c, bool reusable)
     fv_http_header_t stack_hdrs[32];
     fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
                                                 : fv_malloc(r->hdr_count * sizeof(*hdrs));
-    for (size_t i = 0; i < r->hdr_count; i++) {
-        hdrs[i].name = r->head.ptr + r->hdrs[i].name;
-        hdrs[i].value = r->head.ptr + r->hdrs[i].value;
-    }
-    fv_http_response_t resp = {
-        .status = r->status,
-        .headers = hdrs,
-        .header_count = r->hdr_count,
-        .body = fv_buf_slice(&r->body),
-    };
+    fv_http_response_t resp;
+    resp_view(r, hdrs, &resp);
     req_finish(r, 0, &resp);
     if (hdrs != stack_hdrs)
         fv_free(hdrs);
@@ -418,36 +474,24 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);                 /* the peer closed (or chatted on) an idle connection */
         return;
     }
-    creq_t *r = c->req;
     if (nread < 0) {
         if (nread == UV_EOF && c->got_bytes) {
-            c->msg_done = false;
-            r->pending_rc = 0;
-            llhttp_errno_t e = llhttp_finish(&c->parser);
-            if (c->msg_done) {
-                /* a read-until-close body: the connection is finished too */
-                c->msg_done = false;
-                conn_complete(c, false);
-                return;
-            }
-            conn_fail(c, e == HPE_OK ? FV_ECONNRESET : FV_EPROTO);
+            int rc = resp_eof(c);
+            if (rc > 0)
+                conn_complete(c, false);   /* a read-until-close body ends the connection */
+            else
+                conn_fail(c, rc);
             return;
         }
         conn_fail(c, nread == UV_EOF ? FV_ECONNRESET : (int)nread);
         return;
     }
     c->got_bytes = true;
-    r->pending_rc = 0;
-    llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)nread);
-    if (e == HPE_PAUSED && c->msg_done) {
-        c->msg_done = false;
-        size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - buf->base);
-        /* bytes after the response put the connection out of step: not reused */
-        conn_complete(c, used == (size_t)nread);
-        return;
-    }
-    if (e != HPE_OK)
-        conn_fail(c, r->pending_rc ? r->pending_rc : FV_EPROTO);
+    int rc = resp_feed(c, buf->base, (size_t)nread);
+    if (rc > 0)
+        conn_complete(c, rc == 1);   /* bytes after the response: out of step, not reused */
+    else if (rc < 0)
+        conn_fail(c, rc);
 }
 
 static void on_conn_write(uv_write_t *w, int status)
@@ -462,13 +506,8 @@ static void on_conn_write(uv_write_t *w, int status)
 static void conn_send(cconn_t *c, creq_t *r)
 {
     c->state = CCONN_ACTIVE;
-    c->req = r;
-    r->conn = c;
-    c->got_bytes = false;
-    c->msg_done = false;
     uv_timer_stop(&c->timer);
-    llhttp_init(&c->parser, HTTP_RESPONSE, &settings);
-    c->parser.data = c;
+    resp_start(c, r);
     c->wbuf = fv_malloc(r->out.len);
     memcpy(c->wbuf, r->out.ptr, r->out.len);
     uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)r->out.len);
@@ -705,4 +744,65 @@ const char *fv_http_response_header(const fv_http_response_t *resp, const char *
         if (strcasecmp(resp->headers[i].name, name) == 0)
             return resp->headers[i].value;
     return NULL;
+}
+
+/* ---- a response parser without a socket (fuzzing, tests) ---- */
+
+struct fv__http_resp_parser {
+    fv_http_client_t client;       /* only opts is used */
+    cconn_t conn;                  /* only the parser fields are used: no handles */
+    creq_t req;
+    fv_http_header_t *view;
+};
+
+fv__http_resp_parser_t *fv__http_resp_parser_new(size_t max_response_bytes, bool is_head)
+{
+    settings_setup();
+    fv__http_resp_parser_t *p = fv_calloc(1, sizeof(*p));
+    fv_http_client_opts_default(&p->client.opts);
+    p->client.opts.max_response_bytes = max_response_bytes;
+    p->conn.client = &p->client;
+    p->req.client = &p->client;
+    p->req.is_head = is_head;
+    fv_buf_init(&p->req.head, max_response_bytes);
+    fv_buf_init(&p->req.body, max_response_bytes);
+    resp_start(&p->conn, &p->req);
+    return p;
+}
+
+static int parser_result(fv__http_resp_parser_t *p, int rc, fv_http_response_t *resp)
+{
+    if (rc <= 0)
+        return rc;
+    creq_t *r = &p->req;
+    fv_free(p->view);
+    p->view = fv_malloc((r->hdr_count ? r->hdr_count : 1) * sizeof(*p->view));
+    resp_view(r, p->view, resp);
+    /* the next response starts afresh, as on a reused connection */
+    resp_start(&p->conn, r);
+    p->conn.got_bytes = true;
+    return rc;
+}
+
+int fv__http_resp_parser_feed(fv__http_resp_parser_t *p, const char *data, size_t len,
+                              fv_http_response_t *resp)
+{
+    p->conn.got_bytes = true;
+    return parser_result(p, resp_feed(&p->conn, data, len), resp);
+}
+
+int fv__http_resp_parser_eof(fv__http_resp_parser_t *p, fv_http_response_t *resp)
+{
+    return parser_result(p, resp_eof(&p->conn), resp);
+}
+
+void fv__http_resp_parser_free(fv__http_resp_parser_t *p)
+{
+    if (!p)
+        return;
+    fv_buf_dispose(&p->req.head);
+    fv_buf_dispose(&p->req.body);
+    fv_free(p->req.hdrs);
+    fv_free(p->view);
+    fv_free(p);
 }

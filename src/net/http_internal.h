@@ -1,5 +1,6 @@
 /* http_internal.h - what the HTTP server files share: the connection, the request object, the
- * write record and the server. Not for use outside src/net (and the HTTP fuzz target). */
+ * write record and the server; and the client's socketless response parser. Not for use
+ * outside src/net (and the HTTP fuzz targets). */
 #ifndef FV_NET_HTTP_INTERNAL_H
 #define FV_NET_HTTP_INTERNAL_H
 
@@ -13,6 +14,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/slice.h"
+#include "net/http_client.h"
 #include "net/http_server.h"
 
 /* More headers than this in one request is treated like too many header bytes (431). */
@@ -172,6 +174,20 @@ void fv__http_server_conn_gone(fv_http_server_t *s);
 fv__http_conn_t *fv__http_conn_new_detached(fv_http_server_t *s, fv_buf_t *sink);
 void fv__http_conn_feed(fv__http_conn_t *c, const char *data, size_t len);
 void fv__http_conn_free_detached(fv__http_conn_t *c);
+
+/* http_client.c: the client's response parsing (llhttp HTTP_RESPONSE, Content-Length,
+ * chunked, read-until-close, max_response_bytes) without a socket, for the fuzz target and
+ * tests. feed: 0 more wanted; 1 a whole response, every byte used; 2 a whole response with
+ * bytes left over (a connection would not be reused; the rest is not parsed); <0 FV_EPROTO or
+ * FV_ETOOBIG. eof: the peer closed: 2 when that completes a read-until-close response, else
+ * FV_ECONNRESET or FV_EPROTO. After a whole response *resp is valid until the next call, and
+ * the parser is ready for the next response as on a reused connection. */
+typedef struct fv__http_resp_parser fv__http_resp_parser_t;
+fv__http_resp_parser_t *fv__http_resp_parser_new(size_t max_response_bytes, bool is_head);
+int fv__http_resp_parser_feed(fv__http_resp_parser_t *p, const char *data, size_t len,
+                              fv_http_response_t *resp);
+int fv__http_resp_parser_eof(fv__http_resp_parser_t *p, fv_http_response_t *resp);
+void fv__http_resp_parser_free(fv__http_resp_parser_t *p);
 
 /* http_reply.c */
 /* Appends the status line and the standard headers to out. */

@@ -107,6 +107,12 @@ int fv__s3_presign(fv_buf_t *out, const char *scheme, const char *host, const ch
                    const char *access_key, const char *secret_key, const char *region,
                    time_t t, uint32_t expires_s);
 
+/* The ListObjectsV2 answer body scanned into a page (blob_s3.c): Key, Size, ETag of each
+ * <Contents>, NextContinuationToken when IsTruncated. 0 and *page (release with
+ * fv__s3_list_free), or FV_EPROTO with *page empty. For the fuzz target too. */
+int fv__s3_list_parse(fv_slice_t body, fv_blob_list_t *page);
+void fv__s3_list_free(fv_blob_list_t *page);
+
 extern const fv_blob_ops_t fv__blob_fs_ops;
 extern const fv_blob_ops_t fv__blob_s3_ops;
 

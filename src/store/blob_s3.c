@@ -337,6 +337,11 @@ static int xml_next(const char **p, const char *end, const char *tag, fv_buf_t *
         return 0;
     *p = e + strlen(close);
     fv_buf_reset(out);
+    /* callers read out as a C string: an empty element must give "", and a buffer never
+     * appended to has no storage yet */
+    if (fv_buf_reserve(out, 1) < 0)
+        return -1;
+    out->ptr[0] = '\0';
     for (const char *c = s; c < e;) {
         char ch = *c;
         size_t adv = 1;
@@ -375,66 +380,81 @@ static int xml_next(const char **p, const char *end, const char *tag, fv_buf_t *
     return 1;
 }
 
-static void finish_list(s3_op_t *op, int rc, const fv_curl_resp_t *resp)
+int fv__s3_list_parse(fv_slice_t body, fv_blob_list_t *page)
 {
     fv_blob_entry_t *entries = NULL;
     size_t count = 0, cap = 0;
     char *next = NULL;
+    int rc = 0;
     fv_buf_t tmp;
     fv_buf_init(&tmp, FV_BLOB_MAX_KEY_LEN * 4);
-    if (rc == 0) {
-        const char *p = resp->body.ptr ? resp->body.ptr : "";
-        const char *end = p + resp->body.len;
-        const char *c = p;
-        for (;;) {
-            const char *raw = memmem(c, (size_t)(end - c), "<Contents>", 10);
-            if (!raw)
-                break;
-            const char *raw_end = memmem(raw, (size_t)(end - raw), "</Contents>", 11);
-            if (!raw_end) {
-                rc = FV_EPROTO;
-                break;
-            }
-            c = raw_end + 11;
-            const char *q = raw;
-            if (xml_next(&q, raw_end, "Key", &tmp) != 1) {
-                rc = FV_EPROTO;
-                break;
-            }
-            if (count == cap) {
-                cap = cap ? cap * 2 : 32;
-                entries = fv_realloc(entries, cap * sizeof(*entries));
-            }
-            fv_blob_entry_t *en = &entries[count++];
-            en->key = fv_strndup(tmp.ptr, tmp.len);
-            q = raw;
-            en->size = xml_next(&q, raw_end, "Size", &tmp) == 1 ? strtoull(tmp.ptr, NULL, 10) : 0;
-            q = raw;
-            char *etag = xml_next(&q, raw_end, "ETag", &tmp) == 1 ? fv_strndup(tmp.ptr, tmp.len)
-                                                                  : fv_strdup("");
-            size_t el = strlen(etag);
-            if (el >= 2 && etag[0] == '"' && etag[el - 1] == '"') {
-                memmove(etag, etag + 1, el - 2);
-                etag[el - 2] = '\0';
-            }
-            en->etag = etag;
+    const char *p = body.ptr ? body.ptr : "";
+    const char *end = p + body.len;
+    const char *c = p;
+    for (;;) {
+        const char *raw = memmem(c, (size_t)(end - c), "<Contents>", 10);
+        if (!raw)
+            break;
+        const char *raw_end = memmem(raw, (size_t)(end - raw), "</Contents>", 11);
+        if (!raw_end) {
+            rc = FV_EPROTO;
+            break;
         }
-        c = p;
-        int truncated = xml_next(&c, end, "IsTruncated", &tmp) == 1 &&
-                        strcmp(tmp.ptr, "true") == 0;
-        c = p;
-        if (rc == 0 && truncated && xml_next(&c, end, "NextContinuationToken", &tmp) == 1)
-            next = fv_strndup(tmp.ptr, tmp.len);
+        c = raw_end + 11;
+        const char *q = raw;
+        if (xml_next(&q, raw_end, "Key", &tmp) != 1) {
+            rc = FV_EPROTO;
+            break;
+        }
+        if (count == cap) {
+            cap = cap ? cap * 2 : 32;
+            entries = fv_realloc(entries, cap * sizeof(*entries));
+        }
+        fv_blob_entry_t *en = &entries[count++];
+        en->key = fv_strndup(tmp.ptr, tmp.len);
+        q = raw;
+        en->size = xml_next(&q, raw_end, "Size", &tmp) == 1 ? strtoull(tmp.ptr, NULL, 10) : 0;
+        q = raw;
+        char *etag = xml_next(&q, raw_end, "ETag", &tmp) == 1 ? fv_strndup(tmp.ptr, tmp.len)
+                                                              : fv_strdup("");
+        size_t el = strlen(etag);
+        if (el >= 2 && etag[0] == '"' && etag[el - 1] == '"') {
+            memmove(etag, etag + 1, el - 2);
+            etag[el - 2] = '\0';
+        }
+        en->etag = etag;
     }
-    fv_blob_list_t page = {entries, count, next};
-    ((fv_blob_list_cb)op->cb)(rc, rc == 0 ? &page : NULL, op->data);
-    for (size_t i = 0; i < count; i++) {
-        fv_free((char *)entries[i].key);
-        fv_free((char *)entries[i].etag);
-    }
-    fv_free(entries);
-    fv_free(next);
+    c = p;
+    int truncated = xml_next(&c, end, "IsTruncated", &tmp) == 1 &&
+                    strcmp(tmp.ptr, "true") == 0;
+    c = p;
+    if (rc == 0 && truncated && xml_next(&c, end, "NextContinuationToken", &tmp) == 1)
+        next = fv_strndup(tmp.ptr, tmp.len);
     fv_buf_dispose(&tmp);
+    *page = (fv_blob_list_t){entries, count, next};
+    if (rc < 0)
+        fv__s3_list_free(page);
+    return rc;
+}
+
+void fv__s3_list_free(fv_blob_list_t *page)
+{
+    for (size_t i = 0; i < page->count; i++) {
+        fv_free((char *)page->entries[i].key);
+        fv_free((char *)page->entries[i].etag);
+    }
+    fv_free((fv_blob_entry_t *)page->entries);
+    fv_free((char *)page->next_cursor);
+    *page = (fv_blob_list_t){NULL, 0, NULL};
+}
+
+static void finish_list(s3_op_t *op, int rc, const fv_curl_resp_t *resp)
+{
+    fv_blob_list_t page = {NULL, 0, NULL};
+    if (rc == 0)
+        rc = fv__s3_list_parse(fv_buf_slice(&resp->body), &page);
+    ((fv_blob_list_cb)op->cb)(rc, rc == 0 ? &page : NULL, op->data);
+    fv__s3_list_free(&page);
 }
 
 static void finish_op(s3_op_t *op, int rc, const fv_curl_resp_t *resp)

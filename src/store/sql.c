@@ -322,7 +322,7 @@ static bool is_ident(char c)
 
 /* The highest $N placeholder outside strings, quoted identifiers, comments and PostgreSQL
  * dollar-quoted bodies. -1 when a number is absurd. */
-static long max_placeholder(const char *s, size_t len)
+long fv__sql_max_placeholder(const char *s, size_t len)
 {
     long max = 0;
     size_t i = 0;
@@ -374,7 +374,7 @@ static long max_placeholder(const char *s, size_t len)
     return max;
 }
 
-static int check_sql(const fv_sql_t *db, const char *sql, fv_error_t *err)
+int fv__sql_check_text(const char *sql, fv_error_t *err)
 {
     if (!sql)
         return fv_error_set(err, FV_EINVAL, "no SQL text");
@@ -390,10 +390,10 @@ static int check_sql(const fv_sql_t *db, const char *sql, fv_error_t *err)
     return 0;
 }
 
-static int check_params(const fv_sql_t *db, const char *sql, const fv_sql_param_t *params,
-                        size_t n, fv_error_t *err)
+int fv__sql_check_params(size_t max_value_bytes, const char *sql, const fv_sql_param_t *params,
+                         size_t n, fv_error_t *err)
 {
-    long want = max_placeholder(sql, strlen(sql));
+    long want = fv__sql_max_placeholder(sql, strlen(sql));
     if (want < 0)
         return fv_error_set(err, FV_EINVAL, "placeholder number out of range in SQL text");
     if ((size_t)want != n)
@@ -410,10 +410,10 @@ static int check_params(const fv_sql_t *db, const char *sql, const fv_sql_param_
             break;
         case FV_SQL_TEXT:
         case FV_SQL_BLOB:
-            if (p->len > db->opts.max_value_bytes)
+            if (p->len > max_value_bytes)
                 return fv_error_set(err, FV_ETOOBIG,
                                     "parameter $%zu is %zu bytes, over the %zu-byte limit", i + 1,
-                                    p->len, db->opts.max_value_bytes);
+                                    p->len, max_value_bytes);
             if (p->len > 0 && !p->ptr)
                 return fv_error_set(err, FV_EINVAL, "parameter $%zu has no bytes", i + 1);
             if (p->type == FV_SQL_TEXT) {
@@ -442,9 +442,10 @@ static int job_new(fv_sql_t *db, fv_sql_req_t *req, fv__sql_kind_t kind, const c
     if (db->closing)
         return fv_error_set(&req->err, FV_ECANCELED, "the database handle is closing");
     int rc;
-    if ((rc = check_sql(db, sql, &req->err)) < 0)
+    if ((rc = fv__sql_check_text(sql, &req->err)) < 0)
         return rc;
-    if (kind == FV__SQL_EXEC && (rc = check_params(db, sql, params, n, &req->err)) < 0)
+    if (kind == FV__SQL_EXEC &&
+        (rc = fv__sql_check_params(db->opts.max_value_bytes, sql, params, n, &req->err)) < 0)
         return rc;
     size_t bytes = n * sizeof(fv_sql_param_t);
     for (size_t i = 0; i < n; i++)

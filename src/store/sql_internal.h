@@ -146,6 +146,15 @@ int fv__sql_postgres_open(fv_sql_t *db, const char *url, fv_error_t *err);
 extern const fv__sql_ops_t fv__sql_sqlite_ops;
 extern const fv__sql_ops_t fv__sql_postgres_ops;
 
+/* The checks every statement passes before it is queued (sql.c), exposed for the fuzz target
+ * and tests. check_text: non-empty, within the size limit, valid UTF-8. max_placeholder: the
+ * highest $N outside strings, quoted identifiers, comments and dollar-quoted bodies, -1 when a
+ * number is absurd. check_params: n equals that, each parameter's type, size and bytes fit. */
+int fv__sql_check_text(const char *sql, fv_error_t *err);
+long fv__sql_max_placeholder(const char *s, size_t len);
+int fv__sql_check_params(size_t max_value_bytes, const char *sql, const fv_sql_param_t *params,
+                         size_t n, fv_error_t *err);
+
 /* Embedded migrations, generated at configure time from src/store/migrations/. */
 typedef struct fv__sql_migration {
     int64_t version;

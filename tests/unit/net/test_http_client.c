@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "net/http_client.h"
+#include "net/http_internal.h"
 #include "net/http_server.h"
 #include "net/router.h"
 
@@ -463,6 +464,33 @@ static void bad_arguments(void **state)
     bench_finish(&b);
 }
 
+/* Found by fuzz_http_response: llhttp takes "HTTP/1.1 2 OK" with status 2, and the client
+ * handed that to the callback as an answer. A status that is not three digits is a protocol
+ * error. */
+static void test_issue_status_not_three_digits(void **state)
+{
+    static const char *const bad[] = {
+        "HTTP/1.1 2 OK\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 20 OK\r\nConnection: close\r\n\r\nbody",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fv__http_resp_parser_t *p = fv__http_resp_parser_new(1 << 16, false);
+        fv_http_response_t resp;
+        int rc = fv__http_resp_parser_feed(p, bad[i], strlen(bad[i]), &resp);
+        if (rc == 0)
+            rc = fv__http_resp_parser_eof(p, &resp);
+        assert_int_equal(rc, FV_EPROTO);
+        fv__http_resp_parser_free(p);
+    }
+    static const char good[] = "HTTP/1.1 204 No Content\r\nX-A: b\r\n\r\n";
+    fv__http_resp_parser_t *p = fv__http_resp_parser_new(1 << 16, false);
+    fv_http_response_t resp;
+    assert_int_equal(fv__http_resp_parser_feed(p, good, strlen(good), &resp), 1);
+    assert_int_equal(resp.status, 204);
+    assert_string_equal(fv_http_response_header(&resp, "x-a"), "b");
+    fv__http_resp_parser_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +507,7 @@ int main(void)
         cmocka_unit_test(retry_dead_pooled),
         cmocka_unit_test(router_405_and_404),
         cmocka_unit_test(bad_arguments),
+        cmocka_unit_test(test_issue_status_not_three_digits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -955,6 +955,28 @@ static int teardown_plain(void **state)
     return 0;
 }
 
+/* Found by fuzz_s3_list: an empty element (<IsTruncated></IsTruncated>, <Size></Size>) left
+ * the scan's buffer without storage, and it was then read as a C string (NULL). */
+static void test_issue_s3_list_empty_element(void **state)
+{
+    static const char body[] = "<ListBucketResult><IsTruncated></IsTruncated>"
+                               "<Contents><Key>k</Key><Size></Size><ETag></ETag></Contents>"
+                               "<NextContinuationToken></NextContinuationToken>"
+                               "</ListBucketResult>";
+    fv_blob_list_t page;
+    assert_int_equal(fv__s3_list_parse(fv_slice(body, sizeof(body) - 1), &page), 0);
+    assert_int_equal(page.count, 1);
+    assert_string_equal(page.entries[0].key, "k");
+    assert_int_equal(page.entries[0].size, 0);
+    assert_string_equal(page.entries[0].etag, "");
+    assert_null(page.next_cursor);
+    fv__s3_list_free(&page);
+    static const char only[] = "<IsTruncated></IsTruncated>";
+    assert_int_equal(fv__s3_list_parse(fv_slice(only, sizeof(only) - 1), &page), 0);
+    assert_int_equal(page.count, 0);
+    fv__s3_list_free(&page);
+}
+
 #define CONFORMANCE(setup)                                                   \
     cmocka_unit_test_setup_teardown(roundtrip_binary, setup, teardown),      \
     cmocka_unit_test_setup_teardown(empty_object, setup, teardown),          \
@@ -982,6 +1004,7 @@ int main(void)
     const struct CMUnitTest other_tests[] = {
         cmocka_unit_test_teardown(sigv4_presign_vector, teardown_plain),
         cmocka_unit_test_teardown(bad_urls_refused, teardown_plain),
+        cmocka_unit_test_teardown(test_issue_s3_list_empty_element, teardown_plain),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int failed = cmocka_run_group_tests_name("blob_other", other_tests, NULL, NULL);
