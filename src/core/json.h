@@ -1,7 +1,9 @@
 /* json.h - small helpers over jansson for the shapes we read and write everywhere.
  *
- * Parsing outside input goes through fv_json_parse(), which caps the size and depth and turns
- * jansson's error (with line and column) into an fv_error_t a person can act on. */
+ * Parsing outside input goes through fv_json_parse(), which turns jansson's error (with line and
+ * column) into an fv_error_t a person can act on and refuses duplicate keys. Nesting depth is
+ * bounded by jansson itself (2048 levels); size is bounded before the text gets here (HTTP bodies
+ * by http.max_body_bytes). */
 #ifndef FV_CORE_JSON_H
 #define FV_CORE_JSON_H
 
