@@ -198,4 +198,9 @@ FV_MUST_USE int fv__http_write_head(fv_buf_t *out, int status, size_t content_le
 char *fv__http_error_body(int code, const char *msg, size_t *len);
 const char *fv__http_reason(int status);
 
+/* Percent-decodes s[0..len) into the arena (NUL-terminated; *out_len, when not NULL, is the
+ * decoded length, which may hold a decoded %00). plus_is_space for query strings only. */
+char *fv__http_decode(fv_arena_t *a, const char *s, size_t len, bool plus_is_space,
+                      size_t *out_len);
+
 #endif

@@ -84,13 +84,15 @@ static int hexval(char ch)
     return -1;
 }
 
-/* Percent-decoding with '+' as space (form encoding); a broken escape is kept as is. */
-static char *decode(fv_arena_t *a, const char *s, size_t len)
+/* Percent-decoding (with '+' as space in form encoding, query strings); a broken escape is kept
+ * as it is. */
+char *fv__http_decode(fv_arena_t *a, const char *s, size_t len, bool plus_is_space,
+                      size_t *out_len)
 {
     char *out = fv_arena_alloc(a, len + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
+        if (s[i] == '+' && plus_is_space) {
             out[o++] = ' ';
         } else if (s[i] == '%' && i + 2 < len &&
                    hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
@@ -101,6 +103,8 @@ static char *decode(fv_arena_t *a, const char *s, size_t len)
         }
     }
     out[o] = '\0';
+    if (out_len)
+        *out_len = o;
     return out;
 }
 
@@ -116,9 +120,10 @@ const char *fv_http_req_query_param(fv_http_req_t *req, const char *name)
         size_t eq = i;
         while (eq < end && q[eq] != '=')
             eq++;
-        char *key = decode(&req->arena, q + i, eq - i);
+        char *key = fv__http_decode(&req->arena, q + i, eq - i, true, NULL);
         if (strcmp(key, name) == 0)
-            return eq < end ? decode(&req->arena, q + eq + 1, end - eq - 1) : "";
+            return eq < end ? fv__http_decode(&req->arena, q + eq + 1, end - eq - 1, true, NULL)
+                            : "";
         i = end + 1;
     }
     return NULL;

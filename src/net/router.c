@@ -196,7 +196,7 @@ static bool route_matches(const route_t *rt, fv_slice_t path, const fv_slice_t *
                                                                       segs[i].ptr))
                                     : fv_slice("", 0);
             if (params && pc < max_params)
-                params[pc] = (fv_route_param_t){s->text, rest};
+                params[pc] = (fv_route_param_t){s->text, rest, true};
             pc++;
             if (param_count)
                 *param_count = pc < max_params ? pc : max_params;
@@ -211,7 +211,7 @@ static bool route_matches(const route_t *rt, fv_slice_t path, const fv_slice_t *
             if (segs[i].len == 0)
                 return false;
             if (params && pc < max_params)
-                params[pc] = (fv_route_param_t){s->text, segs[i]};
+                params[pc] = (fv_route_param_t){s->text, segs[i], false};
             pc++;
         }
     }
@@ -366,8 +366,20 @@ void fv_router_dispatch(fv_http_req_t *req, void *router)
         return;
     }
     fv_arena_t *a = fv_http_req_arena(req);
-    for (size_t i = 0; i < pc; i++)
-        fv_http_req_set_param(req, params[i].name, fv_arena_slice_dup(a, params[i].value));
+    for (size_t i = 0; i < pc; i++) {
+        if (params[i].rest) {
+            fv_http_req_set_param(req, params[i].name, fv_arena_slice_dup(a, params[i].value));
+            continue;
+        }
+        size_t n;
+        char *v = fv__http_decode(a, params[i].value.ptr, params[i].value.len, false, &n);
+        if (memchr(v, '\0', n)) {
+            fv_http_reply_errorf(req, FV_EINVAL, "path parameter '%s' holds a NUL (%%00)",
+                                 params[i].name);
+            return;
+        }
+        fv_http_req_set_param(req, params[i].name, v);
+    }
     fv_http_req_set_route(req, route);
     handler(req, data);
 }

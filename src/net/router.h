@@ -4,9 +4,12 @@
  * "*name" segment that takes the rest of the path (possibly empty, possibly with '/'). A literal
  * segment beats a parameter at the same depth. A path that matches no pattern gets 404; one
  * that matches a pattern but not its method gets 405 with an Allow header. HEAD is served by a
- * GET route when no HEAD route exists. */
+ * GET route when no HEAD route exists. Dispatch percent-decodes ":name" values (a decoded NUL is
+ * refused with 400) and hands "*name" over as sent, so a proxy forwards the path unchanged. */
 #ifndef FV_NET_ROUTER_H
 #define FV_NET_ROUTER_H
+
+#include <stdbool.h>
 
 #include "core/err.h"
 #include "net/http_server.h"
@@ -31,7 +34,8 @@ void fv_router_dispatch(fv_http_req_t *req, void *router);
  * the router. params receives up to max_params name/value pairs written into scratch. */
 typedef struct fv_route_param {
     const char *name;
-    fv_slice_t value;
+    fv_slice_t value;   /* as in the path, not decoded */
+    bool rest;          /* the final "*name" segment */
 } fv_route_param_t;
 
 int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,

@@ -50,6 +50,12 @@ check "/health allows any origin" \
 
 check "unknown service through the gateway is a JSON 404" \
     test "$(curl -s --max-time 5 "$GW/api/no-such-service/health" | jq -r .error.code)" = not_found
+check "path parameters are percent-decoded (gateway)" \
+    test "$(curl -s --max-time 5 "$GW/api/song%2Dengine/health" | jq -r .service)" = song-engine
+check "path parameters are percent-decoded (registry)" \
+    test "$(curl -s --max-time 5 "$REG/v1/catalog/service/world%2dengine" | jq -r '.[0].ServiceName')" = world-engine
+check "a decoded NUL in a path parameter is a JSON 400" \
+    test "$(curl -s --max-time 5 "$GW/api/song%00engine/health" | jq -r .error.code)" = invalid_argument
 check "unknown path is a JSON 404" \
     test "$(curl -s --max-time 5 "$GW/nowhere" | jq -r .error.code)" = not_found
 check "wrong method is 405 with Allow" \
