@@ -26,6 +26,8 @@ typedef struct route {
     char *pattern;
     route_seg_t segs[MAX_SEGMENTS];
     size_t seg_count;
+    size_t pattern_len;
+    bool literal;                 /* every segment literal: matched by one compare */
     fv_http_handler_cb handler;
     void *data;
 } route_t;
@@ -173,6 +175,11 @@ int fv_router_add(fv_router_t *r, const char *method, const char *pattern,
     }
     rt->method = fv_strdup(method);
     rt->pattern = fv_strdup(pattern);
+    rt->pattern_len = strlen(pattern);
+    rt->literal = true;
+    for (size_t i = 0; i < rt->seg_count; i++)
+        if (rt->segs[i].kind != SEG_LITERAL)
+            rt->literal = false;
     rt->handler = handler;
     rt->data = data;
     if (r->count == r->cap) {
@@ -283,6 +290,23 @@ int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
         *param_count = 0;
     if (path.len == 0 || path.ptr[0] != '/')
         return FV_ENOENT;
+    /* Fast path: a route made only of literals whose pattern is the path itself, and that fits
+     * the method, is as specific as a match can be, and the first such route wins in the full
+     * search below too. Operator endpoints (/health, /metrics) are all served from here. */
+    for (size_t i = 0; i < r->count; i++) {
+        const route_t *rt = r->routes[i];
+        if (rt->literal && rt->pattern_len == path.len &&
+            memcmp(rt->pattern, path.ptr, path.len) == 0 && method_fits(rt, method)) {
+            if (handler)
+                *handler = rt->handler;
+            if (data)
+                *data = rt->data;
+            if (route)
+                *route = rt->pattern;
+            return 0;
+        }
+    }
+
     fv_slice_t segs[MAX_SEGMENTS];
     size_t n = split(path, segs, MAX_SEGMENTS);
     if (n > MAX_SEGMENTS)

@@ -41,6 +41,35 @@ static void assert_param(const match_t *x, size_t i, const char *name, const cha
     assert_memory_equal(x->params[i].value.ptr, value, strlen(value));
 }
 
+/* The literal fast path must pick what the full search picks: by method, falling back to
+ * parameter routes, to "*" and to GET for HEAD. */
+static void literal_fast_path_agrees(void **state)
+{
+    fv_router_t *r = fv_router_new();
+    assert_int_equal(fv_router_add(r, "GET", "/a/b", h_a, NULL), 0);
+    assert_int_equal(fv_router_add(r, "POST", "/a/:x", h_b, NULL), 0);
+    assert_int_equal(fv_router_add(r, "*", "/a/b", h_c, NULL), 0);
+    assert_int_equal(fv_router_add(r, "PUT", "/c/:x", h_b, NULL), 0);
+
+    match_t x = m(r, "GET", "/a/b");
+    assert_int_equal(x.rc, 0);
+    assert_ptr_equal(x.handler, h_a);
+    assert_int_equal(x.count, 0);
+    x = m(r, "POST", "/a/b");
+    assert_ptr_equal(x.handler, h_c);            /* literal "*" beats the parameter route */
+    x = m(r, "POST", "/a/z");
+    assert_ptr_equal(x.handler, h_b);
+    assert_param(&x, 0, "x", "z");
+    x = m(r, "HEAD", "/a/b");
+    assert_ptr_equal(x.handler, h_c);            /* "*" fits HEAD before the GET fallback */
+    x = m(r, "PUT", "/c/literal");
+    assert_ptr_equal(x.handler, h_b);
+    assert_param(&x, 0, "x", "literal");
+    x = m(r, "GET", "/a/b/");
+    assert_int_equal(x.rc, FV_ENOENT);
+    fv_router_free(r);
+}
+
 static void literal_and_params(void **state)
 {
     fv_router_t *r = fv_router_new();
@@ -171,6 +200,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(literal_and_params),
+        cmocka_unit_test(literal_fast_path_agrees),
         cmocka_unit_test(rest_segment),
         cmocka_unit_test(literal_beats_param),
         cmocka_unit_test(not_allowed_lists_methods),
