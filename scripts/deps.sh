@@ -65,7 +65,17 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# A mirror that hiccups once should not fail a build: three tries, a pause between.
+retry() {
+    local n
+    for n in 1 2 3; do
+        "$@" && return 0
+        echo "deps: '$*' failed (try $n of 3)" >&2
+        sleep $((n * 5))
+    done
+    return 1
+}
+retry $SUDO apt-get update -qq
 # policy-rc.d keeps the packaged nginx/redis/postgresql from starting system-wide daemons:
 # tests start their own on free loopback ports.
 if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -73,5 +83,5 @@ if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
     chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+retry $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 npm_step
