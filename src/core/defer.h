@@ -27,6 +27,9 @@ struct fv_defer {
     fv_defer_cb cb;
 };
 
+/* The struct of the given type whose member `member` is the entry d (pointer arithmetic only). */
+#define FV_DEFER_OWNER(d, type, member) ((type *)((char *)(d) - offsetof(type, member)))
+
 /* Caller's storage; fields are private. `data` is the caller's. */
 struct fv_defer_queue {
     void *data;
