@@ -16,6 +16,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/defer.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "net/http_client.h"
@@ -50,7 +51,8 @@ typedef struct client_addr {
 } client_addr_t;
 
 typedef struct client_lookup {
-    struct client_lookup *next;
+    struct client_lookup *next;   /* in its cache entry's pending list */
+    fv_defer_t defer;             /* answered: delivered from c->answers */
     fv_registry_lookup_cb cb;
     void *data;
     int rc;
@@ -81,9 +83,7 @@ struct fv_registry_client {
     uint32_t deregister_after_ms;
     client_inst_t *insts;
     client_cache_t *caches;
-    client_lookup_t *ready;       /* answers waiting for the deliver timer; FIFO via tail */
-    client_lookup_t *ready_tail;
-    uv_timer_t deliver;           /* runs callbacks "later", never inside the caller's call */
+    fv_defer_queue_t answers;     /* runs callbacks "later", never inside the caller's call */
     uv_timer_t close_timer;       /* bounds the deregistration at close */
     bool down;                    /* registry unreachable: logged once */
     bool closing;
@@ -100,30 +100,19 @@ static void send_deregister(client_inst_t *i);
 
 /* ---- delivering lookup answers ---- */
 
-static void on_deliver(uv_timer_t *t)
+/* The queue runs only what was queued when its turn started: a callback may start new lookups,
+ * and their answers wait for the next turn. */
+static void on_deliver(fv_defer_t *d)
 {
-    fv_registry_client_t *c = t->data;
-    /* Take the whole queue first: a callback may start new lookups, which go to a fresh one. */
-    client_lookup_t *l = c->ready;
-    c->ready = c->ready_tail = NULL;
-    while (l) {
-        client_lookup_t *next = l->next;
-        l->cb(l->rc, l->rc == 0 ? l->addr.host : NULL, l->rc == 0 ? l->addr.port : 0, l->data);
-        fv_free(l);
-        l = next;
-    }
+    client_lookup_t *l = FV_DEFER_OWNER(d, client_lookup_t, defer);
+    l->cb(l->rc, l->rc == 0 ? l->addr.host : NULL, l->rc == 0 ? l->addr.port : 0, l->data);
+    fv_free(l);
 }
 
+/* Never after finish_close(): by then lookups are refused and fetch answers dropped. */
 static void queue_answer(fv_registry_client_t *c, client_lookup_t *l)
 {
-    l->next = NULL;
-    if (c->ready_tail)
-        c->ready_tail->next = l;
-    else
-        c->ready = l;
-    c->ready_tail = l;
-    if (!c->finishing && !uv_is_active((uv_handle_t *)&c->deliver))
-        uv_timer_start(&c->deliver, on_deliver, 0, 0);
+    fv_defer_push(&c->answers, &l->defer, on_deliver);
 }
 
 static void answer_from_cache(client_cache_t *e, client_lookup_t *l)
@@ -505,8 +494,8 @@ int fv_registry_client_new(uv_loop_t *loop, const char *reg_host, int reg_port,
                                                           : 3000;
     c->retry_max_ms = cfg->registry.retry_max_ms ? cfg->registry.retry_max_ms : 5000;
     c->deregister_after_ms = cfg->registry.deregister_after_ms;
-    uv_timer_init(loop, &c->deliver);
-    c->deliver.data = c;
+    fv_defer_queue_init(loop, &c->answers, NULL);
+    c->answers.data = c;
     uv_timer_init(loop, &c->close_timer);
     c->close_timer.data = c;
     c->open_handles = 2;
@@ -517,6 +506,13 @@ int fv_registry_client_new(uv_loop_t *loop, const char *reg_host, int reg_port,
 static void on_client_handle_closed(uv_handle_t *h)
 {
     fv_registry_client_t *c = h->data;
+    c->open_handles--;
+    maybe_free(c);
+}
+
+static void on_answers_closed(fv_defer_queue_t *q)
+{
+    fv_registry_client_t *c = q->data;
     c->open_handles--;
     maybe_free(c);
 }
@@ -561,11 +557,10 @@ static void finish_close(fv_registry_client_t *c)
     if (c->finishing)
         return;
     c->finishing = true;
-    /* Answers still queued are delivered now, before their timer goes away. */
-    on_deliver(&c->deliver);
     fv_http_client_free(c->http);   /* outstanding callbacks run later with FV_ECANCELED */
     c->http = NULL;
-    uv_close((uv_handle_t *)&c->deliver, on_client_handle_closed);
+    /* Answers still queued are delivered (from the loop) before the queue's handle goes. */
+    fv_defer_queue_close(&c->answers, on_answers_closed);
     uv_close((uv_handle_t *)&c->close_timer, on_client_handle_closed);
     for (client_inst_t *i = c->insts; i; i = i->next)
         uv_close((uv_handle_t *)&i->timer, on_inst_handle_closed);

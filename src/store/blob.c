@@ -10,11 +10,12 @@
 #include "core/alloc.h"
 #include "store/blob_internal.h"
 
-struct fv__blob_defer {
+/* One fv__blob_defer() call. Heap-allocated, as one writer may have several answers queued. */
+typedef struct defer_call {
+    fv_defer_t d;
     void (*fn)(void *arg);
     void *arg;
-    fv__blob_defer_t *next;
-};
+} defer_call_t;
 
 /* ---- keys ---- */
 
@@ -131,9 +132,9 @@ int fv__blob_uri_encode(fv_buf_t *out, const char *s, size_t len, int keep_slash
 
 /* ---- handle lifetime ---- */
 
-static void on_defer_timer_closed(uv_handle_t *h)
+static void on_defer_closed(fv_defer_queue_t *q)
 {
-    fv_blob_t *bs = h->data;
+    fv_blob_t *bs = q->data;
     fv_blob_close_cb cb = bs->close_cb;
     void *data = bs->close_data;
     fv_free(bs);
@@ -143,10 +144,10 @@ static void on_defer_timer_closed(uv_handle_t *h)
 
 static void maybe_closed(fv_blob_t *bs)
 {
-    if (!bs->closing || bs->pending || bs->writers || !bs->backend_closed || bs->defer_closed)
+    if (!bs->closing || bs->pending || bs->writers || !bs->backend_closed
+        || fv_defer_queue_closing(&bs->defer))
         return;
-    bs->defer_closed = 1;
-    uv_close((uv_handle_t *)&bs->defer_timer, on_defer_timer_closed);
+    fv_defer_queue_close(&bs->defer, on_defer_closed);
 }
 
 void fv__blob_req_begin(fv_blob_t *bs)
@@ -166,31 +167,19 @@ void fv__blob_backend_closed(fv_blob_t *bs)
     maybe_closed(bs);
 }
 
-static void on_defer(uv_timer_t *t)
+static void on_defer(fv_defer_t *d)
 {
-    fv_blob_t *bs = t->data;
-    fv__blob_defer_t *d = bs->defer_head;
-    bs->defer_head = bs->defer_tail = NULL;
-    while (d) {
-        fv__blob_defer_t *next = d->next;
-        d->fn(d->arg);       /* may defer more: those go to the fresh list, run next turn */
-        fv_free(d);
-        d = next;
-    }
+    defer_call_t *c = FV_DEFER_OWNER(d, defer_call_t, d);
+    c->fn(c->arg);       /* may defer more: those run on the next turn */
+    fv_free(c);
 }
 
 void fv__blob_defer(fv_blob_t *bs, void (*fn)(void *arg), void *arg)
 {
-    fv__blob_defer_t *d = fv_calloc(1, sizeof(*d));
-    d->fn = fn;
-    d->arg = arg;
-    if (bs->defer_tail)
-        bs->defer_tail->next = d;
-    else
-        bs->defer_head = d;
-    bs->defer_tail = d;
-    if (!uv_is_active((uv_handle_t *)&bs->defer_timer))
-        uv_timer_start(&bs->defer_timer, on_defer, 0, 0);
+    defer_call_t *c = fv_calloc(1, sizeof(*c));
+    c->fn = fn;
+    c->arg = arg;
+    fv_defer_push(&bs->defer, &c->d, on_defer);
 }
 
 int fv_blob_open(uv_loop_t *loop, const char *url, const fv_blob_opts_t *opts, fv_blob_t **out,
@@ -225,8 +214,8 @@ int fv_blob_open(uv_loop_t *loop, const char *url, const fv_blob_opts_t *opts, f
         fv_free(bs);
         return rc;
     }
-    uv_timer_init(loop, &bs->defer_timer);
-    bs->defer_timer.data = bs;
+    fv_defer_queue_init(loop, &bs->defer, NULL);
+    bs->defer.data = bs;
     *out = bs;
     return 0;
 }

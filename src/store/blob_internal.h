@@ -8,9 +8,8 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/defer.h"
 #include "store/blob.h"
-
-typedef struct fv__blob_defer fv__blob_defer_t;
 
 typedef struct fv_blob_ops {
     const char *name;
@@ -45,9 +44,7 @@ struct fv_blob {
     int backend_closed;
     unsigned pending;            /* requests whose callback has not run yet */
     unsigned writers;            /* writers not yet released */
-    uv_timer_t defer_timer;
-    fv__blob_defer_t *defer_head, *defer_tail;
-    int defer_closed;
+    fv_defer_queue_t defer;      /* fv__blob_defer() calls; its close ends the handle's */
     fv_blob_close_cb close_cb;
     void *close_data;
 };

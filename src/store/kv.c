@@ -13,18 +13,17 @@
 
 /* ---- jobs ---------------------------------------------------------------------------------- */
 
-static void on_idle(uv_idle_t *h);
+static void on_job(fv_defer_t *d)
+{
+    fv__kv_job_t *job = FV_DEFER_OWNER(d, fv__kv_job_t, defer);
+    fv_kv_t *kv = job->kv;
+    job->run(kv, job, kv->closing);
+}
 
 void fv__kv_defer(fv_kv_t *kv, fv__kv_job_t *job)
 {
-    job->next = NULL;
-    if (kv->jobs_tail)
-        kv->jobs_tail->next = job;
-    else
-        kv->jobs_head = job;
-    kv->jobs_tail = job;
-    if (!uv_is_active((uv_handle_t *)&kv->idle))
-        uv_idle_start(&kv->idle, on_idle);
+    job->kv = kv;
+    fv_defer_push(&kv->jobs, &job->defer, on_job);
 }
 
 typedef struct fail_job {
@@ -54,30 +53,17 @@ void fv__kv_fail_later(fv_kv_t *kv, int status, fv_kv_cb cb, void *data)
 static void subs_sweep(fv_kv_t *kv);
 static void on_backend_closed(fv_kv_t *kv);
 
-/* One batch per loop turn: jobs queued by the callbacks of this batch wait for the next turn,
- * so a callback that always issues another request cannot starve I/O. */
-static void on_idle(uv_idle_t *h)
+/* After each batch (the queue runs one per loop turn: jobs queued by the callbacks of this
+ * batch wait for the next turn, so a callback that always issues another request cannot starve
+ * I/O). A closing store's batch ran canceled; now the backend goes. */
+static void on_jobs_turn(fv_defer_queue_t *q)
 {
-    fv_kv_t *kv = h->data;
-    fv__kv_job_t *job = kv->jobs_head;
-    kv->jobs_head = kv->jobs_tail = NULL;
-    while (job) {
-        fv__kv_job_t *next = job->next;
-        job->run(kv, job, kv->closing);
-        job = next;
+    fv_kv_t *kv = q->data;
+    if (kv->closing && kv->ops) {
+        const fv__kv_ops_t *ops = kv->ops;
+        kv->ops = NULL;           /* close the backend once */
+        ops->close(kv, on_backend_closed);
     }
-    if (kv->closing) {
-        /* Callbacks of canceled jobs cannot queue more (requests are refused while closing). */
-        uv_idle_stop(&kv->idle);
-        if (kv->ops) {
-            const fv__kv_ops_t *ops = kv->ops;
-            kv->ops = NULL;           /* close the backend once */
-            ops->close(kv, on_backend_closed);
-        }
-        return;
-    }
-    if (!kv->jobs_head)
-        uv_idle_stop(&kv->idle);
 }
 
 /* ---- open / close ------------------------------------------------------------------------- */
@@ -116,8 +102,8 @@ int fv_kv_open(uv_loop_t *loop, const char *url, const fv_kv_opts_t *opts, fv_kv
         fv_free(kv);
         return rc;
     }
-    uv_idle_init(loop, &kv->idle);
-    kv->idle.data = kv;
+    fv_defer_queue_init(loop, &kv->jobs, on_jobs_turn);
+    kv->jobs.data = kv;
     *out = kv;
     return 0;
 }
@@ -138,13 +124,12 @@ void fv_kv_close(fv_kv_t *kv, fv_kv_close_cb cb, void *data)
     for (fv_kv_sub_t *s = kv->subs; s; s = s->next)
         s->dead = true;
     /* The real work happens from the loop, so canceled callbacks never run inside this call. */
-    if (!uv_is_active((uv_handle_t *)&kv->idle))
-        uv_idle_start(&kv->idle, on_idle);
+    fv_defer_queue_kick(&kv->jobs);
 }
 
-static void on_idle_closed(uv_handle_t *h)
+static void on_jobs_closed(fv_defer_queue_t *q)
 {
-    fv_kv_t *kv = h->data;
+    fv_kv_t *kv = q->data;
     fv_kv_close_cb cb = kv->close_cb;
     void *data = kv->close_data;
     fv_free((char *)kv->opts.snapshot_path);
@@ -157,7 +142,7 @@ static void on_backend_closed(fv_kv_t *kv)
 {
     kv->dispatching = 0;
     subs_sweep(kv);
-    uv_close((uv_handle_t *)&kv->idle, on_idle_closed);
+    fv_defer_queue_close(&kv->jobs, on_jobs_closed);
 }
 
 /* ---- validation ---------------------------------------------------------------------------- */

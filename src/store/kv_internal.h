@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/defer.h"
 #include "store/kv.h"
 
 typedef enum fv__kv_op {
@@ -58,7 +59,8 @@ struct fv_kv_sub {
  * store closed first; run() frees the job. */
 typedef struct fv__kv_job fv__kv_job_t;
 struct fv__kv_job {
-    fv__kv_job_t *next;
+    fv_defer_t defer;             /* set by fv__kv_defer() */
+    fv_kv_t *kv;                  /* set by fv__kv_defer() */
     void (*run)(fv_kv_t *kv, fv__kv_job_t *job, bool canceled);
 };
 
@@ -85,8 +87,7 @@ struct fv_kv {
     bool closing;
     fv_kv_close_cb close_cb;
     void *close_data;
-    uv_idle_t idle;               /* drains jobs: runs once per loop turn while any queued */
-    fv__kv_job_t *jobs_head, *jobs_tail;
+    fv_defer_queue_t jobs;        /* one batch of jobs per loop turn; its close ends ours */
     fv_kv_sub_t *subs;
     uint64_t next_sub_id;
     int dispatching;              /* depth of sub-list iteration; frees wait for 0 */

@@ -18,17 +18,11 @@
 
 /* ---- deferred callbacks ------------------------------------------------------------------ */
 
-static void on_defer(uv_timer_t *t);
+static void on_defer(fv_defer_t *d);
 
 static void defer_push(fv_sql_t *db, fv__sql_job_t *job)
 {
-    job->next = NULL;
-    if (db->defer_tail)
-        db->defer_tail->next = job;
-    else
-        db->defer_head = job;
-    db->defer_tail = job;
-    uv_timer_start(&db->defer_timer, on_defer, 0, 0);
+    fv_defer_push(&db->defer, &job->defer, on_defer);
 }
 
 static void tx_free(fv_sql_tx_t *tx)
@@ -84,9 +78,9 @@ static void job_callback(fv__sql_job_t *job)
     job_free(job);
 }
 
-static void on_db_closed(uv_handle_t *h)
+static void on_db_closed(fv_defer_queue_t *q)
 {
-    fv_sql_t *db = h->data;
+    fv_sql_t *db = q->data;
     while (db->txs)
         tx_free(db->txs);
     fv_sql_close_cb cb = db->close_cb;
@@ -96,26 +90,18 @@ static void on_db_closed(uv_handle_t *h)
         cb(data);
 }
 
-static void maybe_finish_close(fv_sql_t *db)
+/* After every turn of the deferred queue (which runs only what was queued when the turn
+ * started, so a caller that retries from its callback cannot starve the loop). */
+static void maybe_finish_close(fv_defer_queue_t *q)
 {
-    if (db->closing && db->backend_closed && !db->defer_head &&
-        !uv_is_closing((uv_handle_t *)&db->defer_timer))
-        uv_close((uv_handle_t *)&db->defer_timer, on_db_closed);
+    fv_sql_t *db = q->data;
+    if (db->closing && db->backend_closed && fv_defer_queue_empty(q))
+        fv_defer_queue_close(q, on_db_closed);
 }
 
-static void on_defer(uv_timer_t *t)
+static void on_defer(fv_defer_t *d)
 {
-    fv_sql_t *db = t->data;
-    /* Only what is queued now: callbacks that queue more run on the next tick, so a caller
-     * that retries from its callback cannot starve the loop. */
-    fv__sql_job_t *job = db->defer_head;
-    db->defer_head = db->defer_tail = NULL;
-    while (job) {
-        fv__sql_job_t *next = job->next;
-        job_callback(job);
-        job = next;
-    }
-    maybe_finish_close(db);
+    job_callback(FV_DEFER_OWNER(d, fv__sql_job_t, defer));
 }
 
 static void fail_later(fv__sql_job_t *job, int rc, const char *msg)
@@ -273,7 +259,7 @@ void fv__sql_fail_waiting(fv_sql_t *db, int rc, const char *msg)
 void fv__sql_backend_closed(fv_sql_t *db)
 {
     db->backend_closed = true;
-    uv_timer_start(&db->defer_timer, on_defer, 0, 0);
+    fv_defer_queue_kick(&db->defer);     /* finish the close from the loop */
 }
 
 /* ---- input checks -------------------------------------------------------------------------- */
@@ -548,8 +534,8 @@ int fv_sql_open(uv_loop_t *loop, const char *url, const fv_sql_opts_t *opts, fv_
         fv_free(db);
         return rc;
     }
-    uv_timer_init(loop, &db->defer_timer);
-    db->defer_timer.data = db;
+    fv_defer_queue_init(loop, &db->defer, maybe_finish_close);
+    db->defer.data = db;
     *out = db;
     return 0;
 }

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "core/defer.h"
 #include "core/err.h"
 #include "store/sql.h"
 
@@ -57,7 +58,8 @@ typedef struct fv__sql_conn fv__sql_conn_t;
 
 /* One request's life, owned by sql.c. The backend may use the scratch fields while it runs. */
 struct fv__sql_job {
-    fv__sql_job_t *next;
+    fv__sql_job_t *next;        /* in the wait or transaction queue */
+    fv_defer_t defer;           /* finished: its callback runs from db->defer */
     fv_sql_t *db;
     fv_sql_tx_t *tx;            /* bound transaction, or NULL: any connection */
     fv__sql_kind_t kind;
@@ -109,8 +111,7 @@ struct fv_sql {
     fv_sql_close_cb close_cb;
     void *close_data;
     fv__sql_job_t *wait_head, *wait_tail;   /* jobs for any connection, FIFO */
-    fv__sql_job_t *defer_head, *defer_tail; /* finished jobs whose callback runs next tick */
-    uv_timer_t defer_timer;
+    fv_defer_queue_t defer;                 /* finished jobs whose callback runs next tick */
     fv_sql_tx_t *txs;                       /* live transactions */
     fv__sql_conn_t **conns;
     size_t nconns;

@@ -1,7 +1,7 @@
 /* vector.c - the vector store's interface: the URL switch, validation of everything that
  * does not need the collection, copying inputs into requests, and deferred delivery of every
- * callback through one uv_idle. The backends (vector_embedded.c, vector_qdrant.c) do the work;
- * the in-memory search itself is vector_index.c. */
+ * callback through one fv_defer_queue_t. The backends (vector_embedded.c, vector_qdrant.c) do
+ * the work; the in-memory search itself is vector_index.c. */
 #include "store/vector.h"
 
 #include <math.h>
@@ -46,9 +46,9 @@ static void req_free(fv__vector_req_t *req)
     fv_free(req);
 }
 
-static void on_idle_closed(uv_handle_t *h)
+static void on_defer_closed(fv_defer_queue_t *q)
 {
-    fv_vector_t *v = h->data;
+    fv_vector_t *v = q->data;
     fv_vector_close_cb cb = v->close_cb;
     void *data = v->close_data;
     fv_free((char *)v->opts.api_key);
@@ -68,44 +68,35 @@ static void deliver(fv__vector_req_t *req)
     req_free(req);
 }
 
-static void maybe_finish_close(fv_vector_t *v)
+/* After every turn of the queue, which runs only what was queued when the turn started:
+ * callbacks may submit more, which go to the next turn. */
+static void maybe_finish_close(fv_defer_queue_t *q)
 {
-    if (v->state == FV__VECTOR_CLOSING && v->backend_closed && !v->done_head && !v->open_done
-        && !uv_is_closing((uv_handle_t *)&v->idle))
-        uv_close((uv_handle_t *)&v->idle, on_idle_closed);
+    fv_vector_t *v = q->data;
+    if (v->state == FV__VECTOR_CLOSING && v->backend_closed && fv_defer_queue_empty(q))
+        fv_defer_queue_close(q, on_defer_closed);
 }
 
-static void on_idle(uv_idle_t *h)
+static void on_delivery(fv_defer_t *d)
 {
-    fv_vector_t *v = h->data;
-    if (v->open_done) {
-        v->open_done = false;
-        if (v->open_rc < 0) {
-            /* The caller never gets the handle: close it ourselves, quietly. */
-            v->open_cb(v->open_rc, NULL, &v->open_err, v->open_data);
-            fv_vector_close(v, NULL, NULL);
-        } else {
-            v->state = FV__VECTOR_OPEN;
-            v->open_cb(0, v, NULL, v->open_data);
-        }
-    }
-    /* Take the whole list first: callbacks may submit more, which go to the next turn. */
-    fv__vector_req_t *req = v->done_head;
-    v->done_head = v->done_tail = NULL;
-    while (req) {
-        fv__vector_req_t *next = req->next;
-        deliver(req);
-        req = next;
-    }
-    if (!v->done_head && !v->open_done) {
-        uv_idle_stop(&v->idle);
-        maybe_finish_close(v);
+    deliver(FV_DEFER_OWNER(d, fv__vector_req_t, defer));
+}
+
+static void on_open_delivery(fv_defer_t *d)
+{
+    fv_vector_t *v = FV_DEFER_OWNER(d, fv_vector_t, open_defer);
+    if (v->open_rc < 0) {
+        /* The caller never gets the handle: close it ourselves, quietly. */
+        v->open_cb(v->open_rc, NULL, &v->open_err, v->open_data);
+        fv_vector_close(v, NULL, NULL);
+    } else {
+        v->state = FV__VECTOR_OPEN;
+        v->open_cb(0, v, NULL, v->open_data);
     }
 }
 
 void fv__vector_opened(fv_vector_t *v, int rc, const fv_error_t *err)
 {
-    v->open_done = true;
     v->open_rc = rc;
     if (rc < 0) {
         if (err)
@@ -113,7 +104,7 @@ void fv__vector_opened(fv_vector_t *v, int rc, const fv_error_t *err)
         else
             fv_error_set(&v->open_err, rc, "vector store failed to open: %s", fv_strerror(rc));
     }
-    uv_idle_start(&v->idle, on_idle);
+    fv_defer_push(&v->defer, &v->open_defer, on_open_delivery);
 }
 
 void fv__vector_finish(fv__vector_req_t *req)
@@ -123,13 +114,7 @@ void fv__vector_finish(fv__vector_req_t *req)
         fv_error_set(&req->err, req->rc, "%s", fv_strerror(req->rc));
     if (req->rc < 0)
         req->err.code = req->rc;
-    req->next = NULL;
-    if (v->done_tail)
-        v->done_tail->next = req;
-    else
-        v->done_head = req;
-    v->done_tail = req;
-    uv_idle_start(&v->idle, on_idle);
+    fv_defer_push(&v->defer, &req->defer, on_delivery);
 }
 
 void fv__vector_fail(fv__vector_req_t *req, int rc, const char *fmt, ...)
@@ -146,7 +131,7 @@ void fv__vector_closed(fv_vector_t *v)
 {
     v->backend_closed = true;
     v->backend = NULL;
-    uv_idle_start(&v->idle, on_idle);   /* finish the close from the loop */
+    fv_defer_queue_kick(&v->defer);     /* finish the close from the loop */
 }
 
 int fv__vector_alloc_hits(fv__vector_req_t *req, size_t n)
@@ -198,15 +183,13 @@ int fv_vector_open(uv_loop_t *loop, const char *url, const fv_vector_opts_t *opt
     v->state = FV__VECTOR_OPENING;
     v->open_cb = cb;
     v->open_data = data;
-    uv_idle_init(loop, &v->idle);
-    v->idle.data = v;
+    fv_defer_queue_init(loop, &v->defer, maybe_finish_close);
+    v->defer.data = v;
     int rc = ops->open(v, url, err);
     if (rc < 0) {                      /* nothing of the backend's to undo */
         v->state = FV__VECTOR_CLOSING;
         v->backend_closed = true;
-        v->open_done = false;
-        uv_idle_stop(&v->idle);
-        uv_close((uv_handle_t *)&v->idle, on_idle_closed);
+        fv_defer_queue_close(&v->defer, on_defer_closed);
         return rc;
     }
     return 0;

@@ -4,13 +4,14 @@
  * vector.c validates what it can without the collection (names, ids, finite numbers,
  * payload shape and size, k, the filter), copies the inputs into a request and hands it to
  * the backend's submit(). The backend finishes every request it was handed exactly once with
- * fv__vector_finish() (from the loop thread, even inside submit(): delivery is deferred to a
- * uv_idle, so no callback ever runs inside the call that started it). */
+ * fv__vector_finish() (from the loop thread, even inside submit(): delivery is deferred to the
+ * next loop turn, so no callback ever runs inside the call that started it). */
 #ifndef FV_STORE_VECTOR_INTERNAL_H
 #define FV_STORE_VECTOR_INTERNAL_H
 
 #include <stdbool.h>
 
+#include "core/defer.h"
 #include "store/vector.h"
 
 typedef enum fv__vector_op {
@@ -24,7 +25,8 @@ typedef enum fv__vector_op {
 typedef struct fv__vector_req fv__vector_req_t;
 
 struct fv__vector_req {
-    fv__vector_req_t *next;        /* in whichever one queue holds it */
+    fv__vector_req_t *next;        /* in whichever one backend queue holds it */
+    fv_defer_t defer;              /* finished: delivered from v->defer */
     fv_vector_t *v;
     fv__vector_op_t op;
     char collection[FV_VECTOR_MAX_NAME_LEN + 1];
@@ -75,10 +77,8 @@ struct fv_vector {
     void *backend;
     fv_vector_opts_t opts;         /* api_key points at our own copy */
     fv__vector_state_t state;
-    uv_idle_t idle;                /* delivers finished requests and the open result */
-    fv__vector_req_t *done_head;
-    fv__vector_req_t *done_tail;
-    bool open_done;                /* backend reported; open_cb not yet run */
+    fv_defer_queue_t defer;        /* delivers finished requests and the open result */
+    fv_defer_t open_defer;         /* queued when the backend reports the open */
     int open_rc;
     fv_error_t open_err;
     fv_vector_open_cb open_cb;
