@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "loop_wait.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,43 +184,9 @@ static void on_done(int rc, const fv_curl_resp_t *resp, void *data)
     }
 }
 
-static int timed_out;
-static void on_watchdog(uv_timer_t *t)
-{
-    timed_out = 1;
-}
-
-typedef struct wait_for {
-    const int *counter;
-    int want;
-} wait_for_t;
-
-/* Before the loop blocks in poll: when a timer callback already did what we wait for, stop, so
- * that UV_RUN_ONCE does not sleep until some unrelated event. */
-static void on_prepare(uv_prepare_t *p)
-{
-    wait_for_t *w = p->data;
-    if (*w->counter >= w->want)
-        uv_stop(p->loop);
-}
-
 static void run_until(uv_loop_t *loop, const int *counter, int want)
 {
-    uv_timer_t wd;
-    uv_prepare_t prep;
-    wait_for_t w = {counter, want};
-    uv_timer_init(loop, &wd);
-    uv_prepare_init(loop, &prep);
-    prep.data = &w;
-    uv_prepare_start(&prep, on_prepare);
-    timed_out = 0;
-    uv_timer_start(&wd, on_watchdog, 20000, 0);
-    while (*counter < want && !timed_out)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&wd, NULL);
-    uv_close((uv_handle_t *)&prep, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    assert_false(timed_out);
+    fv_test_run_until(loop, counter, want, 20000);
 }
 
 typedef struct env {
@@ -443,17 +411,18 @@ static void many_at_once(void **state)
     for (int i = 0; i < N; i++)
         assert_int_equal(fv_curl_request(e->cl, &q, on_done, &r[i]), 0);
     uv_timer_t wd;
+    fv_test_wait_t w = {0};
     uv_timer_init(&e->loop, &wd);
-    timed_out = 0;
-    uv_timer_start(&wd, on_watchdog, 20000, 0);
-    while (total < N && !timed_out) {
+    wd.data = &w;
+    uv_timer_start(&wd, fv_test_on_watchdog, 20000, 0);
+    while (total < N && !w.timed_out) {
         uv_run(&e->loop, UV_RUN_ONCE);
         total = 0;
         for (int i = 0; i < N; i++)
             total += r[i].calls;
     }
     uv_close((uv_handle_t *)&wd, NULL);
-    assert_false(timed_out);
+    assert_false(w.timed_out);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_int_equal(r[i].status, 200);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "loop_wait.h"
+
 #include <curl/curl.h>
 #include <dirent.h>
 #include <signal.h>
@@ -36,43 +38,9 @@ typedef struct env {
     int closed;
 } env_t;
 
-static int timed_out;
-static void on_watchdog(uv_timer_t *t)
-{
-    timed_out = 1;
-}
-
-typedef struct wait_for {
-    const int *counter;
-    int want;
-} wait_for_t;
-
-/* Before the loop blocks in poll: when a timer callback already did what we wait for, stop, so
- * that UV_RUN_ONCE does not sleep until some unrelated event. */
-static void on_prepare(uv_prepare_t *p)
-{
-    wait_for_t *w = p->data;
-    if (*w->counter >= w->want)
-        uv_stop(p->loop);
-}
-
 static void run_until(uv_loop_t *loop, const int *counter, int want)
 {
-    uv_timer_t wd;
-    uv_prepare_t prep;
-    wait_for_t w = {counter, want};
-    uv_timer_init(loop, &wd);
-    uv_prepare_init(loop, &prep);
-    prep.data = &w;
-    uv_prepare_start(&prep, on_prepare);
-    timed_out = 0;
-    uv_timer_start(&wd, on_watchdog, 30000, 0);
-    while (*counter < want && !timed_out)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&wd, NULL);
-    uv_close((uv_handle_t *)&prep, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    assert_false(timed_out);
+    fv_test_run_until(loop, counter, want, 30000);
 }
 
 static char *read_text(const char *path)
