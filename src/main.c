@@ -220,6 +220,15 @@ static void close_leftover(uv_handle_t *h, void *arg)
     }
 }
 
+/* After a command's own shutdown: close whatever was left open so the loop can be released. */
+static void finish_loop(uv_loop_t *loop)
+{
+    uv_walk(loop, close_leftover, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(loop) != 0)
+        fv_log_warn("runtime", "event loop closed with handles still open");
+}
+
 static int run_modules(const fv_config_t *cfg, const int *which, size_t count)
 {
     uv_loop_t loop;
@@ -249,11 +258,7 @@ static int run_modules(const fv_config_t *cfg, const int *which, size_t count)
     if (exit_code == 0)
         exit_code = run_rc;
     fv_runtime_free(rt);
-    /* Close whatever a module left open so the loop can be released cleanly. */
-    uv_walk(&loop, close_leftover, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
-        fv_log_warn("runtime", "event loop closed with handles still open");
+    finish_loop(&loop);
     return exit_code;
 }
 
@@ -313,9 +318,7 @@ static int run_migrate(const fv_config_t *cfg)
     fv_stores_close(st, on_migrate_closed, &closed);
     while (!closed)
         uv_run(&loop, UV_RUN_ONCE);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
-        fv_log_warn("migrate", "event loop closed with handles still open");
+    finish_loop(&loop);
     return m.rc < 0 ? 1 : 0;
 }
 

@@ -38,6 +38,8 @@ struct fv_runtime {
     fv_module_ctx_t *mods[FV_MOD_COUNT];   /* in start order */
     size_t mod_count;
     fv_registry_client_t *registry;
+    char registry_host[200];               /* where registry lives, from the config once */
+    int registry_port;
     fv_stores_t *stores;                   /* the data layer, NULL when no module needs it */
     bool stores_done;                      /* its open callback has run */
     int stores_rc;
@@ -244,13 +246,11 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
     if ((rc = fv_http_server_listen(ctx->server, cfg->general.bind, ctx->port, &lerr)) < 0)
         return fv_error_set(err, rc, "%s: cannot listen on %s", m->name, lerr.msg);
     ctx->port = fv_http_server_port(ctx->server);
-    char host[200];
-    int reg_port;
-    fv_config_registry_addr(cfg, host, sizeof(host), &reg_port);
     snprintf(ctx->registry_pass_msg, sizeof(ctx->registry_pass_msg),
-             "registered with %s:%d as %s", host, reg_port, ctx->instance_id);
+             "registered with %s:%d as %s", rt->registry_host, rt->registry_port,
+             ctx->instance_id);
     snprintf(ctx->registry_warn_msg, sizeof(ctx->registry_warn_msg),
-             "not registered with %s:%d (retrying)", host, reg_port);
+             "not registered with %s:%d (retrying)", rt->registry_host, rt->registry_port);
     fv_log_info("runtime", "%s listening on http://%s:%d", m->name, cfg->general.bind, ctx->port);
     return 0;
 }
@@ -259,8 +259,6 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
 {
     int order[FV_MOD_COUNT];
     int rc;
-    char host[256];
-    int port;
 
     if (count == 0 || count > FV_MOD_COUNT)
         return fv_error_set(err, FV_EINVAL, "no modules to start");
@@ -270,8 +268,10 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     if ((rc = open_stores(rt, which, count, err)) < 0)
         return rc;
 
-    fv_config_registry_addr(rt->cfg, host, sizeof(host), &port);
-    if ((rc = fv_registry_client_new(rt->loop, host, port, rt->cfg, &rt->registry)) < 0)
+    fv_config_registry_addr(rt->cfg, rt->registry_host, sizeof(rt->registry_host),
+                            &rt->registry_port);
+    if ((rc = fv_registry_client_new(rt->loop, rt->registry_host, rt->registry_port, rt->cfg,
+                                     &rt->registry)) < 0)
         return fv_error_set(err, rc, "cannot create the registry client: %s", fv_strerror(rc));
 
     for (size_t i = 0; i < count; i++)
