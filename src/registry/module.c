@@ -4,9 +4,17 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "core/alloc.h"
 #include "core/log.h"
 #include "registry/registry.h"
 #include "registry/server.h"
+
+/* What the module keeps between start and close. */
+typedef struct registry_module {
+    fv_module_ctx_t *ctx;
+    registry_server_t *server;
+    fv_module_closed_cb done;
+} registry_module_t;
 
 static void catalog_check(void *data, fv_check_status_t *status, char *msg, size_t msg_len)
 {
@@ -48,7 +56,10 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
         return fv_error_set(err, rc, "service-registry: adding routes failed: %s",
                             fv_strerror(rc));
     }
-    fv_module_set_data(ctx, s);
+    registry_module_t *rm = fv_calloc(1, sizeof(*rm));
+    rm->ctx = ctx;
+    rm->server = s;
+    fv_module_set_data(ctx, rm);
     fv_module_add_check(ctx, "catalog", catalog_check, s);
     fv_module_add_gauge(ctx, "finalverse_registry_instances", "Registered service instances.",
                         gauge_instances, s);
@@ -57,16 +68,40 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
     return 0;
 }
 
-static void registry_stop(fv_module_ctx_t *ctx)
+/* Shutdown began: the blocking queries held open are answered now, with the catalog as it
+ * stands, so the drain does not wait out their wait times; the catalog is persisted. */
+static void registry_quiesce(fv_module_ctx_t *ctx)
 {
-    registry_server_t *s = fv_module_data(ctx);
+    registry_module_t *rm = fv_module_data(ctx);
+    registry_server_quiesce(rm ? rm->server : NULL);
+}
+
+static void on_server_closed(void *data)
+{
+    registry_module_t *rm = data;
+    fv_module_ctx_t *ctx = rm->ctx;
+    fv_module_closed_cb done = rm->done;
     fv_module_set_data(ctx, NULL);
-    registry_server_close(s, NULL, NULL);
+    fv_free(rm);
+    done(ctx);
+}
+
+/* After the drain no request reaches the routes any more, so the server may go. */
+static void registry_close(fv_module_ctx_t *ctx, fv_module_closed_cb done)
+{
+    registry_module_t *rm = fv_module_data(ctx);
+    if (!rm) {
+        done(ctx);
+        return;
+    }
+    rm->done = done;
+    registry_server_close(rm->server, on_server_closed, rm);
 }
 
 const fv_module_t fv_module_service_registry = {
     .name = "service-registry",
     .deps = NULL,
     .start = registry_start,
-    .stop = registry_stop,
+    .quiesce = registry_quiesce,
+    .close = registry_close,
 };

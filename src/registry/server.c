@@ -126,13 +126,22 @@ int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
     return 0;
 }
 
-void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *data)
+void registry_server_quiesce(registry_server_t *s)
 {
     if (!s || s->closing)
         return;
     /* Waiters first, while the catalog is intact: each gets the current data. */
     registry_http_wake(s, true);
     s->closing = true;
+    persist_now(s);
+}
+
+void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *data)
+{
+    if (!s || s->close_called)
+        return;
+    s->close_called = true;
+    registry_server_quiesce(s);
     persist_now(s);
     s->closed_cb = cb;
     s->closed_data = data;

@@ -29,7 +29,8 @@ typedef struct registry_server {
     uint32_t persist_delay_ms;
     uint64_t saved_index;       /* catalog index last written; differs = dirty */
     bool persist_failing;       /* so a full disk logs once, not once per change */
-    bool closing;
+    bool closing;                 /* quiesced: waiters answered at once, no more blocking */
+    bool close_called;
     uv_timer_t sweep;           /* fires at the catalog's next deadline */
     uv_timer_t persist;         /* debounce */
     uv_timer_t wait;            /* fires at the earliest blocking query's deadline */
@@ -51,7 +52,11 @@ FV_MUST_USE int registry_http_routes(fv_router_t *r, registry_server_t *s);
  * re-arms the sweep. Safe to call when nothing changed. */
 void registry_server_changed(registry_server_t *s);
 
-/* Flushes to disk, answers every waiter with current data, closes the timers, then runs
+/* Shutdown began: answers every waiter with current data, and later blocking queries at once,
+ * and flushes to disk. The routes keep working until registry_server_close. */
+void registry_server_quiesce(registry_server_t *s);
+
+/* Quiesces (when not yet done), flushes to disk, closes the timers, then runs
  * cb(data) from the loop and frees s. NULL-safe; cb may be NULL. */
 void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *data);
 

@@ -72,6 +72,7 @@ void fv__module_ctx_dispose(fv_module_ctx_t *ctx)
     fv_free(ctx->checks);
     ctx->checks = NULL;
     ctx->check_count = 0;
+    fv__ticks_dispose(ctx);
     fv_buf_dispose(&ctx->scratch);
     fv_buf_dispose(&ctx->health);
     fv_metrics_free(ctx->metrics);

@@ -6,6 +6,7 @@
  * requires. */
 #include "runtime/metrics.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,14 +22,27 @@ static const double bucket_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0
 /* Status codes are counted in a fixed array indexed by status - 100. */
 #define STATUS_SLOTS 500
 
+/* One latency histogram: requests of a route, runs of a tick. */
+typedef struct hist {
+    uint64_t bucket[BUCKET_COUNT + 1];
+    uint64_t count;
+    double sum_seconds;
+} hist_t;
+
 typedef struct route_stats {
     const char *route;           /* borrowed pattern, or NULL for unmatched */
     char method[16];
     uint64_t status_count[STATUS_SLOTS];
-    uint64_t bucket[BUCKET_COUNT + 1];
-    uint64_t count;
-    double sum_seconds;
+    hist_t latency;
 } route_stats_t;
+
+struct fv_metrics_tick {
+    char *name;
+    hist_t duration;             /* handler run time */
+    hist_t lateness;             /* start time minus scheduled time */
+    uint64_t overruns;           /* runs longer than the period */
+    uint64_t skipped;            /* due ticks dropped by the catch-up cap */
+};
 
 typedef struct gauge {
     char *name;
@@ -44,6 +58,8 @@ struct fv_metrics {
     size_t route_cap;
     gauge_t *gauges;
     size_t gauge_count;
+    fv_metrics_tick_t **ticks;
+    size_t tick_count;
 };
 
 fv_metrics_t *fv_metrics_new(const char *module)
@@ -62,6 +78,11 @@ void fv_metrics_free(fv_metrics_t *m)
         fv_free(m->gauges[i].help);
     }
     fv_free(m->gauges);
+    for (size_t i = 0; i < m->tick_count; i++) {
+        fv_free(m->ticks[i]->name);
+        fv_free(m->ticks[i]);
+    }
+    fv_free(m->ticks);
     fv_free(m->routes);
     fv_free(m->module);
     fv_free(m);
@@ -89,19 +110,47 @@ static route_stats_t *find_route(fv_metrics_t *m, const char *route, fv_slice_t 
     return r;
 }
 
+static void hist_observe(hist_t *h, uint64_t ns)
+{
+    double secs = (double)ns / 1e9;
+    size_t b = 0;
+    while (b < BUCKET_COUNT && secs > bucket_bounds[b])
+        b++;
+    h->bucket[b]++;
+    h->count++;
+    h->sum_seconds += secs;
+}
+
 void fv_metrics_observe(fv_metrics_t *m, const char *route, fv_slice_t method, int status,
                         uint64_t duration_ns)
 {
     route_stats_t *r = find_route(m, route, method);
-    double secs = (double)duration_ns / 1e9;
     if (status >= 100 && status < 100 + STATUS_SLOTS)
         r->status_count[status - 100]++;
-    size_t b = 0;
-    while (b < BUCKET_COUNT && secs > bucket_bounds[b])
-        b++;
-    r->bucket[b]++;
-    r->count++;
-    r->sum_seconds += secs;
+    hist_observe(&r->latency, duration_ns);
+}
+
+fv_metrics_tick_t *fv_metrics_add_tick(fv_metrics_t *m, const char *name)
+{
+    fv_metrics_tick_t *t = fv_calloc(1, sizeof(*t));
+    t->name = fv_strdup(name);
+    m->ticks = fv_realloc(m->ticks, (m->tick_count + 1) * sizeof(*m->ticks));
+    m->ticks[m->tick_count++] = t;
+    return t;
+}
+
+void fv_metrics_tick_observe(fv_metrics_tick_t *t, uint64_t duration_ns, uint64_t lateness_ns,
+                             bool overrun)
+{
+    hist_observe(&t->duration, duration_ns);
+    hist_observe(&t->lateness, lateness_ns);
+    if (overrun)
+        t->overruns++;
+}
+
+void fv_metrics_tick_skipped(fv_metrics_tick_t *t, uint64_t skipped)
+{
+    t->skipped += skipped;
 }
 
 void fv_metrics_add_gauge(fv_metrics_t *m, const char *name, const char *help,
@@ -148,6 +197,54 @@ static int put_route_labels(fv_buf_t *out, const fv_metrics_t *m, const route_st
     return rc;
 }
 
+static int put_tick_labels(fv_buf_t *out, const fv_metrics_t *m, const fv_metrics_tick_t *t)
+{
+    int rc = fv_buf_append_str(out, "module=\"");
+    if (!rc)
+        rc = put_label(out, m->module);
+    if (!rc)
+        rc = fv_buf_append_str(out, "\",tick=\"");
+    if (!rc)
+        rc = put_label(out, t->name);
+    if (!rc)
+        rc = fv_buf_append_str(out, "\"");
+    return rc;
+}
+
+/* The _bucket, _sum and _count lines of one histogram series; labels is the rendered label
+ * set without braces. */
+static int put_hist(fv_buf_t *out, const char *name, const char *labels, const hist_t *h)
+{
+    uint64_t cumulative = 0;
+    int rc = 0;
+    for (size_t b = 0; b <= BUCKET_COUNT && rc == 0; b++) {
+        cumulative += h->bucket[b];
+        if (b < BUCKET_COUNT)
+            rc = fv_buf_printf(out, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
+                               bucket_bounds[b], (unsigned long long)cumulative);
+        else
+            rc = fv_buf_printf(out, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels,
+                               (unsigned long long)cumulative);
+    }
+    if (rc == 0)
+        rc = fv_buf_printf(out, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name, labels,
+                           h->sum_seconds, name, labels, (unsigned long long)h->count);
+    return rc;
+}
+
+/* Renders labels with put() into a scratch buffer, then the histogram. */
+#define PUT_HIST(out, name, put_labels_call, h)                                             \
+    do {                                                                                    \
+        fv_buf_t lb;                                                                        \
+        fv_buf_init(&lb, 0);                                                                \
+        rc = put_labels_call;                                                               \
+        if (rc == 0)                                                                        \
+            rc = put_hist(out, name, lb.ptr ? lb.ptr : "", h);                              \
+        fv_buf_dispose(&lb);                                                                \
+        if (rc < 0)                                                                         \
+            return rc;                                                                      \
+    } while (0)
+
 int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_connections,
                       fv_buf_t *out)
 {
@@ -190,25 +287,39 @@ int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_
     TRY(fv_buf_append_str(out, "# HELP finalverse_http_request_duration_seconds Time from the "
                                "request's arrival to its response, by route.\n"
                                "# TYPE finalverse_http_request_duration_seconds histogram\n"));
-    for (size_t i = 0; i < m->route_count; i++) {
-        const route_stats_t *r = &m->routes[i];
-        uint64_t cumulative = 0;
-        for (size_t b = 0; b <= BUCKET_COUNT; b++) {
-            cumulative += r->bucket[b];
-            TRY(fv_buf_append_str(out, "finalverse_http_request_duration_seconds_bucket{"));
-            TRY(put_route_labels(out, m, r));
-            if (b < BUCKET_COUNT)
-                TRY(fv_buf_printf(out, ",le=\"%g\"} %llu\n", bucket_bounds[b],
-                                  (unsigned long long)cumulative));
-            else
-                TRY(fv_buf_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)cumulative));
+    for (size_t i = 0; i < m->route_count; i++)
+        PUT_HIST(out, "finalverse_http_request_duration_seconds",
+                 put_route_labels(&lb, m, &m->routes[i]), &m->routes[i].latency);
+
+    if (m->tick_count) {
+        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_duration_seconds Run time of a "
+                                   "module's tick handler.\n"
+                                   "# TYPE finalverse_tick_duration_seconds histogram\n"));
+        for (size_t i = 0; i < m->tick_count; i++)
+            PUT_HIST(out, "finalverse_tick_duration_seconds",
+                     put_tick_labels(&lb, m, m->ticks[i]), &m->ticks[i]->duration);
+        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_lateness_seconds Start of a tick "
+                                   "minus its scheduled time.\n"
+                                   "# TYPE finalverse_tick_lateness_seconds histogram\n"));
+        for (size_t i = 0; i < m->tick_count; i++)
+            PUT_HIST(out, "finalverse_tick_lateness_seconds",
+                     put_tick_labels(&lb, m, m->ticks[i]), &m->ticks[i]->lateness);
+        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_overruns_total Tick runs that took "
+                                   "longer than the tick's period.\n"
+                                   "# TYPE finalverse_tick_overruns_total counter\n"));
+        for (size_t i = 0; i < m->tick_count; i++) {
+            TRY(fv_buf_append_str(out, "finalverse_tick_overruns_total{"));
+            TRY(put_tick_labels(out, m, m->ticks[i]));
+            TRY(fv_buf_printf(out, "} %llu\n", (unsigned long long)m->ticks[i]->overruns));
         }
-        TRY(fv_buf_append_str(out, "finalverse_http_request_duration_seconds_sum{"));
-        TRY(put_route_labels(out, m, r));
-        TRY(fv_buf_printf(out, "} %.9f\n", r->sum_seconds));
-        TRY(fv_buf_append_str(out, "finalverse_http_request_duration_seconds_count{"));
-        TRY(put_route_labels(out, m, r));
-        TRY(fv_buf_printf(out, "} %llu\n", (unsigned long long)r->count));
+        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_skipped_total Due ticks dropped "
+                                   "because the module fell too far behind.\n"
+                                   "# TYPE finalverse_tick_skipped_total counter\n"));
+        for (size_t i = 0; i < m->tick_count; i++) {
+            TRY(fv_buf_append_str(out, "finalverse_tick_skipped_total{"));
+            TRY(put_tick_labels(out, m, m->ticks[i]));
+            TRY(fv_buf_printf(out, "} %llu\n", (unsigned long long)m->ticks[i]->skipped));
+        }
     }
 
     for (size_t i = 0; i < m->gauge_count; i++) {

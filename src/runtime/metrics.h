@@ -4,6 +4,7 @@
 #ifndef FV_RUNTIME_METRICS_H
 #define FV_RUNTIME_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,14 @@ void fv_metrics_observe(fv_metrics_t *m, const char *route, fv_slice_t method, i
 /* A gauge sampled at render time. name and help are copied. */
 void fv_metrics_add_gauge(fv_metrics_t *m, const char *name, const char *help,
                           fv_metrics_gauge_fn fn, void *data);
+
+/* A module tick's series (duration and lateness histograms, overrun and skip counters), kept
+ * by m until fv_metrics_free. name is copied. */
+typedef struct fv_metrics_tick fv_metrics_tick_t;
+fv_metrics_tick_t *fv_metrics_add_tick(fv_metrics_t *m, const char *name);
+void fv_metrics_tick_observe(fv_metrics_tick_t *t, uint64_t duration_ns, uint64_t lateness_ns,
+                             bool overrun);
+void fv_metrics_tick_skipped(fv_metrics_tick_t *t, uint64_t skipped);
 
 /* Appends the whole exposition to out. */
 int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_connections,

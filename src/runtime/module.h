@@ -16,20 +16,59 @@
 
 typedef struct fv_module_ctx fv_module_ctx_t;
 
+/* close() reports with this once the module's handles are all closed. */
+typedef void (*fv_module_closed_cb)(fv_module_ctx_t *ctx);
+
+/* The lifecycle, in libuv's terms (every hook may be NULL):
+ *
+ *   start    once, on the loop, before the listener opens: add routes, checks, ticks, methods.
+ *            0: ready now. FV_EAGAIN: the module finishes later with fv_module_ready(), and
+ *            modules that depend on it start only then. Another negative code, with err saying
+ *            why: the process exits non-zero (after closing what did start).
+ *   quiesce  once, when shutdown begins (after deregistration, before the drain): stop taking
+ *            new work of the module's own making. Ticks have already been stopped by the
+ *            runtime; requests and calls in flight go on and are drained.
+ *   close    once, after the drain (or its deadline): release everything start took and call
+ *            done(ctx) when the last of the module's handles has closed, from a callback, never
+ *            before its close callbacks ran. Called for a module whose start failed too. */
 typedef struct fv_module {
     const char *name;              /* one of fv_components[].name */
     const char *const *deps;       /* names started before this one; NULL-terminated or NULL */
-    /* Called once on the loop before the listener opens; register routes and checks here.
-     * 0, or a negative code with err saying why (the process then exits non-zero). */
     int (*start)(fv_module_ctx_t *ctx, fv_error_t *err);
-    /* Called once at shutdown after the listener stopped accepting; release what start took.
-     * May be NULL. */
-    void (*stop)(fv_module_ctx_t *ctx);
+    void (*quiesce)(fv_module_ctx_t *ctx);
+    void (*close)(fv_module_ctx_t *ctx, fv_module_closed_cb done);
     /* The stores (FV_STORE_* bits of src/store/stores.h) it works on: the runtime opens the
      * union for the modules of a process before any start(), and adds a /health check for
      * each. */
     unsigned stores;
 } fv_module_t;
+
+/* Finishes a start() that returned FV_EAGAIN: status 0 (ready) or a negative code with err
+ * (may be NULL) saying why. Only once; later calls are ignored. */
+void fv_module_ready(fv_module_ctx_t *ctx, int status, const fv_error_t *err);
+
+/* ---- ticks ----
+ *
+ * A tick runs fn at a fixed rate on the loop from the module's readiness until shutdown begins
+ * (before quiesce). Tick k runs at start + k * period, measured on the monotonic clock, so
+ * there is no drift; a handler that overruns its period is counted (finalverse_tick_overruns_
+ * total), and when the loop falls far behind at most a few due ticks run back to back and the
+ * rest are skipped and counted, never replayed as a burst. Duration and lateness histograms are
+ * on /metrics with the tick's name. */
+typedef struct fv_tick_info {
+    uint64_t seq;                  /* 1, 2, ... per tick */
+    uint64_t scheduled_ns;         /* monotonic time it was due (uv_hrtime's clock) */
+    uint64_t lateness_ns;          /* how late it started */
+    uint64_t period_ns;
+} fv_tick_info_t;
+
+typedef void (*fv_tick_fn)(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data);
+
+/* Adds a tick of rate_hz (1..1000) runs a second. name ([a-z0-9_], copied) labels its metrics.
+ * Call from start(). 0, or FV_EINVAL for a bad name or rate, or FV_EEXIST for a second tick of
+ * that name. */
+FV_MUST_USE int fv_module_add_tick(fv_module_ctx_t *ctx, const char *name, uint32_t rate_hz,
+                                   fv_tick_fn fn, void *data);
 
 /* A health check fills status and a short message. Runs on the loop; must not block. */
 typedef enum fv_check_status {

@@ -1,11 +1,13 @@
 /* runtime.c - one process's modules: start in dependency order, listen, register, and the
  * graceful shutdown sequence.
  *
- * Shutdown order matters: deregister first (so discovery stops sending traffic while we can
- * still answer it; in `up` the registry itself is still accepting then), then stop accepting
- * on every listener, then stop the modules (they answer or cancel what they hold, such as the
- * registry's blocking queries), then wait for in-flight requests until the drain deadline, then
- * close every listener and connection. */
+ * Shutdown order matters: stop the ticks and deregister first (so discovery stops sending
+ * traffic while we can still answer it; in `up` the registry itself is still accepting then),
+ * then quiesce the modules (they stop making new work and answer what they hold open, such as
+ * the registry's blocking queries) and stop accepting on every listener, then wait for
+ * in-flight requests until the drain deadline, then close the modules (each reports when its
+ * handles are gone, under a deadline of its own), then every listener, connection and store.
+ * A deadline that cuts work off makes the exit status non-zero. */
 #include "runtime/runtime.h"
 
 #include <signal.h>
@@ -27,6 +29,7 @@ typedef enum rt_state {
     RT_RUNNING,
     RT_DEREGISTERING,
     RT_DRAINING,
+    RT_CLOSING_MODULES,    /* modules' close() called, waiting for their done */
     RT_CLOSING,
     RT_DONE,
 } rt_state_t;
@@ -56,7 +59,9 @@ struct fv_runtime {
     uv_timer_t drain_timer;
     bool drain_timer_on;
     uint64_t drain_deadline_ms;
+    size_t modules_closing;                /* close() called, done not yet reported */
     size_t closing;                        /* handles whose close callback is pending */
+    bool cut_off;                          /* a deadline ended work early: exit non-zero */
 };
 
 fv_stores_t *fv__runtime_stores(fv_runtime_t *rt)
@@ -199,6 +204,58 @@ static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
     return lim;
 }
 
+void fv_module_ready(fv_module_ctx_t *ctx, int status, const fv_error_t *err)
+{
+    if (ctx->state != MODULE_STARTING) {
+        fv_log_debug("runtime", "%s: fv_module_ready after start finished: ignored",
+                     ctx->mod->name);
+        return;
+    }
+    ctx->ready_rc = status;
+    if (status < 0) {
+        if (err)
+            ctx->ready_err = *err;
+        else
+            fv_error_set(&ctx->ready_err, status, "%s: start failed: %s", ctx->mod->name,
+                         fv_strerror(status));
+    }
+    ctx->state = status < 0 ? MODULE_FAILED : MODULE_READY;
+}
+
+/* Runs the module's start(); when it answers later, runs the loop until it does (nothing else
+ * of this process depends on the loop yet but the stores and the modules already started). */
+static int start_module(fv_runtime_t *rt, fv_module_ctx_t *ctx, fv_error_t *err)
+{
+    const fv_module_t *m = ctx->mod;
+    if (!m->start) {
+        ctx->state = MODULE_READY;
+        return 0;
+    }
+    ctx->start_called = true;
+    ctx->state = MODULE_STARTING;
+    int rc = m->start(ctx, err);
+    if (rc != FV_EAGAIN) {
+        if (ctx->state == MODULE_STARTING)
+            ctx->state = rc < 0 ? MODULE_FAILED : MODULE_READY;
+        return rc;   /* on failure err names the module's own reason */
+    }
+    while (ctx->state == MODULE_STARTING && rt->state < RT_DEREGISTERING) {
+        if (uv_run(rt->loop, UV_RUN_ONCE) == 0 && ctx->state == MODULE_STARTING)
+            break;   /* nothing left that could ever call fv_module_ready */
+    }
+    if (ctx->state == MODULE_STARTING) {
+        ctx->state = MODULE_FAILED;
+        return fv_error_set(err, FV_ECANCELED, "%s: %s", m->name,
+                            rt->state >= RT_DEREGISTERING ? "interrupted while starting"
+                                                          : "start never finished");
+    }
+    if (ctx->ready_rc < 0) {
+        *err = ctx->ready_err;
+        return ctx->ready_rc;
+    }
+    return 0;
+}
+
 static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
 {
     const fv_config_t *cfg = rt->cfg;
@@ -230,11 +287,8 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
         if (m->stores & rt->store_checks[i].kind)
             fv_module_add_check(ctx, rt->store_checks[i].name, store_check,
                                 &rt->store_checks[i]);
-    if (m->start) {
-        if ((rc = m->start(ctx, err)) < 0)
-            return rc;   /* err names the module's own reason */
-    }
-    ctx->started = true;
+    if ((rc = start_module(rt, ctx, err)) < 0)
+        return rc;
 
     fv_http_limits_t lim = limits_from_config(cfg);
     if ((rc = fv_http_server_new(rt->loop, &lim, fv_router_dispatch, ctx->router, &ctx->server))
@@ -252,6 +306,7 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
     snprintf(ctx->registry_warn_msg, sizeof(ctx->registry_warn_msg),
              "not registered with %s:%d (retrying)", rt->registry_host, rt->registry_port);
     fv_log_info("runtime", "%s listening on http://%s:%d", m->name, cfg->general.bind, ctx->port);
+    fv__ticks_start(ctx);
     return 0;
 }
 
@@ -307,13 +362,14 @@ void fv_runtime_print_table(const fv_runtime_t *rt, FILE *out)
             FV_GIT_REV, rt->mod_count, rt->mod_count == 1 ? "" : "s", rt->cfg->general.bind,
             rt->cfg->general.data_dir);
     fprintf(out, "  %-18s %-28s %s\n", "COMPONENT", "URL", "ROLE");
-    static const int display_order[FV_MOD_COUNT] = {
-        FV_MOD_SERVICE_REGISTRY, FV_MOD_API_GATEWAY,     FV_MOD_WEBSOCKET_GATEWAY,
-        FV_MOD_SONG_ENGINE,      FV_MOD_WORLD_ENGINE,    FV_MOD_ECHO_ENGINE,
-        FV_MOD_AI_ORCHESTRA,     FV_MOD_STORY_ENGINE,    FV_MOD_HARMONY_SERVICE,
-        FV_MOD_ASSET_SERVICE,    FV_MOD_COMMUNITY,       FV_MOD_SILENCE_SERVICE,
-        FV_MOD_PROCEDURAL_GEN,   FV_MOD_BEHAVIOR_AI,
-    };
+    /* The doors first (registry, gateway), then the rest in list order. */
+    int display_order[FV_MOD_COUNT];
+    int n = 0;
+    display_order[n++] = FV_MOD_SERVICE_REGISTRY;
+    display_order[n++] = FV_MOD_API_GATEWAY;
+    for (int i = 0; i < FV_MOD_COUNT; i++)
+        if (i != FV_MOD_SERVICE_REGISTRY && i != FV_MOD_API_GATEWAY)
+            display_order[n++] = i;
     const char *host = rt->cfg->general.advertise;
     for (int k = 0; k < FV_MOD_COUNT; k++) {
         for (size_t i = 0; i < rt->mod_count; i++) {
@@ -341,25 +397,25 @@ static void finish_if_closed(fv_runtime_t *rt)
     }
 }
 
-static void on_server_closed(fv_http_server_t *s, void *data)
+void fv__runtime_handle_closed(fv_runtime_t *rt)
 {
-    fv_runtime_t *rt = data;
     rt->closing--;
     finish_if_closed(rt);
+}
+
+static void on_server_closed(fv_http_server_t *s, void *data)
+{
+    fv__runtime_handle_closed(data);
 }
 
 static void on_stores_closed(void *data)
 {
-    fv_runtime_t *rt = data;
-    rt->closing--;
-    finish_if_closed(rt);
+    fv__runtime_handle_closed(data);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    fv_runtime_t *rt = h->data;
-    rt->closing--;
-    finish_if_closed(rt);
+    fv__runtime_handle_closed(h->data);
 }
 
 static size_t busy_requests(const fv_runtime_t *rt)
@@ -379,6 +435,7 @@ static void close_everything(fv_runtime_t *rt)
     rt->closing++;
     for (size_t i = rt->mod_count; i-- > 0;) {
         fv_module_ctx_t *ctx = rt->mods[i];
+        rt->closing += fv__ticks_close(ctx);
         if (ctx->server) {
             rt->closing++;
             fv_http_server_close(ctx->server, on_server_closed, rt);
@@ -401,21 +458,74 @@ static void close_everything(fv_runtime_t *rt)
         uv_close((uv_handle_t *)&rt->sigterm, on_handle_closed);
         rt->signals_on = false;
     }
-    rt->closing--;
-    finish_if_closed(rt);
+    fv__runtime_handle_closed(rt);
+}
+
+static void on_module_closed(fv_module_ctx_t *ctx)
+{
+    fv_runtime_t *rt = ctx->rt;
+    if (ctx->state != MODULE_CLOSING) {
+        fv_log_warn("runtime", "%s: close reported twice: ignored", ctx->mod->name);
+        return;
+    }
+    ctx->state = MODULE_CLOSED;
+    fv_log_debug("runtime", "%s closed", ctx->mod->name);
+    if (--rt->modules_closing == 0 && rt->state == RT_CLOSING_MODULES)
+        close_everything(rt);
+}
+
+/* After the drain: every module whose start() ran is closed, in reverse start order, and
+ * reports back; the listeners and stores close only then, so a module's last callbacks still
+ * find them. */
+static void close_modules(fv_runtime_t *rt)
+{
+    rt->state = RT_CLOSING_MODULES;
+    rt->drain_deadline_ms = fv_now_ms() + rt->cfg->general.drain_timeout_ms;
+    rt->modules_closing = 1;     /* held while handing out closes */
+    for (size_t i = rt->mod_count; i-- > 0;) {
+        fv_module_ctx_t *ctx = rt->mods[i];
+        fv__ticks_stop(ctx);
+        if (!ctx->start_called || ctx->state >= MODULE_CLOSING) {
+            ctx->state = MODULE_CLOSED;
+            continue;
+        }
+        ctx->state = MODULE_CLOSING;
+        if (!ctx->mod->close) {
+            ctx->state = MODULE_CLOSED;
+            continue;
+        }
+        rt->modules_closing++;
+        ctx->mod->close(ctx, on_module_closed);
+    }
+    if (--rt->modules_closing == 0)
+        close_everything(rt);
 }
 
 static void on_drain_tick(uv_timer_t *t)
 {
     fv_runtime_t *rt = t->data;
+    if (rt->state == RT_CLOSING_MODULES) {
+        if (fv_now_ms() < rt->drain_deadline_ms)
+            return;
+        for (size_t i = 0; i < rt->mod_count; i++)
+            if (rt->mods[i]->state == MODULE_CLOSING)
+                fv_log_error("runtime", "%s did not finish closing in time; exiting anyway",
+                             rt->mods[i]->mod->name);
+        rt->cut_off = true;
+        close_everything(rt);
+        return;
+    }
+    if (rt->state != RT_DRAINING)
+        return;
     size_t busy = busy_requests(rt);
     if (busy == 0) {
         fv_log_info("runtime", "drained");
-        close_everything(rt);
+        close_modules(rt);
     } else if (fv_now_ms() >= rt->drain_deadline_ms) {
         fv_log_warn("runtime", "drain deadline passed with %zu request%s in flight; closing", busy,
                     busy == 1 ? "" : "s");
-        close_everything(rt);
+        rt->cut_off = true;
+        close_modules(rt);
     }
 }
 
@@ -424,15 +534,17 @@ static void on_deregistered(void *data)
     fv_runtime_t *rt = data;
     rt->registry = NULL;
     rt->state = RT_DRAINING;
+    for (size_t i = rt->mod_count; i-- > 0;) {
+        fv_module_ctx_t *ctx = rt->mods[i];
+        if (ctx->state != MODULE_READY)
+            continue;
+        ctx->state = MODULE_QUIESCED;
+        if (ctx->mod->quiesce)
+            ctx->mod->quiesce(ctx);
+    }
     for (size_t i = rt->mod_count; i-- > 0;)
         if (rt->mods[i]->server)
             fv_http_server_stop_accepting(rt->mods[i]->server);
-    for (size_t i = rt->mod_count; i-- > 0;) {
-        fv_module_ctx_t *ctx = rt->mods[i];
-        if (ctx->started && ctx->mod->stop)
-            ctx->mod->stop(ctx);
-        ctx->started = false;
-    }
     rt->drain_deadline_ms = fv_now_ms() + rt->cfg->general.drain_timeout_ms;
     uv_timer_init(rt->loop, &rt->drain_timer);
     rt->drain_timer.data = rt;
@@ -448,6 +560,9 @@ void fv_runtime_shutdown(fv_runtime_t *rt)
     fv_log_info("runtime", "shutting down: deregistering, then draining (deadline %u ms)",
                 rt->cfg->general.drain_timeout_ms);
     rt->state = RT_DEREGISTERING;
+    /* No tick starts new work once shutdown has begun. */
+    for (size_t i = 0; i < rt->mod_count; i++)
+        fv__ticks_stop(rt->mods[i]);
     if (rt->registry) {
         fv_registry_client_close(rt->registry, on_deregistered, rt);
     } else {
@@ -494,7 +609,7 @@ int fv_runtime_run(fv_runtime_t *rt)
             fv_runtime_shutdown(rt);
         }
     }
-    return 0;
+    return rt->cut_off ? 1 : 0;
 }
 
 void fv_runtime_free(fv_runtime_t *rt)

@@ -10,6 +10,20 @@
 #include "runtime/metrics.h"
 #include "runtime/module.h"
 #include "runtime/runtime.h"
+#include "runtime/tick_clock.h"
+
+typedef struct module_tick module_tick_t;
+
+/* Where a module is in its lifecycle; forward only. */
+typedef enum module_state {
+    MODULE_NEW,          /* not started */
+    MODULE_STARTING,     /* start() returned FV_EAGAIN; waiting for fv_module_ready() */
+    MODULE_READY,        /* started; listener open, ticks running */
+    MODULE_FAILED,       /* start() failed: close() is still owed */
+    MODULE_QUIESCED,     /* shutdown began */
+    MODULE_CLOSING,      /* close() called, done not yet reported */
+    MODULE_CLOSED,
+} module_state_t;
 
 typedef struct module_check {
     char *name;
@@ -36,7 +50,12 @@ struct fv_module_ctx {
     int health_status;           /* its HTTP status; 0 = none rendered */
     char registry_pass_msg[512]; /* the registry check's two answers, made once at start */
     char registry_warn_msg[512];
-    bool started;                /* start() returned 0: stop() is owed */
+    module_state_t state;
+    bool start_called;           /* start() ran: close() is owed, whatever it returned */
+    int ready_rc;                /* fv_module_ready()'s status */
+    fv_error_t ready_err;
+    module_tick_t **ticks;
+    size_t tick_count;
 };
 
 /* The runtime's registry client (NULL before start). */
@@ -53,5 +72,15 @@ void fv__endpoints_observe(const fv_http_req_t *req, int status, uint64_t durati
                            void *ctx);
 
 void fv__module_ctx_dispose(fv_module_ctx_t *ctx);
+
+/* A handle the runtime counts in its shutdown has closed (ticker.c's timers). */
+void fv__runtime_handle_closed(fv_runtime_t *rt);
+
+/* ticker.c: start a ready module's ticks; stop them (shutdown began); close their timers,
+ * returning how many close callbacks will reach fv__runtime_handle_closed; free them. */
+void fv__ticks_start(fv_module_ctx_t *ctx);
+void fv__ticks_stop(fv_module_ctx_t *ctx);
+size_t fv__ticks_close(fv_module_ctx_t *ctx);
+void fv__ticks_dispose(fv_module_ctx_t *ctx);
 
 #endif

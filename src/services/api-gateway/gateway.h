@@ -12,10 +12,11 @@ typedef struct gateway {
     fv_http_client_t *upstream;   /* pooled connections to the services */
     uint32_t upstream_timeout_ms;
     size_t in_flight;             /* proxied requests not finished, lookups included */
-    bool stopping;                /* stop() ran: free when in_flight reaches 0 */
+    bool stopping;                /* close() ran: free when in_flight reaches 0 */
+    fv_module_closed_cb closed_cb;/* reported then */
 } gateway_t;
 
-/* Frees gw once it is stopping and nothing is in flight. */
+/* Frees gw, and reports the module closed, once it is closing and nothing is in flight. */
 void gateway_release(gateway_t *gw);
 
 /* Routes /api/<module>/<rest> to a healthy instance of <module> found in the registry. */

@@ -1,5 +1,7 @@
 /* module.c - the api-gateway module: the HTTP entry point on 8080. It forwards
- * /api/<module>/... to the module through the registry (proxy.c). Accounts, CORS policy and
+ * /api/<module>/... to the module through the registry (proxy.c). At shutdown it keeps
+ * forwarding what it holds through the drain, so a request in flight at SIGTERM gets its whole
+ * answer; only close() lets go of the upstream client. Accounts, CORS policy and
  * rate limiting arrive with the gateway's own issue. */
 #include "services/api-gateway/gateway.h"
 
@@ -41,14 +43,18 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     return 0;
 }
 
-static void gateway_stop(fv_module_ctx_t *ctx)
+/* After the drain: every request the gateway was forwarding has had its answer (or the drain
+ * deadline passed). Freeing the upstream client cancels whatever is left, each of those gets
+ * its 503 from a callback that still needs gw, and the last of them reports the close. */
+static void gateway_close(fv_module_ctx_t *ctx, fv_module_closed_cb done)
 {
     gateway_t *gw = fv_module_data(ctx);
-    if (!gw)
+    if (!gw) {
+        done(ctx);
         return;
-    /* Cancels what is in flight: each proxied request then gets its 503 from a callback that
-     * still needs gw, so the last of them frees it (gateway_release). */
+    }
     gw->stopping = true;
+    gw->closed_cb = done;
     fv_module_set_data(ctx, NULL);
     fv_http_client_free(gw->upstream);
     gw->upstream = NULL;
@@ -57,14 +63,19 @@ static void gateway_stop(fv_module_ctx_t *ctx)
 
 void gateway_release(gateway_t *gw)
 {
-    if (gw->stopping && gw->in_flight == 0)
-        fv_free(gw);
+    if (!gw->stopping || gw->in_flight > 0)
+        return;
+    fv_module_closed_cb done = gw->closed_cb;
+    fv_module_ctx_t *ctx = gw->ctx;
+    fv_free(gw);
+    if (done)
+        done(ctx);
 }
 
 const fv_module_t fv_module_api_gateway = {
     .name = "api-gateway",
     .deps = deps,
     .start = gateway_start,
-    .stop = gateway_stop,
+    .close = gateway_close,
     .stores = FV_STORE_SQL | FV_STORE_KV,   /* accounts; sessions and rate-limit buckets */
 };
