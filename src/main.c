@@ -19,7 +19,7 @@
 #include "config/schema.h"
 #include "core/alloc.h"
 #include "core/log.h"
-#include "core/topology.h"
+#include "runtime/module_list.h"
 #include "runtime/runtime.h"
 #include "store/stores.h"
 

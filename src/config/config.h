@@ -20,7 +20,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
-#include "core/topology.h"
+#include "runtime/module_list.h"
 
 typedef struct fv_service_config {
     int port;              /* 0 = from port_base / the default table; see fv_config_port() */

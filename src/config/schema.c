@@ -94,20 +94,10 @@ const fv_cfg_field_t fv_config_schema[] = {
     SIZE("websocket", "max_queue_bytes", websocket.max_queue_bytes, 1024, 64 * GIB, 1048576,
          "per-connection write queue ceiling; a slower client is dropped"),
 
-    SERVICE(FV_MOD_WEBSOCKET_GATEWAY, "websocket-gateway", "3000, or general.port_base + 0"),
-    SERVICE(FV_MOD_SONG_ENGINE, "song-engine", "3001, or general.port_base + 1"),
-    SERVICE(FV_MOD_WORLD_ENGINE, "world-engine", "3002, or general.port_base + 2"),
-    SERVICE(FV_MOD_ECHO_ENGINE, "echo-engine", "3003, or general.port_base + 3"),
-    SERVICE(FV_MOD_AI_ORCHESTRA, "ai-orchestra", "3004, or general.port_base + 4"),
-    SERVICE(FV_MOD_STORY_ENGINE, "story-engine", "3005, or general.port_base + 5"),
-    SERVICE(FV_MOD_HARMONY_SERVICE, "harmony-service", "3006, or general.port_base + 6"),
-    SERVICE(FV_MOD_ASSET_SERVICE, "asset-service", "3007, or general.port_base + 7"),
-    SERVICE(FV_MOD_COMMUNITY, "community", "3008, or general.port_base + 8"),
-    SERVICE(FV_MOD_SILENCE_SERVICE, "silence-service", "3009, or general.port_base + 9"),
-    SERVICE(FV_MOD_PROCEDURAL_GEN, "procedural-gen", "3010, or general.port_base + 10"),
-    SERVICE(FV_MOD_BEHAVIOR_AI, "behavior-ai", "3011, or general.port_base + 11"),
-    SERVICE(FV_MOD_API_GATEWAY, "api-gateway", "8080, or general.port_base + 12"),
-    SERVICE(FV_MOD_SERVICE_REGISTRY, "service-registry", "8500, or general.port_base + 13"),
+#define FV_MODULE_SERVICE(idx, id, sym, name, port, role)                               \
+    SERVICE(FV_MOD_##id, name, #port ", or general.port_base + " #idx),
+    FV_MODULE_LIST(FV_MODULE_SERVICE)
+#undef FV_MODULE_SERVICE
 
     STR("database", "url", database.url, "sqlite:finalverse.db",
         "sqlite:<path> (relative: under general.data_dir) or postgres://user:pass@host:port/db"),

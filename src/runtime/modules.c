@@ -1,26 +1,49 @@
-/* modules.c - the table from component index to module descriptor. */
+/* modules.c - the tables made from FV_MODULE_LIST: names, ports and roles by index, and the
+ * module descriptors; plus the test seam that swaps a descriptor. */
 #include "runtime/modules.h"
 
-#include <stddef.h>
+#include <string.h>
 
-static const fv_module_t *const table[FV_MOD_COUNT] = {
-    [FV_MOD_WEBSOCKET_GATEWAY] = &fv_module_websocket_gateway,
-    [FV_MOD_SONG_ENGINE] = &fv_module_song_engine,
-    [FV_MOD_WORLD_ENGINE] = &fv_module_world_engine,
-    [FV_MOD_ECHO_ENGINE] = &fv_module_echo_engine,
-    [FV_MOD_AI_ORCHESTRA] = &fv_module_ai_orchestra,
-    [FV_MOD_STORY_ENGINE] = &fv_module_story_engine,
-    [FV_MOD_HARMONY_SERVICE] = &fv_module_harmony_service,
-    [FV_MOD_ASSET_SERVICE] = &fv_module_asset_service,
-    [FV_MOD_COMMUNITY] = &fv_module_community,
-    [FV_MOD_SILENCE_SERVICE] = &fv_module_silence_service,
-    [FV_MOD_PROCEDURAL_GEN] = &fv_module_procedural_gen,
-    [FV_MOD_BEHAVIOR_AI] = &fv_module_behavior_ai,
-    [FV_MOD_API_GATEWAY] = &fv_module_api_gateway,
-    [FV_MOD_SERVICE_REGISTRY] = &fv_module_service_registry,
-};
+#define FV_MODULE_COMPONENT(idx, id, sym, name, port, role) [idx] = {name, port, role},
+const fv_component_t fv_components[FV_MOD_COUNT] = {FV_MODULE_LIST(FV_MODULE_COMPONENT)};
+#undef FV_MODULE_COMPONENT
+
+/* The first column is the port offset and the array index: it must count 0, 1, 2, ... */
+#define FV_MODULE_CHECK(idx, id, sym, name, port, role)                                   \
+    _Static_assert(FV_MOD_##id == idx, "FV_MODULE_LIST index of " name);
+FV_MODULE_LIST(FV_MODULE_CHECK)
+#undef FV_MODULE_CHECK
+
+#define FV_MODULE_DESC(idx, id, sym, name, port, role) [idx] = &fv_module_##sym,
+static const fv_module_t *table[FV_MOD_COUNT] = {FV_MODULE_LIST(FV_MODULE_DESC)};
+#undef FV_MODULE_DESC
+
+int fv_component_index(const char *name)
+{
+    for (int i = 0; i < FV_MOD_COUNT; i++)
+        if (strcmp(fv_components[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int fv_component_port(int idx, int port_base)
+{
+    if (idx < 0 || idx >= FV_MOD_COUNT)
+        return -1;
+    return port_base ? port_base + idx : fv_components[idx].default_port;
+}
 
 const fv_module_t *fv_modules_get(int idx)
 {
     return idx >= 0 && idx < FV_MOD_COUNT ? table[idx] : NULL;
+}
+
+void fv__modules_override(int idx, const fv_module_t *m)
+{
+    static const fv_module_t *original[FV_MOD_COUNT];
+    if (idx < 0 || idx >= FV_MOD_COUNT)
+        return;
+    if (!original[idx])
+        original[idx] = table[idx];
+    table[idx] = m ? m : original[idx];
 }

@@ -1,25 +1,20 @@
-/* modules.h - every module descriptor the binary carries, and the lookup by name. */
+/* modules.h - every module descriptor the binary carries (one per row of FV_MODULE_LIST), and
+ * the lookup by index. */
 #ifndef FV_RUNTIME_MODULES_H
 #define FV_RUNTIME_MODULES_H
 
 #include "runtime/module.h"
+#include "runtime/module_list.h"
 
-extern const fv_module_t fv_module_service_registry;
-extern const fv_module_t fv_module_api_gateway;
-extern const fv_module_t fv_module_websocket_gateway;
-extern const fv_module_t fv_module_song_engine;
-extern const fv_module_t fv_module_world_engine;
-extern const fv_module_t fv_module_echo_engine;
-extern const fv_module_t fv_module_ai_orchestra;
-extern const fv_module_t fv_module_story_engine;
-extern const fv_module_t fv_module_harmony_service;
-extern const fv_module_t fv_module_asset_service;
-extern const fv_module_t fv_module_community;
-extern const fv_module_t fv_module_silence_service;
-extern const fv_module_t fv_module_procedural_gen;
-extern const fv_module_t fv_module_behavior_ai;
+#define FV_MODULE_EXTERN(idx, id, sym, name, port, role) extern const fv_module_t fv_module_##sym;
+FV_MODULE_LIST(FV_MODULE_EXTERN)
+#undef FV_MODULE_EXTERN
 
-/* The descriptor of component idx (FV_MOD_*). */
+/* The descriptor of module idx (FV_MOD_*), or NULL. */
 const fv_module_t *fv_modules_get(int idx);
+
+/* Tests only: module idx runs descriptor m instead of its own from now on (the name must stay
+ * the same); m NULL restores the original. Not thread-safe; call before starting a runtime. */
+void fv__modules_override(int idx, const fv_module_t *m);
 
 #endif

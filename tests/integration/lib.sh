@@ -45,7 +45,7 @@ pick_port_base() {
     return 1
 }
 
-# Component index -> port under PORT_BASE (same order as src/core/topology.c).
+# Component index -> port under PORT_BASE (same order as src/runtime/module_list.h).
 COMPONENTS=(websocket-gateway song-engine world-engine echo-engine ai-orchestra story-engine
             harmony-service asset-service community silence-service procedural-gen behavior-ai
             api-gateway service-registry)

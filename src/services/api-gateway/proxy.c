@@ -12,7 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "core/topology.h"
+#include "runtime/module_list.h"
 #include "registry/registry.h"
 
 /* Most request headers a client sends fit this; more are forwarded from the heap. */
