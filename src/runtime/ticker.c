@@ -12,6 +12,8 @@
 /* When the loop falls behind, this many due ticks run back to back at most; a simulation that
  * missed more than that is better off skipping than replaying a burst of stale steps. */
 #define TICK_MAX_CATCHUP 4
+/* At most one "falls behind" warning per tick in this long; the metrics count every skip. */
+#define TICK_WARN_INTERVAL_NS (10ULL * 1000 * 1000 * 1000)
 
 struct module_tick {
     fv_module_ctx_t *ctx;
@@ -22,6 +24,8 @@ struct module_tick {
     uv_timer_t timer;
     fv_tick_clock_t clock;
     fv_metrics_tick_t *metrics;
+    uint64_t warned_ns;          /* last "fell behind" log line; they are rate-limited */
+    uint64_t unwarned_skips;     /* skips since that line */
     bool timer_open;
     bool running;
 };
@@ -69,9 +73,15 @@ static void on_tick_timer(uv_timer_t *timer)
 
     if (t->clock.skipped != skipped_before) {
         fv_metrics_tick_skipped(t->metrics, t->clock.skipped - skipped_before);
-        fv_log_warn("runtime", "%s: tick %s fell behind; skipped %llu due run(s)",
-                    t->ctx->mod->name, t->name,
-                    (unsigned long long)(t->clock.skipped - skipped_before));
+        t->unwarned_skips += t->clock.skipped - skipped_before;
+        /* a tick that overruns every period would log every period: once per interval */
+        if (t->warned_ns == 0 || now - t->warned_ns >= TICK_WARN_INTERVAL_NS) {
+            fv_log_warn("runtime", "%s: tick %s falls behind its %u Hz; skipped %llu due "
+                        "run(s) since the last warning", t->ctx->mod->name, t->name, t->rate_hz,
+                        (unsigned long long)t->unwarned_skips);
+            t->warned_ns = now;
+            t->unwarned_skips = 0;
+        }
     }
     for (uint32_t i = 0; i < due && t->running; i++) {
         fv_tick_info_t info = {
@@ -91,11 +101,15 @@ static void on_tick_timer(uv_timer_t *timer)
 }
 
 /* Timers count whole milliseconds of loop time: round up, so a wake-up is never early by a
- * fraction (an early one finds nothing due and simply re-arms). */
+ * fraction (an early one finds nothing due and simply re-arms). Never less than 1 ms: libuv
+ * runs a timer re-armed with 0 again in the same pass, so a tick that is always behind would
+ * starve every socket on the loop. */
 static void tick_arm(module_tick_t *t)
 {
     uint64_t wait_ns = fv_tick_clock_wait_ns(&t->clock, uv_hrtime());
     uint64_t wait_ms = (wait_ns + 999999) / 1000000;
+    if (wait_ms == 0)
+        wait_ms = 1;
     uv_update_time(t->timer.loop);
     uv_timer_start(&t->timer, on_tick_timer, wait_ms, 0);
 }
