@@ -15,6 +15,7 @@
 #include "config/schema.h"
 #include "config/toml_shim.h"
 #include "core/alloc.h"
+#include "runtime/modules.h"
 
 /* A config file is a page or two of text; a megabyte means something else was pointed at. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
@@ -45,18 +46,19 @@ typedef struct load_ctx {
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
-static const char *const ai_providers[] = {"offline", "openai", "ollama", NULL};
 
 /* ---- field access ---------------------------------------------------------------------- */
 
+/* A field lives in fv_config_t, or in the settings struct of the module that declared it. */
 static void *field_ptr(fv_config_t *cfg, const fv_cfg_field_t *f)
 {
-    return (char *)cfg + f->offset;
+    return (f->owner ? (char *)cfg->modules[f->owner - 1] : (char *)cfg) + f->offset;
 }
 
-static const void *field_cptr(const fv_config_t *cfg, const fv_cfg_field_t *f)
+const void *fv_config_field_cptr(const fv_config_t *cfg, const fv_cfg_field_t *f)
 {
-    return (const char *)cfg + f->offset;
+    return (f->owner ? (const char *)cfg->modules[f->owner - 1] : (const char *)cfg) +
+           f->offset;
 }
 
 static void set_num(fv_config_t *cfg, const fv_cfg_field_t *f, int64_t v)
@@ -89,15 +91,15 @@ static int set_str(fv_config_t *cfg, const fv_cfg_field_t *f, const char *s, siz
 
 static const char *get_str(const fv_config_t *cfg, const fv_cfg_field_t *f)
 {
-    const char *const *slot = field_cptr(cfg, f);
+    const char *const *slot = fv_config_field_cptr(cfg, f);
     return *slot ? *slot : "";
 }
 
 static size_t field_index(const char *section, const char *key)
 {
-    for (size_t i = 0; i < fv_config_schema_count; i++)
-        if (strcmp(fv_config_schema[i].section, section) == 0 &&
-            strcmp(fv_config_schema[i].key, key) == 0)
+    for (size_t i = 0; i < fv_config_field_count(); i++)
+        if (strcmp(fv_config_fields(NULL)[i].section, section) == 0 &&
+            strcmp(fv_config_fields(NULL)[i].key, key) == 0)
             return i;
     return (size_t)-1;
 }
@@ -129,7 +131,7 @@ static int refuse(const load_ctx_t *c, size_t idx, const char *fmt, ...) FV_PRIN
 static int refuse(const load_ctx_t *c, size_t idx, const char *fmt, ...)
 {
     char loc[160], reason[FV_ERROR_MSG_LEN];
-    const fv_cfg_field_t *f = &fv_config_schema[idx];
+    const fv_cfg_field_t *f = &fv_config_fields(NULL)[idx];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
@@ -150,8 +152,16 @@ static int out_of_memory(const load_ctx_t *c)
 
 static int apply_defaults(fv_config_t *cfg)
 {
-    for (size_t i = 0; i < fv_config_schema_count; i++) {
-        const fv_cfg_field_t *f = &fv_config_schema[i];
+    /* the modules' own settings structs first: their defaults land there */
+    for (int m = 0; m < FV_MOD_COUNT; m++) {
+        size_t size = fv__modules_builtin(m)->settings_size;
+        if (size && !(cfg->modules[m] = fv_try_malloc(size)))
+            return FV_ENOMEM;
+        if (size)
+            memset(cfg->modules[m], 0, size);
+    }
+    for (size_t i = 0; i < fv_config_field_count(); i++) {
+        const fv_cfg_field_t *f = &fv_config_fields(NULL)[i];
         if (f->type == FV_CFG_T_STR) {
             if (set_str(cfg, f, f->def_str, strlen(f->def_str)) < 0)
                 return FV_ENOMEM;
@@ -183,7 +193,7 @@ static const char *printable_key(const fv_toml_node_t *n, char *buf, size_t len)
 
 static int apply_range(load_ctx_t *c, size_t idx, int64_t v)
 {
-    const fv_cfg_field_t *f = &fv_config_schema[idx];
+    const fv_cfg_field_t *f = &fv_config_fields(NULL)[idx];
     if (v < f->min || v > f->max)
         return refuse(c, idx, "%" PRId64 " is not in %" PRId64 "..%" PRId64, v, f->min, f->max);
     set_num(c->cfg, f, v);
@@ -201,7 +211,7 @@ static const char *expected_name(fv_cfg_type_t t)
 
 static int apply_node(load_ctx_t *c, size_t idx, const fv_toml_node_t *n)
 {
-    const fv_cfg_field_t *f = &fv_config_schema[idx];
+    const fv_cfg_field_t *f = &fv_config_fields(NULL)[idx];
     c->origins[idx] = (origin_t){.kind = ORIGIN_FILE, .line = n->line};
     fv_toml_type_t want = f->type == FV_CFG_T_STR    ? FV_TOML_STRING
                           : f->type == FV_CFG_T_BOOL ? FV_TOML_BOOLEAN
@@ -248,8 +258,8 @@ static bool is_plain_section(const fv_toml_node_t *n)
 {
     if (strlen(n->key) != n->key_len || strchr(n->key, '.'))
         return false;
-    for (size_t i = 0; i < fv_config_schema_count; i++)
-        if (strcmp(fv_config_schema[i].section, n->key) == 0)
+    for (size_t i = 0; i < fv_config_field_count(); i++)
+        if (strcmp(fv_config_fields(NULL)[i].section, n->key) == 0)
             return true;
     return false;
 }
@@ -354,7 +364,7 @@ static bool parse_int64(const char *s, int64_t *out)
 static int apply_env_value(load_ctx_t *c, size_t idx, const char *name, size_t name_len,
                            const char *value)
 {
-    const fv_cfg_field_t *f = &fv_config_schema[idx];
+    const fv_cfg_field_t *f = &fv_config_fields(NULL)[idx];
     c->origins[idx] = (origin_t){.kind = ORIGIN_ENV, .name = name, .name_len = name_len};
     int64_t v;
     switch (f->type) {
@@ -383,9 +393,9 @@ static bool name_is(const char *var, size_t name_len, const char *want)
     return strlen(want) == name_len && memcmp(var, want, name_len) == 0;
 }
 
-/* FINALVERSE_<SECTION>__<KEY> first, in the order given; the two conventional short names
- * after, so they win over the long form as config.h promises. Variables without "__" that are
- * not ours (FINALVERSE_CONFIG is the caller's) are left alone: other tools share the prefix. */
+/* FINALVERSE_<SECTION>__<KEY> first, in the order given; the conventional short name
+ * (FINALVERSE_LOG_LEVEL) after, so it wins over the long form as config.h promises. Variables
+ * without "__" that are not ours (FINALVERSE_CONFIG is the caller's) are left alone: other tools share the prefix. */
 static int apply_env(load_ctx_t *c, char *const *env)
 {
     static const size_t prefix_len = sizeof(ENV_PREFIX) - 1;
@@ -405,8 +415,6 @@ static int apply_env(load_ctx_t *c, char *const *env)
             if (pass == 1) {
                 if (name_is(var, name_len, "FINALVERSE_LOG_LEVEL"))
                     idx = field_index("general", "log_level");
-                else if (name_is(var, name_len, "FINALVERSE_PLUGIN_DIR"))
-                    idx = field_index("plugins", "dir");
                 if (idx != (size_t)-1) {
                     int rc = apply_env_value(c, idx, var, name_len, value);
                     if (rc < 0)
@@ -420,9 +428,9 @@ static int apply_env(load_ctx_t *c, char *const *env)
                     has_sep = true;
             if (!has_sep)
                 continue;
-            for (size_t i = 0; i < fv_config_schema_count && idx == (size_t)-1; i++) {
+            for (size_t i = 0; i < fv_config_field_count() && idx == (size_t)-1; i++) {
                 char want[ENV_NAME_MAX];
-                if (fv_config_env_name(&fv_config_schema[i], want, sizeof(want)) == 0 &&
+                if (fv_config_env_name(&fv_config_fields(NULL)[i], want, sizeof(want)) == 0 &&
                     strlen(want) == name_len && memcmp(want, var, name_len) == 0)
                     idx = i;
             }
@@ -453,7 +461,7 @@ static int apply_overrides(load_ctx_t *c, const fv_config_overrides_t *ov)
     if (ov->log_level) {
         size_t idx = field_index("general", "log_level");
         c->origins[idx] = (origin_t){.kind = ORIGIN_FLAG, .name = "--log-level", .name_len = 11};
-        if (set_str(c->cfg, &fv_config_schema[idx], ov->log_level, strlen(ov->log_level)) < 0)
+        if (set_str(c->cfg, &fv_config_fields(NULL)[idx], ov->log_level, strlen(ov->log_level)) < 0)
             return out_of_memory(c);
     }
     return 0;
@@ -465,7 +473,7 @@ static int check_one_of(load_ctx_t *c, const char *section, const char *key,
                         const char *const *allowed)
 {
     size_t idx = field_index(section, key);
-    const char *v = get_str(c->cfg, &fv_config_schema[idx]);
+    const char *v = get_str(c->cfg, &fv_config_fields(NULL)[idx]);
     char list[128] = "";
     for (const char *const *a = allowed; *a; a++) {
         if (strcmp(v, *a) == 0)
@@ -486,7 +494,7 @@ static int check_scheme(load_ctx_t *c, const char *section, const char *key,
                         const char *const *schemes, const char *hint)
 {
     size_t idx = field_index(section, key);
-    const char *v = get_str(c->cfg, &fv_config_schema[idx]);
+    const char *v = get_str(c->cfg, &fv_config_fields(NULL)[idx]);
     for (const char *const *s = schemes; *s; s++) {
         if (**s == '\0' ? *v == '\0' : starts_with(v, *s))
             return 0;
@@ -579,19 +587,16 @@ static int validate(load_ctx_t *c)
     static const char *const redis[] = {"memory:", "redis://", NULL};
     static const char *const vector[] = {"embedded:", "qdrant://", "http://", "https://", NULL};
     static const char *const storage[] = {"file:", "s3://", NULL};
-    static const char *const ai[] = {"", "http://", "https://", NULL};
     int rc;
     if ((rc = check_one_of(c, "general", "log_level", log_levels)) < 0 ||
-        (rc = check_one_of(c, "general", "log_format", log_formats)) < 0 ||
-        (rc = check_one_of(c, "ai", "provider", ai_providers)) < 0)
+        (rc = check_one_of(c, "general", "log_format", log_formats)) < 0)
         return rc;
     if ((rc = check_scheme(c, "database", "url", db,
                            "sqlite:<path>, postgres://... or postgresql://...")) < 0 ||
         (rc = check_scheme(c, "redis", "url", redis, "memory: or redis://...")) < 0 ||
         (rc = check_scheme(c, "vector", "url", vector,
                            "embedded:, qdrant://..., http://... or https://...")) < 0 ||
-        (rc = check_scheme(c, "storage", "url", storage, "file:<dir> or s3://...")) < 0 ||
-        (rc = check_scheme(c, "ai", "url", ai, "empty, http://... or https://...")) < 0)
+        (rc = check_scheme(c, "storage", "url", storage, "file:<dir> or s3://...")) < 0)
         return rc;
     size_t idx = field_index("registry", "url");
     const char *reg = c->cfg->registry.url;
@@ -616,7 +621,7 @@ static int load(const char *file, const char *text, size_t len, bool have_text,
     fv_toml_node_t *root = NULL;
     int rc;
     c.cfg = fv_calloc(1, sizeof(*c.cfg));
-    c.origins = fv_calloc(fv_config_schema_count, sizeof(*c.origins));
+    c.origins = fv_calloc(fv_config_field_count(), sizeof(*c.origins));
     if (apply_defaults(c.cfg) < 0) {
         rc = out_of_memory(&c);
         goto fail;
@@ -641,7 +646,7 @@ static int load(const char *file, const char *text, size_t len, bool have_text,
         goto fail;
     if (!*c.cfg->general.advertise) {
         const char *bind = c.cfg->general.bind;
-        if (set_str(c.cfg, &fv_config_schema[field_index("general", "advertise")], bind,
+        if (set_str(c.cfg, &fv_config_fields(NULL)[field_index("general", "advertise")], bind,
                     strlen(bind)) < 0) {
             rc = out_of_memory(&c);
             goto fail;
@@ -726,9 +731,13 @@ void fv_config_free(fv_config_t *cfg)
 {
     if (!cfg)
         return;
-    for (size_t i = 0; i < fv_config_schema_count; i++)
-        if (fv_config_schema[i].type == FV_CFG_T_STR)
-            fv_free(*(char **)field_ptr(cfg, &fv_config_schema[i]));
+    for (size_t i = 0; i < fv_config_field_count(); i++) {
+        const fv_cfg_field_t *f = &fv_config_fields(NULL)[i];
+        if (f->type == FV_CFG_T_STR && (!f->owner || cfg->modules[f->owner - 1]))
+            fv_free(*(char **)field_ptr(cfg, f));
+    }
+    for (int m = 0; m < FV_MOD_COUNT; m++)
+        fv_free(cfg->modules[m]);
     fv_free(cfg->source);
     fv_free(cfg);
 }

@@ -3,8 +3,9 @@
  * Loading order: built-in defaults, then the TOML file (when one is given or ./finalverse.toml
  * exists), then environment overrides FINALVERSE_<SECTION>__<KEY> (dots in a section path and
  * hyphens in names become "__" and "_": services.song-engine.port is
- * FINALVERSE_SERVICES__SONG_ENGINE__PORT), then FINALVERSE_LOG_LEVEL and FINALVERSE_PLUGIN_DIR,
- * then command-line overrides (--port-base). Then validation.
+ * FINALVERSE_SERVICES__SONG_ENGINE__PORT), then FINALVERSE_LOG_LEVEL,
+ * then command-line overrides (--port-base). Then validation. Modules declare their own
+ * sections in their descriptors (src/runtime/module.h); those load the same way.
  *
  * Refused, with "file:line: key: reason" in err: a wrong type, a value out of range, an unknown
  * section or key, malformed TOML, an unknown FINALVERSE_*__* variable, two components on one
@@ -27,84 +28,66 @@ typedef struct fv_service_config {
     bool enabled;          /* false: `up` skips it */
 } fv_service_config_t;
 
+/* What every process reads. The default of each key is in the schema (schema.c, or the
+ * declaring module's settings table), and only there; `finalverse config example` lists them. */
 typedef struct fv_config {
     char *source;          /* the file read, or "(defaults)"; owned */
 
     struct {
-        char *data_dir;            /* "./data" */
-        char *log_level;           /* error|warn|info|debug; "info" */
-        char *log_format;          /* text|json; "text" */
-        char *bind;                /* listen address for every component; "127.0.0.1" */
-        char *advertise;           /* address registered with the registry; = bind */
+        char *data_dir;            /* SQLite database, blobs and other local state */
+        char *log_level;           /* error|warn|info|debug */
+        char *log_format;          /* text|json */
+        char *bind;                /* listen address for every component */
+        char *advertise;           /* address registered with the registry; = bind when empty */
         int port_base;             /* 0 = default ports; else N + component index */
-        uint32_t drain_timeout_ms; /* graceful shutdown deadline; 10000 */
+        uint32_t drain_timeout_ms; /* graceful shutdown deadline */
     } general;
 
     struct {
         char *url;                        /* "" = the local registry (its port); else http://h:p */
-        uint32_t ttl_ms;                  /* check TTL given at register; 10000 */
-        uint32_t heartbeat_interval_ms;   /* 3000 */
-        uint32_t deregister_after_ms;     /* critical this long -> removed; 30000 */
-        uint32_t retry_max_ms;            /* backoff ceiling when the registry is down; 5000 */
+        uint32_t ttl_ms;                  /* check TTL given at register */
+        uint32_t heartbeat_interval_ms;
+        uint32_t deregister_after_ms;     /* critical this long -> removed */
+        uint32_t retry_max_ms;            /* backoff ceiling when the registry is down */
     } registry;
 
     struct {
-        size_t max_header_bytes;   /* 16384 */
-        size_t max_body_bytes;     /* 1048576 */
-        uint32_t header_timeout_ms;/* 10000 */
-        uint32_t body_timeout_ms;  /* 30000 */
-        uint32_t idle_timeout_ms;  /* 60000 */
-        uint32_t max_connections;  /* 10000 */
+        size_t max_header_bytes;
+        size_t max_body_bytes;
+        uint32_t header_timeout_ms;
+        uint32_t body_timeout_ms;
+        uint32_t idle_timeout_ms;
+        uint32_t max_connections;
     } http;
-
-    struct {
-        char *cors_origins;        /* comma-separated, "*" allowed; "*" */
-        uint32_t upstream_timeout_ms;   /* 10000 */
-        uint32_t rate_limit_per_second; /* per client; 0 = off; 100 */
-        uint32_t rate_limit_burst;      /* 200 */
-    } gateway;
-
-    struct {
-        size_t max_message_bytes;  /* 65536 */
-        uint32_t ping_interval_ms; /* 30000 */
-        size_t max_queue_bytes;    /* per-connection write ceiling; 1048576 */
-    } websocket;
 
     fv_service_config_t services[FV_MOD_COUNT];  /* indexed by FV_MOD_* */
 
+    /* Each module's own settings (its descriptor's settings table), indexed by FV_MOD_*; NULL
+     * for a module that declares none. Read them through fv_module_settings(). */
+    void *modules[FV_MOD_COUNT];
+
     struct {
-        char *url;                 /* "sqlite:./data/finalverse.db" */
-        uint32_t pool_size;        /* 4 */
+        char *url;                 /* sqlite:<path> or postgres://... */
+        uint32_t pool_size;
     } database;
     struct {
-        char *url;                 /* "memory:" */
+        char *url;                 /* memory:[?snapshot=...] or redis://... */
     } redis;
     struct {
-        char *url;                 /* "embedded:" */
+        char *url;                 /* embedded: or qdrant://... */
     } vector;
     struct {
-        char *url;                 /* "file:./data/blobs" */
+        char *url;                 /* file:<dir> or s3://... */
         char *access_key;          /* secret: masked by show */
         char *secret_key;          /* secret: masked by show */
-        size_t max_object_bytes;   /* 67108864 */
+        size_t max_object_bytes;
     } storage;
     struct {
-        char *provider;            /* offline|openai|ollama; "offline" */
-        char *url;                 /* "" */
-        char *model;               /* "" */
-        char *api_key;             /* secret */
-        uint32_t timeout_ms;       /* 30000 */
-    } ai;
-    struct {
-        char *dir;                 /* "./plugins" */
-        bool wasm_enabled;         /* true */
-    } plugins;
-    struct {
-        uint64_t seed;             /* 42 */
-        uint32_t regions_x;        /* 3 */
-        uint32_t regions_y;        /* 3 */
-        uint32_t tick_hz;          /* 10 */
-        uint32_t sim_hz;           /* 1 */
+        uint64_t seed;             /* seed of everything generated */
+        uint32_t regions_x;
+        uint32_t regions_y;
+        uint32_t tick_hz;          /* world state updates per second */
+        uint32_t sim_hz;           /* slow simulation steps per second */
     } world;
 } fv_config_t;
 

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "core/alloc.h"
+#include "runtime/modules.h"
 
 #define OFF(member) offsetof(fv_config_t, member)
 
@@ -40,7 +42,7 @@
     BOOL("services." name, "enabled", services[idx].enabled, 1,                       \
          "false: `finalverse up` does not start this module")
 
-const fv_cfg_field_t fv_config_schema[] = {
+static const fv_cfg_field_t global_fields[] = {
     STR("general", "data_dir", general.data_dir, "./data",
         "directory for the SQLite database, blobs and other local state"),
     STR("general", "log_level", general.log_level, "info", "one of error, warn, info, debug"),
@@ -78,22 +80,6 @@ const fv_cfg_field_t fv_config_schema[] = {
     U32("http", "max_connections", http.max_connections, 1, 10 * MILLION, 10000,
         "open connections per listener; more are refused"),
 
-    STR("gateway", "cors_origins", gateway.cors_origins, "*",
-        "comma-separated allowed origins; * allows any"),
-    MS("gateway", "upstream_timeout_ms", gateway.upstream_timeout_ms, 1, DAY_MS, 10000,
-       "deadline for a proxied request to a module"),
-    U32("gateway", "rate_limit_per_second", gateway.rate_limit_per_second, 0, 10 * MILLION, 100,
-        "requests per second per client; 0 = no limit"),
-    U32("gateway", "rate_limit_burst", gateway.rate_limit_burst, 0, 10 * MILLION, 200,
-        "requests a client may make at once above the steady rate"),
-
-    SIZE("websocket", "max_message_bytes", websocket.max_message_bytes, 16, GIB, 65536,
-         "largest message accepted from a client"),
-    MS("websocket", "ping_interval_ms", websocket.ping_interval_ms, 1, DAY_MS, 30000,
-       "how often idle connections are pinged"),
-    SIZE("websocket", "max_queue_bytes", websocket.max_queue_bytes, 1024, 64 * GIB, 1048576,
-         "per-connection write queue ceiling; a slower client is dropped"),
-
 #define FV_MODULE_SERVICE(idx, id, sym, name, port, role)                               \
     SERVICE(FV_MOD_##id, name, #port ", or general.port_base + " #idx),
     FV_MODULE_LIST(FV_MODULE_SERVICE)
@@ -117,18 +103,6 @@ const fv_cfg_field_t fv_config_schema[] = {
     SIZE("storage", "max_object_bytes", storage.max_object_bytes, 1, TIB, 67108864,
          "largest object accepted for upload"),
 
-    STR("ai", "provider", ai.provider, "offline",
-        "offline (built-in, deterministic), openai or ollama"),
-    STR("ai", "url", ai.url, "",
-        "provider endpoint, http(s)://...; empty = the provider's usual one"),
-    STR("ai", "model", ai.model, "", "model name; empty = the provider's default"),
-    SECRET("ai", "api_key", ai.api_key, "provider API key (secret)"),
-    MS("ai", "timeout_ms", ai.timeout_ms, 1, DAY_MS, 30000, "deadline for one provider call"),
-
-    STR("plugins", "dir", plugins.dir, "./plugins", "directory scanned for plugins at start"),
-    BOOL("plugins", "wasm_enabled", plugins.wasm_enabled, 1,
-         "false: WebAssembly plugins are skipped"),
-
     U64("world", "seed", world.seed, 0, INT64_MAX, 42, "seed of world generation"),
     U32("world", "regions_x", world.regions_x, 1, 1024, 3, "world width in regions"),
     U32("world", "regions_y", world.regions_y, 1, 1024, 3, "world height in regions"),
@@ -136,7 +110,52 @@ const fv_cfg_field_t fv_config_schema[] = {
     U32("world", "sim_hz", world.sim_hz, 1, 1000, 1, "slow simulation steps per second"),
 };
 
-const size_t fv_config_schema_count = sizeof(fv_config_schema) / sizeof(fv_config_schema[0]);
+#define GLOBAL_COUNT (sizeof(global_fields) / sizeof(global_fields[0]))
+
+static fv_cfg_field_t *all_fields;
+static size_t all_count;
+
+/* The module sections go just before the [services.*] rows: after the process-wide sections
+ * they stand beside. Built once from the modules' own descriptors (not a test's override), and
+ * kept for the life of the process. */
+static void assemble(void)
+{
+    size_t total = GLOBAL_COUNT, n = 0;
+    for (int m = 0; m < FV_MOD_COUNT; m++)
+        total += fv__modules_builtin(m)->settings_count;
+    all_fields = fv_calloc(total, sizeof(*all_fields));
+    for (size_t i = 0; i < GLOBAL_COUNT; i++) {
+        if (strncmp(global_fields[i].section, "services.", 9) == 0 && n == i) {
+            for (int m = 0; m < FV_MOD_COUNT; m++) {
+                const fv_module_t *d = fv__modules_builtin(m);
+                for (size_t k = 0; k < d->settings_count; k++) {
+                    all_fields[n] = d->settings[k];
+                    all_fields[n].section = d->settings_section;
+                    all_fields[n].owner = m + 1;
+                    n++;
+                }
+            }
+        }
+        all_fields[n++] = global_fields[i];
+    }
+    all_count = n;
+}
+
+const fv_cfg_field_t *fv_config_fields(size_t *count)
+{
+    if (!all_fields)
+        assemble();
+    if (count)
+        *count = all_count;
+    return all_fields;
+}
+
+size_t fv_config_field_count(void)
+{
+    size_t n;
+    fv_config_fields(&n);
+    return n;
+}
 
 static const struct {
     const char *name;
@@ -145,14 +164,10 @@ static const struct {
     {"general", "process-wide settings"},
     {"registry", "service registration and discovery"},
     {"http", "limits and timeouts of every HTTP listener"},
-    {"gateway", "the API gateway"},
-    {"websocket", "the WebSocket gateway"},
     {"database", "relational store"},
     {"redis", "key-value store and pub/sub"},
     {"vector", "vector store for similarity search"},
     {"storage", "blob storage for assets"},
-    {"ai", "language model provider"},
-    {"plugins", "plugin loading"},
     {"world", "world shape and pace"},
 };
 

@@ -86,9 +86,9 @@ int fv_config_show(const fv_config_t *cfg, fv_buf_t *out)
 {
     int rc = put_comment(out, "# effective configuration from ", cfg->source ? cfg->source : "");
     const char *section = NULL;
-    for (size_t i = 0; rc == 0 && i < fv_config_schema_count; i++) {
-        const fv_cfg_field_t *f = &fv_config_schema[i];
-        const void *p = (const char *)cfg + f->offset;
+    for (size_t i = 0; rc == 0 && i < fv_config_field_count(); i++) {
+        const fv_cfg_field_t *f = &fv_config_fields(NULL)[i];
+        const void *p = fv_config_field_cptr(cfg, f);
         if (!section || strcmp(section, f->section) != 0) {
             section = f->section;
             if ((rc = put_section_header(out, f, false)) < 0)
@@ -122,8 +122,8 @@ int fv_config_example(fv_buf_t *out)
         "# Durations are integers in milliseconds (keys ending in _ms), sizes integers in bytes\n"
         "# (keys ending in _bytes). Unknown sections and keys are refused.\n");
     const char *section = NULL;
-    for (size_t i = 0; rc == 0 && i < fv_config_schema_count; i++) {
-        const fv_cfg_field_t *f = &fv_config_schema[i];
+    for (size_t i = 0; rc == 0 && i < fv_config_field_count(); i++) {
+        const fv_cfg_field_t *f = &fv_config_fields(NULL)[i];
         if (!section || strcmp(section, f->section) != 0) {
             section = f->section;
             if ((rc = put_section_header(out, f, true)) < 0)

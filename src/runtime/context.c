@@ -13,6 +13,11 @@ const fv_config_t *fv_module_config(fv_module_ctx_t *ctx)
     return fv__runtime_config(ctx->rt);
 }
 
+const void *fv_module_settings(fv_module_ctx_t *ctx)
+{
+    return fv__runtime_config(ctx->rt)->modules[ctx->index];
+}
+
 fv_router_t *fv_module_router(fv_module_ctx_t *ctx)
 {
     return ctx->router;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "config/schema.h"
 #include "core/err.h"
 #include "net/router.h"
 
@@ -41,7 +42,19 @@ typedef struct fv_module {
      * union for the modules of a process before any start(), and adds a /health check for
      * each. */
     unsigned stores;
+    /* Its own settings: a section of finalverse.toml (settings_section, e.g. "gateway") whose
+     * keys (settings[0..settings_count), made with FV_CFG_* of config/schema.h, offsets into a
+     * struct of settings_size bytes) load, validate, show and override from the environment
+     * like every other key. fv_module_settings() hands start() the typed struct. */
+    const char *settings_section;
+    const fv_cfg_field_t *settings;
+    size_t settings_count;
+    size_t settings_size;
 } fv_module_t;
+
+/* The module's typed settings (its settings_size struct, filled from the config), or NULL when
+ * it declares none. Valid for the life of the process. */
+const void *fv_module_settings(fv_module_ctx_t *ctx);
 
 /* Finishes a start() that returned FV_EAGAIN: status 0 (ready) or a negative code with err
  * (may be NULL) saying why. Only once; later calls are ignored. */

@@ -15,8 +15,11 @@ FV_MODULE_LIST(FV_MODULE_CHECK)
 #undef FV_MODULE_CHECK
 
 #define FV_MODULE_DESC(idx, id, sym, name, port, role) [idx] = &fv_module_##sym,
-static const fv_module_t *table[FV_MOD_COUNT] = {FV_MODULE_LIST(FV_MODULE_DESC)};
+static const fv_module_t *const builtin[FV_MOD_COUNT] = {FV_MODULE_LIST(FV_MODULE_DESC)};
 #undef FV_MODULE_DESC
+
+/* What runs: the built-in descriptor unless a test swapped it (NULL = built-in). */
+static const fv_module_t *override[FV_MOD_COUNT];
 
 int fv_component_index(const char *name)
 {
@@ -35,15 +38,18 @@ int fv_component_port(int idx, int port_base)
 
 const fv_module_t *fv_modules_get(int idx)
 {
-    return idx >= 0 && idx < FV_MOD_COUNT ? table[idx] : NULL;
+    if (idx < 0 || idx >= FV_MOD_COUNT)
+        return NULL;
+    return override[idx] ? override[idx] : builtin[idx];
+}
+
+const fv_module_t *fv__modules_builtin(int idx)
+{
+    return idx >= 0 && idx < FV_MOD_COUNT ? builtin[idx] : NULL;
 }
 
 void fv__modules_override(int idx, const fv_module_t *m)
 {
-    static const fv_module_t *original[FV_MOD_COUNT];
-    if (idx < 0 || idx >= FV_MOD_COUNT)
-        return;
-    if (!original[idx])
-        original[idx] = table[idx];
-    table[idx] = m ? m : original[idx];
+    if (idx >= 0 && idx < FV_MOD_COUNT)
+        override[idx] = m;
 }

@@ -7,6 +7,11 @@
 #include "net/http_client.h"
 #include "runtime/module.h"
 
+/* [gateway] in finalverse.toml: the module's own settings (module.c declares the keys). */
+typedef struct gateway_settings {
+    uint32_t upstream_timeout_ms;
+} gateway_settings_t;
+
 typedef struct gateway {
     fv_module_ctx_t *ctx;
     fv_http_client_t *upstream;   /* pooled connections to the services */

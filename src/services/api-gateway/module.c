@@ -16,17 +16,23 @@ static double in_flight_gauge(void *data)
     return (double)((gateway_t *)data)->in_flight;
 }
 
+static const fv_cfg_field_t gateway_settings[] = {
+    FV_CFG_MS("upstream_timeout_ms", gateway_settings_t, upstream_timeout_ms, 1, 86400000, 10000,
+              "deadline for a proxied request to a module"),
+};
+
 static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
+    const gateway_settings_t *set = fv_module_settings(ctx);
     gateway_t *gw = fv_calloc(1, sizeof(*gw));
     fv_http_client_opts_t opts;
     int rc;
 
     gw->ctx = ctx;
-    gw->upstream_timeout_ms = cfg->gateway.upstream_timeout_ms;
+    gw->upstream_timeout_ms = set->upstream_timeout_ms;
     fv_http_client_opts_default(&opts);
-    opts.request_timeout_ms = cfg->gateway.upstream_timeout_ms;
+    opts.request_timeout_ms = set->upstream_timeout_ms;
     opts.max_response_bytes = cfg->http.max_body_bytes * 16;
     if ((rc = fv_http_client_new(fv_module_loop(ctx), &opts, &gw->upstream)) < 0) {
         fv_free(gw);
@@ -78,4 +84,8 @@ const fv_module_t fv_module_api_gateway = {
     .start = gateway_start,
     .close = gateway_close,
     .stores = FV_STORE_SQL | FV_STORE_KV,   /* accounts; sessions and rate-limit buckets */
+    .settings_section = "gateway",
+    .settings = gateway_settings,
+    .settings_count = sizeof(gateway_settings) / sizeof(gateway_settings[0]),
+    .settings_size = sizeof(gateway_settings_t),
 };

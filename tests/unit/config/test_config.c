@@ -17,6 +17,7 @@
 #include "config/schema.h"
 #include "config/toml_shim.h"
 #include "core/alloc.h"
+#include "services/api-gateway/gateway.h"
 
 static char *const no_env[] = {NULL};
 
@@ -66,13 +67,11 @@ static void defaults(void **state)
     assert_int_equal(cfg->http.body_timeout_ms, 30000);
     assert_int_equal(cfg->http.idle_timeout_ms, 60000);
     assert_int_equal(cfg->http.max_connections, 10000);
-    assert_string_equal(cfg->gateway.cors_origins, "*");
-    assert_int_equal(cfg->gateway.upstream_timeout_ms, 10000);
-    assert_int_equal(cfg->gateway.rate_limit_per_second, 100);
-    assert_int_equal(cfg->gateway.rate_limit_burst, 200);
-    assert_int_equal(cfg->websocket.max_message_bytes, 65536);
-    assert_int_equal(cfg->websocket.ping_interval_ms, 30000);
-    assert_int_equal(cfg->websocket.max_queue_bytes, 1048576);
+    /* a module's own settings: the api-gateway declares [gateway] */
+    const gateway_settings_t *gw = cfg->modules[FV_MOD_API_GATEWAY];
+    assert_non_null(gw);
+    assert_int_equal(gw->upstream_timeout_ms, 10000);
+    assert_null(cfg->modules[FV_MOD_BEHAVIOR_AI]);   /* declares none */
     for (int i = 0; i < FV_MOD_COUNT; i++) {
         assert_int_equal(cfg->services[i].port, 0);
         assert_true(cfg->services[i].enabled);
@@ -88,13 +87,6 @@ static void defaults(void **state)
     assert_string_equal(cfg->storage.access_key, "");
     assert_string_equal(cfg->storage.secret_key, "");
     assert_int_equal(cfg->storage.max_object_bytes, 67108864);
-    assert_string_equal(cfg->ai.provider, "offline");
-    assert_string_equal(cfg->ai.url, "");
-    assert_string_equal(cfg->ai.model, "");
-    assert_string_equal(cfg->ai.api_key, "");
-    assert_int_equal(cfg->ai.timeout_ms, 30000);
-    assert_string_equal(cfg->plugins.dir, "./plugins");
-    assert_true(cfg->plugins.wasm_enabled);
     assert_int_equal(cfg->world.seed, 42);
     assert_int_equal(cfg->world.regions_x, 3);
     assert_int_equal(cfg->world.regions_y, 3);
@@ -123,8 +115,8 @@ static void values_from_file(void **state)
                                "enabled = false\n"
                                "[world]\n"
                                "seed = 9223372036854775807\n"
-                               "[plugins]\n"
-                               "wasm_enabled = false\n",
+                               "[gateway]\n"
+                               "upstream_timeout_ms = 1500\n",
                                no_env, NULL);
     assert_string_equal(cfg->general.log_level, "debug");
     assert_string_equal(cfg->general.advertise, "10.0.0.5");
@@ -133,7 +125,8 @@ static void values_from_file(void **state)
     assert_false(cfg->services[FV_MOD_SONG_ENGINE].enabled);
     assert_int_equal(fv_config_port(cfg, FV_MOD_SONG_ENGINE), 4001);
     assert_true(cfg->world.seed == (uint64_t)INT64_MAX);
-    assert_false(cfg->plugins.wasm_enabled);
+    assert_int_equal(((const gateway_settings_t *)cfg->modules[FV_MOD_API_GATEWAY])
+                         ->upstream_timeout_ms, 1500);
     char host[64];
     int port = 0;
     fv_config_registry_addr(cfg, host, sizeof(host), &port);
@@ -157,8 +150,8 @@ static void type_errors_name_file_line_and_key(void **state)
                "t.toml:2: http.max_body_bytes: expected an integer, got float");
     load_fails("[general]\nlog_level = 3\n", no_env, NULL,
                "t.toml:2: general.log_level: expected a string, got integer");
-    load_fails("[plugins]\n\nwasm_enabled = \"yes\"\n", no_env, NULL,
-               "t.toml:3: plugins.wasm_enabled: expected a boolean, got string");
+    load_fails("[services.song-engine]\n\nenabled = \"yes\"\n", no_env, NULL,
+               "t.toml:3: services.song-engine.enabled: expected a boolean, got string");
     load_fails("[world]\nseed = [1, 2]\n", no_env, NULL,
                "t.toml:2: world.seed: expected an integer, got array");
     load_fails("[world]\nseed = 1979-05-27\n", no_env, NULL,
@@ -177,8 +170,12 @@ static void type_errors_name_file_line_and_key(void **state)
                "t.toml:2: general.log_level: \"loud\" is not one of error, warn, info, debug");
     load_fails("[general]\nlog_format = \"xml\"\n", no_env, NULL,
                "t.toml:2: general.log_format: \"xml\" is not one of text, json");
-    load_fails("[ai]\nprovider = \"skynet\"\n", no_env, NULL,
-               "t.toml:2: ai.provider: \"skynet\" is not one of offline, openai, ollama");
+    load_fails("[gateway]\nupstream_timeout_ms = 0\n", no_env, NULL,
+               "t.toml:2: gateway.upstream_timeout_ms: 0 is not in 1..86400000");
+    load_fails("[gateway]\ncors_origins = \"*\"\n", no_env, NULL,
+               "t.toml:2: unknown key 'cors_origins' in [gateway]");
+    load_fails("[websocket]\nmax_message_bytes = 1\n", no_env, NULL,
+               "t.toml:1: unknown section [websocket]");
     load_fails("[general]\nbind = \"\"\n", no_env, NULL, "t.toml:2: general.bind: must not be empty");
 }
 
@@ -281,30 +278,31 @@ static void env_overrides(void **state)
         "FINALVERSE_HTTP__MAX_BODY_BYTES=4096",
         "FINALVERSE_SERVICES__SONG_ENGINE__PORT=4444",
         "FINALVERSE_SERVICES__BEHAVIOR_AI__ENABLED=0",
-        "FINALVERSE_PLUGINS__WASM_ENABLED=false",
+        "FINALVERSE_SERVICES__WORLD_ENGINE__ENABLED=false",
         "FINALVERSE_GENERAL__LOG_LEVEL=warn",
         "FINALVERSE_LOG_LEVEL=debug",
-        "FINALVERSE_PLUGIN_DIR=/opt/plugins",
-        "FINALVERSE_AI__API_KEY=sk-123",
+        "FINALVERSE_PLUGIN_DIR=/opt/plugins",   /* no plugin loader yet: not ours, left alone */
+        "FINALVERSE_GATEWAY__UPSTREAM_TIMEOUT_MS=2500",
         "FINALVERSE_WORLD__SEED=7",
         "FINALVERSE_OTHERTOOL=ignored",
         NULL,
     };
-    fv_config_t *cfg = load_ok("[http]\nmax_body_bytes = 1\n[plugins]\ndir = \"./p\"\n", env, NULL);
+    fv_config_t *cfg = load_ok("[http]\nmax_body_bytes = 1\n[gateway]\nupstream_timeout_ms = 9\n",
+                               env, NULL);
     assert_int_equal(cfg->http.max_body_bytes, 4096);
     assert_int_equal(fv_config_port(cfg, FV_MOD_SONG_ENGINE), 4444);
     assert_false(cfg->services[FV_MOD_BEHAVIOR_AI].enabled);
-    assert_false(cfg->plugins.wasm_enabled);
+    assert_false(cfg->services[FV_MOD_WORLD_ENGINE].enabled);
     assert_string_equal(cfg->general.log_level, "debug");   /* the short form wins */
-    assert_string_equal(cfg->plugins.dir, "/opt/plugins");
-    assert_string_equal(cfg->ai.api_key, "sk-123");
+    assert_int_equal(((const gateway_settings_t *)cfg->modules[FV_MOD_API_GATEWAY])
+                         ->upstream_timeout_ms, 2500);
     assert_int_equal(cfg->world.seed, 7);
     fv_config_free(cfg);
 
-    char *env2[] = {"FINALVERSE_PLUGINS__WASM_ENABLED=1", "FINALVERSE_GENERAL__PORT_BASE=-0",
-                    NULL};
-    cfg = load_ok("[plugins]\nwasm_enabled = false\n", env2, NULL);
-    assert_true(cfg->plugins.wasm_enabled);
+    char *env2[] = {"FINALVERSE_SERVICES__WORLD_ENGINE__ENABLED=1",
+                    "FINALVERSE_GENERAL__PORT_BASE=-0", NULL};
+    cfg = load_ok("[services.world-engine]\nenabled = false\n", env2, NULL);
+    assert_true(cfg->services[FV_MOD_WORLD_ENGINE].enabled);
     fv_config_free(cfg);
 
     /* a NULL env is an empty one */
@@ -327,9 +325,9 @@ static void env_errors(void **state)
                "FINALVERSE_WORLD__TICK_HZ: expected an integer, got \"99999999999999999999\"");
     char *e6[] = {"FINALVERSE_WORLD__TICK_HZ=0", NULL};
     load_fails("", e6, NULL, "FINALVERSE_WORLD__TICK_HZ: 0 is not in 1..1000");
-    char *e7[] = {"FINALVERSE_PLUGINS__WASM_ENABLED=yes", NULL};
-    load_fails("", e7, NULL,
-               "FINALVERSE_PLUGINS__WASM_ENABLED: expected true, false, 1 or 0, got \"yes\"");
+    char *e7[] = {"FINALVERSE_SERVICES__SONG_ENGINE__ENABLED=yes", NULL};
+    load_fails("", e7, NULL, "FINALVERSE_SERVICES__SONG_ENGINE__ENABLED: expected true, false, "
+                             "1 or 0, got \"yes\"");
     char *e8[] = {"FINALVERSE_LOG_LEVEL=loud", NULL};
     load_fails("", e8, NULL,
                "FINALVERSE_LOG_LEVEL: \"loud\" is not one of error, warn, info, debug");
@@ -346,8 +344,8 @@ static void env_names(void **state)
 {
     char name[128];
     size_t found = 0;
-    for (size_t i = 0; i < fv_config_schema_count; i++) {
-        const fv_cfg_field_t *f = &fv_config_schema[i];
+    for (size_t i = 0; i < fv_config_field_count(); i++) {
+        const fv_cfg_field_t *f = &fv_config_fields(NULL)[i];
         assert_int_equal(fv_config_env_name(f, name, sizeof(name)), 0);
         if (strcmp(f->section, "services.song-engine") == 0 && strcmp(f->key, "port") == 0) {
             assert_string_equal(name, "FINALVERSE_SERVICES__SONG_ENGINE__PORT");
@@ -366,8 +364,8 @@ static void schema_conventions(void **state)
 {
     /* units in names, defaults inside ranges, every service present */
     int services = 0;
-    for (size_t i = 0; i < fv_config_schema_count; i++) {
-        const fv_cfg_field_t *f = &fv_config_schema[i];
+    for (size_t i = 0; i < fv_config_field_count(); i++) {
+        const fv_cfg_field_t *f = &fv_config_fields(NULL)[i];
         size_t kl = strlen(f->key);
         if (f->type == FV_CFG_T_MS)
             assert_true(kl > 3 && strcmp(f->key + kl - 3, "_ms") == 0);
@@ -431,14 +429,13 @@ static void port_clash_and_port_base(void **state)
 static void show_round_trip(void **state)
 {
     char *env[] = {"FINALVERSE_STORAGE__SECRET_KEY=hunter2", NULL};
-    fv_config_t *cfg = load_ok("[general]\ndata_dir = \"/var/lib/fv \\\"quoted\\\" \\\\ \\t x\"\n"
+    fv_config_t *cfg = load_ok("[general]\ndata_dir = \"/var/lib/fv \\\"quoted\\\" \\\\ \\t x\u00e9\"\n"
                                "port_base = 21000\n"
-                               "[ai]\nprovider = \"ollama\"\nmodel = \"llama\u00e9\"\n"
-                               "api_key = \"sk-secret\"\n"
+                               "[gateway]\nupstream_timeout_ms = 777\n"
                                "[world]\nseed = 12345678901234\n"
                                "[database]\nurl = \"postgres://fv:pa:ss@db:5432/fv\"\n"
                                "[redis]\nurl = \"redis://:pw@r/0\"\n"
-                               "[storage]\nurl = \"s3://user@minio/b\"\n",
+                               "[storage]\nurl = \"s3://user@minio/b\"\naccess_key = \"sk-secret\"\n",
                                env, NULL);
     fv_buf_t a, b;
     fv_buf_init(&a, 0);
@@ -447,9 +444,9 @@ static void show_round_trip(void **state)
     assert_null(strstr(a.ptr, "sk-secret"));
     assert_null(strstr(a.ptr, "hunter2"));
     assert_null(strstr(a.ptr, "pa:ss"));
-    assert_non_null(strstr(a.ptr, "api_key = \"***\""));
+    assert_non_null(strstr(a.ptr, "access_key = \"***\""));
     assert_non_null(strstr(a.ptr, "secret_key = \"***\""));
-    assert_non_null(strstr(a.ptr, "access_key = \"\""));
+    assert_non_null(strstr(a.ptr, "[gateway]\nupstream_timeout_ms = 777\n"));
     assert_non_null(strstr(a.ptr, "url = \"postgres://fv:***@db:5432/fv\""));
     assert_non_null(strstr(a.ptr, "url = \"redis://:***@r/0\""));
     assert_non_null(strstr(a.ptr, "url = \"s3://user@minio/b\""));
@@ -457,7 +454,8 @@ static void show_round_trip(void **state)
 
     fv_config_t *again = load_ok(a.ptr, no_env, NULL);
     assert_string_equal(again->general.data_dir, cfg->general.data_dir);
-    assert_string_equal(again->ai.model, cfg->ai.model);
+    assert_int_equal(((const gateway_settings_t *)again->modules[FV_MOD_API_GATEWAY])
+                         ->upstream_timeout_ms, 777);
     assert_int_equal(again->world.seed, 12345678901234ULL);
     assert_int_equal(fv_config_port(again, 0), 21000);
     assert_int_equal(fv_config_show(again, &b), 0);
@@ -465,9 +463,9 @@ static void show_round_trip(void **state)
     const char *ba = strchr(a.ptr, '\n'), *bb = strchr(b.ptr, '\n');
     assert_string_equal(ba, bb);
     /* every key appears */
-    for (size_t i = 0; i < fv_config_schema_count; i++) {
+    for (size_t i = 0; i < fv_config_field_count(); i++) {
         char line[128];
-        snprintf(line, sizeof(line), "\n%s = ", fv_config_schema[i].key);
+        snprintf(line, sizeof(line), "\n%s = ", fv_config_fields(NULL)[i].key);
         assert_non_null(strstr(a.ptr, line));
     }
     fv_buf_dispose(&a);
@@ -511,8 +509,8 @@ static void committed_file_lists_every_key(void **state)
     fv_toml_node_t *root = NULL;
     fv_toml_error_t terr;
     assert_int_equal(fv_toml_parse(text, len, &root, &terr), 0);
-    for (size_t i = 0; i < fv_config_schema_count; i++) {
-        const fv_cfg_field_t *f = &fv_config_schema[i];
+    for (size_t i = 0; i < fv_config_field_count(); i++) {
+        const fv_cfg_field_t *f = &fv_config_fields(NULL)[i];
         const fv_toml_node_t *t;
         if (strncmp(f->section, "services.", 9) == 0)
             t = fv_toml_find(fv_toml_find(root, "services"), f->section + 9);
@@ -613,10 +611,11 @@ static void load_from_path(void **state)
 static void allocation_failures_are_clean(void **state)
 {
     const char *text = "[general]\nlog_level = \"debug\"\n[services.song-engine]\nport = 4001\n"
-                       "[ai]\nmodel = \"m\"\narr = [1, [2, \"x\"], {a = 1}]\n";
+                       "[gateway]\nupstream_timeout_ms = 5\narr = [1, [2, \"x\"], {a = 1}]\n";
     const char *good = "[general]\nlog_level = \"debug\"\n[services.song-engine]\nport = 4001\n"
-                       "[ai]\nmodel = \"m\"\n";
-    char *env[] = {"FINALVERSE_PLUGIN_DIR=/p", "FINALVERSE_STORAGE__URL=s3://x/b", NULL};
+                       "[gateway]\nupstream_timeout_ms = 5\n";
+    char *env[] = {"FINALVERSE_GATEWAY__UPSTREAM_TIMEOUT_MS=7", "FINALVERSE_STORAGE__URL=s3://x/b",
+                   NULL};
     const char *texts[] = {text, good};
     for (int t = 0; t < 2; t++) {
         unsigned long n;
@@ -634,10 +633,11 @@ static void allocation_failures_are_clean(void **state)
                 assert_non_null(strstr(err.msg, "out of memory"));
             } else if (t == 0) {
                 assert_int_equal(rc, FV_ECONFIG);
-                assert_string_equal(err.msg, "t.toml:7: unknown key 'arr' in [ai]");
+                assert_string_equal(err.msg, "t.toml:7: unknown key 'arr' in [gateway]");
             } else {
                 assert_int_equal(rc, 0);
-                assert_string_equal(cfg->plugins.dir, "/p");
+                assert_int_equal(((const gateway_settings_t *)cfg->modules[FV_MOD_API_GATEWAY])
+                                     ->upstream_timeout_ms, 7);
                 fv_buf_t out;
                 fv_buf_init(&out, 0);
                 assert_int_equal(fv_config_show(cfg, &out), 0);
