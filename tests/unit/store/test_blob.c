@@ -2,7 +2,8 @@
  * directory-tree backend (file:TMPDIR) and a real S3-compatible server (s3rver, URL from
  * $FV_TEST_SERVERS/s3.url; each test gets a fresh bucket, which also exercises bucket creation).
  * Plus the SigV4 presigning test vector, key validation, and a fault test that kills a private
- * s3rver and starts it again. Every wait is bounded by a watchdog timer. */
+ * s3rver and starts it again. Every wait is bounded by a watchdog timer.
+ * fv-test-needs: servers (PostgreSQL, Redis, S3 started once per suite by CTest fixtures) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,7 +3,8 @@
  * ties, pub/sub order and unsubscribe, size ceilings, binary values, cancellation on close),
  * then a Redis fault test (server stopped -> timeouts, killed -> FV_EBACKEND, restarted on the
  * same port -> requests and the subscription work again without reopening) and the memory
- * snapshot round trip. Every wait is bounded by a watchdog timer; every loop closes cleanly. */
+ * snapshot round trip. Every wait is bounded by a watchdog timer; every loop closes cleanly.
+ * fv-test-needs: servers (PostgreSQL, Redis, S3 started once per suite by CTest fixtures) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,7 +1,8 @@
 /* test_sql.c - the SQL store's conformance suite: one set of tests run unchanged against SQLite
  * (a temporary file) and PostgreSQL (the server the CTest fixture started), plus the
  * PostgreSQL fault test on a private server that is halted and restarted mid-run. Every wait
- * is bounded by a watchdog timer; every loop must close cleanly. */
+ * is bounded by a watchdog timer; every loop must close cleanly.
+ * fv-test-needs: servers (PostgreSQL, Redis, S3 started once per suite by CTest fixtures) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,7 +3,8 @@
  * FV_TEST_QDRANT_URL or $FV_TEST_SERVERS/qdrant.url), and against tests/support/fake_qdrant.py,
  * a stand-in speaking Qdrant's documented REST shapes, which also lets the fault tests kill,
  * stop and restart "the server". Every callback is counted, must never run inside the call
- * that started it, and every wait is bounded by a watchdog timer. */
+ * that started it, and every wait is bounded by a watchdog timer.
+ * fv-test-needs: servers (PostgreSQL, Redis, S3 started once per suite by CTest fixtures) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
