@@ -7,6 +7,7 @@
 #include "runtime/metrics.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -232,18 +233,46 @@ static int put_hist(fv_buf_t *out, const char *name, const char *labels, const h
     return rc;
 }
 
-/* Renders labels with put() into a scratch buffer, then the histogram. */
-#define PUT_HIST(out, name, put_labels_call, h)                                             \
-    do {                                                                                    \
-        fv_buf_t lb;                                                                        \
-        fv_buf_init(&lb, 0);                                                                \
-        rc = put_labels_call;                                                               \
-        if (rc == 0)                                                                        \
-            rc = put_hist(out, name, lb.ptr ? lb.ptr : "", h);                              \
-        fv_buf_dispose(&lb);                                                                \
-        if (rc < 0)                                                                         \
-            return rc;                                                                      \
-    } while (0)
+/* The tick series: two histograms and two counters per tick, each family's HELP/TYPE once. */
+static int put_ticks(fv_buf_t *out, const fv_metrics_t *m)
+{
+    static const struct {
+        const char *name, *help;
+        size_t hist;        /* offsetof the hist_t in the tick, or SIZE_MAX for a counter */
+        size_t counter;     /* offsetof the uint64_t counter */
+    } families[] = {
+        {"finalverse_tick_duration_seconds", "Run time of a module's tick handler.",
+         offsetof(fv_metrics_tick_t, duration), 0},
+        {"finalverse_tick_lateness_seconds", "Start of a tick minus its scheduled time.",
+         offsetof(fv_metrics_tick_t, lateness), 0},
+        {"finalverse_tick_overruns_total", "Tick runs that took longer than the tick's period.",
+         SIZE_MAX, offsetof(fv_metrics_tick_t, overruns)},
+        {"finalverse_tick_skipped_total",
+         "Due ticks dropped because the module fell too far behind.", SIZE_MAX,
+         offsetof(fv_metrics_tick_t, skipped)},
+    };
+    int rc = 0;
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]) && rc == 0; f++) {
+        bool is_hist = families[f].hist != SIZE_MAX;
+        rc = fv_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[f].name,
+                           families[f].help, families[f].name, is_hist ? "histogram" : "counter");
+        for (size_t i = 0; i < m->tick_count && rc == 0; i++) {
+            const char *t = (const char *)m->ticks[i];
+            fv_buf_t lb;
+            fv_buf_init(&lb, 0);
+            rc = put_tick_labels(&lb, m, m->ticks[i]);
+            if (rc == 0 && is_hist)
+                rc = put_hist(out, families[f].name, lb.ptr,
+                              (const hist_t *)(t + families[f].hist));
+            else if (rc == 0)
+                rc = fv_buf_printf(out, "%s{%s} %llu\n", families[f].name, lb.ptr,
+                                   (unsigned long long)*(const uint64_t *)(t +
+                                                                           families[f].counter));
+            fv_buf_dispose(&lb);
+        }
+    }
+    return rc;
+}
 
 int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_connections,
                       fv_buf_t *out)
@@ -287,46 +316,20 @@ int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_
     TRY(fv_buf_append_str(out, "# HELP finalverse_http_request_duration_seconds Time from the "
                                "request's arrival to its response, by route.\n"
                                "# TYPE finalverse_http_request_duration_seconds histogram\n"));
-    for (size_t i = 0; i < m->route_count; i++)
-        PUT_HIST(out, "finalverse_http_request_duration_seconds",
-                 put_route_labels(&lb, m, &m->routes[i]), &m->routes[i].latency);
-
-    if (m->tick_count) {
-        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_duration_seconds Run time of a "
-                                   "module's tick handler.\n"
-                                   "# TYPE finalverse_tick_duration_seconds histogram\n"));
-        for (size_t i = 0; i < m->tick_count; i++)
-            PUT_HIST(out, "finalverse_tick_duration_seconds",
-                     put_tick_labels(&lb, m, m->ticks[i]), &m->ticks[i]->duration);
-        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_lateness_seconds Start of a tick "
-                                   "minus its scheduled time.\n"
-                                   "# TYPE finalverse_tick_lateness_seconds histogram\n"));
-        for (size_t i = 0; i < m->tick_count; i++)
-            PUT_HIST(out, "finalverse_tick_lateness_seconds",
-                     put_tick_labels(&lb, m, m->ticks[i]), &m->ticks[i]->lateness);
-        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_overruns_total Tick runs that took "
-                                   "longer than the tick's period.\n"
-                                   "# TYPE finalverse_tick_overruns_total counter\n"));
-        for (size_t i = 0; i < m->tick_count; i++) {
-            TRY(fv_buf_append_str(out, "finalverse_tick_overruns_total{"));
-            TRY(put_tick_labels(out, m, m->ticks[i]));
-            TRY(fv_buf_printf(out, "} %llu\n", (unsigned long long)m->ticks[i]->overruns));
-        }
-        TRY(fv_buf_append_str(out, "# HELP finalverse_tick_skipped_total Due ticks dropped "
-                                   "because the module fell too far behind.\n"
-                                   "# TYPE finalverse_tick_skipped_total counter\n"));
-        for (size_t i = 0; i < m->tick_count; i++) {
-            TRY(fv_buf_append_str(out, "finalverse_tick_skipped_total{"));
-            TRY(put_tick_labels(out, m, m->ticks[i]));
-            TRY(fv_buf_printf(out, "} %llu\n", (unsigned long long)m->ticks[i]->skipped));
-        }
+    for (size_t i = 0; i < m->route_count; i++) {
+        fv_buf_t lb;
+        fv_buf_init(&lb, 0);
+        rc = put_route_labels(&lb, m, &m->routes[i]);
+        if (rc == 0)
+            rc = put_hist(out, "finalverse_http_request_duration_seconds", lb.ptr,
+                          &m->routes[i].latency);
+        fv_buf_dispose(&lb);
+        if (rc < 0)
+            return rc;
     }
 
-    for (size_t i = 0; i < m->gauge_count; i++) {
-        const gauge_t *g = &m->gauges[i];
-        TRY(fv_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s{module=\"%s\"} %.17g\n",
-                          g->name, g->help, g->name, g->name, m->module, g->fn(g->data)));
-    }
+    if (m->tick_count)
+        TRY(put_ticks(out, m));
 #undef TRY
     return rc;
 }
