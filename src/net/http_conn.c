@@ -140,6 +140,15 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return head_append(c, at, len);
 }
 
+/* RFC 9110 token characters, the only ones allowed in a header name. llhttp 8 lets a space
+ * before the colon through, so the name is checked here as it arrives. */
+static bool is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return true;
+    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
 /* Header names and values arrive in pieces across reads; they are copied into c->head, so
  * the read buffer can be reused, and recorded as offsets until the head is complete (the head
  * buffer may move as it grows). */
@@ -165,6 +174,13 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         h->value_len = 0;
         c->last_cb = 1;
     }
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)at[i])) {
+            c->err_status = 400;
+            c->err_msg = "invalid character in a header name";
+            return -1;
+        }
+    }
     c->hdr_rec[c->hdr_count - 1].name_len += len;
     return head_append(c, at, len);
 }
@@ -185,11 +201,50 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return head_append(c, at, len);
 }
 
+/* What llhttp lets through and nginx refuses: HTTP/0.9 (which llhttp parses as a request line
+ * without a version), any major version but 1 (505), HTTP/1.1 without Host, a second Host, an
+ * empty header name. Returns the status to refuse with, or 0. */
+static int head_check(fv__http_conn_t *c, const llhttp_t *p, const char *base)
+{
+    if (p->http_major == 0 && p->http_minor == 9) {
+        c->err_msg = "HTTP/0.9 requests are not supported";
+        return 400;
+    }
+    if (p->http_major != 1) {
+        c->err_msg = "HTTP version not supported";
+        return 505;
+    }
+    int hosts = 0;
+    for (size_t i = 0; i < c->hdr_count; i++) {
+        const fv__http_hdr_rec_t *h = &c->hdr_rec[i];
+        if (h->name_len == 0) {
+            c->err_msg = "empty header name";
+            return 400;
+        }
+        if (h->name_len == 4 && strncasecmp(base + h->name_off, "host", 4) == 0)
+            hosts++;
+    }
+    if (hosts > 1) {
+        c->err_msg = "more than one Host header";
+        return 400;
+    }
+    if (hosts == 0 && p->http_minor >= 1) {
+        c->err_msg = "HTTP/1.1 request without a Host header";
+        return 400;
+    }
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
     fv_http_req_t *r = &c->req;
     const char *base = c->head.ptr ? c->head.ptr : "";
+    int bad = head_check(c, p, base);
+    if (bad) {
+        c->err_status = bad;
+        return -1;
+    }
     for (size_t i = 0; i < c->hdr_count; i++) {
         const fv__http_hdr_rec_t *h = &c->hdr_rec[i];
         fv_slice_t v = fv_slice(base + h->value_off, h->value_len);
@@ -255,6 +310,19 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return rc < 0 ? refuse_for(c, rc, 413) : 0;
 }
 
+/* A chunk that cannot fit under the body limit is refused from its size line, before any of
+ * its bytes are read (llhttp puts the chunk size in content_length here). */
+static int on_chunk_header(llhttp_t *p)
+{
+    fv__http_conn_t *c = p->data;
+    size_t max = c->server->lim.max_body_bytes;
+    if (p->content_length > max - c->body.len) {
+        c->err_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
@@ -274,6 +342,7 @@ static void settings_setup(void)
     settings.on_header_value = on_header_value;
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
+    settings.on_chunk_header = on_chunk_header;
     settings.on_message_complete = on_message_complete;
     settings_ready = true;
 }
@@ -600,6 +669,7 @@ static void conn_process(fv__http_conn_t *c)
 {
     while (conn_may_parse(c) && !c->req.active && c->rlen > 0) {
         c->err_status = 0;
+        c->err_msg = NULL;
         llhttp_errno_t e = llhttp_execute(&c->parser, c->rbuf, c->rlen);
         size_t used = c->rlen;
         if (e == HPE_PAUSED) {
@@ -613,6 +683,10 @@ static void conn_process(fv__http_conn_t *c)
                 conn_fail(c, 413, FV_ETOOBIG, "request body too large");
             else if (st == 503)
                 conn_fail(c, 503, FV_ENOMEM, "out of memory");
+            else if (st == 505 || e == HPE_INVALID_VERSION)
+                conn_fail(c, 505, FV_EINVAL, "HTTP version not supported");
+            else if (c->err_msg)
+                conn_fail(c, 400, FV_EINVAL, c->err_msg);
             else {
                 char msg[160];
                 snprintf(msg, sizeof(msg), "malformed request: %s",

@@ -129,6 +129,7 @@ struct fv__http_conn {
     size_t writes_pending;
     int handles_open;
     int err_status;                 /* set by a parser callback that refuses the request */
+    const char *err_msg;            /* static text for a 400 refused by our own checks */
     bool msg_ready;                 /* a message completed and waits for dispatch */
     bool dispatching;               /* inside the handler call */
     bool reading;
