@@ -55,6 +55,7 @@ typedef struct fv_config {
         uint32_t body_timeout_ms;  /* 30000 */
         uint32_t idle_timeout_ms;  /* 60000 */
         uint32_t max_connections;  /* 10000 */
+        size_t max_output_bytes;   /* 1048576 */
     } http;
 
     struct {

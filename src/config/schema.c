@@ -77,6 +77,8 @@ const fv_cfg_field_t fv_config_schema[] = {
        "keep-alive connection closed after this long without a request"),
     U32("http", "max_connections", http.max_connections, 1, 10 * MILLION, 10000,
         "open connections per listener; more are refused"),
+    SIZE("http", "max_output_bytes", http.max_output_bytes, 4096, 1 * GIB, 1048576,
+         "response bytes queued per connection before it stops reading requests"),
 
     STR("gateway", "cors_origins", gateway.cors_origins, "*",
         "comma-separated allowed origins; * allows any"),

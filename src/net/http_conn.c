@@ -456,8 +456,29 @@ static void conn_linger(fv__http_conn_t *c)
 
 /* ---- writing ---- */
 
+/* Back-pressure: a client that pipelines requests and never reads must not make us queue all
+ * the answers. Over the ceiling the connection stops parsing (and reading) until libuv has
+ * written enough; so at most one response more than the ceiling is queued. */
+static bool out_full(const fv__http_conn_t *c)
+{
+    return c->out_bytes > c->server->lim.max_output_bytes;
+}
+
+static void out_add(fv__http_conn_t *c, fv__http_write_t *w, size_t len)
+{
+    fv_http_server_t *s = c->server;
+    w->queued = len;
+    c->out_bytes += len;
+    s->out_bytes += len;
+    if (s->out_bytes > s->out_bytes_peak)
+        s->out_bytes_peak = s->out_bytes;
+}
+
 static void write_done(fv__http_conn_t *c, fv__http_write_t *w, int status)
 {
+    c->out_bytes -= w->queued;
+    c->server->out_bytes -= w->queued;
+    w->queued = 0;
     fv_free(w->owned);
     w->owned = NULL;
     bool close_after = w->close_after;
@@ -482,7 +503,11 @@ static void write_done(fv__http_conn_t *c, fv__http_write_t *w, int status)
 static void on_write(uv_write_t *req, int status)
 {
     fv__http_write_t *w = req->data;
-    write_done(w->conn, w, status);
+    fv__http_conn_t *c = w->conn;
+    bool was_full = out_full(c);
+    write_done(c, w, status);
+    if (was_full && !out_full(c) && c->state < FV_HTTP_CONN_LINGER && !c->dispatching)
+        conn_process(c);             /* drained below the ceiling: parse and read again */
 }
 
 static fv__http_write_t *write_get(fv__http_conn_t *c)
@@ -498,6 +523,7 @@ static fv__http_write_t *write_get(fv__http_conn_t *c)
     }
     w->next = NULL;
     w->owned = NULL;
+    w->queued = 0;
     w->close_after = false;
     c->writes_pending++;
     return w;
@@ -541,6 +567,7 @@ static void write_send(fv__http_conn_t *c, fv__http_write_t *w, const char *body
             iov[0].len -= done;
         }
     }
+    out_add(c, w, iov[0].len + (nbufs > 1 ? iov[1].len : 0));
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, iov, nbufs, on_write);
     if (rc < 0) {
         fv_log_debug("http", "write failed: %s", uv_strerror(rc));
@@ -667,7 +694,7 @@ static bool conn_may_parse(const fv__http_conn_t *c)
 
 static void conn_process(fv__http_conn_t *c)
 {
-    while (conn_may_parse(c) && !c->req.active && c->rlen > 0) {
+    while (conn_may_parse(c) && !c->req.active && c->rlen > 0 && !out_full(c)) {
         c->err_status = 0;
         c->err_msg = NULL;
         llhttp_errno_t e = llhttp_execute(&c->parser, c->rbuf, c->rlen);
@@ -706,6 +733,13 @@ static void conn_process(fv__http_conn_t *c)
     }
     if (c->detached || c->state >= FV_HTTP_CONN_LINGER)
         return;
+    if (out_full(c)) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        return;
+    }
     if (!c->reading && c->rlen < c->rcap)
         (void)conn_read_start(c);
 }

@@ -81,6 +81,7 @@ typedef struct fv__http_write {
     struct fv__http_write *next;
     fv_buf_t head;
     char *owned;                    /* body to fv_free() once written */
+    size_t queued;                  /* bytes of this write counted in the conn's out_bytes */
     bool close_after;
 } fv__http_write_t;
 
@@ -127,6 +128,7 @@ struct fv__http_conn {
     fv_http_req_t req;
     fv__http_write_t *free_writes;
     size_t writes_pending;
+    size_t out_bytes;               /* bytes handed to uv_write and not yet written */
     int handles_open;
     int err_status;                 /* set by a parser callback that refuses the request */
     const char *err_msg;            /* static text for a 400 refused by our own checks */
@@ -149,6 +151,8 @@ struct fv_http_server {
     fv__http_conn_t *conns;
     size_t conn_count;
     size_t busy;
+    size_t out_bytes;               /* sum of the connections' out_bytes */
+    size_t out_bytes_peak;
     int port;
     int handles_open;               /* listener + connections not yet freed */
     bool listening;

@@ -16,6 +16,7 @@ void fv_http_limits_default(fv_http_limits_t *lim)
     lim->body_timeout_ms = 30000;
     lim->idle_timeout_ms = 60000;
     lim->max_connections = 10000;
+    lim->max_output_bytes = 1024 * 1024;
 }
 
 int fv_http_server_new(uv_loop_t *loop, const fv_http_limits_t *lim, fv_http_handler_cb handler,
@@ -150,6 +151,16 @@ size_t fv_http_server_connections(const fv_http_server_t *s)
 size_t fv_http_server_busy(const fv_http_server_t *s)
 {
     return s->busy;
+}
+
+size_t fv_http_server_output_bytes(const fv_http_server_t *s)
+{
+    return s->out_bytes;
+}
+
+size_t fv_http_server_output_bytes_peak(const fv_http_server_t *s)
+{
+    return s->out_bytes_peak;
 }
 
 void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void *data)

@@ -37,6 +37,9 @@ typedef struct fv_http_limits {
     uint32_t body_timeout_ms;    /* whole body must arrive within this; default 30 s */
     uint32_t idle_timeout_ms;    /* keep-alive idle; default 60 s */
     uint32_t max_connections;    /* accepted beyond this are closed at once; default 10000 */
+    size_t max_output_bytes;     /* response bytes queued (written but not yet taken by the
+                                  * kernel) on one connection above which it stops reading
+                                  * and parsing requests until the queue drains; 1 MiB */
 } fv_http_limits_t;
 
 /* Fills the defaults listed above. */
@@ -77,6 +80,10 @@ void fv_http_server_stop_accepting(fv_http_server_t *s);
 size_t fv_http_server_connections(const fv_http_server_t *s);
 /* Requests received and not yet answered. */
 size_t fv_http_server_busy(const fv_http_server_t *s);
+/* Response bytes queued on all connections and not yet taken by the kernel, now and at the
+ * most since the server was created (for tests and metrics). */
+size_t fv_http_server_output_bytes(const fv_http_server_t *s);
+size_t fv_http_server_output_bytes_peak(const fv_http_server_t *s);
 
 /* Closes the listener and every connection (pending requests get their abort callback), then
  * runs cb and frees the server. NULL-safe; cb may be NULL. */
