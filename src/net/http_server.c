@@ -51,7 +51,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (s->closing)
         return;
-    fv__http_conn_accept(s);
+    fv__sock_accept(s);
 }
 
 static void maybe_finish_close(fv_http_server_t *s)
@@ -135,17 +135,23 @@ void fv_http_server_stop_accepting(fv_http_server_t *s)
         return;
     s->stopping = true;
     close_listener(s);
-    fv__http_conn_t *c = s->conns;
-    while (c) {
-        fv__http_conn_t *next = c->next;   /* drain may unlink c */
-        fv__http_conn_drain(c);
-        c = next;
-    }
+    fv__sock_drain_all(s);
 }
 
 size_t fv_http_server_connections(const fv_http_server_t *s)
 {
     return s->conn_count;
+}
+
+void fv_http_server_set_h2(fv_http_server_t *s, fv_http_h2_factory_cb factory, void *data)
+{
+    s->h2_factory = factory;
+    s->h2_data = data;
+}
+
+size_t fv_http_server_upgraded(const fv_http_server_t *s)
+{
+    return s->upgraded;
 }
 
 size_t fv_http_server_busy(const fv_http_server_t *s)
@@ -172,8 +178,7 @@ void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void
     s->closed_cb = cb;
     s->closed_data = data;
     close_listener(s);
-    while (s->conns)
-        fv__http_conn_close(s->conns);     /* unlinks it */
+    fv__sock_close_all(s);
     /* with nothing ever opened there is no close callback to wait for */
     s->handles_open++;
     fv__http_server_conn_gone(s);

@@ -17,6 +17,7 @@
 #ifndef FV_NET_HTTP_SERVER_H
 #define FV_NET_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -26,6 +27,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/slice.h"
+#include "net/sock.h"
 
 typedef struct fv_http_server fv_http_server_t;
 typedef struct fv_http_req fv_http_req_t;
@@ -71,6 +73,21 @@ FV_MUST_USE int fv_http_server_listen(fv_http_server_t *s, const char *host, int
 
 /* The bound port, after a successful listen. */
 int fv_http_server_port(const fv_http_server_t *s);
+
+/* ---- other protocols on the same port ----
+ *
+ * A connection whose first bytes are the HTTP/2 client preface goes to the driver the factory
+ * gives (it is offered every byte, the preface included). The factory returns 0 with *driver
+ * and *state (then owned by the socket: state is freed by driver->on_free), or <0 to refuse;
+ * without a factory, or on refusal, the connection is closed. */
+typedef int (*fv_http_h2_factory_cb)(fv_sock_t *s, void *data, const fv_sock_driver_t **driver,
+                                     void **state);
+void fv_http_server_set_h2(fv_http_server_t *s, fv_http_h2_factory_cb factory, void *data);
+
+/* Connections now run by another driver (upgraded or h2). They count in
+ * fv_http_server_connections(), get on_drain from fv_http_server_stop_accepting() and are
+ * closed by fv_http_server_close(). */
+size_t fv_http_server_upgraded(const fv_http_server_t *s);
 
 /* Graceful drain, step one: stop accepting, close idle keep-alive connections, and close each
  * busy one after its current response. fv_http_server_busy() reaches 0 when drained. */
@@ -146,6 +163,18 @@ void fv_http_reply(fv_http_req_t *req, int status, const char *content_type, con
  * once written), so a large response is not copied. */
 void fv_http_reply_owned(fv_http_req_t *req, int status, const char *content_type, char *body,
                          size_t len);
+
+/* Whether the request asks for a protocol upgrade (Connection: upgrade and Upgrade:). */
+bool fv_http_req_is_upgrade(const fv_http_req_t *req);
+
+/* Accepts the upgrade the request asks for: sends "101 Switching Protocols" with
+ * Connection: Upgrade, the headers added with fv_http_resp_header and extra_headers (raw
+ * "Name: value\r\n" lines, may be NULL), finishes the request and hands the socket to driver
+ * with state; bytes the client sent after the request head go to driver->on_data. Returns 0:
+ * req is invalid, state belongs to the socket (freed by driver->on_free). FV_EINVAL: not an
+ * upgrade request, or the connection is ending; nothing happened, reply as usual. */
+FV_MUST_USE int fv_http_upgrade(fv_http_req_t *req, const char *extra_headers,
+                                const fv_sock_driver_t *driver, void *state);
 
 /* Serialises j compactly as application/json and steals the reference. */
 void fv_http_reply_json(fv_http_req_t *req, int status, json_t *j);

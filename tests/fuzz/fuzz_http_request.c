@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     fv_buf_t out;
     fv_buf_init(&out, 1 << 20);
-    fv__http_conn_t *c = fv__http_conn_new_detached(server, &out);
+    fv_sock_t *c = fv__http_conn_new_detached(server, &out);
     size_t off = 0;
     while (off < size) {
         size_t n = size - off < piece ? size - off : piece;

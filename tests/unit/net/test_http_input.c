@@ -58,7 +58,7 @@ static void expect_status(fx_t *f, const char *req, size_t len, const char *want
 {
     for (int split = 0; split < 2; split++) {
         fv_buf_reset(&f->out);
-        fv__http_conn_t *c = fv__http_conn_new_detached(f->srv, &f->out);
+        fv_sock_t *c = fv__http_conn_new_detached(f->srv, &f->out);
         if (split) {
             for (size_t i = 0; i < len; i++)
                 fv__http_conn_feed(c, req + i, 1);
