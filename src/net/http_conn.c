@@ -19,6 +19,7 @@ static llhttp_settings_t settings;
 static bool settings_ready;
 
 static void conn_fail(fv__http_conn_t *c, int status, int code, const char *msg);
+static fv_http_req_t *req_get(fv__http_conn_t *c);
 
 static const char *state_name(fv__http_conn_state_t s)
 {
@@ -43,6 +44,8 @@ static void conn_set_state(fv__http_conn_t *c, fv__http_conn_state_t to)
 static int on_message_begin(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
+    if (!c->req)
+        c->req = req_get(c);
     c->phase = FV_HTTP_PHASE_HEAD;
     fv_buf_reset(&c->head);
     fv_buf_reset(&c->body);
@@ -173,7 +176,7 @@ static int head_check(fv__http_conn_t *c, const llhttp_t *p, const char *base)
 static int on_headers_complete(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
-    fv_http_req_t *r = &c->req;
+    fv_http_req_t *r = c->req;
     const char *base = c->head.ptr ? c->head.ptr : "";
     int bad = head_check(c, p, base);
     if (bad) {
@@ -287,37 +290,134 @@ fv__http_conn_t *fv__http1_new(fv_http_server_t *s, fv_sock_t *sock)
     c->parser.data = c;
     fv_buf_init(&c->head, s->lim.max_header_bytes);
     fv_buf_init(&c->body, s->lim.max_body_bytes);
-    fv_buf_init(&c->req.resp_headers, 64 * 1024);
-    c->req.conn = c;
     c->phase = FV_HTTP_PHASE_IDLE;
     c->sniffing = true;
     return c;
 }
 
+/* ---- request objects ---- */
+
+static void req_free(fv_http_req_t *r)
+{
+    fv_arena_dispose(&r->arena);
+    fv_buf_dispose(&r->resp_headers);
+    fv_free(r);
+}
+
+/* A retired object is reused only when it was retired during a handler call that has
+ * returned (nothing else can hold it then), or in an earlier loop callback of a socket (the
+ * server's epoch moved on, so the call that answered it has returned). Otherwise a caller
+ * that answered asynchronously and then read or answered req again, while that very answer
+ * parsed and dispatched the next pipelined request, would touch someone else's request. */
+static fv_http_req_t *req_get(fv__http_conn_t *c)
+{
+    fv_http_req_t *r = c->free_reqs;
+    if (r && (r->retired_epoch == 0 || r->retired_epoch != c->server->epoch)) {
+        c->free_reqs = r->next_free;
+        c->free_req_count--;
+        fv_buf_t resp_headers = r->resp_headers;
+        memset(r, 0, sizeof(*r));
+        r->resp_headers = resp_headers;
+    } else {
+        r = fv_calloc(1, sizeof(*r));
+        fv_buf_init(&r->resp_headers, 64 * 1024);
+    }
+    r->conn = c;
+    r->server = c->server;
+    r->loop = c->server->loop;
+    return r;
+}
+
+/* The request is answered: what it pointed into (the head and body buffers) now belongs to
+ * the next request, so a late read sees an empty request, never another one. */
+static void req_retire(fv__http_conn_t *c, fv_http_req_t *r, uint64_t epoch)
+{
+    if (c->req == r)
+        c->req = NULL;
+    r->method = r->target = r->path = r->query = r->body = fv_slice("", 0);
+    r->headers = NULL;
+    r->header_count = 0;
+    if (c->free_req_count >= 4) {
+        req_free(r);
+        return;
+    }
+    r->retired_epoch = epoch;
+    r->next_free = c->free_reqs;
+    c->free_reqs = r;
+    c->free_req_count++;
+}
+
+static bool req_busy(const fv__http_conn_t *c)
+{
+    return c->req && c->req->active;
+}
+
 static void http1_free(fv_sock_t *s, void *state)
 {
     fv__http_conn_t *c = state;
+    if (c->req)
+        req_free(c->req);
+    while (c->free_reqs) {
+        fv_http_req_t *r = c->free_reqs;
+        c->free_reqs = r->next_free;
+        req_free(r);
+    }
     fv_buf_dispose(&c->head);
     fv_buf_dispose(&c->body);
-    fv_buf_dispose(&c->req.resp_headers);
     fv_free(c->hdr_off);
     fv_free(c->hdr_rec);
     fv_free(c);
 }
 
-/* Ends the request in the handler without an answer (connection gone). */
+/* Ends the request in the handler without an answer (connection gone). With an abort callback
+ * the handler lets go of req in it; without one req stays valid, orphaned, until the handler
+ * answers it (a no-op that frees it), as the API promises. */
 static void req_abort(fv__http_conn_t *c)
 {
-    fv_http_req_t *r = &c->req;
-    if (!r->active)
+    fv_http_req_t *r = c->req;
+    if (!r || !r->active)
         return;
     r->active = false;
     c->server->busy--;
     fv_http_req_abort_cb cb = r->abort_cb;
     r->abort_cb = NULL;
-    if (cb)
+    if (cb) {
         cb(r, r->abort_data);
-    fv_arena_dispose(&r->arena);
+        fv_arena_dispose(&r->arena);
+        req_retire(c, r, c->server->epoch);
+        return;
+    }
+    c->req = NULL;
+    r->conn = NULL;
+    r->orphan = true;
+    fv_http_server_t *s = c->server;
+    r->prev_orphan = NULL;
+    r->next_free = s->orphans;
+    if (s->orphans)
+        s->orphans->prev_orphan = r;
+    s->orphans = r;
+}
+
+static void orphan_unlink(fv_http_req_t *r)
+{
+    if (r->prev_orphan)
+        r->prev_orphan->next_free = r->next_free;
+    else
+        r->server->orphans = r->next_free;
+    if (r->next_free)
+        r->next_free->prev_orphan = r->prev_orphan;
+}
+
+/* A handler that neither answered nor took the abort callback: its requests go with the
+ * server (answering one after this is a use after free, as for any request after close). */
+void fv__http_free_orphans(fv_http_server_t *s)
+{
+    while (s->orphans) {
+        fv_http_req_t *r = s->orphans;
+        s->orphans = r->next_free;
+        fv_log_debug("http", "request=%" PRIu64 " never answered", r->id);
+        req_free(r);
+    }
 }
 
 static void http1_close(fv_sock_t *s, void *state)
@@ -362,7 +462,7 @@ static void http1_drain(fv_sock_t *s, void *state)
     fv__http_conn_t *c = state;
     if (c->state != FV_HTTP_CONN_OPEN)
         return;
-    if (!c->req.active && c->phase == FV_HTTP_PHASE_IDLE) {
+    if (!req_busy(c) && c->phase == FV_HTTP_PHASE_IDLE) {
         if (fv_sock_output_bytes(s) == 0) {
             fv_sock_close(s);
             return;
@@ -397,9 +497,8 @@ static void conn_fail(fv__http_conn_t *c, int status, int code, const char *msg)
 }
 
 /* The request leaves the handler's hands (answered or upgraded). */
-static void req_finish(fv__http_conn_t *c, int status)
+static void req_finish(fv__http_conn_t *c, fv_http_req_t *r, int status)
 {
-    fv_http_req_t *r = &c->req;
     fv_http_server_t *s = c->server;
     r->active = false;
     s->busy--;
@@ -412,6 +511,9 @@ static void req_finish(fv__http_conn_t *c, int status)
     r->param_count = r->param_cap = 0;
     r->route = NULL;
     c->phase = FV_HTTP_PHASE_IDLE;
+    /* answered inside the handler call: reusable once that call returns; else not before
+     * the next loop callback */
+    req_retire(c, r, c->dispatching ? 0 : s->epoch);
 }
 
 void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_type,
@@ -419,6 +521,14 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
 {
     if (!r || !r->active) {
         fv_free(owned);
+        if (r && r->orphan) {
+            fv_log_debug("http", "request=%" PRIu64 " answered after its connection closed",
+                         r->id);
+            orphan_unlink(r);
+            req_free(r);
+        } else if (r) {
+            fv_log_debug("http", "request=%" PRIu64 " answered twice; answer dropped", r->id);
+        }
         return;
     }
     fv__http_conn_t *c = r->conn;
@@ -453,7 +563,7 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
         rc = fv_buf_append(head, body, len);
     }
 
-    req_finish(c, status);
+    req_finish(c, r, status);
 
     if (rc < 0) {
         fv_free(owned);
@@ -496,7 +606,7 @@ int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_d
         fv_sock_write_drop(s, w);
         return FV_ENOMEM;
     }
-    req_finish(c, 101);
+    req_finish(c, r, 101);
     /* parse nothing more: the bytes after this request's head belong to the new driver */
     c->upgraded = true;
     conn_set_state(c, FV_HTTP_CONN_CLOSING);
@@ -509,7 +619,7 @@ int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_d
 
 static void dispatch(fv__http_conn_t *c)
 {
-    fv_http_req_t *r = &c->req;
+    fv_http_req_t *r = c->req;
     fv_http_server_t *s = c->server;
     r->body = fv_buf_slice(&c->body);
     r->id = fv_id_next();
@@ -584,7 +694,7 @@ static size_t http1_data(fv_sock_t *s, void *state, const char *data, size_t len
             return 0;                /* a prefix of the preface: wait for more */
     }
     size_t off = 0;
-    while (conn_may_parse(c) && !c->req.active && off < len && !fv_sock_output_full(s)) {
+    while (conn_may_parse(c) && !req_busy(c) && off < len && !fv_sock_output_full(s)) {
         c->err_status = 0;
         c->err_msg = NULL;
         llhttp_errno_t e = llhttp_execute(&c->parser, data + off, len - off);

@@ -43,9 +43,17 @@ typedef struct fv__http_param {
     const char *value;
 } fv__http_param_t;
 
-/* The request lives inside its connection: a connection handles one request at a time. */
+/* One object per request, from the connection's short free list. A connection hands one
+ * request at a time to the handler; answered requests are retired, and a retired object is
+ * reused only once no call that may still hold it is on the stack (see req_get), so a late or
+ * second reply finds an inactive request and does nothing. */
 struct fv_http_req {
-    fv__http_conn_t *conn;
+    fv__http_conn_t *conn;          /* NULL once orphaned (connection gone, no abort cb) */
+    uv_loop_t *loop;
+    fv_http_req_t *next_free;       /* in the free list, or the server's orphans */
+    fv_http_req_t *prev_orphan;
+    fv_http_server_t *server;
+    uint64_t retired_epoch;         /* server epoch it was retired in; 0 = reusable now */
     fv_slice_t method;
     fv_slice_t target;
     fv_slice_t path;
@@ -68,6 +76,7 @@ struct fv_http_req {
     bool is_head;
     bool upgrade;                   /* Connection: upgrade with an Upgrade header */
     bool active;                    /* handed to the handler and not yet answered */
+    bool orphan;                    /* its connection died and nobody took the abort */
 };
 
 /* Forward-only lifecycle of an HTTP/1 connection. */
@@ -102,7 +111,9 @@ struct fv__http_conn {
     int last_cb;                    /* 0 none, 1 field, 2 value */
     bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
-    fv_http_req_t req;
+    fv_http_req_t *req;             /* being parsed, or with the handler */
+    fv_http_req_t *free_reqs;
+    size_t free_req_count;
     int err_status;                 /* set by a parser callback that refuses the request */
     const char *err_msg;            /* static text for a 400 refused by our own checks */
     bool msg_ready;                 /* a message completed and waits for dispatch */
@@ -125,6 +136,8 @@ struct fv_http_server {
     size_t conn_count;
     size_t upgraded;                /* sockets passed to another driver and not yet freed */
     size_t busy;
+    uint64_t epoch;                 /* +1 at every loop callback of a socket (sock.c) */
+    fv_http_req_t *orphans;         /* requests whose connection died, not yet answered */
     size_t out_bytes;               /* sum of the sockets' queued output */
     size_t out_bytes_peak;
     int port;
@@ -156,6 +169,8 @@ fv__http_conn_t *fv__http1_new(fv_http_server_t *srv, fv_sock_t *s);
 /* Queues a response for the active request and finishes it (reply.c builds head). */
 void fv__http_conn_respond(fv_http_req_t *req, int status, const char *content_type,
                            const void *body, size_t len, char *owned);
+/* Frees the orphaned requests (at server close). */
+void fv__http_free_orphans(fv_http_server_t *s);
 /* A socket freed: tells the server (http_server.c). */
 void fv__http_server_conn_gone(fv_http_server_t *s);
 

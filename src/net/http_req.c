@@ -18,7 +18,7 @@ size_t fv_http_req_header_count(const fv_http_req_t *req) { return req->header_c
 
 uv_loop_t *fv_http_req_loop(const fv_http_req_t *req)
 {
-    return req->conn->server->loop;
+    return req->loop;
 }
 
 fv_slice_t fv_http_req_header(const fv_http_req_t *req, const char *name)
@@ -46,7 +46,7 @@ void fv_http_req_header_at(const fv_http_req_t *req, size_t i, fv_slice_t *name,
 
 const char *fv_http_req_peer(const fv_http_req_t *req)
 {
-    return fv_sock_peer(req->conn->sock);
+    return req->conn ? fv_sock_peer(req->conn->sock) : "-";
 }
 
 bool fv_http_req_is_upgrade(const fv_http_req_t *req)

@@ -58,6 +58,7 @@ static void maybe_finish_close(fv_http_server_t *s)
 {
     if (!s->closing || s->handles_open > 0)
         return;
+    fv__http_free_orphans(s);
     fv_http_server_closed_cb cb = s->closed_cb;
     void *data = s->closed_data;
     if (cb)

@@ -145,11 +145,16 @@ void fv_http_req_set_route(fv_http_req_t *req, const char *route);
 const char *fv_http_req_route(const fv_http_req_t *req);
 
 /* Abort callback: runs (once) if the connection closes before the request is answered. After
- * it returns the request is gone; the handler must drop every pointer to it. */
+ * it returns the request is gone; the handler must drop every pointer to it. Without one, a
+ * request whose connection closed stays valid until it is answered (the answer is then
+ * dropped) or the server is closed. */
 typedef void (*fv_http_req_abort_cb)(fv_http_req_t *req, void *data);
 void fv_http_req_on_abort(fv_http_req_t *req, fv_http_req_abort_cb cb, void *data);
 
-/* ---- the response: exactly one fv_http_reply* per request ---- */
+/* ---- the response: exactly one fv_http_reply* per request ----
+ * Each request is its own object: a second answer within the same callback, or an answer
+ * after the connection closed (without an abort callback), is dropped with a debug log and
+ * never reaches another request. Reading req after answering it gives an empty request. */
 
 /* Adds a response header (copied). Before the reply call only. */
 void fv_http_resp_header(fv_http_req_t *req, const char *name, const char *value);

@@ -92,6 +92,7 @@ static void set_state(fv_sock_t *s, sock_state_t to)
 static void on_timer(uv_timer_t *t)
 {
     fv_sock_t *s = t->data;
+    s->server->epoch++;
     uint64_t now = uv_now(t->loop);
     s->timer_due = 0;
     if (s->deadline == 0)
@@ -276,6 +277,7 @@ static void on_write(uv_write_t *req, int status)
 {
     fv_sock_write_t *w = req->data;
     fv_sock_t *s = w->sock;
+    s->server->epoch++;
     bool was_full = fv_sock_output_full(s);
     write_done(s, w, status);
     if (!was_full || fv_sock_output_full(s) || s->state != SOCK_OPEN)
@@ -480,6 +482,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     fv_sock_t *s = stream->data;
+    s->server->epoch++;
     if (nread == UV_ENOBUFS) {
         /* read buffer full and the driver takes nothing now: wait until it does */
         uv_read_stop(stream);
@@ -634,6 +637,7 @@ void fv__sock_feed(fv_sock_t *s, const char *data, size_t len)
             return;                  /* the driver takes nothing now and the buffer is full */
         if (n > len)
             n = len;
+        s->server->epoch++;
         memcpy(s->rbuf + s->rlen, data, n);
         s->rlen += n;
         data += n;

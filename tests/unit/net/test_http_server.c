@@ -85,6 +85,8 @@ static void *client_main(void *arg)
 typedef struct later {
     uv_timer_t timer;
     fv_http_req_t *req;
+    const char *body;               /* NULL: "later" */
+    int replies;                    /* 0: one */
 } later_t;
 
 static void on_later_closed(uv_handle_t *h)
@@ -95,7 +97,11 @@ static void on_later_closed(uv_handle_t *h)
 static void on_later(uv_timer_t *t)
 {
     later_t *l = t->data;
-    fv_http_reply(l->req, 200, "text/plain", "later", 5);
+    const char *body = l->body ? l->body : "later";
+    fv_http_reply(l->req, 200, "text/plain", body, strlen(body));
+    /* a buggy handler answering again must not answer anyone else's request */
+    for (int i = 1; i < l->replies; i++)
+        fv_http_reply(l->req, 200, "text/plain", "again", 5);
     t->data = l;
     uv_close((uv_handle_t *)t, on_later_closed);
 }
@@ -130,6 +136,20 @@ static void handler(fv_http_req_t *req, void *data)
         if (!metrics[0])
             memset(metrics, 'm', sizeof(metrics));
         fv_http_reply(req, 200, "text/plain", metrics, sizeof(metrics));
+    } else if (fv_slice_eq_cstr(p, "/twice")) {
+        fv_http_reply(req, 200, "text/plain", "one", 3);
+        fv_http_reply(req, 200, "text/plain", "two", 3);
+        fv_http_reply_errorf(req, FV_EINVAL, "three");
+    } else if (fv_slice_eq_cstr(p, "/twice-later") || fv_slice_eq_cstr(p, "/hold") ||
+               fv_slice_eq_cstr(p, "/late-no-abort")) {
+        later_t *l = fv_calloc(1, sizeof(*l));
+        l->req = req;
+        bool twice = fv_slice_eq_cstr(p, "/twice-later");
+        l->replies = twice ? 3 : 1;
+        l->body = twice ? "first" : "held";
+        uv_timer_init(fv_http_req_loop(req), &l->timer);
+        l->timer.data = l;
+        uv_timer_start(&l->timer, on_later, twice ? 20 : 150, 0);
     } else if (fv_slice_eq_cstr(p, "/drain")) {
         fv_http_server_stop_accepting(f->srv);
         fv_http_reply(req, 200, "text/plain", "bye", 3);
@@ -720,6 +740,62 @@ static void backpressure(void **state)
     assert_true(f.out_peak <= PIPE_CEILING + 2200);
 }
 
+/* A second reply, at once or later, is a no-op: it never answers the next pipelined request
+ * (which the old single embedded request object let it do). */
+static void c_reply_twice(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /twice HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /twice-later HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /p/4 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 4);
+    CHECK(tc_count_responses(rbuf, n) == 4);
+    const char *one = strstr(rbuf, "\r\n\r\none");
+    const char *first = strstr(rbuf, "\r\n\r\nfirst");
+    const char *held = strstr(rbuf, "\r\n\r\nheld");
+    const char *p4 = strstr(rbuf, "\r\n\r\n/p/4");
+    CHECK(one && first && held && p4 && one < first && first < held && held < p4);
+    CHECK(strstr(rbuf, "two") == NULL && strstr(rbuf, "again") == NULL);
+    CHECK(strstr(rbuf, "three") == NULL);
+    close(fd);
+}
+
+static void reply_twice(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_reply_twice);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 4);
+}
+
+/* A handler that never asked for the abort callback replies after its client left: a no-op
+ * on a request that stayed valid, never a write to a freed connection. */
+static void c_reply_after_close(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /late-no-abort HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    for (int i = 0; i < 500 && atomic_load(&f->got_request) == 0; i++)
+        usleep(10000);
+    close(fd);
+    usleep(300000);     /* the reply comes 150 ms after the request */
+    fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(fd, rbuf, sizeof(rbuf), 1) > 0);
+    close(fd);
+}
+
+static void reply_after_close(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_reply_after_close);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 2);
+    assert_int_equal(f.observed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -742,6 +818,8 @@ int main(void)
         cmocka_unit_test(expect_continue),
         cmocka_unit_test(max_connections),
         cmocka_unit_test(backpressure),
+        cmocka_unit_test(reply_twice),
+        cmocka_unit_test(reply_after_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
