@@ -56,6 +56,7 @@ typedef struct fv_config {
         uint32_t idle_timeout_ms;  /* 60000 */
         uint32_t max_connections;  /* 10000 */
         size_t max_output_bytes;   /* 1048576 */
+        uint32_t max_connections_per_client; /* 0 = no limit */
     } http;
 
     struct {

@@ -79,6 +79,8 @@ const fv_cfg_field_t fv_config_schema[] = {
         "open connections per listener; more are refused"),
     SIZE("http", "max_output_bytes", http.max_output_bytes, 4096, 1 * GIB, 1048576,
          "response bytes queued per connection before it stops reading requests"),
+    U32("http", "max_connections_per_client", http.max_connections_per_client, 0,
+        10 * MILLION, 0, "open connections from one IP address; more are refused; 0 = no limit"),
 
     STR("gateway", "cors_origins", gateway.cors_origins, "*",
         "comma-separated allowed origins; * allows any"),

@@ -16,6 +16,7 @@
 #include "core/slice.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "net/peer_limit.h"
 #include "net/sock.h"
 
 /* More headers than this in one request is treated like too many header bytes (431). */
@@ -133,6 +134,7 @@ struct fv_http_server {
     fv_http_h2_factory_cb h2_factory;
     void *h2_data;
     fv_sock_t *socks;               /* open sockets (sock.c links them) */
+    fv_peer_limit_t *peers;         /* per-address counts, with max_connections_per_client */
     size_t conn_count;
     size_t upgraded;                /* sockets passed to another driver and not yet freed */
     size_t busy;

@@ -17,6 +17,7 @@ void fv_http_limits_default(fv_http_limits_t *lim)
     lim->idle_timeout_ms = 60000;
     lim->max_connections = 10000;
     lim->max_output_bytes = 1024 * 1024;
+    lim->max_connections_per_client = 0;
 }
 
 int fv_http_server_new(uv_loop_t *loop, const fv_http_limits_t *lim, fv_http_handler_cb handler,
@@ -59,6 +60,7 @@ static void maybe_finish_close(fv_http_server_t *s)
     if (!s->closing || s->handles_open > 0)
         return;
     fv__http_free_orphans(s);
+    fv_peer_limit_free(s->peers);
     fv_http_server_closed_cb cb = s->closed_cb;
     void *data = s->closed_data;
     if (cb)

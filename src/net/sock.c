@@ -6,6 +6,7 @@
 #include "net/sock.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +56,7 @@ struct fv_sock {
     bool in_data;                   /* inside the driver's on_data */
     bool upgraded;                  /* counted in the server's upgraded */
     bool detached;                  /* no socket: output goes to sink */
+    fv_peer_key_t peer_key;         /* counted in the server's peers when len > 0 */
     fv_buf_t *sink;
     char peer[64];
 };
@@ -138,6 +140,8 @@ static void sock_unlink(fv_sock_t *s)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     srv->conn_count--;
+    if (s->peer_key.len)
+        fv_peer_limit_remove(srv->peers, &s->peer_key);
 }
 
 /* Runs the drivers' last callbacks and frees everything but s itself. */
@@ -512,6 +516,25 @@ static int read_start(fv_sock_t *s)
 
 /* ---- the server's side ---- */
 
+/* Counts the connection under its client address; false when that address is over
+ * max_connections_per_client (one client must not take every connection slot). */
+static bool peer_admit(fv_http_server_t *srv, fv_sock_t *s)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return false;
+    if (!srv->peers)
+        srv->peers = fv_peer_limit_new();
+    fv_peer_key_from((const struct sockaddr *)&ss, &s->peer_key);
+    uint32_t n = fv_peer_limit_add(srv->peers, &s->peer_key);
+    if (n <= srv->lim.max_connections_per_client)
+        return true;
+    fv_log_info("http", "%s: over %" PRIu32 " connections from one client; closed",
+                fv_sock_peer(s), srv->lim.max_connections_per_client);
+    return false;
+}
+
 void fv__sock_accept(fv_http_server_t *srv)
 {
     fv_sock_t *s = fv_calloc(1, sizeof(*s));
@@ -534,6 +557,10 @@ void fv__sock_accept(fv_http_server_t *srv)
         return;
     }
     if (srv->conn_count > srv->lim.max_connections || srv->stopping) {
+        fv_sock_close(s);
+        return;
+    }
+    if (srv->lim.max_connections_per_client && !peer_admit(srv, s)) {
         fv_sock_close(s);
         return;
     }

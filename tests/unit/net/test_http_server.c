@@ -652,6 +652,45 @@ static void max_connections(void **state)
     assert_int_equal(atomic_load(&f.got_request), 1);
 }
 
+/* Two connections from 127.0.0.1 are served, a third is closed at once; when one goes, a new
+ * one is served again. */
+static void c_per_client(fx_t *f)
+{
+    int a = tc_connect(f->port), b = tc_connect(f->port);
+    CHECK(tc_send_str(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(a, rbuf, sizeof(rbuf), 1) > 0);
+    CHECK(tc_send_str(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(b, rbuf, sizeof(rbuf), 1) > 0);
+    int c = tc_connect(f->port);
+    size_t n;
+    if (c >= 0) {
+        (void)tc_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(tc_read_to_eof(c, rbuf, sizeof(rbuf), &n) == 1);
+        CHECK(n == 0);
+        close(c);
+    }
+    close(a);
+    usleep(100000);          /* the server sees a go */
+    c = tc_connect(f->port);
+    CHECK(tc_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(c, rbuf, sizeof(rbuf), 1) > 0);
+    CHECK(strncmp(rbuf, "HTTP/1.1 200 ", 13) == 0);
+    close(c);
+    close(b);
+}
+
+static void max_connections_per_client(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.max_connections_per_client = 2;
+    client_fail = 0;
+    run(&f, &lim, c_per_client);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 3);
+}
+
 /* A client pipelines PIPE_COUNT requests and reads nothing for a while: the server must stop
  * parsing its requests once max_output_bytes are queued, still serve another client, and
  * answer every request once the first client reads. */
@@ -817,6 +856,7 @@ int main(void)
         cmocka_unit_test(one_byte_at_a_time),
         cmocka_unit_test(expect_continue),
         cmocka_unit_test(max_connections),
+        cmocka_unit_test(max_connections_per_client),
         cmocka_unit_test(backpressure),
         cmocka_unit_test(reply_twice),
         cmocka_unit_test(reply_after_close),
