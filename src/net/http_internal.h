@@ -135,6 +135,10 @@ struct fv_http_server {
     void *h2_data;
     fv_sock_t *socks;               /* open sockets (sock.c links them) */
     fv_peer_limit_t *peers;         /* per-address counts, with max_connections_per_client */
+    void *rbuf_pool;                /* spare FV_SOCK_RBUF_MIN read buffers, linked through
+                                     * their first bytes */
+    size_t rbuf_pool_count;
+    size_t rbufs_held;              /* sockets holding a read buffer now */
     size_t conn_count;
     size_t upgraded;                /* sockets passed to another driver and not yet freed */
     size_t busy;
@@ -157,6 +161,8 @@ void fv__sock_accept(fv_http_server_t *srv);
 /* Graceful stop: each open socket's driver gets on_drain. */
 void fv__sock_drain_all(fv_http_server_t *srv);
 void fv__sock_close_all(fv_http_server_t *srv);
+/* Frees the spare read buffers (at server close). */
+void fv__sock_pool_free(fv_http_server_t *srv);
 /* A socket without a network connection, running the HTTP/1 driver: what it writes is
  * appended to sink. Feed it bytes (dropped once the socket is no longer open); free it when
  * done (runs the drivers' on_close and on_free). */

@@ -61,6 +61,7 @@ static void maybe_finish_close(fv_http_server_t *s)
         return;
     fv__http_free_orphans(s);
     fv_peer_limit_free(s->peers);
+    fv__sock_pool_free(s);
     fv_http_server_closed_cb cb = s->closed_cb;
     void *data = s->closed_data;
     if (cb)
@@ -170,6 +171,11 @@ size_t fv_http_server_output_bytes(const fv_http_server_t *s)
 size_t fv_http_server_output_bytes_peak(const fv_http_server_t *s)
 {
     return s->out_bytes_peak;
+}
+
+size_t fv_http_server_read_buffers(const fv_http_server_t *s)
+{
+    return s->rbufs_held;
 }
 
 void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void *data)

@@ -103,6 +103,9 @@ size_t fv_http_server_busy(const fv_http_server_t *s);
  * most since the server was created (for tests and metrics). */
 size_t fv_http_server_output_bytes(const fv_http_server_t *s);
 size_t fv_http_server_output_bytes_peak(const fv_http_server_t *s);
+/* Connections holding a read buffer now: only those with unconsumed input do; idle
+ * keep-alive connections hold none (for tests and metrics). */
+size_t fv_http_server_read_buffers(const fv_http_server_t *s);
 
 /* Closes the listener and every connection (pending requests get their abort callback), then
  * runs cb and frees the server. NULL-safe; cb may be NULL. */

@@ -158,6 +158,8 @@ static void sock_release(fv_sock_t *s)
     }
     if (s->upgraded)
         s->server->upgraded--;
+    if (s->rbuf && !s->detached)
+        s->server->rbufs_held--;
     fv_free(s->rbuf);
     while (s->free_writes) {
         fv_sock_write_t *w = s->free_writes;
@@ -388,6 +390,56 @@ void fv_sock_write(fv_sock_t *s, const void *data, size_t len)
     fv_sock_write_send(s, w, NULL, 0, NULL);
 }
 
+/* ---- read buffers ----
+ *
+ * A socket holds a read buffer only while it holds unconsumed bytes: an idle keep-alive
+ * connection (nearly all of them, on a busy server) costs no buffer. Emptied buffers of the
+ * smallest size go back to a short per-server pool, so the next read does not call malloc;
+ * bigger ones (grown for pipelining or an upgraded driver) are freed. */
+#define RBUF_POOL_MAX 64
+
+static void rbuf_release(fv_sock_t *s)
+{
+    fv_http_server_t *srv = s->server;
+    if (!s->rbuf)
+        return;
+    if (s->rcap == FV_SOCK_RBUF_MIN && srv->rbuf_pool_count < RBUF_POOL_MAX) {
+        *(void **)s->rbuf = srv->rbuf_pool;
+        srv->rbuf_pool = s->rbuf;
+        srv->rbuf_pool_count++;
+    } else {
+        fv_free(s->rbuf);
+    }
+    s->rbuf = NULL;
+    s->rcap = 0;
+    s->rlen = 0;
+    srv->rbufs_held--;
+}
+
+static void rbuf_acquire(fv_sock_t *s)
+{
+    fv_http_server_t *srv = s->server;
+    if (srv->rbuf_pool) {
+        s->rbuf = srv->rbuf_pool;
+        srv->rbuf_pool = *(void **)s->rbuf;
+        srv->rbuf_pool_count--;
+    } else {
+        s->rbuf = fv_malloc(FV_SOCK_RBUF_MIN);
+    }
+    s->rcap = FV_SOCK_RBUF_MIN;
+    srv->rbufs_held++;
+}
+
+void fv__sock_pool_free(fv_http_server_t *srv)
+{
+    while (srv->rbuf_pool) {
+        void *b = srv->rbuf_pool;
+        srv->rbuf_pool = *(void **)b;
+        fv_free(b);
+    }
+    srv->rbuf_pool_count = 0;
+}
+
 /* ---- reading and the driver ---- */
 
 static void switch_driver(fv_sock_t *s)
@@ -421,7 +473,7 @@ static void read_update(fv_sock_t *s)
         }
         return;
     }
-    if (!s->reading && s->rlen < s->rcap)
+    if (!s->reading && (s->rcap == 0 || s->rlen < s->rcap))
         (void)read_start(s);
 }
 
@@ -447,6 +499,8 @@ static void sock_pump(fv_sock_t *s)
             break;
     }
     s->in_data = false;
+    if (s->rlen == 0 && !s->detached && s->state < SOCK_CLOSING)
+        rbuf_release(s);
     read_update(s);
 }
 
@@ -473,8 +527,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     fv_sock_t *s = h->data;
     if (s->state == SOCK_LINGER)
         s->rlen = 0;                        /* dropping input */
+    if (!s->rbuf)
+        rbuf_acquire(s);
     if (s->rcap - s->rlen < 4096 && s->rcap < FV_SOCK_RBUF_MAX) {
-        size_t cap = s->rcap ? s->rcap * 2 : FV_SOCK_RBUF_MIN;
+        size_t cap = s->rcap * 2;
         if (cap > FV_SOCK_RBUF_MAX)
             cap = FV_SOCK_RBUF_MAX;
         s->rbuf = fv_realloc(s->rbuf, cap);
@@ -497,8 +553,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         fv_sock_close(s);
         return;
     }
-    if (nread == 0)
+    if (nread == 0) {
+        if (s->rlen == 0 && s->state < SOCK_LINGER)
+            rbuf_release(s);
         return;
+    }
     if (s->state == SOCK_LINGER) {
         s->rlen = 0;
         return;
