@@ -318,6 +318,7 @@ static fv_http_req_t *req_get(fv__http_conn_t *c)
         fv_buf_t resp_headers = r->resp_headers;
         memset(r, 0, sizeof(*r));
         r->resp_headers = resp_headers;
+        fv_buf_reset(&r->resp_headers);     /* an aborted request leaves its headers here */
     } else {
         r = fv_calloc(1, sizeof(*r));
         fv_buf_init(&r->resp_headers, 64 * 1024);

@@ -105,7 +105,7 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     s->deadline = 0;
-    if (s->state >= SOCK_LINGER || !s->driver->on_timeout)
+    if (s->state >= SOCK_ENDING || !s->driver->on_timeout)
         fv_sock_close(s);
     else
         s->driver->on_timeout(s, s->data);
@@ -228,8 +228,12 @@ void fv_sock_end(fv_sock_t *s)
     if (s->state >= SOCK_ENDING)
         return;
     set_state(s, SOCK_ENDING);
-    if (s->writes_pending == 0)
+    if (s->writes_pending == 0) {
         sock_linger(s);
+        return;
+    }
+    /* a peer that never reads must not keep the socket forever */
+    fv_sock_deadline(s, s->server->lim.idle_timeout_ms);
 }
 
 /* ---- writing ---- */

@@ -92,7 +92,8 @@ void fv_sock_deadline_clear(fv_sock_t *s);
 /* Offers the buffered bytes to the driver again (it can take more now). */
 void fv_sock_process(fv_sock_t *s);
 /* Graceful end: once the queued writes are out, shut down the write side, drop input for
- * FV_SOCK_LINGER_MS (or until the peer closes), then close. on_data is no longer called. */
+ * FV_SOCK_LINGER_MS (or until the peer closes), then close. on_data is no longer called. If
+ * the writes are not out within the server's idle_timeout_ms the socket is closed. */
 void fv_sock_end(fv_sock_t *s);
 /* Closes now; queued writes are cancelled. Idempotent. */
 void fv_sock_close(fv_sock_t *s);

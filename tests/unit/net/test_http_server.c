@@ -82,6 +82,8 @@ static void *client_main(void *arg)
 
 /* ---- the handler ---- */
 
+#define HUGE_LEN (16 * 1024 * 1024)
+
 typedef struct later {
     uv_timer_t timer;
     fv_http_req_t *req;
@@ -150,6 +152,10 @@ static void handler(fv_http_req_t *req, void *data)
         uv_timer_init(fv_http_req_loop(req), &l->timer);
         l->timer.data = l;
         uv_timer_start(&l->timer, on_later, twice ? 20 : 150, 0);
+    } else if (fv_slice_eq_cstr(p, "/huge")) {
+        char *big = fv_malloc(HUGE_LEN);
+        memset(big, 'h', HUGE_LEN);
+        fv_http_reply_owned(req, 200, "text/plain", big, HUGE_LEN);
     } else if (fv_slice_eq_cstr(p, "/bufs")) {
         char n[32];
         int len = snprintf(n, sizeof(n), "bufs=%zu", fv_http_server_read_buffers(f->srv));
@@ -722,6 +728,42 @@ static void idle_buffers(void **state)
     assert_int_equal(client_fail, 0);
 }
 
+/* The last response of a connection that the peer never reads does not keep the socket
+ * forever: it is closed after idle_timeout_ms, and the client sees the answer cut short. */
+static void c_ending_timeout(fx_t *f)
+{
+    int a = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 8192;
+    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct timeval tv = {5, 0};
+    setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(a, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CHECK(tc_send_str(a, "GET /huge HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+    usleep(1000000);
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv(a, rbuf, sizeof(rbuf), 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    CHECK(got > 0 && got < HUGE_LEN);
+    close(a);
+}
+
+static void ending_timeout(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.idle_timeout_ms = 200;
+    client_fail = 0;
+    run(&f, &lim, c_ending_timeout);
+    assert_int_equal(client_fail, 0);
+}
+
 /* A client pipelines PIPE_COUNT requests and reads nothing for a while: the server must stop
  * parsing its requests once max_output_bytes are queued, still serve another client, and
  * answer every request once the first client reads. */
@@ -900,6 +942,7 @@ int main(void)
         cmocka_unit_test(max_connections_per_client),
         cmocka_unit_test(backpressure),
         cmocka_unit_test(idle_buffers),
+        cmocka_unit_test(ending_timeout),
         cmocka_unit_test(reply_twice),
         cmocka_unit_test(reply_after_close),
     };
