@@ -58,6 +58,8 @@ typedef struct fv_config {
         uint32_t body_timeout_ms;
         uint32_t idle_timeout_ms;
         uint32_t max_connections;
+        size_t max_output_bytes;             /* per-connection queued output ceiling */
+        uint32_t max_connections_per_client; /* 0 = no limit */
     } http;
 
     fv_service_config_t services[FV_MOD_COUNT];  /* indexed by FV_MOD_* */

@@ -4,6 +4,7 @@
 #include "config/schema.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -79,6 +80,10 @@ static const fv_cfg_field_t global_fields[] = {
        "keep-alive connection closed after this long without a request"),
     U32("http", "max_connections", http.max_connections, 1, 10 * MILLION, 10000,
         "open connections per listener; more are refused"),
+    SIZE("http", "max_output_bytes", http.max_output_bytes, 4096, 1 * GIB, 1048576,
+         "response bytes queued per connection before it stops reading requests"),
+    U32("http", "max_connections_per_client", http.max_connections_per_client, 0,
+        10 * MILLION, 0, "open connections from one IP address; more are refused; 0 = no limit"),
 
 #define FV_MODULE_SERVICE(idx, id, sym, name, port, role)                               \
     SERVICE(FV_MOD_##id, name, #port ", or general.port_base + " #idx),
@@ -180,6 +185,17 @@ const char *fv_config_section_doc(const char *section)
     for (size_t i = 0; i < sizeof(section_docs) / sizeof(section_docs[0]); i++)
         if (strcmp(section_docs[i].name, section) == 0)
             return section_docs[i].doc;
+    /* a module's own section: "settings of the api-gateway module" */
+    static char docs[FV_MOD_COUNT][96];
+    for (int m = 0; m < FV_MOD_COUNT; m++) {
+        const fv_module_t *d = fv__modules_builtin(m);
+        if (d->settings_section && strcmp(d->settings_section, section) == 0) {
+            if (!docs[m][0])
+                snprintf(docs[m], sizeof(docs[m]), "settings of the %s module (%s)", d->name,
+                         fv_components[m].role);
+            return docs[m];
+        }
+    }
     return "";
 }
 

@@ -1,7 +1,8 @@
-/* http_conn.c - one server connection: read buffer, llhttp parsing with the size and time
- * limits, the request object, the write queue, keep-alive and pipelining (one request in the
- * handler at a time, answers in order), lingering close. Listening, accepting and the
- * connection set live in http_server.c; response bytes are formatted in http_reply.c. */
+/* http_conn.c - the HTTP/1 driver on a socket (sock.c): llhttp parsing with the size and time
+ * limits, the request object, responses, keep-alive and pipelining (one request in the
+ * handler at a time, answers in order), drain, upgrades to another driver and the HTTP/2
+ * preface sniff. The socket itself (reading, the write queue, linger) is sock.c; listening and
+ * the connection set are http_server.c; response bytes are formatted in http_reply.c. */
 #include "net/http_internal.h"
 
 #include <assert.h>
@@ -17,17 +18,15 @@
 static llhttp_settings_t settings;
 static bool settings_ready;
 
-static void conn_process(fv__http_conn_t *c);
 static void conn_fail(fv__http_conn_t *c, int status, int code, const char *msg);
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
-static int conn_read_start(fv__http_conn_t *c);
+static fv_http_req_t *req_get(fv__http_conn_t *c);
 
 static const char *state_name(fv__http_conn_state_t s)
 {
     switch (s) {
     case FV_HTTP_CONN_OPEN: return "open";
     case FV_HTTP_CONN_DRAINING: return "draining";
-    case FV_HTTP_CONN_LINGER: return "linger";
+    case FV_HTTP_CONN_ENDED: return "ended";
     case FV_HTTP_CONN_CLOSING: return "closing";
     }
     return "?";
@@ -40,74 +39,13 @@ static void conn_set_state(fv__http_conn_t *c, fv__http_conn_state_t to)
     c->state = to;
 }
 
-/* Output of a detached connection; a full sink just loses bytes. */
-static void sink_put(fv__http_conn_t *c, const char *data, size_t len)
-{
-    if (len && fv_buf_append(c->sink, data, len) < 0)
-        fv_log_debug("http", "detached output dropped");
-}
-
-/* ---- timers ----
- *
- * Each connection has one deadline (header, body, idle or linger, by phase) but the uv timer
- * behind it is moved lazily: arming only records the deadline, and touches the timer heap only
- * when the new deadline is earlier than the one the timer is set for; stopping only clears the
- * deadline. A timer that fires early re-arms for what is left (nginx keeps its timers the same
- * way). Under keep-alive load that takes two heap operations per request off the hot path. */
-
-static void on_timer(uv_timer_t *t)
-{
-    fv__http_conn_t *c = t->data;
-    uint64_t now = uv_now(t->loop);
-    c->timer_due = 0;
-    if (c->deadline == 0)
-        return;
-    if (now < c->deadline) {
-        c->timer_due = c->deadline;
-        uv_timer_start(&c->timer, on_timer, c->deadline - now, 0);
-        return;
-    }
-    c->deadline = 0;
-    if (c->state == FV_HTTP_CONN_LINGER) {
-        fv__http_conn_close(c);
-        return;
-    }
-    switch (c->phase) {
-    case FV_HTTP_PHASE_IDLE:
-        fv__http_conn_close(c);
-        break;
-    case FV_HTTP_PHASE_HEAD:
-        conn_fail(c, 408, FV_ETIMEDOUT, "request headers not received in time");
-        break;
-    case FV_HTTP_PHASE_BODY:
-        conn_fail(c, 408, FV_ETIMEDOUT, "request body not received in time");
-        break;
-    case FV_HTTP_PHASE_HANDLER:
-        break;
-    }
-}
-
-static void timer_arm(fv__http_conn_t *c, uint32_t ms)
-{
-    if (c->detached || c->state >= FV_HTTP_CONN_CLOSING)
-        return;
-    c->deadline = uv_now(c->timer.loop) + ms;
-    if (c->timer_due == 0 || c->timer_due > c->deadline) {
-        c->timer_due = c->deadline;
-        uv_timer_start(&c->timer, on_timer, ms, 0);
-    }
-}
-
-static void timer_stop(fv__http_conn_t *c)
-{
-    c->deadline = 0;   /* the uv timer may still fire; it then finds nothing to do */
-}
-
 /* ---- parser callbacks ---- */
 
 static int on_message_begin(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
+    if (!c->req)
+        c->req = req_get(c);
     c->phase = FV_HTTP_PHASE_HEAD;
     fv_buf_reset(&c->head);
     fv_buf_reset(&c->body);
@@ -115,7 +53,7 @@ static int on_message_begin(llhttp_t *p)
     c->hdr_count = 0;
     c->last_cb = 0;
     c->head_done = false;
-    timer_arm(c, c->server->lim.header_timeout_ms);
+    fv_sock_deadline(c->sock, c->server->lim.header_timeout_ms);
     return 0;
 }
 
@@ -138,6 +76,15 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     fv__http_conn_t *c = p->data;
     c->url_len += len;
     return head_append(c, at, len);
+}
+
+/* RFC 9110 token characters, the only ones allowed in a header name. llhttp 8 lets a space
+ * before the colon through, so the name is checked here as it arrives. */
+static bool is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return true;
+    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
 /* Header names and values arrive in pieces across reads; they are copied into c->head, so
@@ -165,6 +112,13 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         h->value_len = 0;
         c->last_cb = 1;
     }
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)at[i])) {
+            c->err_status = 400;
+            c->err_msg = "invalid character in a header name";
+            return -1;
+        }
+    }
     c->hdr_rec[c->hdr_count - 1].name_len += len;
     return head_append(c, at, len);
 }
@@ -185,11 +139,50 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return head_append(c, at, len);
 }
 
+/* What llhttp lets through and nginx refuses: HTTP/0.9 (which llhttp parses as a request line
+ * without a version), any major version but 1 (505), HTTP/1.1 without Host, a second Host, an
+ * empty header name. Returns the status to refuse with, or 0. */
+static int head_check(fv__http_conn_t *c, const llhttp_t *p, const char *base)
+{
+    if (p->http_major == 0 && p->http_minor == 9) {
+        c->err_msg = "HTTP/0.9 requests are not supported";
+        return 400;
+    }
+    if (p->http_major != 1) {
+        c->err_msg = "HTTP version not supported";
+        return 505;
+    }
+    int hosts = 0;
+    for (size_t i = 0; i < c->hdr_count; i++) {
+        const fv__http_hdr_rec_t *h = &c->hdr_rec[i];
+        if (h->name_len == 0) {
+            c->err_msg = "empty header name";
+            return 400;
+        }
+        if (h->name_len == 4 && strncasecmp(base + h->name_off, "host", 4) == 0)
+            hosts++;
+    }
+    if (hosts > 1) {
+        c->err_msg = "more than one Host header";
+        return 400;
+    }
+    if (hosts == 0 && p->http_minor >= 1) {
+        c->err_msg = "HTTP/1.1 request without a Host header";
+        return 400;
+    }
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
-    fv_http_req_t *r = &c->req;
+    fv_http_req_t *r = c->req;
     const char *base = c->head.ptr ? c->head.ptr : "";
+    int bad = head_check(c, p, base);
+    if (bad) {
+        c->err_status = bad;
+        return -1;
+    }
     for (size_t i = 0; i < c->hdr_count; i++) {
         const fv__http_hdr_rec_t *h = &c->hdr_rec[i];
         fv_slice_t v = fv_slice(base + h->value_off, h->value_len);
@@ -218,10 +211,10 @@ static int on_headers_complete(llhttp_t *p)
     }
     r->minor = p->http_minor;
     r->keep_alive = llhttp_should_keep_alive(p) != 0;
-    if (p->upgrade) {
-        /* no upgrades on this server: answer the request as a plain one */
-        p->upgrade = 0;
-    }
+    /* llhttp would stop parsing after an upgrade request; whether the socket changes protocol
+     * is the handler's call (fv_http_upgrade), else the request is a plain one */
+    r->upgrade = p->upgrade != 0;
+    p->upgrade = 0;
 
     bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->server->lim.max_body_bytes) {
@@ -230,19 +223,12 @@ static int on_headers_complete(llhttp_t *p)
     }
     if (has_body) {
         c->phase = FV_HTTP_PHASE_BODY;
-        timer_arm(c, c->server->lim.body_timeout_ms);
+        fv_sock_deadline(c->sock, c->server->lim.body_timeout_ms);
         fv_slice_t expect = fv_http_req_header(r, "expect");
         if (expect.len == 12 && strncasecmp(expect.ptr, "100-continue", 12) == 0 &&
             p->http_minor >= 1) {
-            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (c->detached) {
-                sink_put(c, cont, sizeof(cont) - 1);
-            } else {
-                /* a static buffer needs no write record; uv_try_write first, as this is tiny */
-                uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-                if (uv_try_write((uv_stream_t *)&c->tcp, &b, 1) != (int)b.len)
-                    fv_log_debug("http", "100-continue not sent in one piece");
-            }
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            fv_sock_write(c->sock, cont, sizeof(cont) - 1);
         }
     }
     return 0;
@@ -253,6 +239,19 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     fv__http_conn_t *c = p->data;
     int rc = fv_buf_append(&c->body, at, len);
     return rc < 0 ? refuse_for(c, rc, 413) : 0;
+}
+
+/* A chunk that cannot fit under the body limit is refused from its size line, before any of
+ * its bytes are read (llhttp puts the chunk size in content_length here). */
+static int on_chunk_header(llhttp_t *p)
+{
+    fv__http_conn_t *c = p->data;
+    size_t max = c->server->lim.max_body_bytes;
+    if (p->content_length > max - c->body.len) {
+        c->err_status = 413;
+        return -1;
+    }
+    return 0;
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -274,230 +273,248 @@ static void settings_setup(void)
     settings.on_header_value = on_header_value;
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
+    settings.on_chunk_header = on_chunk_header;
     settings.on_message_complete = on_message_complete;
     settings_ready = true;
 }
 
 /* ---- lifecycle ---- */
 
-static void conn_init(fv__http_conn_t *c, fv_http_server_t *s)
+fv__http_conn_t *fv__http1_new(fv_http_server_t *s, fv_sock_t *sock)
 {
     settings_setup();
+    fv__http_conn_t *c = fv_calloc(1, sizeof(*c));
+    c->sock = sock;
     c->server = s;
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
     fv_buf_init(&c->head, s->lim.max_header_bytes);
     fv_buf_init(&c->body, s->lim.max_body_bytes);
-    fv_buf_init(&c->req.resp_headers, 64 * 1024);
-    c->req.conn = c;
     c->phase = FV_HTTP_PHASE_IDLE;
+    c->sniffing = true;
+    return c;
 }
 
-static void conn_free(fv__http_conn_t *c)
+/* ---- request objects ---- */
+
+static void req_free(fv_http_req_t *r)
 {
+    fv_arena_dispose(&r->arena);
+    fv_buf_dispose(&r->resp_headers);
+    fv_free(r);
+}
+
+/* A retired object is reused only when it was retired during a handler call that has
+ * returned (nothing else can hold it then), or in an earlier loop callback of a socket (the
+ * server's epoch moved on, so the call that answered it has returned). Otherwise a caller
+ * that answered asynchronously and then read or answered req again, while that very answer
+ * parsed and dispatched the next pipelined request, would touch someone else's request. */
+static fv_http_req_t *req_get(fv__http_conn_t *c)
+{
+    fv_http_req_t *r = c->free_reqs;
+    if (r && (r->retired_epoch == 0 || r->retired_epoch != c->server->epoch)) {
+        c->free_reqs = r->next_free;
+        c->free_req_count--;
+        fv_buf_t resp_headers = r->resp_headers;
+        memset(r, 0, sizeof(*r));
+        r->resp_headers = resp_headers;
+        fv_buf_reset(&r->resp_headers);     /* an aborted request leaves its headers here */
+    } else {
+        r = fv_calloc(1, sizeof(*r));
+        fv_buf_init(&r->resp_headers, 64 * 1024);
+    }
+    r->conn = c;
+    r->server = c->server;
+    r->loop = c->server->loop;
+    return r;
+}
+
+/* The request is answered: what it pointed into (the head and body buffers) now belongs to
+ * the next request, so a late read sees an empty request, never another one. */
+static void req_retire(fv__http_conn_t *c, fv_http_req_t *r, uint64_t epoch)
+{
+    if (c->req == r)
+        c->req = NULL;
+    r->method = r->target = r->path = r->query = r->body = fv_slice("", 0);
+    r->headers = NULL;
+    r->header_count = 0;
+    if (c->free_req_count >= 4) {
+        req_free(r);
+        return;
+    }
+    r->retired_epoch = epoch;
+    r->next_free = c->free_reqs;
+    c->free_reqs = r;
+    c->free_req_count++;
+}
+
+static bool req_busy(const fv__http_conn_t *c)
+{
+    return c->req && c->req->active;
+}
+
+static void http1_free(fv_sock_t *s, void *state)
+{
+    fv__http_conn_t *c = state;
+    if (c->req)
+        req_free(c->req);
+    while (c->free_reqs) {
+        fv_http_req_t *r = c->free_reqs;
+        c->free_reqs = r->next_free;
+        req_free(r);
+    }
     fv_buf_dispose(&c->head);
     fv_buf_dispose(&c->body);
-    fv_buf_dispose(&c->req.resp_headers);
     fv_free(c->hdr_off);
     fv_free(c->hdr_rec);
-    fv_free(c->rbuf);
-    while (c->free_writes) {
-        fv__http_write_t *w = c->free_writes;
-        c->free_writes = w->next;
-        fv_buf_dispose(&w->head);
-        fv_free(w);
-    }
     fv_free(c);
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    fv__http_conn_t *c = h->data;
-    if (--c->handles_open > 0)
-        return;
-    fv_http_server_t *s = c->server;
-    conn_free(c);
-    fv__http_server_conn_gone(s);
-}
-
-/* Ends the request in the handler without an answer (connection gone). */
+/* Ends the request in the handler without an answer (connection gone). With an abort callback
+ * the handler lets go of req in it; without one req stays valid, orphaned, until the handler
+ * answers it (a no-op that frees it), as the API promises. */
 static void req_abort(fv__http_conn_t *c)
 {
-    fv_http_req_t *r = &c->req;
-    if (!r->active)
+    fv_http_req_t *r = c->req;
+    if (!r || !r->active)
         return;
     r->active = false;
     c->server->busy--;
     fv_http_req_abort_cb cb = r->abort_cb;
     r->abort_cb = NULL;
-    if (cb)
+    if (cb) {
         cb(r, r->abort_data);
-    fv_arena_dispose(&r->arena);
-}
-
-static void conn_unlink(fv__http_conn_t *c)
-{
+        fv_arena_dispose(&r->arena);
+        req_retire(c, r, c->server->epoch);
+        return;
+    }
+    c->req = NULL;
+    r->conn = NULL;
+    r->orphan = true;
     fv_http_server_t *s = c->server;
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (s->conns == c)
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    s->conn_count--;
+    r->prev_orphan = NULL;
+    r->next_free = s->orphans;
+    if (s->orphans)
+        s->orphans->prev_orphan = r;
+    s->orphans = r;
 }
 
-void fv__http_conn_close(fv__http_conn_t *c)
+static void orphan_unlink(fv_http_req_t *r)
 {
+    if (r->prev_orphan)
+        r->prev_orphan->next_free = r->next_free;
+    else
+        r->server->orphans = r->next_free;
+    if (r->next_free)
+        r->next_free->prev_orphan = r->prev_orphan;
+}
+
+/* A handler that neither answered nor took the abort callback: its requests go with the
+ * server (answering one after this is a use after free, as for any request after close). */
+void fv__http_free_orphans(fv_http_server_t *s)
+{
+    while (s->orphans) {
+        fv_http_req_t *r = s->orphans;
+        s->orphans = r->next_free;
+        fv_log_debug("http", "request=%" PRIu64 " never answered", r->id);
+        req_free(r);
+    }
+}
+
+static void http1_close(fv_sock_t *s, void *state)
+{
+    fv__http_conn_t *c = state;
     if (c->state >= FV_HTTP_CONN_CLOSING)
-        return;                       /* many paths end here; only the first counts */
+        return;
     conn_set_state(c, FV_HTTP_CONN_CLOSING);
     req_abort(c);
-    if (c->detached)
-        return;
-    conn_unlink(c);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
+/* The last response is queued: the socket ends once it is written. */
+static void conn_end(fv__http_conn_t *c)
 {
-    /* nothing to do: the linger timer or the peer's EOF closes the connection */
+    if (c->state >= FV_HTTP_CONN_ENDED)
+        return;
+    conn_set_state(c, FV_HTTP_CONN_ENDED);
+    fv_sock_end(c->sock);
 }
 
-/* The last response is out: send FIN, then read and drop what the peer still sends for a
- * moment, so a peer still sending (a refused body) reads our answer instead of a reset. */
-static void conn_linger(fv__http_conn_t *c)
+static void http1_timeout(fv_sock_t *s, void *state)
 {
-    if (c->state >= FV_HTTP_CONN_LINGER)
-        return;
-    conn_set_state(c, FV_HTTP_CONN_LINGER);
-    if (c->detached)
-        return;
-    c->rlen = 0;
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
-        fv__http_conn_close(c);
-        return;
+    fv__http_conn_t *c = state;
+    switch (c->phase) {
+    case FV_HTTP_PHASE_IDLE:
+        fv_sock_close(s);
+        break;
+    case FV_HTTP_PHASE_HEAD:
+        conn_fail(c, 408, FV_ETIMEDOUT, "request headers not received in time");
+        break;
+    case FV_HTTP_PHASE_BODY:
+        conn_fail(c, 408, FV_ETIMEDOUT, "request body not received in time");
+        break;
+    case FV_HTTP_PHASE_HANDLER:
+        break;
     }
-    if (!c->reading)
-        (void)conn_read_start(c);
-    timer_arm(c, FV_HTTP_LINGER_MS);
 }
 
-/* ---- writing ---- */
-
-static void write_done(fv__http_conn_t *c, fv__http_write_t *w, int status)
+/* A drain stops a connection: at once when idle, else after its current response. */
+static void http1_drain(fv_sock_t *s, void *state)
 {
-    fv_free(w->owned);
-    w->owned = NULL;
-    bool close_after = w->close_after;
-    fv_buf_reset(&w->head);
-    if (w->head.cap > 4 * FV_HTTP_INLINE_BODY) {
-        fv_buf_dispose(&w->head);
-        fv_buf_init(&w->head, 0);
-    }
-    w->next = c->free_writes;
-    c->free_writes = w;
-    c->writes_pending--;
-    if (status < 0) {
-        fv__http_conn_close(c);
+    fv__http_conn_t *c = state;
+    if (c->state != FV_HTTP_CONN_OPEN)
         return;
-    }
-    bool drained = c->state == FV_HTTP_CONN_DRAINING && !c->req.active &&
-                   c->phase == FV_HTTP_PHASE_IDLE;
-    if ((close_after || drained) && c->writes_pending == 0)
-        conn_linger(c);
-}
-
-static void on_write(uv_write_t *req, int status)
-{
-    fv__http_write_t *w = req->data;
-    write_done(w->conn, w, status);
-}
-
-static fv__http_write_t *write_get(fv__http_conn_t *c)
-{
-    fv__http_write_t *w = c->free_writes;
-    if (w) {
-        c->free_writes = w->next;
-    } else {
-        w = fv_calloc(1, sizeof(*w));
-        w->conn = c;
-        w->req.data = w;
-        fv_buf_init(&w->head, 0);
-    }
-    w->next = NULL;
-    w->owned = NULL;
-    w->close_after = false;
-    c->writes_pending++;
-    return w;
-}
-
-/* Sends head (already in w->head) and body in one write. */
-static void write_send(fv__http_conn_t *c, fv__http_write_t *w, const char *body, size_t len)
-{
-    if (c->detached) {
-        sink_put(c, w->head.ptr, w->head.len);
-        sink_put(c, body, len);
-        write_done(c, w, 0);
-        return;
-    }
-    uv_buf_t iov[2];
-    unsigned nbufs = len ? 2 : 1;
-    iov[0] = uv_buf_init(w->head.ptr, (unsigned)w->head.len);
-    iov[1] = uv_buf_init((char *)body, (unsigned)len);
-    /* Try the write now: a response that fits the socket buffer (nearly all) then costs one
-     * writev and no write request, no POLLOUT round trip and no epoll_ctl. libuv refuses the
-     * try (UV_EAGAIN) while earlier writes are queued, so order is kept. */
-    size_t total = w->head.len + len;
-    int tried = uv_try_write((uv_stream_t *)&c->tcp, iov, nbufs);
-    if (tried >= 0 && (size_t)tried == total) {
-        write_done(c, w, 0);
-        return;
-    }
-    if (tried < 0 && tried != UV_EAGAIN) {
-        write_done(c, w, tried);
-        return;
-    }
-    if (tried > 0) {
-        size_t done = (size_t)tried;
-        if (done >= iov[0].len) {
-            iov[1].base += done - iov[0].len;
-            iov[1].len -= done - iov[0].len;
-            iov[0] = iov[1];
-            nbufs = 1;
-        } else {
-            iov[0].base += done;
-            iov[0].len -= done;
+    if (!req_busy(c) && c->phase == FV_HTTP_PHASE_IDLE) {
+        if (fv_sock_output_bytes(s) == 0) {
+            fv_sock_close(s);
+            return;
         }
+        conn_end(c);
+        return;
     }
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, iov, nbufs, on_write);
-    if (rc < 0) {
-        fv_log_debug("http", "write failed: %s", uv_strerror(rc));
-        write_done(c, w, rc);
-    }
+    conn_set_state(c, FV_HTTP_CONN_DRAINING);
 }
+
+/* ---- responses ---- */
 
 /* An answer from the server itself (parse error, limit, timeout): then the connection ends. */
 static void conn_fail(fv__http_conn_t *c, int status, int code, const char *msg)
 {
-    if (c->state >= FV_HTTP_CONN_LINGER)
+    if (c->state >= FV_HTTP_CONN_ENDED)
         return;
-    if (c->state == FV_HTTP_CONN_OPEN)
-        conn_set_state(c, FV_HTTP_CONN_DRAINING);
-    timer_stop(c);
+    fv_sock_deadline_clear(c->sock);
     c->phase = FV_HTTP_PHASE_IDLE;
     size_t len;
     char *body = fv__http_error_body(code, msg, &len);
-    fv__http_write_t *w = write_get(c);
-    w->close_after = true;
-    w->owned = body;
-    if (fv__http_write_head(&w->head, status, len, false, "application/json", NULL) < 0) {
-        write_done(c, w, FV_ENOMEM);
+    fv_sock_write_t *w = fv_sock_write_get(c->sock);
+    if (fv__http_write_head(fv_sock_write_head(w), status, len, false, "application/json",
+                            NULL) < 0) {
+        fv_free(body);
+        fv_sock_write_drop(c->sock, w);
+        fv_sock_close(c->sock);
         return;
     }
-    write_send(c, w, body, len);
+    fv_sock_write_send(c->sock, w, body, len, body);
+    conn_end(c);
+}
+
+/* The request leaves the handler's hands (answered or upgraded). */
+static void req_finish(fv__http_conn_t *c, fv_http_req_t *r, int status)
+{
+    fv_http_server_t *s = c->server;
+    r->active = false;
+    s->busy--;
+    if (s->observer)
+        s->observer(r, status, fv_now_ns() - r->start_ns, s->observer_data);
+    fv_arena_dispose(&r->arena);
+    fv_buf_reset(&r->resp_headers);
+    r->abort_cb = NULL;
+    r->params = NULL;
+    r->param_count = r->param_cap = 0;
+    r->route = NULL;
+    c->phase = FV_HTTP_PHASE_IDLE;
+    /* answered inside the handler call: reusable once that call returns; else not before
+     * the next loop callback */
+    req_retire(c, r, c->dispatching ? 0 : s->epoch);
 }
 
 void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_type,
@@ -505,13 +522,20 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
 {
     if (!r || !r->active) {
         fv_free(owned);
+        if (r && r->orphan) {
+            fv_log_debug("http", "request=%" PRIu64 " answered after its connection closed",
+                         r->id);
+            orphan_unlink(r);
+            req_free(r);
+        } else if (r) {
+            fv_log_debug("http", "request=%" PRIu64 " answered twice; answer dropped", r->id);
+        }
         return;
     }
     fv__http_conn_t *c = r->conn;
     fv_http_server_t *s = c->server;
     bool keep = r->keep_alive && c->state == FV_HTTP_CONN_OPEN && !s->stopping;
-    fv__http_write_t *w = write_get(c);
-    w->close_after = !keep;
+    fv_sock_write_t *w = fv_sock_write_get(c->sock);
     bool inline_body = !owned && len && !r->is_head && len <= FV_HTTP_INLINE_BODY;
     if (!owned && len && !r->is_head && !inline_body) {
         /* a borrowed body is copied once; owned bodies go out as they are */
@@ -533,46 +557,70 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
         fv_free(owned);
         owned = NULL;
     }
-    w->owned = owned;
-    int rc = fv__http_write_head(&w->head, status, len, keep, content_type, &r->resp_headers);
+    fv_buf_t *head = fv_sock_write_head(w);
+    int rc = fv__http_write_head(head, status, len, keep, content_type, &r->resp_headers);
     if (rc == 0 && inline_body) {
         /* a small borrowed body rides in the head buffer: no allocation, one iovec */
-        rc = fv_buf_append(&w->head, body, len);
+        rc = fv_buf_append(head, body, len);
     }
 
-    r->active = false;
-    s->busy--;
-    if (s->observer)
-        s->observer(r, status, fv_now_ns() - r->start_ns, s->observer_data);
-    fv_arena_dispose(&r->arena);
-    fv_buf_reset(&r->resp_headers);
-    r->abort_cb = NULL;
-    r->params = NULL;
-    r->param_count = r->param_cap = 0;
-    r->route = NULL;
-    c->phase = FV_HTTP_PHASE_IDLE;
+    req_finish(c, r, status);
 
-    if (rc < 0)
-        write_done(c, w, rc);
-    else
-        write_send(c, w, owned, owned ? len : 0);
-    if (c->state >= FV_HTTP_CONN_LINGER)
+    if (rc < 0) {
+        fv_free(owned);
+        fv_sock_write_drop(c->sock, w);
+        fv_sock_close(c->sock);
+        return;
+    }
+    fv_sock_write_send(c->sock, w, owned, owned ? len : 0, owned);
+    if (c->state >= FV_HTTP_CONN_ENDED)
         return;
     if (!keep) {
-        if (c->state == FV_HTTP_CONN_OPEN)
-            conn_set_state(c, FV_HTTP_CONN_DRAINING);
+        conn_end(c);
         return;
     }
-    timer_arm(c, s->lim.idle_timeout_ms);
+    fv_sock_deadline(c->sock, s->lim.idle_timeout_ms);
     if (!c->dispatching)
-        conn_process(c);
+        fv_sock_process(c->sock);     /* answered later: parse what is buffered */
 }
 
-/* ---- reading and parsing ---- */
+int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_driver_t *d,
+                    void *state)
+{
+    if (!r || !r->active || !r->upgrade || !d || !d->on_data)
+        return FV_EINVAL;
+    fv__http_conn_t *c = r->conn;
+    if (c->state != FV_HTTP_CONN_OPEN || c->server->stopping)
+        return FV_EINVAL;
+    fv_sock_t *s = c->sock;
+    fv_sock_write_t *w = fv_sock_write_get(s);
+    fv_buf_t *head = fv_sock_write_head(w);
+    static const char status[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n";
+    int rc = fv_buf_append(head, status, sizeof(status) - 1);
+    if (rc == 0 && r->resp_headers.len)
+        rc = fv_buf_append(head, r->resp_headers.ptr, r->resp_headers.len);
+    if (rc == 0 && extra_headers)
+        rc = fv_buf_append(head, extra_headers, strlen(extra_headers));
+    if (rc == 0)
+        rc = fv_buf_append(head, "\r\n", 2);
+    if (rc < 0) {
+        fv_sock_write_drop(s, w);
+        return FV_ENOMEM;
+    }
+    req_finish(c, r, 101);
+    /* parse nothing more: the bytes after this request's head belong to the new driver */
+    c->upgraded = true;
+    conn_set_state(c, FV_HTTP_CONN_CLOSING);
+    fv_sock_write_send(s, w, NULL, 0, NULL);
+    /* c may be freed from here on */
+    return fv_sock_set_driver(s, d, state);
+}
+
+/* ---- parsing ---- */
 
 static void dispatch(fv__http_conn_t *c)
 {
-    fv_http_req_t *r = &c->req;
+    fv_http_req_t *r = c->req;
     fv_http_server_t *s = c->server;
     r->body = fv_buf_slice(&c->body);
     r->id = fv_id_next();
@@ -581,7 +629,7 @@ static void dispatch(fv__http_conn_t *c)
     r->active = true;
     s->busy++;
     c->phase = FV_HTTP_PHASE_HANDLER;
-    timer_stop(c);
+    fv_sock_deadline_clear(c->sock);
     c->dispatching = true;
     s->handler(r, s->handler_data);
     c->dispatching = false;
@@ -596,14 +644,64 @@ static bool conn_may_parse(const fv__http_conn_t *c)
            c->phase != FV_HTTP_PHASE_HANDLER;
 }
 
-static void conn_process(fv__http_conn_t *c)
+static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define PREFACE_LEN (sizeof(preface) - 1)
+
+int fv__http_sniff_preface(const char *data, size_t len)
 {
-    while (conn_may_parse(c) && !c->req.active && c->rlen > 0) {
+    size_t n = len < PREFACE_LEN ? len : PREFACE_LEN;
+    if (memcmp(data, preface, n) != 0)
+        return -1;
+    return n == PREFACE_LEN ? 1 : 0;
+}
+
+/* The first bytes of a connection: an HTTP/2 preface goes to the h2 driver, never to llhttp.
+ * Returns false when the socket is no longer ours. */
+static bool sniff(fv__http_conn_t *c, const char *data, size_t len)
+{
+    int r = fv__http_sniff_preface(data, len);
+    if (r <= 0) {
+        c->sniffing = r == 0;
+        return true;
+    }
+    c->sniffing = false;
+    fv_http_server_t *srv = c->server;
+    const fv_sock_driver_t *d = NULL;
+    void *state = NULL;
+    if (srv->h2_factory && !srv->stopping &&
+        srv->h2_factory(c->sock, srv->h2_data, &d, &state) == 0 && d) {
+        c->upgraded = true;
+        conn_set_state(c, FV_HTTP_CONN_CLOSING);
+        if (fv_sock_set_driver(c->sock, d, state) == 0)
+            return false;
+        if (d->on_free)
+            d->on_free(c->sock, state);
+        fv_sock_close(c->sock);
+        return false;
+    }
+    fv_log_info("http", "%s: HTTP/2 preface and no h2 driver on port %d: closing",
+                fv_sock_peer(c->sock), srv->port);
+    fv_sock_close(c->sock);
+    return false;
+}
+
+static size_t http1_data(fv_sock_t *s, void *state, const char *data, size_t len)
+{
+    fv__http_conn_t *c = state;
+    if (c->sniffing) {
+        if (!sniff(c, data, len))
+            return 0;
+        if (c->sniffing)
+            return 0;                /* a prefix of the preface: wait for more */
+    }
+    size_t off = 0;
+    while (conn_may_parse(c) && !req_busy(c) && off < len && !fv_sock_output_full(s)) {
         c->err_status = 0;
-        llhttp_errno_t e = llhttp_execute(&c->parser, c->rbuf, c->rlen);
-        size_t used = c->rlen;
+        c->err_msg = NULL;
+        llhttp_errno_t e = llhttp_execute(&c->parser, data + off, len - off);
+        size_t used = len - off;
         if (e == HPE_PAUSED) {
-            used = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
+            used = (size_t)(llhttp_get_error_pos(&c->parser) - (data + off));
             llhttp_resume(&c->parser);
         } else if (e != HPE_OK) {
             int st = c->err_status ? c->err_status : 400;
@@ -613,155 +711,49 @@ static void conn_process(fv__http_conn_t *c)
                 conn_fail(c, 413, FV_ETOOBIG, "request body too large");
             else if (st == 503)
                 conn_fail(c, 503, FV_ENOMEM, "out of memory");
+            else if (st == 505 || e == HPE_INVALID_VERSION)
+                conn_fail(c, 505, FV_EINVAL, "HTTP version not supported");
+            else if (c->err_msg)
+                conn_fail(c, 400, FV_EINVAL, c->err_msg);
             else {
                 char msg[160];
                 snprintf(msg, sizeof(msg), "malformed request: %s",
                          llhttp_get_error_reason(&c->parser));
                 conn_fail(c, 400, FV_EINVAL, msg);
             }
-            c->rlen = 0;
-            return;
+            return len;
         }
-        if (used < c->rlen)
-            memmove(c->rbuf, c->rbuf + used, c->rlen - used);
-        c->rlen -= used;
+        off += used;
         if (c->msg_ready) {
             c->msg_ready = false;
-            dispatch(c);
+            dispatch(c);             /* may upgrade or close: conn_may_parse then stops */
         }
     }
-    if (c->detached || c->state >= FV_HTTP_CONN_LINGER)
-        return;
-    if (!c->reading && c->rlen < c->rcap)
-        (void)conn_read_start(c);
+    return off;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+const fv_sock_driver_t fv__http1_driver = {
+    .name = "http1",
+    .on_data = http1_data,
+    .on_timeout = http1_timeout,
+    .on_drain = http1_drain,
+    .on_close = http1_close,
+    .on_free = http1_free,
+};
+
+/* ---- detached connections (fuzzing, tests) ---- */
+
+fv_sock_t *fv__http_conn_new_detached(fv_http_server_t *s, fv_buf_t *sink)
 {
-    fv__http_conn_t *c = h->data;
-    if (c->state == FV_HTTP_CONN_LINGER)
-        c->rlen = 0;                        /* dropping input */
-    if (c->rcap - c->rlen < 4096 && c->rcap < FV_HTTP_RBUF_MAX) {
-        size_t cap = c->rcap ? c->rcap * 2 : FV_HTTP_RBUF_MIN;
-        if (cap > FV_HTTP_RBUF_MAX)
-            cap = FV_HTTP_RBUF_MAX;
-        c->rbuf = fv_realloc(c->rbuf, cap);
-        c->rcap = cap;
-    }
-    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+    return fv__sock_new_detached(s, sink);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+void fv__http_conn_feed(fv_sock_t *s, const char *data, size_t len)
 {
-    fv__http_conn_t *c = stream->data;
-    if (nread == UV_ENOBUFS) {
-        /* read buffer full while a request is in the handler: wait for its answer */
-        uv_read_stop(stream);
-        c->reading = false;
-        return;
-    }
-    if (nread < 0) {
-        fv__http_conn_close(c);
-        return;
-    }
-    if (nread == 0)
-        return;
-    if (c->state == FV_HTTP_CONN_LINGER) {
-        c->rlen = 0;
-        return;
-    }
-    c->rlen += (size_t)nread;
-    if (!conn_may_parse(c))
-        return;
-    conn_process(c);
+    fv__sock_feed(s, data, len);
 }
 
-static int conn_read_start(fv__http_conn_t *c)
+void fv__http_conn_free_detached(fv_sock_t *s)
 {
-    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    c->reading = rc == 0;
-    return rc;
-}
-
-void fv__http_conn_accept(fv_http_server_t *s)
-{
-    fv__http_conn_t *c = fv_calloc(1, sizeof(*c));
-    conn_init(c, s);
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c;
-    c->timer.data = c;
-    c->handles_open = 2;
-    s->handles_open++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->conn_count++;
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) < 0) {
-        fv__http_conn_close(c);
-        return;
-    }
-    if (s->conn_count > s->lim.max_connections || s->stopping) {
-        fv__http_conn_close(c);
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    if (conn_read_start(c) < 0) {
-        fv__http_conn_close(c);
-        return;
-    }
-    /* a new connection should send a request soon; silence until then is closed quietly */
-    timer_arm(c, s->lim.header_timeout_ms);
-}
-
-void fv__http_conn_drain(fv__http_conn_t *c)
-{
-    if (c->state != FV_HTTP_CONN_OPEN)
-        return;
-    if (!c->req.active && c->phase == FV_HTTP_PHASE_IDLE && c->writes_pending == 0) {
-        fv__http_conn_close(c);
-        return;
-    }
-    conn_set_state(c, FV_HTTP_CONN_DRAINING);
-}
-
-/* ---- detached connections (fuzzing) ---- */
-
-fv__http_conn_t *fv__http_conn_new_detached(fv_http_server_t *s, fv_buf_t *sink)
-{
-    fv__http_conn_t *c = fv_calloc(1, sizeof(*c));
-    conn_init(c, s);
-    c->detached = true;
-    c->sink = sink;
-    return c;
-}
-
-void fv__http_conn_feed(fv__http_conn_t *c, const char *data, size_t len)
-{
-    while (len > 0 && c->state == FV_HTTP_CONN_OPEN) {
-        if (c->rcap == 0) {
-            c->rcap = FV_HTTP_RBUF_MIN;
-            c->rbuf = fv_malloc(c->rcap);
-        }
-        size_t n = c->rcap - c->rlen;
-        if (n == 0)
-            return;                  /* a request is still in the handler and the buffer is full */
-        if (n > len)
-            n = len;
-        memcpy(c->rbuf + c->rlen, data, n);
-        c->rlen += n;
-        data += n;
-        len -= n;
-        conn_process(c);
-    }
-}
-
-void fv__http_conn_free_detached(fv__http_conn_t *c)
-{
-    if (!c)
-        return;
-    if (c->state < FV_HTTP_CONN_CLOSING)
-        fv__http_conn_close(c);
-    conn_free(c);
+    fv__sock_free_detached(s);
 }

@@ -16,15 +16,11 @@
 #include "core/slice.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
+#include "net/peer_limit.h"
+#include "net/sock.h"
 
 /* More headers than this in one request is treated like too many header bytes (431). */
 #define FV_HTTP_MAX_HEADERS 100
-/* The read buffer starts small and grows to this while a request is in the handler. */
-#define FV_HTTP_RBUF_MIN 8192
-#define FV_HTTP_RBUF_MAX 65536
-/* After a response that closes the connection we read and drop input this long, so the peer
- * sees our response instead of a reset. */
-#define FV_HTTP_LINGER_MS 2000
 /* Borrowed bodies up to this size are copied into the response head buffer. */
 #define FV_HTTP_INLINE_BODY 4096
 
@@ -48,9 +44,17 @@ typedef struct fv__http_param {
     const char *value;
 } fv__http_param_t;
 
-/* The request lives inside its connection: a connection handles one request at a time. */
+/* One object per request, from the connection's short free list. A connection hands one
+ * request at a time to the handler; answered requests are retired, and a retired object is
+ * reused only once no call that may still hold it is on the stack (see req_get), so a late or
+ * second reply finds an inactive request and does nothing. */
 struct fv_http_req {
-    fv__http_conn_t *conn;
+    fv__http_conn_t *conn;          /* NULL once orphaned (connection gone, no abort cb) */
+    uv_loop_t *loop;
+    fv_http_req_t *next_free;       /* in the free list, or the server's orphans */
+    fv_http_req_t *prev_orphan;
+    fv_http_server_t *server;
+    uint64_t retired_epoch;         /* server epoch it was retired in; 0 = reusable now */
     fv_slice_t method;
     fv_slice_t target;
     fv_slice_t path;
@@ -71,25 +75,17 @@ struct fv_http_req {
     int minor;
     bool keep_alive;
     bool is_head;
+    bool upgrade;                   /* Connection: upgrade with an Upgrade header */
     bool active;                    /* handed to the handler and not yet answered */
+    bool orphan;                    /* its connection died and nobody took the abort */
 };
 
-/* One queued response; recycled through the connection's free list. */
-typedef struct fv__http_write {
-    uv_write_t req;
-    fv__http_conn_t *conn;
-    struct fv__http_write *next;
-    fv_buf_t head;
-    char *owned;                    /* body to fv_free() once written */
-    bool close_after;
-} fv__http_write_t;
-
-/* Forward-only lifecycle of a connection. */
+/* Forward-only lifecycle of an HTTP/1 connection. */
 typedef enum fv__http_conn_state {
     FV_HTTP_CONN_OPEN,        /* reading and answering requests */
     FV_HTTP_CONN_DRAINING,    /* the current response is the last one */
-    FV_HTTP_CONN_LINGER,      /* last response written, write side shut, dropping input */
-    FV_HTTP_CONN_CLOSING,     /* uv_close issued; freed when the handles are closed */
+    FV_HTTP_CONN_ENDED,       /* last response queued; the socket ends (fv_sock_end) */
+    FV_HTTP_CONN_CLOSING,     /* the socket is closing, or passed to another driver */
 } fv__http_conn_state_t;
 
 /* What the connection is waiting for, within the OPEN/DRAINING states. */
@@ -100,21 +96,13 @@ typedef enum fv__http_phase {
     FV_HTTP_PHASE_HANDLER,    /* the request is with the handler */
 } fv__http_phase_t;
 
+/* The HTTP/1 driver's state on one socket. */
 struct fv__http_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uint64_t deadline;              /* loop time the current phase ends; 0 = none */
-    uint64_t timer_due;             /* loop time the uv timer is set for; 0 = not set */
-    uv_shutdown_t shutdown;
+    fv_sock_t *sock;
     fv_http_server_t *server;
-    fv__http_conn_t *prev;
-    fv__http_conn_t *next;
     llhttp_t parser;
     fv__http_conn_state_t state;
     fv__http_phase_t phase;
-    char *rbuf;                     /* bytes read and not yet parsed */
-    size_t rlen;
-    size_t rcap;
     fv_buf_t head;                  /* url and header bytes of the request being parsed */
     size_t url_len;
     fv__http_hdr_rec_t *hdr_rec;    /* offsets while the head arrives */
@@ -124,17 +112,15 @@ struct fv__http_conn {
     int last_cb;                    /* 0 none, 1 field, 2 value */
     bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
-    fv_http_req_t req;
-    fv__http_write_t *free_writes;
-    size_t writes_pending;
-    int handles_open;
+    fv_http_req_t *req;             /* being parsed, or with the handler */
+    fv_http_req_t *free_reqs;
+    size_t free_req_count;
     int err_status;                 /* set by a parser callback that refuses the request */
+    const char *err_msg;            /* static text for a 400 refused by our own checks */
     bool msg_ready;                 /* a message completed and waits for dispatch */
     bool dispatching;               /* inside the handler call */
-    bool reading;
-    bool detached;                  /* no socket: output goes to sink (fuzzing) */
-    fv_buf_t *sink;
-    char peer[64];
+    bool sniffing;                  /* no byte decided yet whether this is an h2 preface */
+    bool upgraded;                  /* handed to another driver: parse nothing more */
 };
 
 struct fv_http_server {
@@ -145,11 +131,23 @@ struct fv_http_server {
     void *handler_data;
     fv_http_observer_cb observer;
     void *observer_data;
-    fv__http_conn_t *conns;
+    fv_http_h2_factory_cb h2_factory;
+    void *h2_data;
+    fv_sock_t *socks;               /* open sockets (sock.c links them) */
+    fv_peer_limit_t *peers;         /* per-address counts, with max_connections_per_client */
+    void *rbuf_pool;                /* spare FV_SOCK_RBUF_MIN read buffers, linked through
+                                     * their first bytes */
+    size_t rbuf_pool_count;
+    size_t rbufs_held;              /* sockets holding a read buffer now */
     size_t conn_count;
+    size_t upgraded;                /* sockets passed to another driver and not yet freed */
     size_t busy;
+    uint64_t epoch;                 /* +1 at every loop callback of a socket (sock.c) */
+    fv_http_req_t *orphans;         /* requests whose connection died, not yet answered */
+    size_t out_bytes;               /* sum of the sockets' queued output */
+    size_t out_bytes_peak;
     int port;
-    int handles_open;               /* listener + connections not yet freed */
+    int handles_open;               /* listener + sockets not yet freed */
     bool listening;
     bool listener_open;
     bool stopping;
@@ -158,22 +156,40 @@ struct fv_http_server {
     void *closed_data;
 };
 
-/* http_conn.c */
-void fv__http_conn_accept(fv_http_server_t *s);
-void fv__http_conn_close(fv__http_conn_t *c);
-/* Stops a connection for a drain: closes it when idle, else after its current response. */
-void fv__http_conn_drain(fv__http_conn_t *c);
+/* sock.c: the server's side of its sockets. accept gives each the HTTP/1 driver. */
+void fv__sock_accept(fv_http_server_t *srv);
+/* Graceful stop: each open socket's driver gets on_drain. */
+void fv__sock_drain_all(fv_http_server_t *srv);
+void fv__sock_close_all(fv_http_server_t *srv);
+/* Frees the spare read buffers (at server close). */
+void fv__sock_pool_free(fv_http_server_t *srv);
+/* A socket without a network connection, running the HTTP/1 driver: what it writes is
+ * appended to sink. Feed it bytes (dropped once the socket is no longer open); free it when
+ * done (runs the drivers' on_close and on_free). */
+fv_sock_t *fv__sock_new_detached(fv_http_server_t *srv, fv_buf_t *sink);
+void fv__sock_feed(fv_sock_t *s, const char *data, size_t len);
+void fv__sock_free_detached(fv_sock_t *s);
+
+/* http_conn.c: the HTTP/1 driver */
+extern const fv_sock_driver_t fv__http1_driver;
+/* State for the HTTP/1 driver on s (freed by its on_free). */
+fv__http_conn_t *fv__http1_new(fv_http_server_t *srv, fv_sock_t *s);
 /* Queues a response for the active request and finishes it (reply.c builds head). */
 void fv__http_conn_respond(fv_http_req_t *req, int status, const char *content_type,
                            const void *body, size_t len, char *owned);
-/* A connection freed: tells the server (http_server.c). */
+/* Frees the orphaned requests (at server close). */
+void fv__http_free_orphans(fv_http_server_t *s);
+/* A socket freed: tells the server (http_server.c). */
 void fv__http_server_conn_gone(fv_http_server_t *s);
 
-/* For the fuzz target and tests: a connection without a socket; everything it would write is
- * appended to sink. Feed it bytes; free it when done. s gives limits and handler. */
-fv__http_conn_t *fv__http_conn_new_detached(fv_http_server_t *s, fv_buf_t *sink);
-void fv__http_conn_feed(fv__http_conn_t *c, const char *data, size_t len);
-void fv__http_conn_free_detached(fv__http_conn_t *c);
+/* Whether data starts the HTTP/2 client preface (PRI * HTTP/2.0, 24 bytes): 1 all of it is
+ * there, 0 data is a proper prefix of it (wait for more), -1 it is not. */
+int fv__http_sniff_preface(const char *data, size_t len);
+
+/* For the fuzz targets and tests: HTTP/1 on a detached socket (see fv__sock_new_detached). */
+fv_sock_t *fv__http_conn_new_detached(fv_http_server_t *s, fv_buf_t *sink);
+void fv__http_conn_feed(fv_sock_t *s, const char *data, size_t len);
+void fv__http_conn_free_detached(fv_sock_t *s);
 
 /* http_client.c: the client's response parsing (llhttp HTTP_RESPONSE, Content-Length,
  * chunked, read-until-close, max_response_bytes) without a socket, for the fuzz target and

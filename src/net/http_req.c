@@ -18,7 +18,7 @@ size_t fv_http_req_header_count(const fv_http_req_t *req) { return req->header_c
 
 uv_loop_t *fv_http_req_loop(const fv_http_req_t *req)
 {
-    return req->conn->server->loop;
+    return req->loop;
 }
 
 fv_slice_t fv_http_req_header(const fv_http_req_t *req, const char *name)
@@ -46,31 +46,12 @@ void fv_http_req_header_at(const fv_http_req_t *req, size_t i, fv_slice_t *name,
 
 const char *fv_http_req_peer(const fv_http_req_t *req)
 {
-    /* formatted on first use: most requests never ask */
-    fv__http_conn_t *c = req->conn;
-    if (c->peer[0])
-        return c->peer;
-    if (c->detached) {
-        strcpy(c->peer, "-");
-        return c->peer;
-    }
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-            uv_ip4_name(a, ip, sizeof(ip));
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-            uv_ip6_name(a, ip, sizeof(ip));
-            port = ntohs(a->sin6_port);
-        }
-    }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
-    return c->peer;
+    return req->conn ? fv_sock_peer(req->conn->sock) : "-";
+}
+
+bool fv_http_req_is_upgrade(const fv_http_req_t *req)
+{
+    return req->upgrade;
 }
 
 static int hexval(char ch)

@@ -16,6 +16,8 @@ void fv_http_limits_default(fv_http_limits_t *lim)
     lim->body_timeout_ms = 30000;
     lim->idle_timeout_ms = 60000;
     lim->max_connections = 10000;
+    lim->max_output_bytes = 1024 * 1024;
+    lim->max_connections_per_client = 0;
 }
 
 int fv_http_server_new(uv_loop_t *loop, const fv_http_limits_t *lim, fv_http_handler_cb handler,
@@ -50,13 +52,16 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (s->closing)
         return;
-    fv__http_conn_accept(s);
+    fv__sock_accept(s);
 }
 
 static void maybe_finish_close(fv_http_server_t *s)
 {
     if (!s->closing || s->handles_open > 0)
         return;
+    fv__http_free_orphans(s);
+    fv_peer_limit_free(s->peers);
+    fv__sock_pool_free(s);
     fv_http_server_closed_cb cb = s->closed_cb;
     void *data = s->closed_data;
     if (cb)
@@ -134,12 +139,7 @@ void fv_http_server_stop_accepting(fv_http_server_t *s)
         return;
     s->stopping = true;
     close_listener(s);
-    fv__http_conn_t *c = s->conns;
-    while (c) {
-        fv__http_conn_t *next = c->next;   /* drain may unlink c */
-        fv__http_conn_drain(c);
-        c = next;
-    }
+    fv__sock_drain_all(s);
 }
 
 size_t fv_http_server_connections(const fv_http_server_t *s)
@@ -147,9 +147,35 @@ size_t fv_http_server_connections(const fv_http_server_t *s)
     return s->conn_count;
 }
 
+void fv_http_server_set_h2(fv_http_server_t *s, fv_http_h2_factory_cb factory, void *data)
+{
+    s->h2_factory = factory;
+    s->h2_data = data;
+}
+
+size_t fv_http_server_upgraded(const fv_http_server_t *s)
+{
+    return s->upgraded;
+}
+
 size_t fv_http_server_busy(const fv_http_server_t *s)
 {
     return s->busy;
+}
+
+size_t fv_http_server_output_bytes(const fv_http_server_t *s)
+{
+    return s->out_bytes;
+}
+
+size_t fv_http_server_output_bytes_peak(const fv_http_server_t *s)
+{
+    return s->out_bytes_peak;
+}
+
+size_t fv_http_server_read_buffers(const fv_http_server_t *s)
+{
+    return s->rbufs_held;
 }
 
 void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void *data)
@@ -161,8 +187,7 @@ void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void
     s->closed_cb = cb;
     s->closed_data = data;
     close_listener(s);
-    while (s->conns)
-        fv__http_conn_close(s->conns);     /* unlinks it */
+    fv__sock_close_all(s);
     /* with nothing ever opened there is no close callback to wait for */
     s->handles_open++;
     fv__http_server_conn_gone(s);

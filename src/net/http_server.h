@@ -17,6 +17,7 @@
 #ifndef FV_NET_HTTP_SERVER_H
 #define FV_NET_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -26,6 +27,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/slice.h"
+#include "net/sock.h"
 
 typedef struct fv_http_server fv_http_server_t;
 typedef struct fv_http_req fv_http_req_t;
@@ -37,6 +39,11 @@ typedef struct fv_http_limits {
     uint32_t body_timeout_ms;    /* whole body must arrive within this; default 30 s */
     uint32_t idle_timeout_ms;    /* keep-alive idle; default 60 s */
     uint32_t max_connections;    /* accepted beyond this are closed at once; default 10000 */
+    size_t max_output_bytes;     /* response bytes queued (written but not yet taken by the
+                                  * kernel) on one connection above which it stops reading
+                                  * and parsing requests until the queue drains; 1 MiB */
+    uint32_t max_connections_per_client; /* open connections from one IP address; more are
+                                          * closed at once; 0 (default) = no such limit */
 } fv_http_limits_t;
 
 /* Fills the defaults listed above. */
@@ -69,6 +76,21 @@ FV_MUST_USE int fv_http_server_listen(fv_http_server_t *s, const char *host, int
 /* The bound port, after a successful listen. */
 int fv_http_server_port(const fv_http_server_t *s);
 
+/* ---- other protocols on the same port ----
+ *
+ * A connection whose first bytes are the HTTP/2 client preface goes to the driver the factory
+ * gives (it is offered every byte, the preface included). The factory returns 0 with *driver
+ * and *state (then owned by the socket: state is freed by driver->on_free), or <0 to refuse;
+ * without a factory, or on refusal, the connection is closed. */
+typedef int (*fv_http_h2_factory_cb)(fv_sock_t *s, void *data, const fv_sock_driver_t **driver,
+                                     void **state);
+void fv_http_server_set_h2(fv_http_server_t *s, fv_http_h2_factory_cb factory, void *data);
+
+/* Connections now run by another driver (upgraded or h2). They count in
+ * fv_http_server_connections(), get on_drain from fv_http_server_stop_accepting() and are
+ * closed by fv_http_server_close(). */
+size_t fv_http_server_upgraded(const fv_http_server_t *s);
+
 /* Graceful drain, step one: stop accepting, close idle keep-alive connections, and close each
  * busy one after its current response. fv_http_server_busy() reaches 0 when drained. */
 void fv_http_server_stop_accepting(fv_http_server_t *s);
@@ -77,6 +99,13 @@ void fv_http_server_stop_accepting(fv_http_server_t *s);
 size_t fv_http_server_connections(const fv_http_server_t *s);
 /* Requests received and not yet answered. */
 size_t fv_http_server_busy(const fv_http_server_t *s);
+/* Response bytes queued on all connections and not yet taken by the kernel, now and at the
+ * most since the server was created (for tests and metrics). */
+size_t fv_http_server_output_bytes(const fv_http_server_t *s);
+size_t fv_http_server_output_bytes_peak(const fv_http_server_t *s);
+/* Connections holding a read buffer now: only those with unconsumed input do; idle
+ * keep-alive connections hold none (for tests and metrics). */
+size_t fv_http_server_read_buffers(const fv_http_server_t *s);
 
 /* Closes the listener and every connection (pending requests get their abort callback), then
  * runs cb and frees the server. NULL-safe; cb may be NULL. */
@@ -121,11 +150,16 @@ void fv_http_req_set_route(fv_http_req_t *req, const char *route);
 const char *fv_http_req_route(const fv_http_req_t *req);
 
 /* Abort callback: runs (once) if the connection closes before the request is answered. After
- * it returns the request is gone; the handler must drop every pointer to it. */
+ * it returns the request is gone; the handler must drop every pointer to it. Without one, a
+ * request whose connection closed stays valid until it is answered (the answer is then
+ * dropped) or the server is closed. */
 typedef void (*fv_http_req_abort_cb)(fv_http_req_t *req, void *data);
 void fv_http_req_on_abort(fv_http_req_t *req, fv_http_req_abort_cb cb, void *data);
 
-/* ---- the response: exactly one fv_http_reply* per request ---- */
+/* ---- the response: exactly one fv_http_reply* per request ----
+ * Each request is its own object: a second answer within the same callback, or an answer
+ * after the connection closed (without an abort callback), is dropped with a debug log and
+ * never reaches another request. Reading req after answering it gives an empty request. */
 
 /* Adds a response header (copied). Before the reply call only. */
 void fv_http_resp_header(fv_http_req_t *req, const char *name, const char *value);
@@ -139,6 +173,18 @@ void fv_http_reply(fv_http_req_t *req, int status, const char *content_type, con
  * once written), so a large response is not copied. */
 void fv_http_reply_owned(fv_http_req_t *req, int status, const char *content_type, char *body,
                          size_t len);
+
+/* Whether the request asks for a protocol upgrade (Connection: upgrade and Upgrade:). */
+bool fv_http_req_is_upgrade(const fv_http_req_t *req);
+
+/* Accepts the upgrade the request asks for: sends "101 Switching Protocols" with
+ * Connection: Upgrade, the headers added with fv_http_resp_header and extra_headers (raw
+ * "Name: value\r\n" lines, may be NULL), finishes the request and hands the socket to driver
+ * with state; bytes the client sent after the request head go to driver->on_data. Returns 0:
+ * req is invalid, state belongs to the socket (freed by driver->on_free). FV_EINVAL: not an
+ * upgrade request, or the connection is ending; nothing happened, reply as usual. */
+FV_MUST_USE int fv_http_upgrade(fv_http_req_t *req, const char *extra_headers,
+                                const fv_sock_driver_t *driver, void *state);
 
 /* Serialises j compactly as application/json and steals the reference. */
 void fv_http_reply_json(fv_http_req_t *req, int status, json_t *j);

@@ -201,6 +201,8 @@ static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
     lim.body_timeout_ms = cfg->http.body_timeout_ms;
     lim.idle_timeout_ms = cfg->http.idle_timeout_ms;
     lim.max_connections = cfg->http.max_connections;
+    lim.max_output_bytes = cfg->http.max_output_bytes;
+    lim.max_connections_per_client = cfg->http.max_connections_per_client;
     return lim;
 }
 

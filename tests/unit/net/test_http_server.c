@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -35,6 +37,7 @@ struct fx {
     bool done_sent;
     bool timed_out;
     int observed;
+    size_t out_peak;
 };
 
 static void on_server_closed(fv_http_server_t *s, void *data)
@@ -47,6 +50,7 @@ static void close_server(fx_t *f)
 {
     if (f->srv) {
         atomic_store(&f->server_closing, 1);
+        f->out_peak = fv_http_server_output_bytes_peak(f->srv);
         fv_http_server_close(f->srv, on_server_closed, f);
         f->srv = NULL;
     }
@@ -78,9 +82,13 @@ static void *client_main(void *arg)
 
 /* ---- the handler ---- */
 
+#define HUGE_LEN (16 * 1024 * 1024)
+
 typedef struct later {
     uv_timer_t timer;
     fv_http_req_t *req;
+    const char *body;               /* NULL: "later" */
+    int replies;                    /* 0: one */
 } later_t;
 
 static void on_later_closed(uv_handle_t *h)
@@ -91,7 +99,11 @@ static void on_later_closed(uv_handle_t *h)
 static void on_later(uv_timer_t *t)
 {
     later_t *l = t->data;
-    fv_http_reply(l->req, 200, "text/plain", "later", 5);
+    const char *body = l->body ? l->body : "later";
+    fv_http_reply(l->req, 200, "text/plain", body, strlen(body));
+    /* a buggy handler answering again must not answer anyone else's request */
+    for (int i = 1; i < l->replies; i++)
+        fv_http_reply(l->req, 200, "text/plain", "again", 5);
     t->data = l;
     uv_close((uv_handle_t *)t, on_later_closed);
 }
@@ -121,6 +133,33 @@ static void handler(fv_http_req_t *req, void *data)
         uv_timer_init(fv_http_req_loop(req), &l->timer);
         l->timer.data = l;
         uv_timer_start(&l->timer, on_later, 20, 0);
+    } else if (fv_slice_eq_cstr(p, "/metrics")) {
+        static char metrics[2000];
+        if (!metrics[0])
+            memset(metrics, 'm', sizeof(metrics));
+        fv_http_reply(req, 200, "text/plain", metrics, sizeof(metrics));
+    } else if (fv_slice_eq_cstr(p, "/twice")) {
+        fv_http_reply(req, 200, "text/plain", "one", 3);
+        fv_http_reply(req, 200, "text/plain", "two", 3);
+        fv_http_reply_errorf(req, FV_EINVAL, "three");
+    } else if (fv_slice_eq_cstr(p, "/twice-later") || fv_slice_eq_cstr(p, "/hold") ||
+               fv_slice_eq_cstr(p, "/late-no-abort")) {
+        later_t *l = fv_calloc(1, sizeof(*l));
+        l->req = req;
+        bool twice = fv_slice_eq_cstr(p, "/twice-later");
+        l->replies = twice ? 3 : 1;
+        l->body = twice ? "first" : "held";
+        uv_timer_init(fv_http_req_loop(req), &l->timer);
+        l->timer.data = l;
+        uv_timer_start(&l->timer, on_later, twice ? 20 : 150, 0);
+    } else if (fv_slice_eq_cstr(p, "/huge")) {
+        char *big = fv_malloc(HUGE_LEN);
+        memset(big, 'h', HUGE_LEN);
+        fv_http_reply_owned(req, 200, "text/plain", big, HUGE_LEN);
+    } else if (fv_slice_eq_cstr(p, "/bufs")) {
+        char n[32];
+        int len = snprintf(n, sizeof(n), "bufs=%zu", fv_http_server_read_buffers(f->srv));
+        fv_http_reply(req, 200, "text/plain", n, (size_t)len);
     } else if (fv_slice_eq_cstr(p, "/drain")) {
         fv_http_server_stop_accepting(f->srv);
         fv_http_reply(req, 200, "text/plain", "bye", 3);
@@ -623,6 +662,262 @@ static void max_connections(void **state)
     assert_int_equal(atomic_load(&f.got_request), 1);
 }
 
+/* Two connections from 127.0.0.1 are served, a third is closed at once; when one goes, a new
+ * one is served again. */
+static void c_per_client(fx_t *f)
+{
+    int a = tc_connect(f->port), b = tc_connect(f->port);
+    CHECK(tc_send_str(a, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(a, rbuf, sizeof(rbuf), 1) > 0);
+    CHECK(tc_send_str(b, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(b, rbuf, sizeof(rbuf), 1) > 0);
+    int c = tc_connect(f->port);
+    size_t n;
+    if (c >= 0) {
+        (void)tc_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(tc_read_to_eof(c, rbuf, sizeof(rbuf), &n) == 1);
+        CHECK(n == 0);
+        close(c);
+    }
+    close(a);
+    usleep(100000);          /* the server sees a go */
+    c = tc_connect(f->port);
+    CHECK(tc_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(c, rbuf, sizeof(rbuf), 1) > 0);
+    CHECK(strncmp(rbuf, "HTTP/1.1 200 ", 13) == 0);
+    close(c);
+    close(b);
+}
+
+static void max_connections_per_client(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.max_connections_per_client = 2;
+    client_fail = 0;
+    run(&f, &lim, c_per_client);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 3);
+}
+
+/* Idle keep-alive connections hold no read buffer: with three open, only the one whose request
+ * is being handled holds one. */
+static void c_idle_buffers(fx_t *f)
+{
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = tc_connect(f->port);
+        CHECK(tc_send_str(fds[i], "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        CHECK(tc_read_responses(fds[i], rbuf, sizeof(rbuf), 1) > 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK(tc_send_str(fds[i], "GET /bufs HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        size_t n = tc_read_responses(fds[i], rbuf, sizeof(rbuf), 1);
+        CHECK(n > 6 && memcmp(rbuf + n - 6, "bufs=1", 6) == 0);
+    }
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+}
+
+static void idle_buffers(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_idle_buffers);
+    assert_int_equal(client_fail, 0);
+}
+
+/* The last response of a connection that the peer never reads does not keep the socket
+ * forever: it is closed after idle_timeout_ms, and the client sees the answer cut short. */
+static void c_ending_timeout(fx_t *f)
+{
+    int a = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 8192;
+    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct timeval tv = {5, 0};
+    setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(a, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    CHECK(tc_send_str(a, "GET /huge HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+    usleep(1000000);
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv(a, rbuf, sizeof(rbuf), 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    CHECK(got > 0 && got < HUGE_LEN);
+    close(a);
+}
+
+static void ending_timeout(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.idle_timeout_ms = 200;
+    client_fail = 0;
+    run(&f, &lim, c_ending_timeout);
+    assert_int_equal(client_fail, 0);
+}
+
+/* A client pipelines PIPE_COUNT requests and reads nothing for a while: the server must stop
+ * parsing its requests once max_output_bytes are queued, still serve another client, and
+ * answer every request once the first client reads. */
+#define PIPE_COUNT 10000
+#define PIPE_CEILING (16 * 1024)
+
+static void c_backpressure(fx_t *f)
+{
+    static const char one[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t one_len = sizeof(one) - 1;
+    int b = tc_connect(f->port);
+    CHECK(tc_send_str(b, one) == 0);
+    size_t resp_len = tc_read_responses(b, rbuf, sizeof(rbuf), 1);
+    CHECK(resp_len > 2000);
+
+    /* a small receive buffer, or loopback autotuning takes every answer into the kernel */
+    int a = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 8192;
+    setsockopt(a, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(connect(a, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK);
+    size_t total = one_len * PIPE_COUNT, sent = 0;
+    char *all = malloc(total);
+    for (size_t i = 0; i < PIPE_COUNT; i++)
+        memcpy(all + i * one_len, one, one_len);
+    /* send without reading until the server stops taking requests (the socket is full) */
+    for (int idle = 0; sent < total && idle < 20;) {
+        ssize_t n = send(a, all + sent, total - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            idle = 0;
+        } else {
+            idle++;
+            usleep(10000);
+        }
+    }
+    /* wait until the server stops taking requests (the kernel's buffers take a few thousand
+     * answers, not all), however slow it is (sanitizers, a loaded machine) */
+    int last = -1;
+    for (int i = 0; i < 200; i++) {
+        int now = atomic_load(&f->got_request);
+        if (now == last)
+            break;
+        last = now;
+        usleep(150000);
+    }
+    CHECK(last < PIPE_COUNT);
+
+    /* another client is still served meanwhile, and the first is held back */
+    CHECK(tc_send_str(b, one) == 0);
+    CHECK(tc_read_responses(b, rbuf, sizeof(rbuf), 1) == resp_len);
+    CHECK(atomic_load(&f->got_request) < PIPE_COUNT);
+    close(b);
+
+    /* now read: every request gets its answer */
+    size_t want = resp_len * PIPE_COUNT, got = 0;
+    for (int idle = 0; got < want && idle < 500;) {
+        struct pollfd pfd = {.fd = a, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+        if (poll(&pfd, 1, 10) <= 0) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (pfd.revents & POLLOUT) {
+            ssize_t n = send(a, all + sent, total - sent, MSG_NOSIGNAL);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+        if (pfd.revents & POLLIN) {
+            ssize_t n = recv(a, rbuf, sizeof(rbuf), 0);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+    }
+    CHECK(sent == total);
+    CHECK(got == want);
+    free(all);
+    close(a);
+}
+
+static void backpressure(void **state)
+{
+    fx_t f;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.max_output_bytes = PIPE_CEILING;
+    client_fail = 0;
+    run(&f, &lim, c_backpressure);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), PIPE_COUNT + 2);
+    /* at most one response over the ceiling was ever queued */
+    assert_true(f.out_peak > 0);
+    assert_true(f.out_peak <= PIPE_CEILING + 2200);
+}
+
+/* A second reply, at once or later, is a no-op: it never answers the next pipelined request
+ * (which the old single embedded request object let it do). */
+static void c_reply_twice(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /twice HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /twice-later HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /p/4 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    size_t n = tc_read_responses(fd, rbuf, sizeof(rbuf), 4);
+    CHECK(tc_count_responses(rbuf, n) == 4);
+    const char *one = strstr(rbuf, "\r\n\r\none");
+    const char *first = strstr(rbuf, "\r\n\r\nfirst");
+    const char *held = strstr(rbuf, "\r\n\r\nheld");
+    const char *p4 = strstr(rbuf, "\r\n\r\n/p/4");
+    CHECK(one && first && held && p4 && one < first && first < held && held < p4);
+    CHECK(strstr(rbuf, "two") == NULL && strstr(rbuf, "again") == NULL);
+    CHECK(strstr(rbuf, "three") == NULL);
+    close(fd);
+}
+
+static void reply_twice(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_reply_twice);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 4);
+}
+
+/* A handler that never asked for the abort callback replies after its client left: a no-op
+ * on a request that stayed valid, never a write to a freed connection. */
+static void c_reply_after_close(fx_t *f)
+{
+    int fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /late-no-abort HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    for (int i = 0; i < 500 && atomic_load(&f->got_request) == 0; i++)
+        usleep(10000);
+    close(fd);
+    usleep(300000);     /* the reply comes 150 ms after the request */
+    fd = tc_connect(f->port);
+    CHECK(tc_send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    CHECK(tc_read_responses(fd, rbuf, sizeof(rbuf), 1) > 0);
+    close(fd);
+}
+
+static void reply_after_close(void **state)
+{
+    fx_t f;
+    client_fail = 0;
+    run(&f, NULL, c_reply_after_close);
+    assert_int_equal(client_fail, 0);
+    assert_int_equal(atomic_load(&f.got_request), 2);
+    assert_int_equal(f.observed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +939,12 @@ int main(void)
         cmocka_unit_test(one_byte_at_a_time),
         cmocka_unit_test(expect_continue),
         cmocka_unit_test(max_connections),
+        cmocka_unit_test(max_connections_per_client),
+        cmocka_unit_test(backpressure),
+        cmocka_unit_test(idle_buffers),
+        cmocka_unit_test(ending_timeout),
+        cmocka_unit_test(reply_twice),
+        cmocka_unit_test(reply_after_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

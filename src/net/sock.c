@@ -1,0 +1,746 @@
+/* sock.c - one accepted connection of the HTTP server under a swappable protocol driver: the
+ * TCP handle, the read buffer, the write queue with its byte ceiling, the deadline timer, the
+ * graceful end (shutdown and linger), the server's connection set, and socketless (detached)
+ * sockets for fuzzing and tests. What the bytes mean is the driver's business (http_conn.c is
+ * HTTP/1). */
+#include "net/sock.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "net/http_internal.h"
+
+struct fv_sock_write {
+    uv_write_t req;
+    fv_sock_t *sock;
+    struct fv_sock_write *next;
+    fv_buf_t head;
+    char *owned;                    /* fv_free()d once written */
+    size_t queued;                  /* bytes of this write counted in out_bytes */
+};
+
+/* Forward-only lifecycle. */
+typedef enum sock_state {
+    SOCK_OPEN,
+    SOCK_ENDING,        /* fv_sock_end: waiting for the queued writes */
+    SOCK_LINGER,        /* write side shut, dropping input */
+    SOCK_CLOSING,       /* uv_close issued; freed when the handles are closed */
+} sock_state_t;
+
+struct fv_sock {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown;
+    uint64_t deadline;              /* loop time of the deadline; 0 = none */
+    uint64_t timer_due;             /* loop time the uv timer is set for; 0 = not set */
+    fv_http_server_t *server;
+    fv_sock_t *prev;
+    fv_sock_t *next;
+    sock_state_t state;
+    const fv_sock_driver_t *driver;
+    void *data;
+    const fv_sock_driver_t *next_driver;   /* a switch waiting for on_data to return */
+    void *next_data;
+    char *rbuf;                     /* bytes read and not yet consumed */
+    size_t rlen;
+    size_t rcap;
+    fv_sock_write_t *free_writes;
+    size_t writes_pending;
+    size_t out_bytes;               /* handed to uv_write and not yet written */
+    int handles_open;
+    bool reading;
+    bool in_data;                   /* inside the driver's on_data */
+    bool upgraded;                  /* counted in the server's upgraded */
+    bool detached;                  /* no socket: output goes to sink */
+    fv_peer_key_t peer_key;         /* counted in the server's peers when len > 0 */
+    fv_buf_t *sink;
+    char peer[64];
+};
+
+static void sock_pump(fv_sock_t *s);
+static void sock_linger(fv_sock_t *s);
+static int read_start(fv_sock_t *s);
+
+static const char *state_name(sock_state_t st)
+{
+    switch (st) {
+    case SOCK_OPEN: return "open";
+    case SOCK_ENDING: return "ending";
+    case SOCK_LINGER: return "linger";
+    case SOCK_CLOSING: return "closing";
+    }
+    return "?";
+}
+
+static void set_state(fv_sock_t *s, sock_state_t to)
+{
+    assert(to > s->state);
+    fv_log_debug("http", "sock=%p %s -> %s", (void *)s, state_name(s->state), state_name(to));
+    s->state = to;
+}
+
+/* ---- the deadline ----
+ *
+ * One deadline per socket, but the uv timer behind it is moved lazily: arming only records the
+ * deadline, and touches the timer heap only when the new deadline is earlier than the one the
+ * timer is set for; clearing only forgets the deadline. A timer that fires early re-arms for
+ * what is left (nginx keeps its timers the same way). Under keep-alive load that takes two heap
+ * operations per request off the hot path. */
+
+static void on_timer(uv_timer_t *t)
+{
+    fv_sock_t *s = t->data;
+    s->server->epoch++;
+    uint64_t now = uv_now(t->loop);
+    s->timer_due = 0;
+    if (s->deadline == 0)
+        return;
+    if (now < s->deadline) {
+        s->timer_due = s->deadline;
+        uv_timer_start(&s->timer, on_timer, s->deadline - now, 0);
+        return;
+    }
+    s->deadline = 0;
+    if (s->state >= SOCK_ENDING || !s->driver->on_timeout)
+        fv_sock_close(s);
+    else
+        s->driver->on_timeout(s, s->data);
+}
+
+void fv_sock_deadline(fv_sock_t *s, uint32_t ms)
+{
+    if (s->detached || s->state >= SOCK_CLOSING)
+        return;
+    s->deadline = uv_now(s->timer.loop) + ms;
+    if (s->timer_due == 0 || s->timer_due > s->deadline) {
+        s->timer_due = s->deadline;
+        uv_timer_start(&s->timer, on_timer, ms, 0);
+    }
+}
+
+void fv_sock_deadline_clear(fv_sock_t *s)
+{
+    s->deadline = 0;   /* the uv timer may still fire; it then finds nothing to do */
+}
+
+/* ---- closing ---- */
+
+static void sock_unlink(fv_sock_t *s)
+{
+    fv_http_server_t *srv = s->server;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (srv->socks == s)
+        srv->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    srv->conn_count--;
+    if (s->peer_key.len)
+        fv_peer_limit_remove(srv->peers, &s->peer_key);
+}
+
+/* Runs the drivers' last callbacks and frees everything but s itself. */
+static void sock_release(fv_sock_t *s)
+{
+    if (s->driver->on_free)
+        s->driver->on_free(s, s->data);
+    if (s->next_driver) {
+        /* a switch asked for while closing: the new driver still gets its end */
+        if (s->next_driver->on_close)
+            s->next_driver->on_close(s, s->next_data);
+        if (s->next_driver->on_free)
+            s->next_driver->on_free(s, s->next_data);
+    }
+    if (s->upgraded)
+        s->server->upgraded--;
+    if (s->rbuf && !s->detached)
+        s->server->rbufs_held--;
+    fv_free(s->rbuf);
+    while (s->free_writes) {
+        fv_sock_write_t *w = s->free_writes;
+        s->free_writes = w->next;
+        fv_buf_dispose(&w->head);
+        fv_free(w);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    fv_sock_t *s = h->data;
+    if (--s->handles_open > 0)
+        return;
+    fv_http_server_t *srv = s->server;
+    sock_release(s);
+    fv_free(s);
+    fv__http_server_conn_gone(srv);
+}
+
+void fv_sock_close(fv_sock_t *s)
+{
+    if (s->state >= SOCK_CLOSING)
+        return;                       /* many paths end here; only the first counts */
+    set_state(s, SOCK_CLOSING);
+    if (s->driver->on_close)
+        s->driver->on_close(s, s->data);
+    if (s->detached)
+        return;
+    sock_unlink(s);
+    uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+}
+
+bool fv_sock_is_open(const fv_sock_t *s)
+{
+    return s->state == SOCK_OPEN;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    /* nothing to do: the linger deadline or the peer's EOF closes the socket */
+}
+
+/* The last bytes are out: send FIN, then read and drop what the peer still sends for a
+ * moment, so a peer still sending (a refused body) reads our answer instead of a reset. */
+static void sock_linger(fv_sock_t *s)
+{
+    if (s->state >= SOCK_LINGER)
+        return;
+    set_state(s, SOCK_LINGER);
+    if (s->detached)
+        return;
+    s->rlen = 0;
+    if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp, on_shutdown) < 0) {
+        fv_sock_close(s);
+        return;
+    }
+    if (!s->reading)
+        (void)read_start(s);
+    fv_sock_deadline(s, FV_SOCK_LINGER_MS);
+}
+
+void fv_sock_end(fv_sock_t *s)
+{
+    if (s->state >= SOCK_ENDING)
+        return;
+    set_state(s, SOCK_ENDING);
+    if (s->writes_pending == 0) {
+        sock_linger(s);
+        return;
+    }
+    /* a peer that never reads must not keep the socket forever */
+    fv_sock_deadline(s, s->server->lim.idle_timeout_ms);
+}
+
+/* ---- writing ---- */
+
+bool fv_sock_output_full(const fv_sock_t *s)
+{
+    return s->out_bytes > s->server->lim.max_output_bytes;
+}
+
+size_t fv_sock_output_bytes(const fv_sock_t *s)
+{
+    return s->out_bytes;
+}
+
+static void out_add(fv_sock_t *s, fv_sock_write_t *w, size_t len)
+{
+    fv_http_server_t *srv = s->server;
+    w->queued = len;
+    s->out_bytes += len;
+    srv->out_bytes += len;
+    if (srv->out_bytes > srv->out_bytes_peak)
+        srv->out_bytes_peak = srv->out_bytes;
+}
+
+static void write_done(fv_sock_t *s, fv_sock_write_t *w, int status)
+{
+    s->out_bytes -= w->queued;
+    s->server->out_bytes -= w->queued;
+    w->queued = 0;
+    fv_free(w->owned);
+    w->owned = NULL;
+    fv_buf_reset(&w->head);
+    if (w->head.cap > 16 * 1024) {
+        fv_buf_dispose(&w->head);
+        fv_buf_init(&w->head, 0);
+    }
+    w->next = s->free_writes;
+    s->free_writes = w;
+    s->writes_pending--;
+    if (status < 0) {
+        fv_sock_close(s);
+        return;
+    }
+    if (s->state == SOCK_ENDING && s->writes_pending == 0)
+        sock_linger(s);
+}
+
+/* Back-pressure: while more than the ceiling is queued nothing is parsed or read, so at most
+ * one driver output over the ceiling is ever queued; this resumes once libuv drained it. */
+static void on_write(uv_write_t *req, int status)
+{
+    fv_sock_write_t *w = req->data;
+    fv_sock_t *s = w->sock;
+    s->server->epoch++;
+    bool was_full = fv_sock_output_full(s);
+    write_done(s, w, status);
+    if (!was_full || fv_sock_output_full(s) || s->state != SOCK_OPEN)
+        return;
+    if (s->driver->on_writable)
+        s->driver->on_writable(s, s->data);
+    sock_pump(s);
+}
+
+fv_sock_write_t *fv_sock_write_get(fv_sock_t *s)
+{
+    fv_sock_write_t *w = s->free_writes;
+    if (w) {
+        s->free_writes = w->next;
+    } else {
+        w = fv_calloc(1, sizeof(*w));
+        w->sock = s;
+        w->req.data = w;
+        fv_buf_init(&w->head, 0);
+    }
+    w->next = NULL;
+    w->owned = NULL;
+    w->queued = 0;
+    s->writes_pending++;
+    return w;
+}
+
+fv_buf_t *fv_sock_write_head(fv_sock_write_t *w)
+{
+    return &w->head;
+}
+
+void fv_sock_write_drop(fv_sock_t *s, fv_sock_write_t *w)
+{
+    write_done(s, w, 0);
+}
+
+void fv_sock_write_send(fv_sock_t *s, fv_sock_write_t *w, const char *body, size_t len,
+                        char *owned)
+{
+    w->owned = owned;
+    if (s->state >= SOCK_LINGER) {
+        write_done(s, w, 0);
+        return;
+    }
+    if (s->detached) {
+        if (w->head.len && fv_buf_append(s->sink, w->head.ptr, w->head.len) < 0)
+            fv_log_debug("http", "detached output dropped");
+        if (len && fv_buf_append(s->sink, body, len) < 0)
+            fv_log_debug("http", "detached output dropped");
+        write_done(s, w, 0);
+        return;
+    }
+    uv_buf_t iov[2];
+    unsigned nbufs = 0;
+    if (w->head.len)
+        iov[nbufs++] = uv_buf_init(w->head.ptr, (unsigned)w->head.len);
+    if (len)
+        iov[nbufs++] = uv_buf_init((char *)body, (unsigned)len);
+    if (nbufs == 0) {
+        write_done(s, w, 0);
+        return;
+    }
+    /* Try the write now: output that fits the socket buffer (nearly all) then costs one
+     * writev and no write request, no POLLOUT round trip and no epoll_ctl. libuv refuses the
+     * try (UV_EAGAIN) while earlier writes are queued, so order is kept. */
+    size_t total = w->head.len + len;
+    int tried = uv_try_write((uv_stream_t *)&s->tcp, iov, nbufs);
+    if (tried >= 0 && (size_t)tried == total) {
+        write_done(s, w, 0);
+        return;
+    }
+    if (tried < 0 && tried != UV_EAGAIN) {
+        write_done(s, w, tried);
+        return;
+    }
+    if (tried > 0) {
+        size_t done = (size_t)tried;
+        if (done >= iov[0].len) {
+            iov[1].base += done - iov[0].len;
+            iov[1].len -= done - iov[0].len;
+            iov[0] = iov[1];
+            nbufs = 1;
+        } else {
+            iov[0].base += done;
+            iov[0].len -= done;
+        }
+    }
+    out_add(s, w, total - (tried > 0 ? (size_t)tried : 0));
+    int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, iov, nbufs, on_write);
+    if (rc < 0) {
+        fv_log_debug("http", "write failed: %s", uv_strerror(rc));
+        write_done(s, w, rc);
+    }
+}
+
+void fv_sock_write(fv_sock_t *s, const void *data, size_t len)
+{
+    fv_sock_write_t *w = fv_sock_write_get(s);
+    if (fv_buf_append(&w->head, data, len) < 0) {
+        write_done(s, w, FV_ENOMEM);
+        return;
+    }
+    fv_sock_write_send(s, w, NULL, 0, NULL);
+}
+
+/* ---- read buffers ----
+ *
+ * A socket holds a read buffer only while it holds unconsumed bytes: an idle keep-alive
+ * connection (nearly all of them, on a busy server) costs no buffer. Emptied buffers of the
+ * smallest size go back to a short per-server pool, so the next read does not call malloc;
+ * bigger ones (grown for pipelining or an upgraded driver) are freed. */
+#define RBUF_POOL_MAX 64
+
+static void rbuf_release(fv_sock_t *s)
+{
+    fv_http_server_t *srv = s->server;
+    if (!s->rbuf)
+        return;
+    if (s->rcap == FV_SOCK_RBUF_MIN && srv->rbuf_pool_count < RBUF_POOL_MAX) {
+        *(void **)s->rbuf = srv->rbuf_pool;
+        srv->rbuf_pool = s->rbuf;
+        srv->rbuf_pool_count++;
+    } else {
+        fv_free(s->rbuf);
+    }
+    s->rbuf = NULL;
+    s->rcap = 0;
+    s->rlen = 0;
+    srv->rbufs_held--;
+}
+
+static void rbuf_acquire(fv_sock_t *s)
+{
+    fv_http_server_t *srv = s->server;
+    if (srv->rbuf_pool) {
+        s->rbuf = srv->rbuf_pool;
+        srv->rbuf_pool = *(void **)s->rbuf;
+        srv->rbuf_pool_count--;
+    } else {
+        s->rbuf = fv_malloc(FV_SOCK_RBUF_MIN);
+    }
+    s->rcap = FV_SOCK_RBUF_MIN;
+    srv->rbufs_held++;
+}
+
+void fv__sock_pool_free(fv_http_server_t *srv)
+{
+    while (srv->rbuf_pool) {
+        void *b = srv->rbuf_pool;
+        srv->rbuf_pool = *(void **)b;
+        fv_free(b);
+    }
+    srv->rbuf_pool_count = 0;
+}
+
+/* ---- reading and the driver ---- */
+
+static void switch_driver(fv_sock_t *s)
+{
+    const fv_sock_driver_t *old = s->driver;
+    void *old_data = s->data;
+    s->driver = s->next_driver;
+    s->data = s->next_data;
+    s->next_driver = NULL;
+    s->next_data = NULL;
+    fv_sock_deadline_clear(s);
+    if (!s->upgraded) {
+        s->upgraded = true;
+        s->server->upgraded++;
+    }
+    fv_log_debug("http", "sock=%p %s -> %s", (void *)s, old->name, s->driver->name);
+    if (old->on_close)
+        old->on_close(s, old_data);
+    if (old->on_free)
+        old->on_free(s, old_data);
+}
+
+static void read_update(fv_sock_t *s)
+{
+    if (s->detached || s->state >= SOCK_LINGER)
+        return;
+    if (fv_sock_output_full(s)) {
+        if (s->reading) {
+            uv_read_stop((uv_stream_t *)&s->tcp);
+            s->reading = false;
+        }
+        return;
+    }
+    if (!s->reading && (s->rcap == 0 || s->rlen < s->rcap))
+        (void)read_start(s);
+}
+
+/* Offers the buffered bytes to the driver until it takes no more, switching drivers between
+ * calls. Calls made from inside on_data return at once: the loop here goes on after it. */
+static void sock_pump(fv_sock_t *s)
+{
+    if (s->in_data)
+        return;
+    s->in_data = true;
+    while (s->state < SOCK_CLOSING) {
+        if (s->next_driver)
+            switch_driver(s);
+        if (s->state != SOCK_OPEN || s->rlen == 0 || fv_sock_output_full(s))
+            break;
+        size_t used = s->driver->on_data(s, s->data, s->rbuf, s->rlen);
+        if (used > s->rlen)
+            used = s->rlen;
+        if (used && used < s->rlen)
+            memmove(s->rbuf, s->rbuf + used, s->rlen - used);
+        s->rlen -= used;
+        if (used == 0 && !s->next_driver)
+            break;
+    }
+    s->in_data = false;
+    if (s->rlen == 0 && !s->detached && s->state < SOCK_CLOSING)
+        rbuf_release(s);
+    read_update(s);
+}
+
+void fv_sock_process(fv_sock_t *s)
+{
+    sock_pump(s);
+}
+
+int fv_sock_set_driver(fv_sock_t *s, const fv_sock_driver_t *d, void *state)
+{
+    if (!d || !d->on_data)
+        return FV_EINVAL;
+    if (s->next_driver)
+        return FV_EEXIST;
+    s->next_driver = d;
+    s->next_data = state;
+    if (s->state < SOCK_CLOSING)
+        sock_pump(s);
+    return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    fv_sock_t *s = h->data;
+    if (s->state == SOCK_LINGER)
+        s->rlen = 0;                        /* dropping input */
+    if (!s->rbuf)
+        rbuf_acquire(s);
+    if (s->rcap - s->rlen < 4096 && s->rcap < FV_SOCK_RBUF_MAX) {
+        size_t cap = s->rcap * 2;
+        if (cap > FV_SOCK_RBUF_MAX)
+            cap = FV_SOCK_RBUF_MAX;
+        s->rbuf = fv_realloc(s->rbuf, cap);
+        s->rcap = cap;
+    }
+    *buf = uv_buf_init(s->rbuf + s->rlen, (unsigned)(s->rcap - s->rlen));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    fv_sock_t *s = stream->data;
+    s->server->epoch++;
+    if (nread == UV_ENOBUFS) {
+        /* read buffer full and the driver takes nothing now: wait until it does */
+        uv_read_stop(stream);
+        s->reading = false;
+        return;
+    }
+    if (nread < 0) {
+        fv_sock_close(s);
+        return;
+    }
+    if (nread == 0) {
+        if (s->rlen == 0 && s->state < SOCK_LINGER)
+            rbuf_release(s);
+        return;
+    }
+    if (s->state == SOCK_LINGER) {
+        s->rlen = 0;
+        return;
+    }
+    s->rlen += (size_t)nread;
+    sock_pump(s);
+}
+
+static int read_start(fv_sock_t *s)
+{
+    int rc = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    s->reading = rc == 0;
+    return rc;
+}
+
+/* ---- the server's side ---- */
+
+/* Counts the connection under its client address; false when that address is over
+ * max_connections_per_client (one client must not take every connection slot). */
+static bool peer_admit(fv_http_server_t *srv, fv_sock_t *s)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return false;
+    if (!srv->peers)
+        srv->peers = fv_peer_limit_new();
+    fv_peer_key_from((const struct sockaddr *)&ss, &s->peer_key);
+    uint32_t n = fv_peer_limit_add(srv->peers, &s->peer_key);
+    if (n <= srv->lim.max_connections_per_client)
+        return true;
+    fv_log_info("http", "%s: over %" PRIu32 " connections from one client; closed",
+                fv_sock_peer(s), srv->lim.max_connections_per_client);
+    return false;
+}
+
+void fv__sock_accept(fv_http_server_t *srv)
+{
+    fv_sock_t *s = fv_calloc(1, sizeof(*s));
+    s->server = srv;
+    uv_tcp_init(srv->loop, &s->tcp);
+    uv_timer_init(srv->loop, &s->timer);
+    s->tcp.data = s;
+    s->timer.data = s;
+    s->handles_open = 2;
+    srv->handles_open++;
+    s->next = srv->socks;
+    if (srv->socks)
+        srv->socks->prev = s;
+    srv->socks = s;
+    srv->conn_count++;
+    s->driver = &fv__http1_driver;
+    s->data = fv__http1_new(srv, s);
+    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&s->tcp) < 0) {
+        fv_sock_close(s);
+        return;
+    }
+    if (srv->conn_count > srv->lim.max_connections || srv->stopping) {
+        fv_sock_close(s);
+        return;
+    }
+    if (srv->lim.max_connections_per_client && !peer_admit(srv, s)) {
+        fv_sock_close(s);
+        return;
+    }
+    uv_tcp_nodelay(&s->tcp, 1);
+    if (read_start(s) < 0) {
+        fv_sock_close(s);
+        return;
+    }
+    /* a new connection should send something soon; silence until then is closed quietly */
+    fv_sock_deadline(s, srv->lim.header_timeout_ms);
+}
+
+void fv__sock_drain_all(fv_http_server_t *srv)
+{
+    fv_sock_t *s = srv->socks;
+    while (s) {
+        fv_sock_t *next = s->next;   /* draining may unlink s */
+        if (s->state == SOCK_OPEN) {
+            if (s->driver->on_drain)
+                s->driver->on_drain(s, s->data);
+            else
+                fv_sock_end(s);
+        }
+        s = next;
+    }
+}
+
+void fv__sock_close_all(fv_http_server_t *srv)
+{
+    while (srv->socks)
+        fv_sock_close(srv->socks);     /* unlinks it */
+}
+
+/* ---- facts ---- */
+
+const char *fv_sock_peer(fv_sock_t *s)
+{
+    /* formatted on first use: most requests never ask */
+    if (s->peer[0])
+        return s->peer;
+    if (s->detached) {
+        strcpy(s->peer, "-");
+        return s->peer;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            uv_ip4_name(a, ip, sizeof(ip));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, ip, sizeof(ip));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(s->peer, sizeof(s->peer), "%s:%d", ip, port);
+    return s->peer;
+}
+
+uv_loop_t *fv_sock_loop(const fv_sock_t *s)
+{
+    return s->server->loop;
+}
+
+struct fv_http_server *fv_sock_server(const fv_sock_t *s)
+{
+    return s->server;
+}
+
+const fv_sock_driver_t *fv_sock_driver(const fv_sock_t *s)
+{
+    return s->driver;
+}
+
+/* ---- detached sockets ---- */
+
+fv_sock_t *fv__sock_new_detached(fv_http_server_t *srv, fv_buf_t *sink)
+{
+    fv_sock_t *s = fv_calloc(1, sizeof(*s));
+    s->server = srv;
+    s->detached = true;
+    s->sink = sink;
+    s->driver = &fv__http1_driver;
+    s->data = fv__http1_new(srv, s);
+    return s;
+}
+
+void fv__sock_feed(fv_sock_t *s, const char *data, size_t len)
+{
+    while (len > 0 && s->state == SOCK_OPEN) {
+        if (s->rcap == 0) {
+            s->rcap = FV_SOCK_RBUF_MIN;
+            s->rbuf = fv_malloc(s->rcap);
+        }
+        size_t n = s->rcap - s->rlen;
+        if (n == 0)
+            return;                  /* the driver takes nothing now and the buffer is full */
+        if (n > len)
+            n = len;
+        s->server->epoch++;
+        memcpy(s->rbuf + s->rlen, data, n);
+        s->rlen += n;
+        data += n;
+        len -= n;
+        sock_pump(s);
+    }
+}
+
+void fv__sock_free_detached(fv_sock_t *s)
+{
+    if (!s)
+        return;
+    fv_sock_close(s);
+    sock_release(s);
+    fv_free(s);
+}
