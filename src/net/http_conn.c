@@ -679,8 +679,10 @@ static bool sniff(fv__http_conn_t *c, const char *data, size_t len)
         fv_sock_close(c->sock);
         return false;
     }
-    fv_log_info("http", "%s: HTTP/2 preface and no h2 driver on port %d: closing",
-                fv_sock_peer(c->sock), srv->port);
+    fv_log_info("http", "%s: HTTP/2 preface on port %d and %s: closing",
+                fv_sock_peer(c->sock), srv->port,
+                srv->stopping ? "the server is stopping"
+                : srv->h2_factory ? "the h2 driver refused it" : "no h2 driver");
     fv_sock_close(c->sock);
     return false;
 }
