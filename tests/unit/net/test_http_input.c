@@ -81,7 +81,8 @@ static void good_request_passes(void **state)
     fx_t *f = *state;
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 ");
     EXPECT(f, "GET / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 ");
-    assert_int_equal(handled, 4);
+    EXPECT(f, "GET / HTTP/1.1\r\nX-Empty:\r\nHost: a\r\nX-B: c\r\n\r\n", "HTTP/1.1 200 ");
+    assert_int_equal(handled, 6);
 }
 
 static void http09_request_line(void **state)
@@ -120,6 +121,8 @@ static void header_name_tokens(void **state)
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", "HTTP/1.1 400 ");
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n", "HTTP/1.1 400 ");
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "GET / HTTP/1.1\r\n: b\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX-A:\r\n: b\r\n\r\n", "HTTP/1.1 400 ");
     assert_int_equal(handled, 0);
 }
 
