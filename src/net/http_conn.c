@@ -128,8 +128,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     fv__http_conn_t *c = p->data;
     if (c->head_done)
         return 0;
-    if (c->hdr_count == 0)
+    if (c->hdr_count == 0 || c->last_cb == 3) {
+        /* a value with no name before it (": b"): llhttp 8 lets it through */
+        c->err_status = 400;
+        c->err_msg = "empty header name";
         return -1;
+    }
     fv__http_hdr_rec_t *h = &c->hdr_rec[c->hdr_count - 1];
     if (c->last_cb != 2) {
         h->value_off = c->head.len;
@@ -137,6 +141,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     }
     h->value_len += len;
     return head_append(c, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    fv__http_conn_t *c = p->data;
+    c->last_cb = 3;
+    return 0;
 }
 
 /* What llhttp lets through and nginx refuses: HTTP/0.9 (which llhttp parses as a request line
@@ -271,6 +282,7 @@ static void settings_setup(void)
     settings.on_url = on_url;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
+    settings.on_header_value_complete = on_header_value_complete;
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_chunk_header = on_chunk_header;
@@ -287,6 +299,12 @@ fv__http_conn_t *fv__http1_new(fv_http_server_t *s, fv_sock_t *sock)
     c->sock = sock;
     c->server = s;
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    /* strict parsing, whatever a future llhttp defaults to: each lenient mode lets a request
+     * smuggling or splitting trick through */
+    llhttp_set_lenient_headers(&c->parser, 0);
+    llhttp_set_lenient_chunked_length(&c->parser, 0);
+    llhttp_set_lenient_keep_alive(&c->parser, 0);
+    llhttp_set_lenient_transfer_encoding(&c->parser, 0);
     c->parser.data = c;
     fv_buf_init(&c->head, s->lim.max_header_bytes);
     fv_buf_init(&c->body, s->lim.max_body_bytes);
@@ -679,8 +697,10 @@ static bool sniff(fv__http_conn_t *c, const char *data, size_t len)
         fv_sock_close(c->sock);
         return false;
     }
-    fv_log_info("http", "%s: HTTP/2 preface and no h2 driver on port %d: closing",
-                fv_sock_peer(c->sock), srv->port);
+    fv_log_info("http", "%s: HTTP/2 preface on port %d and %s: closing",
+                fv_sock_peer(c->sock), srv->port,
+                srv->stopping ? "the server is stopping"
+                : srv->h2_factory ? "the h2 driver refused it" : "no h2 driver");
     fv_sock_close(c->sock);
     return false;
 }

@@ -109,7 +109,7 @@ struct fv__http_conn {
     fv__http_header_t *hdr_off;     /* the same as slices, once the head is complete */
     size_t hdr_count;
     size_t hdr_cap;
-    int last_cb;                    /* 0 none, 1 field, 2 value */
+    int last_cb;                    /* 0 none, 1 field, 2 value, 3 value complete */
     bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
     fv_http_req_t *req;             /* being parsed, or with the handler */

@@ -9,9 +9,16 @@
  * in order, so responses always leave in request order. Chunked request bodies are decoded.
  *
  * Limits (fv_http_limits_t): headers over max_header_bytes get 431, bodies over max_body_bytes
- * get 413, a client that sends its headers slower than header_timeout_ms gets 408, an idle
- * keep-alive connection is closed after idle_timeout_ms. Malformed requests get 400. Errors
- * always carry the JSON body {"error":{"code","message"}}.
+ * get 413 (a chunk is refused from its size line), a client that sends its headers slower
+ * than header_timeout_ms gets 408, an idle keep-alive connection is closed after
+ * idle_timeout_ms. Malformed requests get 400 (HTTP/0.9, no Host on HTTP/1.1, two Hosts, a
+ * header name that is not a token), a version other than 1.x gets 505. A connection with more
+ * than max_output_bytes of answers queued stops reading until they drain. Errors always carry
+ * the JSON body {"error":{"code","message"}}.
+ *
+ * Other protocols share the port: a handler may accept an upgrade (fv_http_upgrade), and an
+ * HTTP/2 preface goes to the h2 driver (fv_http_server_set_h2); both run on the connection's
+ * socket (net/sock.h) under another driver.
  *
  * Threading: everything runs on the loop thread the server was created on. */
 #ifndef FV_NET_HTTP_SERVER_H

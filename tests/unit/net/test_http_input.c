@@ -1,7 +1,7 @@
 /* test_http_input.c - hostile and malformed HTTP/1 input through the server's real request path
  * on socketless (detached) connections: versions, Host rules, header name tokens, raw CR/LF in
  * the target, oversized chunks. Each must get the status nginx gives, and nothing reaches the
- * handler. */
+ * handler. Also the HTTP/2 preface sniff, which keeps a preface away from llhttp. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,7 +81,8 @@ static void good_request_passes(void **state)
     fx_t *f = *state;
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 ");
     EXPECT(f, "GET / HTTP/1.0\r\n\r\n", "HTTP/1.1 200 ");
-    assert_int_equal(handled, 4);
+    EXPECT(f, "GET / HTTP/1.1\r\nX-Empty:\r\nHost: a\r\nX-B: c\r\n\r\n", "HTTP/1.1 200 ");
+    assert_int_equal(handled, 6);
 }
 
 static void http09_request_line(void **state)
@@ -120,6 +121,8 @@ static void header_name_tokens(void **state)
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", "HTTP/1.1 400 ");
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX\x01: b\r\n\r\n", "HTTP/1.1 400 ");
     EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "GET / HTTP/1.1\r\n: b\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX-A:\r\n: b\r\n\r\n", "HTTP/1.1 400 ");
     assert_int_equal(handled, 0);
 }
 
@@ -158,6 +161,52 @@ static void huge_chunk_refused_at_once(void **state)
     assert_int_equal(handled, 2);
 }
 
+static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static void sniff_every_prefix(void **state)
+{
+    size_t n = sizeof(preface) - 1;
+    assert_int_equal(n, 24);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fv__http_sniff_preface(preface, i), 0);
+    assert_int_equal(fv__http_sniff_preface(preface, n), 1);
+    char more[64];
+    memcpy(more, preface, n);
+    memcpy(more + n, "\0\0\x12\x04", 4);
+    assert_int_equal(fv__http_sniff_preface(more, n + 4), 1);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(more, preface, n);
+        more[i] ^= 0x20;
+        assert_int_equal(fv__http_sniff_preface(more, i + 1), -1);
+        assert_int_equal(fv__http_sniff_preface(more, n), -1);
+    }
+    assert_int_equal(fv__http_sniff_preface("GET / HTTP/1.1\r\n", 16), -1);
+}
+
+/* No h2 driver: the connection closes without a byte of output, whole or byte by byte; it is
+ * never parsed as HTTP/1. A PRI line that is not the preface is HTTP/1 (and gets 505). */
+static void preface_without_h2_closes(void **state)
+{
+    fx_t *f = *state;
+    for (int split = 0; split < 2; split++) {
+        fv_buf_reset(&f->out);
+        fv_sock_t *c = fv__http_conn_new_detached(f->srv, &f->out);
+        if (split) {
+            for (size_t i = 0; i < sizeof(preface) - 1; i++) {
+                assert_true(fv_sock_is_open(c));
+                fv__http_conn_feed(c, preface + i, 1);
+            }
+        } else {
+            fv__http_conn_feed(c, preface, sizeof(preface) - 1);
+        }
+        assert_false(fv_sock_is_open(c));
+        assert_int_equal(f->out.len, 0);
+        fv__http_conn_free_detached(c);
+    }
+    EXPECT(f, "PRI * HTTP/2.0\r\nHost: a\r\n\r\n", "HTTP/1.1 505 ");
+    assert_int_equal(handled, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +217,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(header_name_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_cr_lf_in_target, setup, teardown),
         cmocka_unit_test_setup_teardown(huge_chunk_refused_at_once, setup, teardown),
+        cmocka_unit_test(sniff_every_prefix),
+        cmocka_unit_test_setup_teardown(preface_without_h2_closes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
