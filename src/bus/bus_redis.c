@@ -43,8 +43,11 @@ static void bad_envelope(fv_bus_t *bus, const char *why, size_t len)
         bus->bad_suppressed++;
         return;
     }
-    fv_log_warn("bus", "dropped envelope from redis: %s (%zu bytes); %" PRIu64
-                " more dropped since the last line", why, len, bus->bad_suppressed);
+    if (bus->bad_suppressed)
+        fv_log_warn("bus", "dropped envelope from redis: %s (%zu bytes); %" PRIu64
+                    " more dropped since the last line", why, len, bus->bad_suppressed);
+    else
+        fv_log_warn("bus", "dropped envelope from redis: %s (%zu bytes)", why, len);
     bus->bad_logged_ms = now ? now : 1;
     bus->bad_suppressed = 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -531,6 +532,281 @@ static void alloc_failures(void **state)
     assert_true(ok);      /* the run without a failure delivers everything */
 }
 
+/* ---- across processes over Redis ----------------------------------------------------------- */
+
+static int read_redis_url(char *out, size_t cap)
+{
+    const char *dir = getenv("FV_TEST_SERVERS");
+    if (!dir)
+        return -1;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/redis.url", dir);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return -1;
+    int ok = fgets(out, (int)cap, fp) != NULL;
+    fclose(fp);
+    if (!ok)
+        return -1;
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+typedef struct poll_cond {
+    fv_bus_t *bus[2];
+    int met;
+} poll_cond_t;
+
+static void on_poll_ready(uv_timer_t *t)
+{
+    poll_cond_t *p = t->data;
+    fv_bus_stats_t a, b;
+    fv_bus_stats(p->bus[0], &a);
+    fv_bus_stats(p->bus[1], &b);
+    if (a.remote_ready && b.remote_ready) {
+        p->met = 1;
+        uv_timer_stop(t);
+    }
+}
+
+static void wait_ready(uv_loop_t *loop, fv_bus_t *a, fv_bus_t *b)
+{
+    poll_cond_t p = {{a, b}, 0};
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    t.data = &p;
+    uv_timer_start(&t, on_poll_ready, 5, 5);
+    fv_test_run_until(loop, &p.met, 1, WAIT_MS);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void on_poll_ready_never(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+static void sleep_ms(uv_loop_t *loop, uint64_t ms)
+{
+    int never = 0;
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    t.data = &never;
+    uv_timer_start(&t, on_poll_ready_never, ms, 0);
+    while (!never)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+typedef struct two {
+    uv_loop_t loop;
+    fv_kv_t *kv[3];          /* two "processes", and a raw client */
+    fv_bus_t *bus[2];
+    char chan[64];           /* unique per run: the Redis server is shared */
+} two_t;
+
+static void raw_counter(fv_kv_sub_t *sub, fv_kv_sub_event_t event, fv_slice_t channel,
+                        fv_slice_t msg, void *data)
+{
+    int *c = data;
+    if (event == FV_KV_SUB_READY)
+        c[1] = 1;
+    if (event == FV_KV_SUB_MESSAGE)
+        c[0]++;
+}
+
+static void on_kv_done(fv_kv_t *kv, int status, const fv_kv_reply_t *r, void *data)
+{
+    assert_int_equal(status, 0);
+    (*(int *)data)++;
+}
+
+static int setup_two(void **state)
+{
+    char url[512];
+    if (read_redis_url(url, sizeof(url)) < 0) {
+        fprintf(stderr, "no redis URL in $FV_TEST_SERVERS/redis.url\n");
+        return -1;
+    }
+    two_t *t = calloc(1, sizeof(*t));
+    uv_loop_init(&t->loop);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fv_kv_open(&t->loop, url, NULL, &t->kv[i], NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        fv_bus_opts_t o = {.kv = t->kv[i], .max_event_bytes = 1024};
+        assert_int_equal(fv_bus_new(&t->loop, &o, &t->bus[i]), 0);
+    }
+    assert_int_not_equal(fv_bus_origin(t->bus[0]), fv_bus_origin(t->bus[1]));
+    snprintf(t->chan, sizeof(t->chan), "region.test-%d-%u", (int)getpid(), (unsigned)rand());
+    wait_ready(&t->loop, t->bus[0], t->bus[1]);
+    *state = t;
+    return 0;
+}
+
+static int teardown_two(void **state)
+{
+    two_t *t = *state;
+    for (int i = 0; i < 2; i++)
+        close_bus(&t->loop, t->bus[i]);
+    for (int i = 0; i < 3; i++) {
+        int closed = 0;
+        fv_kv_close(t->kv[i], on_closed, &closed);
+        fv_test_run_until(&t->loop, &closed, 1, WAIT_MS);
+    }
+    assert_int_equal(uv_loop_close(&t->loop), 0);
+    free(t);
+    return 0;
+}
+
+static size_t pack_song(uint8_t *buf, size_t cap, const char *player, double power)
+{
+    Finalverse__Common__V1__Vec3 at = FINALVERSE__COMMON__V1__VEC3__INIT;
+    Finalverse__Common__V1__Position pos = FINALVERSE__COMMON__V1__POSITION__INIT;
+    Finalverse__Events__V1__SongPerformed song = FINALVERSE__EVENTS__V1__SONG_PERFORMED__INIT;
+    at.x = 100;
+    at.y = 50;
+    at.z = 200;
+    pos.region = "terra-nova";
+    pos.at = &at;
+    song.player_id = (char *)player;
+    song.position = &pos;
+    song.melody_type = FINALVERSE__EVENTS__V1__MELODY_TYPE__MELODY_TYPE_RESTORATION;
+    song.power = power;
+    size_t len = finalverse__events__v1__song_performed__get_packed_size(&song);
+    assert_true(len <= cap);
+    return finalverse__events__v1__song_performed__pack(&song, buf);
+}
+
+typedef struct songs {
+    int count;
+    char player[8][32];
+    double power[8];
+    uint64_t origin[8];
+} songs_t;
+
+static void on_song(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
+{
+    songs_t *s = data;
+    assert_string_equal(ev->type.ptr, "song.performed");
+    Finalverse__Events__V1__SongPerformed *song = finalverse__events__v1__song_performed__unpack(
+        NULL, ev->payload.len, (const uint8_t *)ev->payload.ptr);
+    assert_non_null(song);
+    assert_non_null(song->position);
+    assert_string_equal(song->position->region, "terra-nova");
+    if (s->count < 8) {
+        snprintf(s->player[s->count], 32, "%s", song->player_id);
+        s->power[s->count] = song->power;
+        s->origin[s->count] = ev->origin;
+    }
+    s->count++;
+    finalverse__events__v1__song_performed__free_unpacked(song, NULL);
+}
+
+/* Bus 0 and bus 1 stand for two processes on one Redis. Each publish reaches Redis once
+ * (counted by a raw pattern subscriber), the other bus once, and its own bus once (locally,
+ * not echoed back from Redis), however many subscribers the receiving bus has. */
+static void two_buses_exchange_once(void **state)
+{
+    two_t *t = *state;
+    int raw[2] = {0, 0};
+    fv_kv_sub_t *rs;
+    assert_int_equal(fv_kv_psubscribe(t->kv[2], FV_SLICE_LIT("fv.bus.*"), raw_counter, raw, &rs),
+                     0);
+    fv_test_run_until(&t->loop, &raw[1], 1, WAIT_MS);
+
+    songs_t s0 = {0}, s1a = {0}, s1b = {0}, s1c = {0};
+    fv_bus_sub_t *sub[4];
+    assert_int_equal(fv_bus_subscribe(t->bus[0], t->chan, NULL, on_song, &s0, &sub[0]), 0);
+    assert_int_equal(fv_bus_subscribe(t->bus[1], t->chan, NULL, on_song, &s1a, &sub[1]), 0);
+    assert_int_equal(fv_bus_subscribe(t->bus[1], "region.*", NULL, on_song, &s1b, &sub[2]), 0);
+    assert_int_equal(fv_bus_subscribe(t->bus[1], t->chan, NULL, on_song, &s1c, &sub[3]), 0);
+
+    uint8_t buf[256];
+    size_t len = pack_song(buf, sizeof(buf), "player-a", 7.5);
+    assert_int_equal(fv_bus_publish(t->bus[0], t->chan, "song.performed", buf, len, NULL), 0);
+    len = pack_song(buf, sizeof(buf), "player-b", 3.0);
+    assert_int_equal(fv_bus_publish(t->bus[1], t->chan, "song.performed", buf, len, NULL), 0);
+    assert_int_equal(s0.count + s1a.count, 0);
+
+    fv_test_run_until(&t->loop, &s0.count, 2, WAIT_MS);
+    fv_test_run_until(&t->loop, &s1c.count, 2, WAIT_MS);
+    fv_test_run_until(&t->loop, &raw[0], 2, WAIT_MS);
+    sleep_ms(&t->loop, 200);   /* room for an echo or a duplicate to show up */
+
+    assert_int_equal(raw[0], 2);
+    songs_t *all[4] = {&s0, &s1a, &s1b, &s1c};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(all[i]->count, 2);
+        int a = strcmp(all[i]->player[0], "player-a") == 0 ? 0 : 1;
+        assert_string_equal(all[i]->player[a], "player-a");
+        assert_string_equal(all[i]->player[1 - a], "player-b");
+        assert_true(all[i]->power[a] == 7.5);
+        assert_int_equal(all[i]->origin[a], fv_bus_origin(t->bus[0]));
+        assert_int_equal(all[i]->origin[1 - a], fv_bus_origin(t->bus[1]));
+    }
+    for (int i = 0; i < 2; i++) {
+        fv_bus_stats_t st;
+        fv_bus_stats(t->bus[i], &st);
+        assert_true(st.remote && st.remote_ready);
+        assert_int_equal(st.published, 1);
+        assert_int_equal(st.remote_out, 1);
+        assert_int_equal(st.remote_in, 1);
+        assert_int_equal(st.remote_bad, 0);
+        assert_int_equal(st.remote_send_errors, 0);
+    }
+    fv_kv_unsubscribe(rs);
+    for (int i = 0; i < 4; i++)
+        fv_bus_unsubscribe(sub[i]);
+}
+
+/* Garbage on fv.bus.* (not protobuf, an Envelope whose channel disagrees with the Redis
+ * channel, an empty type) is dropped and counted; the bus keeps working. */
+static void malformed_envelopes_dropped(void **state)
+{
+    two_t *t = *state;
+    got_t g = {0};
+    fv_bus_sub_t *s;
+    assert_int_equal(fv_bus_subscribe(t->bus[1], "*", NULL, on_event, &g, &s), 0);
+
+    char rchan[128];
+    int n = snprintf(rchan, sizeof(rchan), "fv.bus.%s", t->chan);
+    fv_slice_t rc = fv_slice(rchan, (size_t)n);
+    int done = 0;
+    static const char junk[] = "\xff\xff\xff\xff not protobuf";
+    assert_int_equal(fv_kv_publish(t->kv[2], rc, fv_slice(junk, sizeof(junk) - 1), on_kv_done,
+                                   &done), 0);
+
+    uint8_t buf[256];
+    Finalverse__Events__V1__Envelope env = FINALVERSE__EVENTS__V1__ENVELOPE__INIT;
+    env.channel = "region.elsewhere";
+    env.type = "x";
+    env.origin = 42;
+    size_t len = finalverse__events__v1__envelope__pack(&env, buf);
+    assert_int_equal(fv_kv_publish(t->kv[2], rc, fv_slice((char *)buf, len), on_kv_done, &done),
+                     0);
+    env.channel = t->chan;
+    env.type = "";
+    len = finalverse__events__v1__envelope__pack(&env, buf);
+    assert_int_equal(fv_kv_publish(t->kv[2], rc, fv_slice((char *)buf, len), on_kv_done, &done),
+                     0);
+    /* and a good one from a third party, last: when it arrives the bad ones have */
+    env.type = "weather.changed";
+    len = finalverse__events__v1__envelope__pack(&env, buf);
+    assert_int_equal(fv_kv_publish(t->kv[2], rc, fv_slice((char *)buf, len), on_kv_done, &done),
+                     0);
+    fv_test_run_until(&t->loop, &g.count, 1, WAIT_MS);
+    assert_int_equal(g.origin[0], 42);
+    assert_string_equal(g.channel[0], t->chan);
+
+    fv_bus_stats_t st;
+    fv_bus_stats(t->bus[1], &st);
+    assert_int_equal(st.remote_bad, 3);
+    assert_int_equal(st.remote_in, 1);
+    fv_test_run_until(&t->loop, &done, 4, WAIT_MS);
+    fv_bus_unsubscribe(s);
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 int main(void)
@@ -549,6 +825,8 @@ int main(void)
         cmocka_unit_test(close_inside_callback),
         cmocka_unit_test(memory_kv_stays_in_process),
         cmocka_unit_test(alloc_failures),
+        cmocka_unit_test_setup_teardown(two_buses_exchange_once, setup_two, teardown_two),
+        cmocka_unit_test_setup_teardown(malformed_envelopes_dropped, setup_two, teardown_two),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
