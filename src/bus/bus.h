@@ -115,7 +115,8 @@ FV_MUST_USE int fv_bus_subscribe(fv_bus_t *bus, const char *pattern,
                                  fv_bus_sub_t **out);
 
 /* No callback runs for sub after this returns (also from its own callback); its queued events
- * are released. NULL-safe. Subscriptions still open when the bus closes end with it. */
+ * are released. NULL-safe. Subscriptions still open when the bus closes end with it: calling
+ * this between fv_bus_close() and its callback is harmless, after the callback it is a bug. */
 void fv_bus_unsubscribe(fv_bus_sub_t *sub);
 
 /* Events dropped from sub's queue by its policy. */

@@ -8,6 +8,12 @@
 #include "core/defer.h"
 #include "store/kv_dict.h"
 
+/* A warning logged at most once per interval, with the count of those it held back. */
+typedef struct fv__bus_log_limit {
+    uint64_t last_ms;
+    uint64_t suppressed;
+} fv__bus_log_limit_t;
+
 struct fv_bus_sub {
     fv_bus_t *bus;
     fv_bus_sub_t *next, *prev;           /* in its topic's list, or in the prefix list */
@@ -48,8 +54,8 @@ struct fv_bus {
     fv_kv_t *kv;
     fv_kv_sub_t *ksub;
     size_t sends_in_flight;
-    uint64_t bad_logged_ms;              /* rate limit of the malformed-envelope log line */
-    uint64_t bad_suppressed;
+    fv__bus_log_limit_t bad_log;         /* malformed envelopes */
+    fv__bus_log_limit_t send_log;        /* failed publishes */
 };
 
 /* Delivers an event from another process to local subscribers (copies it when any match).

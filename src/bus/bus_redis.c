@@ -14,8 +14,8 @@
 #include "core/time.h"
 #include "proto/events.pb-c.h"
 
-/* At most one log line per this interval for malformed envelopes: a peer speaking another
- * version must not flood the log. */
+/* At most one log line per this interval for malformed envelopes (a peer speaking another
+ * version must not flood the log) and for failed publishes (Redis down: every event fails). */
 #define BAD_LOG_INTERVAL_MS 10000u
 /* Envelope fields around the payload: names, ids, tags. */
 #define ENVELOPE_OVERHEAD 64u
@@ -35,21 +35,31 @@ static void pb_free(void *data, void *p)
 /* Decoding goes through our allocator so that fault tests reach it. */
 static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
+/* true when a warning may be logged now; else counts it as suppressed. */
+static bool log_allowed(fv__bus_log_limit_t *l)
+{
+    uint64_t now = fv_now_ms();
+    if (l->last_ms && now - l->last_ms < BAD_LOG_INTERVAL_MS) {
+        l->suppressed++;
+        return false;
+    }
+    l->last_ms = now ? now : 1;
+    return true;
+}
+
 static void bad_envelope(fv_bus_t *bus, const char *why, size_t len)
 {
     bus->stats.remote_bad++;
-    uint64_t now = fv_now_ms();
-    if (bus->bad_logged_ms && now - bus->bad_logged_ms < BAD_LOG_INTERVAL_MS) {
-        bus->bad_suppressed++;
+    fv__bus_log_limit_t *l = &bus->bad_log;
+    uint64_t suppressed = l->suppressed;
+    if (!log_allowed(l))
         return;
-    }
-    if (bus->bad_suppressed)
+    l->suppressed = 0;
+    if (suppressed)
         fv_log_warn("bus", "dropped envelope from redis: %s (%zu bytes); %" PRIu64
-                    " more dropped since the last line", why, len, bus->bad_suppressed);
+                    " more dropped since the last line", why, len, suppressed);
     else
         fv_log_warn("bus", "dropped envelope from redis: %s (%zu bytes)", why, len);
-    bus->bad_logged_ms = now ? now : 1;
-    bus->bad_suppressed = 0;
 }
 
 static bool valid_name(const char *s, bool allow_empty)
@@ -58,12 +68,74 @@ static bool valid_name(const char *s, bool allow_empty)
     return (allow_empty || n > 0) && n <= FV_BUS_MAX_NAME;
 }
 
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Finds the Envelope's origin (field 4, fixed64) by walking the wire format, without decoding
+ * the rest: every bus receives its own envelopes back from Redis, and skipping those costs no
+ * allocation. false when the field is absent or the bytes are not well formed (the full decode
+ * then decides). */
+static bool peek_origin(fv_slice_t msg, uint64_t *origin)
+{
+    const uint8_t *p = (const uint8_t *)msg.ptr, *end = p + msg.len;
+    while (p < end) {
+        uint64_t key, n;
+        if (!read_varint(&p, end, &key))
+            return false;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(&p, end, &n))
+                return false;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            if (key >> 3 == 4) {
+                uint64_t v = 0;
+                for (int i = 7; i >= 0; i--)
+                    v = (v << 8) | p[i];        /* little-endian on the wire */
+                *origin = v;
+                return true;
+            }
+            p += 8;
+            break;
+        case 2:
+            if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return false;
+            p += n;
+            break;
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        default:
+            return false;
+        }
+    }
+    return false;
+}
+
 static void on_envelope(fv_bus_t *bus, fv_slice_t channel, fv_slice_t msg)
 {
     if (msg.len > bus->max_event_bytes + ENVELOPE_OVERHEAD) {
         bad_envelope(bus, "too big", msg.len);
         return;
     }
+    uint64_t origin;
+    if (peek_origin(msg, &origin) && origin == bus->origin)
+        return;
     Finalverse__Events__V1__Envelope *env = finalverse__events__v1__envelope__unpack(
         &pb_allocator, msg.len, (const uint8_t *)msg.ptr);
     if (!env) {
@@ -136,7 +208,12 @@ static void on_sent(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *d
     bus->sends_in_flight--;
     if (status < 0) {
         bus->stats.remote_send_errors++;
-        fv_log_debug("bus", "redis publish failed: %s", fv_strerror(status));
+        uint64_t suppressed = bus->send_log.suppressed;
+        if (log_allowed(&bus->send_log)) {
+            bus->send_log.suppressed = 0;
+            fv_log_warn("bus", "redis publish failed: %s; other processes miss the event (%"
+                        PRIu64 " more since the last line)", fv_strerror(status), suppressed);
+        }
     }
     fv__bus_maybe_finish(bus);
 }

@@ -761,7 +761,7 @@ static void two_buses_exchange_once(void **state)
 }
 
 /* Garbage on fv.bus.* (not protobuf, an Envelope whose channel disagrees with the Redis
- * channel, an empty type) is dropped and counted; the bus keeps working. */
+ * channel, an empty type, one cut short) is dropped and counted; the bus keeps working. */
 static void malformed_envelopes_dropped(void **state)
 {
     two_t *t = *state;
@@ -790,6 +790,11 @@ static void malformed_envelopes_dropped(void **state)
     len = finalverse__events__v1__envelope__pack(&env, buf);
     assert_int_equal(fv_kv_publish(t->kv[2], rc, fv_slice((char *)buf, len), on_kv_done, &done),
                      0);
+    /* cut short inside the origin */
+    env.type = "weather.changed";
+    len = finalverse__events__v1__envelope__pack(&env, buf);
+    assert_int_equal(fv_kv_publish(t->kv[2], rc, fv_slice((char *)buf, len - 3), on_kv_done,
+                                   &done), 0);
     /* and a good one from a third party, last: when it arrives the bad ones have */
     env.type = "weather.changed";
     len = finalverse__events__v1__envelope__pack(&env, buf);
@@ -801,10 +806,46 @@ static void malformed_envelopes_dropped(void **state)
 
     fv_bus_stats_t st;
     fv_bus_stats(t->bus[1], &st);
-    assert_int_equal(st.remote_bad, 3);
+    assert_int_equal(st.remote_bad, 4);
     assert_int_equal(st.remote_in, 1);
-    fv_test_run_until(&t->loop, &done, 4, WAIT_MS);
+    fv_test_run_until(&t->loop, &done, 5, WAIT_MS);
     fv_bus_unsubscribe(s);
+}
+
+/* Redis unreachable: publishes still reach local subscribers; the Redis side fails and is
+ * counted; closing waits for the failed publishes' answers and ends cleanly. */
+static void redis_down_still_local(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    fv_kv_t *kv;
+    fv_kv_opts_t ko = {.command_timeout_ms = 500};
+    assert_int_equal(fv_kv_open(&loop, "redis://127.0.0.1:1", &ko, &kv, NULL), 0);
+    fv_bus_t *bus;
+    fv_bus_opts_t o = {.kv = kv};
+    assert_int_equal(fv_bus_new(&loop, &o, &bus), 0);
+    got_t g = {0};
+    fv_bus_sub_t *s;
+    assert_int_equal(fv_bus_subscribe(bus, "chat.message", NULL, on_event, &g, &s), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pub(bus, "chat.message", "hello", NULL), 0);
+    fv_test_run_until(&loop, &g.count, 3, WAIT_MS);
+    fv_bus_stats_t st;
+    fv_bus_stats(bus, &st);
+    assert_true(st.remote);
+    assert_false(st.remote_ready);
+    assert_int_equal(st.remote_out, 3);
+    for (int i = 0; i < 100 && st.remote_send_errors < 3; i++) {
+        sleep_ms(&loop, 50);
+        fv_bus_stats(bus, &st);
+    }
+    assert_int_equal(st.remote_send_errors, 3);
+    assert_int_equal(pub(bus, "chat.message", "again", NULL), 0);
+    close_bus(&loop, bus);   /* waits for the last publish to fail */
+    int closed = 0;
+    fv_kv_close(kv, on_closed, &closed);
+    fv_test_run_until(&loop, &closed, 1, WAIT_MS);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -827,6 +868,7 @@ int main(void)
         cmocka_unit_test(alloc_failures),
         cmocka_unit_test_setup_teardown(two_buses_exchange_once, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(malformed_envelopes_dropped, setup_two, teardown_two),
+        cmocka_unit_test(redis_down_still_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
