@@ -171,9 +171,19 @@ static void on_pump(fv_defer_t *d)
     }
 }
 
-static void dispatch(fv_bus_t *bus, fv_bus_event_t *ev)
+/* The channel's exact subscribers (their topic entry, or NULL) and whether any prefix
+ * subscription matches: one hash lookup per event, shared by the test and the dispatch. */
+static fv__kv_dent_t *match(const fv_bus_t *bus, fv_slice_t channel, bool *any)
 {
-    fv__kv_dent_t *t = fv__kv_dict_find(&bus->topics, ev->channel);
+    fv__kv_dent_t *t = fv__kv_dict_find(&bus->topics, channel);
+    *any = t != NULL;
+    for (const fv_bus_sub_t *s = bus->prefixes; s && !*any; s = s->next)
+        *any = fv_slice_starts_with(channel, fv_slice(s->prefix, s->prefix_len));
+    return t;
+}
+
+static void dispatch(fv_bus_t *bus, fv_bus_event_t *ev, fv__kv_dent_t *t)
+{
     for (fv_bus_sub_t *s = t ? t->v.ptr : NULL; s; s = s->next)
         enqueue(s, ev);
     for (fv_bus_sub_t *s = bus->prefixes; s; s = s->next)
@@ -181,24 +191,16 @@ static void dispatch(fv_bus_t *bus, fv_bus_event_t *ev)
             enqueue(s, ev);
 }
 
-static bool has_match(const fv_bus_t *bus, fv_slice_t channel)
-{
-    if (fv__kv_dict_find(&bus->topics, channel))
-        return true;
-    for (const fv_bus_sub_t *s = bus->prefixes; s; s = s->next)
-        if (fv_slice_starts_with(channel, fv_slice(s->prefix, s->prefix_len)))
-            return true;
-    return false;
-}
-
 int fv__bus_dispatch_remote(fv_bus_t *bus, const fv_bus_event_t *src)
 {
-    if (bus->closing || !has_match(bus, src->channel))
+    bool any;
+    fv__kv_dent_t *t = match(bus, src->channel, &any);
+    if (bus->closing || !any)
         return 0;
     fv_bus_event_t *ev = event_copy(src);
     if (!ev)
         return FV_ENOMEM;
-    dispatch(bus, ev);
+    dispatch(bus, ev, t);
     fv_bus_event_unref(ev);
     return 0;
 }
@@ -246,8 +248,10 @@ int fv_bus_publish(fv_bus_t *bus, const char *channel, const char *type, const v
         .seq = bus->seq + 1,
         .time_ms = fv_wall_ms(),
     };
+    bool any;
+    fv__kv_dent_t *t = match(bus, tmp.channel, &any);
     fv_bus_event_t *ev = NULL;
-    if (has_match(bus, tmp.channel) && !(ev = event_copy(&tmp)))
+    if (any && !(ev = event_copy(&tmp)))
         return refuse(bus, FV_ENOMEM);
     if (bus->kv) {
         int rc = fv__bus_redis_send(bus, &tmp);
@@ -259,7 +263,7 @@ int fv_bus_publish(fv_bus_t *bus, const char *channel, const char *type, const v
     bus->seq++;
     bus->stats.published++;
     if (ev) {
-        dispatch(bus, ev);
+        dispatch(bus, ev, t);   /* t is still valid: nothing ran since the lookup */
         fv_bus_event_unref(ev);
     }
     return 0;

@@ -102,7 +102,9 @@ FV_MUST_USE int fv_bus_new(uv_loop_t *loop, const fv_bus_opts_t *opts, fv_bus_t 
  * bytes (channel without '*'), coalesce_key NULL or such a string; payload (len bytes, may be
  * NULL when len is 0) is copied. Returns 0 (subscribers get it on a later loop turn; over Redis
  * other processes get it once), FV_ETOOBIG (payload plus names over max_event_bytes), FV_EINVAL,
- * FV_ENOMEM, FV_EUNAVAILABLE (closing). Refusals are counted. */
+ * FV_ENOMEM, FV_EUNAVAILABLE (closing), or the kv's code when the Redis publish cannot even be
+ * queued (then nobody gets the event). Refusals are counted. A Redis publish that fails later
+ * (server down) does not undo the local delivery; it is counted in remote_send_errors. */
 FV_MUST_USE int fv_bus_publish(fv_bus_t *bus, const char *channel, const char *type,
                                const void *payload, size_t len, const char *coalesce_key);
 

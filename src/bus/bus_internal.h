@@ -66,6 +66,9 @@ void fv__bus_maybe_finish(fv_bus_t *bus);
 
 int fv__bus_redis_start(fv_bus_t *bus);
 void fv__bus_redis_stop(fv_bus_t *bus);
+/* One message from the fv.bus.* subscription: an Envelope from any bus, ours included. Drops
+ * (and counts) what is malformed, skips our own, delivers the rest locally. Never fails. */
+void fv__bus_redis_receive(fv_bus_t *bus, fv_slice_t channel, fv_slice_t msg);
 /* Encodes ev as an Envelope and publishes it once. 0, or FV_ENOMEM / a kv code. */
 int fv__bus_redis_send(fv_bus_t *bus, const fv_bus_event_t *ev);
 

@@ -127,7 +127,7 @@ static bool peek_origin(fv_slice_t msg, uint64_t *origin)
     return false;
 }
 
-static void on_envelope(fv_bus_t *bus, fv_slice_t channel, fv_slice_t msg)
+void fv__bus_redis_receive(fv_bus_t *bus, fv_slice_t channel, fv_slice_t msg)
 {
     if (msg.len > bus->max_event_bytes + ENVELOPE_OVERHEAD) {
         bad_envelope(bus, "too big", msg.len);
@@ -184,7 +184,7 @@ static void on_message(fv_kv_sub_t *ksub, fv_kv_sub_event_t event, fv_slice_t ch
         bus->stats.remote_ready = false;
         break;
     case FV_KV_SUB_MESSAGE:
-        on_envelope(bus, channel, msg);
+        fv__bus_redis_receive(bus, channel, msg);
         break;
     }
 }
