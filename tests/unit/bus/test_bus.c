@@ -812,6 +812,39 @@ static void malformed_envelopes_dropped(void **state)
     fv_bus_unsubscribe(s);
 }
 
+/* Over Redis too, one publisher's events arrive in publish order, with its sequence numbers;
+ * a coalescing subscriber on the far side keeps the newest per key. */
+static void remote_order_and_coalesce(void **state)
+{
+    two_t *t = *state;
+    got_t g = {0}, c = {0};
+    fv_bus_sub_t *sg, *sc;
+    fv_bus_sub_opts_t co = {.queue_count = 8, .policy = FV_BUS_COALESCE};
+    assert_int_equal(fv_bus_subscribe(t->bus[1], t->chan, NULL, on_event, &g, &sg), 0);
+    assert_int_equal(fv_bus_subscribe(t->bus[1], "region.*", &co, on_event, &c, &sc), 0);
+    for (int i = 0; i < 40; i++) {
+        char p[16];
+        snprintf(p, sizeof(p), "%d", i);
+        assert_int_equal(pub(t->bus[0], t->chan, p, "player.1"), 0);
+    }
+    fv_test_run_until(&t->loop, &g.count, 40, WAIT_MS);
+    assert_int_equal(g.count, 40);
+    for (int i = 0; i < 40; i++) {
+        char p[16];
+        snprintf(p, sizeof(p), "%d", i);
+        assert_string_equal(g.payload[i], p);
+        assert_int_equal(g.origin[i], fv_bus_origin(t->bus[0]));
+        if (i)
+            assert_true(g.seq[i] == g.seq[i - 1] + 1);
+    }
+    /* every event of the same key: the coalescing one saw some, always ending with the last */
+    assert_true(c.count >= 1 && c.count <= 40);
+    assert_string_equal(c.payload[c.count - 1], "39");
+    assert_int_equal((uint64_t)c.count + fv_bus_sub_dropped(sc), 40);
+    fv_bus_unsubscribe(sg);
+    fv_bus_unsubscribe(sc);
+}
+
 /* Redis unreachable: publishes still reach local subscribers; the Redis side fails and is
  * counted; closing waits for the failed publishes' answers and ends cleanly. */
 static void redis_down_still_local(void **state)
@@ -868,6 +901,7 @@ int main(void)
         cmocka_unit_test(alloc_failures),
         cmocka_unit_test_setup_teardown(two_buses_exchange_once, setup_two, teardown_two),
         cmocka_unit_test_setup_teardown(malformed_envelopes_dropped, setup_two, teardown_two),
+        cmocka_unit_test_setup_teardown(remote_order_and_coalesce, setup_two, teardown_two),
         cmocka_unit_test(redis_down_still_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
