@@ -43,6 +43,11 @@ fv_stores_t *fv_module_stores(fv_module_ctx_t *ctx)
     return fv__runtime_stores(ctx->rt);
 }
 
+fv_bus_t *fv_module_bus(fv_module_ctx_t *ctx)
+{
+    return fv__runtime_bus(ctx->rt);
+}
+
 fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx)
 {
     return fv__runtime_registry(ctx->rt);

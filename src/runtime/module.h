@@ -107,6 +107,13 @@ fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx);
 typedef struct fv_stores fv_stores_t;
 fv_stores_t *fv_module_stores(fv_module_ctx_t *ctx);
 
+/* The process's event bus (src/bus/bus.h): publish and subscribe by channel. In one process
+ * events are delivered without a round trip; when redis.url is Redis they also reach the
+ * modules of every other process. Subscriptions end when the bus closes at shutdown (after the
+ * modules' close); unsubscribe earlier in quiesce or close when the module wants to. */
+typedef struct fv_bus fv_bus_t;
+fv_bus_t *fv_module_bus(fv_module_ctx_t *ctx);
+
 /* Module-private state, owned by the module (free it in stop). */
 void fv_module_set_data(fv_module_ctx_t *ctx, void *data);
 void *fv_module_data(fv_module_ctx_t *ctx);

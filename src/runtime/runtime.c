@@ -11,6 +11,7 @@
 #include "runtime/runtime.h"
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "runtime/modules.h"
 #include "runtime/runtime_internal.h"
 #include "store/stores.h"
+#include "bus/bus.h"
 
 typedef enum rt_state {
     RT_NEW,
@@ -44,6 +46,7 @@ struct fv_runtime {
     char registry_host[200];               /* where registry lives, from the config once */
     int registry_port;
     fv_stores_t *stores;                   /* the data layer, NULL when no module needs it */
+    fv_bus_t *bus;                         /* the process's event bus (over Redis when kv is) */
     bool stores_done;                      /* its open callback has run */
     int stores_rc;
     fv_error_t stores_err;
@@ -67,6 +70,11 @@ struct fv_runtime {
 fv_stores_t *fv__runtime_stores(fv_runtime_t *rt)
 {
     return rt->stores;
+}
+
+fv_bus_t *fv__runtime_bus(fv_runtime_t *rt)
+{
+    return rt->bus;
 }
 
 fv_registry_client_t *fv__runtime_registry(fv_runtime_t *rt)
@@ -206,6 +214,53 @@ static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
     return lim;
 }
 
+/* The bus is the process's: every module's /metrics shows the same process-wide counts. */
+static double bus_stat(const fv_runtime_t *rt, size_t offset)
+{
+    fv_bus_stats_t st;
+    if (!rt->bus)
+        return 0;
+    fv_bus_stats(rt->bus, &st);
+    return (double)*(const uint64_t *)((const char *)&st + offset);
+}
+
+static double gauge_bus_published(void *rt)
+{
+    return bus_stat(rt, offsetof(fv_bus_stats_t, published));
+}
+
+static double gauge_bus_delivered(void *rt)
+{
+    return bus_stat(rt, offsetof(fv_bus_stats_t, delivered));
+}
+
+static double gauge_bus_dropped(void *rt)
+{
+    return bus_stat(rt, offsetof(fv_bus_stats_t, dropped));
+}
+
+static double gauge_bus_remote_in(void *rt)
+{
+    return bus_stat(rt, offsetof(fv_bus_stats_t, remote_in));
+}
+
+static void add_bus_gauges(fv_module_ctx_t *ctx)
+{
+    fv_runtime_t *rt = ctx->rt;
+    fv_module_add_gauge(ctx, "finalverse_bus_published_events",
+                        "Events published on this process's bus since start.",
+                        gauge_bus_published, rt);
+    fv_module_add_gauge(ctx, "finalverse_bus_delivered_events",
+                        "Event deliveries to subscribers of this process's bus since start.",
+                        gauge_bus_delivered, rt);
+    fv_module_add_gauge(ctx, "finalverse_bus_dropped_events",
+                        "Events dropped by full subscriber queues of this process since start.",
+                        gauge_bus_dropped, rt);
+    fv_module_add_gauge(ctx, "finalverse_bus_remote_events",
+                        "Events received from other processes over Redis since start.",
+                        gauge_bus_remote_in, rt);
+}
+
 void fv_module_ready(fv_module_ctx_t *ctx, int status, const fv_error_t *err)
 {
     if (ctx->state != MODULE_STARTING) {
@@ -285,6 +340,7 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
         return fv_error_set(err, rc, "%s: cannot add operator routes: %s", m->name,
                             fv_strerror(rc));
     fv_module_add_check(ctx, "registry", registry_check, ctx);
+    add_bus_gauges(ctx);
     for (int i = 0; i < 4; i++)
         if (m->stores & rt->store_checks[i].kind)
             fv_module_add_check(ctx, rt->store_checks[i].name, store_check,
@@ -324,6 +380,11 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     rt->state = RT_RUNNING;
     if ((rc = open_stores(rt, which, count, err)) < 0)
         return rc;
+    /* One bus per process: in-process only, unless the kv store is Redis, which then carries
+     * events between processes. */
+    fv_bus_opts_t bus_opts = {.kv = rt->stores ? fv_stores_kv(rt->stores) : NULL};
+    if ((rc = fv_bus_new(rt->loop, &bus_opts, &rt->bus)) < 0)
+        return fv_error_set(err, rc, "cannot create the event bus: %s", fv_strerror(rc));
 
     fv_config_registry_addr(rt->cfg, rt->registry_host, sizeof(rt->registry_host),
                             &rt->registry_port);
@@ -415,6 +476,18 @@ static void on_stores_closed(void *data)
     fv__runtime_handle_closed(data);
 }
 
+/* The bus borrows the kv store: the stores close only after the bus has. */
+static void on_bus_closed(void *data)
+{
+    fv_runtime_t *rt = data;
+    if (rt->stores) {
+        rt->closing++;
+        fv_stores_close(rt->stores, on_stores_closed, rt);
+        rt->stores = NULL;
+    }
+    fv__runtime_handle_closed(rt);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     fv__runtime_handle_closed(h->data);
@@ -444,7 +517,11 @@ static void close_everything(fv_runtime_t *rt)
             ctx->server = NULL;
         }
     }
-    if (rt->stores) {
+    if (rt->bus) {
+        rt->closing++;
+        fv_bus_close(rt->bus, on_bus_closed, rt);
+        rt->bus = NULL;
+    } else if (rt->stores) {
         rt->closing++;
         fv_stores_close(rt->stores, on_stores_closed, rt);
         rt->stores = NULL;

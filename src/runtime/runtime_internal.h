@@ -62,6 +62,7 @@ struct fv_module_ctx {
 fv_registry_client_t *fv__runtime_registry(fv_runtime_t *rt);
 const fv_config_t *fv__runtime_config(fv_runtime_t *rt);
 fv_stores_t *fv__runtime_stores(fv_runtime_t *rt);
+fv_bus_t *fv__runtime_bus(fv_runtime_t *rt);
 uv_loop_t *fv__runtime_loop(fv_runtime_t *rt);
 
 /* Adds GET /health, /info, /metrics (and their OPTIONS) to ctx's router. */
