@@ -1,0 +1,222 @@
+/* test_two_processes.c - modules in two processes meet through the runtime's seams: process A
+ * runs song-engine (a 10 Hz tick) beside world-engine; on its ticks song-engine publishes a
+ * typed event (finalverse.events.v1.HarmonyChanged) on its bus; process B runs echo-engine,
+ * subscribed to that channel, and receives it over the real Redis of the suite. Both are the
+ * real runtime with stand-in module descriptors; A then shuts down on SIGTERM and exits 0.
+ * fv-test-needs: redis */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "proto/events.pb-c.h"
+#include "runtime/modules.h"
+#include "runtime/runtime.h"
+#include "store/stores.h"
+
+static char redis_url[512];
+static int report_fd = -1;        /* the child's end of its pipe to the test */
+static fv_runtime_t *rt;
+static uint64_t published;
+
+static int read_redis_url(void)
+{
+    const char *dir = getenv("FV_TEST_SERVERS");
+    char path[512];
+    if (!dir)
+        return -1;
+    snprintf(path, sizeof(path), "%s/redis.url", dir);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return -1;
+    int ok = fgets(redis_url, sizeof(redis_url), fp) != NULL;
+    fclose(fp);
+    redis_url[strcspn(redis_url, "\r\n")] = '\0';
+    return ok ? 0 : -1;
+}
+
+/* ---- process A: song-engine ticks and publishes ---- */
+
+static void on_song_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
+{
+    Finalverse__Events__V1__HarmonyChanged ev = FINALVERSE__EVENTS__V1__HARMONY_CHANGED__INIT;
+    ev.harmony = 50.0 + (double)(tick->seq % 10);
+    ev.delta = 1.0;
+    ev.cause = "song";
+    uint8_t buf[128];
+    size_t len = finalverse__events__v1__harmony_changed__pack(&ev, buf);
+    if (fv_bus_publish(fv_module_bus(ctx), "test.harmony", "harmony.changed", buf, len, NULL) ==
+        0)
+        published++;
+}
+
+static int song_start(fv_module_ctx_t *ctx, fv_error_t *err)
+{
+    return fv_module_add_tick(ctx, "song", 10, on_song_tick, NULL);
+}
+
+static const fv_module_t song_module = {
+    .name = "song-engine",
+    .start = song_start,
+    .stores = FV_STORE_KV,
+};
+
+/* ---- process B: echo-engine listens ---- */
+
+static void on_harmony(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
+{
+    Finalverse__Events__V1__HarmonyChanged *m = finalverse__events__v1__harmony_changed__unpack(
+        NULL, ev->payload.len, (const uint8_t *)ev->payload.ptr);
+    if (!m)
+        return;
+    dprintf(report_fd, "%s %s %.1f %s\n", ev->channel.ptr, ev->type.ptr, m->harmony, m->cause);
+    finalverse__events__v1__harmony_changed__free_unpacked(m, NULL);
+    fv_bus_unsubscribe(sub);
+    fv_runtime_shutdown(rt);
+}
+
+static int echo_start(fv_module_ctx_t *ctx, fv_error_t *err)
+{
+    fv_bus_sub_t *sub;
+    int rc = fv_bus_subscribe(fv_module_bus(ctx), "test.*", NULL, on_harmony, ctx, &sub);
+    if (rc < 0)
+        return fv_error_set(err, rc, "subscribe: %s", fv_strerror(rc));
+    return 0;
+}
+
+static const fv_module_t echo_module = {
+    .name = "echo-engine",
+    .start = echo_start,
+    .stores = FV_STORE_KV,
+};
+
+/* ---- both ---- */
+
+/* Runs one process's modules to the end; the exit status is the runtime's. */
+static int run_process(int port_base, const int *which, size_t count, const char *data_dir)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "[general]\nport_base = %d\ndata_dir = \"%s\"\nlog_level = \"warn\"\n"
+             "drain_timeout_ms = 2000\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
+             "[redis]\nurl = \"%s\"\n", port_base, data_dir, redis_url);
+    static char *const env[] = {NULL};
+    fv_config_t *cfg;
+    fv_error_t err;
+    if (fv_config_load_string("test.toml", text, strlen(text), env, NULL, &cfg, &err) < 0) {
+        fprintf(stderr, "config: %s\n", err.msg);
+        return 10;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    if (fv_runtime_new(&loop, cfg, &rt) < 0 || fv_runtime_handle_signals(rt) < 0)
+        return 11;
+    int code = 0;
+    if (fv_runtime_start(rt, which, count, &err) < 0) {
+        fprintf(stderr, "start: %s\n", err.msg);
+        fv_runtime_shutdown(rt);
+        code = 12;
+    }
+    int run = fv_runtime_run(rt);
+    fv_runtime_free(rt);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        code = 13;
+    fv_config_free(cfg);
+    return code ? code : run;
+}
+
+static pid_t spawn(int port_base, const int *which, size_t count, const char *dir, int *read_end)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        report_fd = fds[1];
+        alarm(30);                          /* a stuck child never outlives the test */
+        _exit(run_process(port_base, which, count, dir));
+    }
+    close(fds[1]);
+    *read_end = fds[0];
+    return pid;
+}
+
+/* Reads one line from fd within timeout_ms; "" on timeout or EOF. */
+static void read_line(int fd, char *out, size_t cap, int timeout_ms)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    while (n + 1 < cap) {
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(fd, &rd);
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        if (select(fd + 1, &rd, NULL, NULL, &tv) <= 0)
+            break;
+        if (read(fd, out + n, 1) != 1 || out[n] == '\n')
+            break;
+        n++;
+    }
+    out[n] = '\0';
+}
+
+static void event_crosses_processes_over_redis(void **state)
+{
+    if (read_redis_url() < 0)
+        fail_msg("no redis URL in $FV_TEST_SERVERS/redis.url");
+    fv__modules_override(FV_MOD_SONG_ENGINE, &song_module);
+    fv__modules_override(FV_MOD_ECHO_ENGINE, &echo_module);
+    char dir_a[] = "/tmp/fv-two-a.XXXXXX", dir_b[] = "/tmp/fv-two-b.XXXXXX";
+    assert_non_null(mkdtemp(dir_a));
+    assert_non_null(mkdtemp(dir_b));
+    int base = 21000 + (int)(((unsigned)getpid() * 7919u) % 300u) * 20;
+
+    int b_out, a_out;
+    int which_b[] = {FV_MOD_ECHO_ENGINE};
+    pid_t b = spawn(base, which_b, 1, dir_b, &b_out);
+    int which_a[] = {FV_MOD_SONG_ENGINE};
+    pid_t a = spawn(base, which_a, 1, dir_a, &a_out);
+
+    char line[256];
+    read_line(b_out, line, sizeof(line), 20000);
+    assert_string_equal(strtok(line, " "), "test.harmony");
+    assert_string_equal(strtok(NULL, " "), "harmony.changed");
+    double harmony = atof(strtok(NULL, " "));
+    assert_true(harmony >= 50.0 && harmony < 60.0);
+    assert_string_equal(strtok(NULL, " "), "song");
+
+    int st;
+    assert_int_equal(waitpid(b, &st, 0), b);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    kill(a, SIGTERM);
+    assert_int_equal(waitpid(a, &st, 0), a);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    close(a_out);
+    close(b_out);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir_a, dir_b);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(event_crosses_processes_over_redis),
+    };
+    return cmocka_run_group_tests_name("runtime/two_processes", tests, NULL, NULL);
+}
