@@ -390,6 +390,10 @@ static void conn_start(pg_conn_t *c)
         connect_failed(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
         return;
     }
+    /* The deadline counts from now, not from the loop's cached time: the loop may have been
+     * busy or blocked before this (PQconnectStart itself resolves host names synchronously),
+     * and a stale start would cut the connect short, after milliseconds instead of seconds. */
+    uv_update_time(c->p->db->loop);
     uv_timer_start(&c->timer, on_connect_timeout, c->p->db->opts.connect_timeout_ms, 0);
     /* libpq: behave as if PQconnectPoll had said "writing" before the first call. */
     if (poll_set(c, UV_WRITABLE) < 0)
