@@ -826,6 +826,8 @@ static void conn_start(rconn_t *c)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
+    /* from now, not the loop's cached time: redisAsyncConnect resolves names synchronously */
+    uv_update_time(r->kv->loop);
     uv_timer_start(&c->retry, on_connect_timeout, r->kv->opts.command_timeout_ms, 0);
     /* The handshake goes first in the output buffer; requests wait for its last answer. */
     if (r->password) {
