@@ -38,6 +38,7 @@ enum {
     FV_EHDRTOOBIG = -6008,     /* request headers over their ceiling */
     FV_EINTERNAL = -6009,      /* a bug or an invariant broken: never the client's fault */
     FV_EUNAVAILABLE = -6010,   /* shutting down or not ready */
+    FV_EUNIMPLEMENTED = -6011, /* no such method (or service) where the call went */
 };
 
 /* code, wire name, HTTP status, gRPC status */
@@ -64,7 +65,8 @@ enum {
     X(FV_ERATELIMIT,    "rate_limited",        429,  8)                 \
     X(FV_EHDRTOOBIG,    "headers_too_large",   431,  3)                 \
     X(FV_EINTERNAL,     "internal",            500, 13)                 \
-    X(FV_EUNAVAILABLE,  "unavailable",         503, 14)
+    X(FV_EUNAVAILABLE,  "unavailable",         503, 14)                 \
+    X(FV_EUNIMPLEMENTED, "unimplemented",      501, 12)
 
 #define FV_ERROR_MSG_LEN 256
 

@@ -1,0 +1,159 @@
+/* rpc.h - calls between modules: method tables, fv_rpc_call() with a deadline, and the seam
+ * where a cross-process transport (gRPC over HTTP/2) plugs in.
+ *
+ * A module serves a service (a gRPC-style full name, "finalverse.world.v1.WorldService") as a
+ * table of methods, each with the protobuf-c descriptors of its input and output. Another module
+ * calls it by module name and method name. In one process the call is encoded into a gRPC
+ * length-prefixed frame, delivered on a later loop turn, decoded with the method's input
+ * descriptor, handled, and the answer travels back the same way: exactly what would cross the
+ * wire, so no module ever sees another's memory. A call to a module this process does not serve
+ * goes to the remote transport when one is set (fv_rpc_set_remote), else fails FV_EUNAVAILABLE.
+ *
+ * Errors reach the caller as FV_E codes (their gRPC status is fv_err_grpc_status()):
+ * FV_EUNAVAILABLE (module not served here, quiesced, or the rpc is closing), FV_EUNIMPLEMENTED
+ * (no such method), FV_ETIMEDOUT (deadline passed), FV_EINVAL (input or answer does not
+ * decode), FV_ETOOBIG (message over max_message_bytes), FV_ERATELIMIT (over max_in_flight),
+ * FV_ECANCELED (fv_rpc_cancel or close), or what the handler failed with.
+ *
+ * Everything runs on the loop thread of the rpc. */
+#ifndef FV_RPC_RPC_H
+#define FV_RPC_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+
+#include "core/err.h"
+
+typedef struct fv_rpc fv_rpc_t;
+typedef struct fv_rpc_call fv_rpc_call_t;   /* a call as its handler sees it */
+typedef struct fv_rpc_req fv_rpc_req_t;     /* a call as its caller holds it */
+
+#define FV_RPC_DEFAULT_MAX_MESSAGE (4u * 1024u * 1024u)   /* gRPC's usual default */
+#define FV_RPC_DEFAULT_MAX_IN_FLIGHT 65536u
+#define FV_RPC_DEFAULT_DEADLINE_MS 10000u
+#define FV_RPC_MAX_DEADLINE_MS (24u * 3600u * 1000u)
+
+typedef struct fv_rpc_opts {
+    size_t max_message_bytes;   /* 0: FV_RPC_DEFAULT_MAX_MESSAGE; inputs and answers alike */
+    uint32_t max_in_flight;     /* 0: FV_RPC_DEFAULT_MAX_IN_FLIGHT; calls made and not done */
+} fv_rpc_opts_t;
+
+/* Runs from the loop when the call arrives. in is valid until the call is answered or its
+ * cancel callback has run; it belongs to the rpc. Answer once, now or later, with
+ * fv_rpc_reply() or fv_rpc_fail(). */
+typedef void (*fv_rpc_handler_fn)(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data);
+
+typedef struct fv_rpc_method {
+    const char *name;                              /* "GetRegion" */
+    const ProtobufCMessageDescriptor *input;
+    const ProtobufCMessageDescriptor *output;
+    fv_rpc_handler_fn handler;
+    bool idempotent;                               /* safe to retry (for transports) */
+} fv_rpc_method_t;
+
+FV_MUST_USE int fv_rpc_new(uv_loop_t *loop, const fv_rpc_opts_t *opts, fv_rpc_t **out);
+
+/* Serves module's service: methods[0..count) (borrowed, must outlive the rpc, usually static),
+ * data passed to every handler. 0, FV_EINVAL (bad names or descriptors), FV_EEXIST (module
+ * already served). */
+FV_MUST_USE int fv_rpc_serve(fv_rpc_t *rpc, const char *module, const char *service,
+                             const fv_rpc_method_t *methods, size_t count, void *data);
+
+/* Shutdown began for module: calls that have not reached its handler yet, and new calls, fail
+ * with FV_EUNAVAILABLE; calls its handlers hold finish normally. */
+void fv_rpc_quiesce(fv_rpc_t *rpc, const char *module);
+
+/* ---- calling ---- */
+
+/* Runs exactly once per fv_rpc_call() that returned 0, from the loop, never inside the call
+ * that started it. status 0 with out (valid during the callback only), or a negative code with
+ * err (a person-readable reason) and out NULL. */
+typedef void (*fv_rpc_done_cb)(int status, const ProtobufCMessage *out, const fv_error_t *err,
+                               void *data);
+
+/* Calls module's method with in (encoded now; the caller keeps in); out_type is the method's
+ * answer type (as a gRPC stub knows it), which the answer is decoded with. deadline_ms 0 means
+ * the default, 10 s; more than a day is clamped. Returns 0 (cb runs once, later: every failure of
+ * the call itself, a module not served included, arrives there), or FV_EINVAL for missing
+ * arguments (cb never runs). *out (may be NULL) is a handle for fv_rpc_cancel, valid until cb
+ * starts. */
+FV_MUST_USE int fv_rpc_call(fv_rpc_t *rpc, const char *module, const char *method,
+                            const ProtobufCMessage *in,
+                            const ProtobufCMessageDescriptor *out_type, uint32_t deadline_ms,
+                            fv_rpc_done_cb cb, void *data, fv_rpc_req_t **out);
+
+/* The caller no longer wants the answer: its cb runs (later) with FV_ECANCELED, and the
+ * handler, if it holds the call, gets its cancel callback. */
+void fv_rpc_cancel(fv_rpc_req_t *req);
+
+/* ---- answering (handler side) ---- */
+
+/* Answers with out, which must be of the method's output type. After a call was cancelled or
+ * timed out, or a second time, this is a no-op (logged at debug). The call stays readable
+ * until the callback that answered it returns, and is gone after. */
+void fv_rpc_reply(fv_rpc_call_t *call, const ProtobufCMessage *out);
+/* Answers with an error: code is an FV_E code, the message a sentence for the caller. */
+void fv_rpc_fail(fv_rpc_call_t *call, int code, const char *fmt, ...) FV_PRINTF(3, 4);
+
+/* Runs (once) when the caller stops waiting before the handler answered: deadline, cancel or
+ * close. After it returns the call is gone; drop every pointer to it. Without one, a call whose
+ * caller stopped waiting stays valid until the handler answers (the answer is dropped) or the
+ * rpc closes. */
+typedef void (*fv_rpc_cancel_cb)(fv_rpc_call_t *call, void *data);
+void fv_rpc_call_on_cancel(fv_rpc_call_t *call, fv_rpc_cancel_cb cb, void *data);
+
+/* The call's method name and its remaining time (0 when past). */
+const char *fv_rpc_call_method(const fv_rpc_call_t *call);
+uint64_t fv_rpc_call_remaining_ms(const fv_rpc_call_t *call);
+
+/* ---- the transport seam ----
+ *
+ * A transport carries calls to modules this process does not serve. start() gets the encoded
+ * request frame (valid during the call only) and must eventually report with
+ * fv_rpc_remote_done(req, ...) exactly once, also after fv_rpc_remote_cancel reached it.
+ * An incoming call from another process enters with fv_rpc_dispatch(). */
+typedef struct fv_rpc_transport {
+    int (*start)(void *data, fv_rpc_req_t *req, const char *module, const char *method,
+                 const uint8_t *frame, size_t len, uint32_t deadline_ms);
+    void (*cancel)(void *data, fv_rpc_req_t *req);   /* may be NULL */
+} fv_rpc_transport_t;
+
+void fv_rpc_set_remote(fv_rpc_t *rpc, const fv_rpc_transport_t *t, void *data);
+
+/* A transport's answer for req: status 0 with the answer frame, or a code and message. */
+void fv_rpc_remote_done(fv_rpc_req_t *req, int status, const uint8_t *frame, size_t len,
+                        const char *message);
+
+/* A call that arrived from another process: runs module's method on the request frame and
+ * calls done(status, answer frame, message, data) once, from the loop, never inside this call
+ * (answer valid during done only). Returns 0, or FV_EINVAL for missing arguments. */
+typedef void (*fv_rpc_dispatch_cb)(int status, const uint8_t *frame, size_t len,
+                                   const char *message, void *data);
+FV_MUST_USE int fv_rpc_dispatch(fv_rpc_t *rpc, const char *module, const char *method,
+                                const uint8_t *frame, size_t len, uint32_t deadline_ms,
+                                fv_rpc_dispatch_cb done, void *data);
+
+/* ---- state ---- */
+
+typedef struct fv_rpc_stats {
+    uint64_t calls;             /* fv_rpc_call() accepted */
+    uint64_t ok;                /* answered with status 0 */
+    uint64_t failed;            /* every other outcome */
+    uint64_t timeouts;          /* of which deadline passed */
+    uint64_t unavailable;       /* of which no such module here (or quiesced, closing) */
+    uint64_t latency_ns_sum;    /* call to callback, all outcomes */
+    size_t in_flight;           /* calls made and not yet done, plus dispatched ones */
+} fv_rpc_stats_t;
+
+void fv_rpc_stats(const fv_rpc_t *rpc, fv_rpc_stats_t *out);
+size_t fv_rpc_in_flight(const fv_rpc_t *rpc);
+
+/* Calls still pending end with FV_ECANCELED (their handlers get the cancel callback), then
+ * cb(data) runs from the loop and the rpc's memory is gone. Only the first call counts. */
+void fv_rpc_close(fv_rpc_t *rpc, void (*cb)(void *data), void *data);
+
+#endif
