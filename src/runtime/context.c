@@ -48,6 +48,20 @@ fv_bus_t *fv_module_bus(fv_module_ctx_t *ctx)
     return fv__runtime_bus(ctx->rt);
 }
 
+int fv_module_serve(fv_module_ctx_t *ctx, const char *service, const fv_rpc_method_t *methods,
+                    size_t count, void *data)
+{
+    return fv_rpc_serve(fv__runtime_rpc(ctx->rt), ctx->mod->name, service, methods, count, data);
+}
+
+int fv_call(fv_module_ctx_t *ctx, const char *module, const char *method,
+            const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
+            uint32_t deadline_ms, fv_rpc_done_cb cb, void *data)
+{
+    return fv_rpc_call(fv__runtime_rpc(ctx->rt), module, method, in, out_type, deadline_ms, cb,
+                       data, NULL);
+}
+
 fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx)
 {
     return fv__runtime_registry(ctx->rt);

@@ -14,6 +14,7 @@
 #include "config/schema.h"
 #include "core/err.h"
 #include "net/router.h"
+#include "rpc/rpc.h"
 
 typedef struct fv_module_ctx fv_module_ctx_t;
 
@@ -113,6 +114,19 @@ fv_stores_t *fv_module_stores(fv_module_ctx_t *ctx);
  * modules' close); unsubscribe earlier in quiesce or close when the module wants to. */
 typedef struct fv_bus fv_bus_t;
 fv_bus_t *fv_module_bus(fv_module_ctx_t *ctx);
+
+/* ---- calls between modules (src/rpc/rpc.h) ----
+ *
+ * A module serves its methods with fv_module_serve() from start(); any module calls any other
+ * with fv_call(): in one process the call is encoded, delivered on a later loop turn and
+ * decoded, exactly as it would cross the wire. A module that is not running here fails the call
+ * with FV_EUNAVAILABLE (through the callback, never a hang). When shutdown begins the module
+ * takes no new calls; calls in flight are drained with the requests. */
+FV_MUST_USE int fv_module_serve(fv_module_ctx_t *ctx, const char *service,
+                                const fv_rpc_method_t *methods, size_t count, void *data);
+FV_MUST_USE int fv_call(fv_module_ctx_t *ctx, const char *module, const char *method,
+                        const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
+                        uint32_t deadline_ms, fv_rpc_done_cb cb, void *data);
 
 /* Module-private state, owned by the module (free it in stop). */
 void fv_module_set_data(fv_module_ctx_t *ctx, void *data);

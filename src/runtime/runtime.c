@@ -25,6 +25,7 @@
 #include "runtime/runtime_internal.h"
 #include "store/stores.h"
 #include "bus/bus.h"
+#include "rpc/rpc.h"
 
 typedef enum rt_state {
     RT_NEW,
@@ -47,6 +48,7 @@ struct fv_runtime {
     int registry_port;
     fv_stores_t *stores;                   /* the data layer, NULL when no module needs it */
     fv_bus_t *bus;                         /* the process's event bus (over Redis when kv is) */
+    fv_rpc_t *rpc;                         /* calls between the modules */
     bool stores_done;                      /* its open callback has run */
     int stores_rc;
     fv_error_t stores_err;
@@ -75,6 +77,11 @@ fv_stores_t *fv__runtime_stores(fv_runtime_t *rt)
 fv_bus_t *fv__runtime_bus(fv_runtime_t *rt)
 {
     return rt->bus;
+}
+
+fv_rpc_t *fv__runtime_rpc(fv_runtime_t *rt)
+{
+    return rt->rpc;
 }
 
 fv_registry_client_t *fv__runtime_registry(fv_runtime_t *rt)
@@ -244,6 +251,27 @@ static double gauge_bus_remote_in(void *rt)
     return bus_stat(rt, offsetof(fv_bus_stats_t, remote_in));
 }
 
+static double gauge_rpc_calls(void *rt)
+{
+    fv_rpc_stats_t st = {0};
+    if (((fv_runtime_t *)rt)->rpc)
+        fv_rpc_stats(((fv_runtime_t *)rt)->rpc, &st);
+    return (double)st.calls;
+}
+
+static double gauge_rpc_failed(void *rt)
+{
+    fv_rpc_stats_t st = {0};
+    if (((fv_runtime_t *)rt)->rpc)
+        fv_rpc_stats(((fv_runtime_t *)rt)->rpc, &st);
+    return (double)st.failed;
+}
+
+static double gauge_rpc_in_flight(void *rt)
+{
+    return (double)fv_rpc_in_flight(((fv_runtime_t *)rt)->rpc);
+}
+
 static void add_bus_gauges(fv_module_ctx_t *ctx)
 {
     fv_runtime_t *rt = ctx->rt;
@@ -259,6 +287,12 @@ static void add_bus_gauges(fv_module_ctx_t *ctx)
     fv_module_add_gauge(ctx, "finalverse_bus_remote_events",
                         "Events received from other processes over Redis since start.",
                         gauge_bus_remote_in, rt);
+    fv_module_add_gauge(ctx, "finalverse_calls_made", "Calls between modules made in this "
+                        "process since start.", gauge_rpc_calls, rt);
+    fv_module_add_gauge(ctx, "finalverse_calls_failed", "Calls between modules of this process "
+                        "that failed since start (timeouts included).", gauge_rpc_failed, rt);
+    fv_module_add_gauge(ctx, "finalverse_calls_in_flight", "Calls between modules of this "
+                        "process under way.", gauge_rpc_in_flight, rt);
 }
 
 void fv_module_ready(fv_module_ctx_t *ctx, int status, const fv_error_t *err)
@@ -385,6 +419,8 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     fv_bus_opts_t bus_opts = {.kv = rt->stores ? fv_stores_kv(rt->stores) : NULL};
     if ((rc = fv_bus_new(rt->loop, &bus_opts, &rt->bus)) < 0)
         return fv_error_set(err, rc, "cannot create the event bus: %s", fv_strerror(rc));
+    if ((rc = fv_rpc_new(rt->loop, NULL, &rt->rpc)) < 0)
+        return fv_error_set(err, rc, "cannot create the call layer: %s", fv_strerror(rc));
 
     fv_config_registry_addr(rt->cfg, rt->registry_host, sizeof(rt->registry_host),
                             &rt->registry_port);
@@ -471,7 +507,8 @@ static void on_server_closed(fv_http_server_t *s, void *data)
     fv__runtime_handle_closed(data);
 }
 
-static void on_stores_closed(void *data)
+/* The stores, the call layer: a part of the runtime whose close was counted has finished. */
+static void on_part_closed(void *data)
 {
     fv__runtime_handle_closed(data);
 }
@@ -482,7 +519,7 @@ static void on_bus_closed(void *data)
     fv_runtime_t *rt = data;
     if (rt->stores) {
         rt->closing++;
-        fv_stores_close(rt->stores, on_stores_closed, rt);
+        fv_stores_close(rt->stores, on_part_closed, rt);
         rt->stores = NULL;
     }
     fv__runtime_handle_closed(rt);
@@ -493,9 +530,10 @@ static void on_handle_closed(uv_handle_t *h)
     fv__runtime_handle_closed(h->data);
 }
 
+/* Requests on every listener, and calls between modules, still under way. */
 static size_t busy_requests(const fv_runtime_t *rt)
 {
-    size_t busy = 0;
+    size_t busy = fv_rpc_in_flight(rt->rpc);
     for (size_t i = 0; i < rt->mod_count; i++)
         if (rt->mods[i]->server)
             busy += fv_http_server_busy(rt->mods[i]->server);
@@ -517,13 +555,18 @@ static void close_everything(fv_runtime_t *rt)
             ctx->server = NULL;
         }
     }
+    if (rt->rpc) {
+        rt->closing++;
+        fv_rpc_close(rt->rpc, on_part_closed, rt);
+        rt->rpc = NULL;
+    }
     if (rt->bus) {
         rt->closing++;
         fv_bus_close(rt->bus, on_bus_closed, rt);
         rt->bus = NULL;
     } else if (rt->stores) {
         rt->closing++;
-        fv_stores_close(rt->stores, on_stores_closed, rt);
+        fv_stores_close(rt->stores, on_part_closed, rt);
         rt->stores = NULL;
     }
     if (rt->drain_timer_on) {
@@ -620,6 +663,7 @@ static void on_deregistered(void *data)
         ctx->state = MODULE_QUIESCED;
         if (ctx->mod->quiesce)
             ctx->mod->quiesce(ctx);
+        fv_rpc_quiesce(rt->rpc, ctx->mod->name);
     }
     for (size_t i = rt->mod_count; i-- > 0;)
         if (rt->mods[i]->server)

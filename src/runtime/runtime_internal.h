@@ -63,6 +63,7 @@ fv_registry_client_t *fv__runtime_registry(fv_runtime_t *rt);
 const fv_config_t *fv__runtime_config(fv_runtime_t *rt);
 fv_stores_t *fv__runtime_stores(fv_runtime_t *rt);
 fv_bus_t *fv__runtime_bus(fv_runtime_t *rt);
+fv_rpc_t *fv__runtime_rpc(fv_runtime_t *rt);
 uv_loop_t *fv__runtime_loop(fv_runtime_t *rt);
 
 /* Adds GET /health, /info, /metrics (and their OPTIONS) to ctx's router. */

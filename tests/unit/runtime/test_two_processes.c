@@ -1,8 +1,9 @@
 /* test_two_processes.c - modules in two processes meet through the runtime's seams: process A
- * runs song-engine (a 10 Hz tick) beside world-engine; on its ticks song-engine publishes a
- * typed event (finalverse.events.v1.HarmonyChanged) on its bus; process B runs echo-engine,
- * subscribed to that channel, and receives it over the real Redis of the suite. Both are the
- * real runtime with stand-in module descriptors; A then shuts down on SIGTERM and exits 0.
+ * runs song-engine (a 10 Hz tick) beside world-engine (a method table); on its ticks
+ * song-engine calls world-engine through fv_call and publishes the answer as a typed event
+ * (finalverse.events.v1.HarmonyChanged) on its bus; process B runs echo-engine, subscribed to
+ * that channel, and receives it over the real Redis of the suite. Both are the real runtime
+ * with stand-in module descriptors; A then shuts down on SIGTERM and exits 0.
  * fv-test-needs: redis */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 
 #include "bus/bus.h"
 #include "config/config.h"
+#include "proto/common.pb-c.h"
 #include "proto/events.pb-c.h"
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
@@ -46,19 +48,61 @@ static int read_redis_url(void)
     return ok ? 0 : -1;
 }
 
-/* ---- process A: song-engine ticks and publishes ---- */
+/* ---- process A: world-engine answers, song-engine ticks, calls and publishes ---- */
 
-static void on_song_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
+/* world-engine's method: the harmony of a region, as a Status (service = "harmony-of:<id>",
+ * uptime_seconds = 57) so the test needs no proto of its own. */
+static void h_harmony(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
 {
+    const Finalverse__Common__V1__IdRequest *req = (const Finalverse__Common__V1__IdRequest *)in;
+    char who[96];
+    snprintf(who, sizeof(who), "harmony-of:%s", req->id);
+    Finalverse__Common__V1__Status st = FINALVERSE__COMMON__V1__STATUS__INIT;
+    st.service = who;
+    st.uptime_seconds = 57;
+    fv_rpc_reply(call, &st.base);
+}
+
+static const fv_rpc_method_t world_methods[] = {
+    {"Harmony", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, h_harmony, true},
+};
+
+static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
+{
+    return fv_module_serve(ctx, "finalverse.test.v1.WorldService", world_methods, 1, NULL);
+}
+
+static const fv_module_t world_module = {
+    .name = "world-engine",
+    .start = world_start,
+};
+
+static void on_harmony_answer(int status, const ProtobufCMessage *out, const fv_error_t *err,
+                              void *data)
+{
+    fv_module_ctx_t *ctx = data;
+    if (status < 0)
+        return;
+    const Finalverse__Common__V1__Status *st = (const Finalverse__Common__V1__Status *)out;
     Finalverse__Events__V1__HarmonyChanged ev = FINALVERSE__EVENTS__V1__HARMONY_CHANGED__INIT;
-    ev.harmony = 50.0 + (double)(tick->seq % 10);
+    ev.harmony = (double)st->uptime_seconds;
     ev.delta = 1.0;
-    ev.cause = "song";
-    uint8_t buf[128];
+    ev.cause = st->service;
+    uint8_t buf[256];
     size_t len = finalverse__events__v1__harmony_changed__pack(&ev, buf);
     if (fv_bus_publish(fv_module_bus(ctx), "test.harmony", "harmony.changed", buf, len, NULL) ==
         0)
         published++;
+}
+
+static void on_song_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
+{
+    Finalverse__Common__V1__IdRequest req = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    req.id = "terra-nova";
+    if (fv_call(ctx, "world-engine", "Harmony", &req.base,
+                &finalverse__common__v1__status__descriptor, 1000, on_harmony_answer, ctx) < 0)
+        fprintf(stderr, "fv_call refused its arguments\n");
 }
 
 static int song_start(fv_module_ctx_t *ctx, fv_error_t *err)
@@ -179,6 +223,7 @@ static void event_crosses_processes_over_redis(void **state)
         fail_msg("no redis URL in $FV_TEST_SERVERS/redis.url");
     fv__modules_override(FV_MOD_SONG_ENGINE, &song_module);
     fv__modules_override(FV_MOD_ECHO_ENGINE, &echo_module);
+    fv__modules_override(FV_MOD_WORLD_ENGINE, &world_module);
     char dir_a[] = "/tmp/fv-two-a.XXXXXX", dir_b[] = "/tmp/fv-two-b.XXXXXX";
     assert_non_null(mkdtemp(dir_a));
     assert_non_null(mkdtemp(dir_b));
@@ -187,16 +232,15 @@ static void event_crosses_processes_over_redis(void **state)
     int b_out, a_out;
     int which_b[] = {FV_MOD_ECHO_ENGINE};
     pid_t b = spawn(base, which_b, 1, dir_b, &b_out);
-    int which_a[] = {FV_MOD_SONG_ENGINE};
-    pid_t a = spawn(base, which_a, 1, dir_a, &a_out);
+    int which_a[] = {FV_MOD_SONG_ENGINE, FV_MOD_WORLD_ENGINE};
+    pid_t a = spawn(base, which_a, 2, dir_a, &a_out);
 
     char line[256];
     read_line(b_out, line, sizeof(line), 20000);
     assert_string_equal(strtok(line, " "), "test.harmony");
     assert_string_equal(strtok(NULL, " "), "harmony.changed");
-    double harmony = atof(strtok(NULL, " "));
-    assert_true(harmony >= 50.0 && harmony < 60.0);
-    assert_string_equal(strtok(NULL, " "), "song");
+    assert_string_equal(strtok(NULL, " "), "57.0");            /* world-engine's answer */
+    assert_string_equal(strtok(NULL, " "), "harmony-of:terra-nova");
 
     int st;
     assert_int_equal(waitpid(b, &st, 0), b);
@@ -208,6 +252,9 @@ static void event_crosses_processes_over_redis(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
     close(a_out);
     close(b_out);
+    fv__modules_override(FV_MOD_SONG_ENGINE, NULL);
+    fv__modules_override(FV_MOD_ECHO_ENGINE, NULL);
+    fv__modules_override(FV_MOD_WORLD_ENGINE, NULL);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir_a, dir_b);
     assert_int_equal(system(cmd), 0);
