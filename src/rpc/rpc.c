@@ -74,6 +74,7 @@ struct fv_rpc_req {
     bool handler_holds;                   /* handed to the handler, not answered */
 
     bool queued;                          /* on the defer queue */
+    bool delivering;                      /* inside its handler, called from req_deliver */
     bool remote;                          /* a transport holds it until fv_rpc_remote_done */
 };
 
@@ -277,9 +278,10 @@ static void finish(fv_rpc_req_t *r, int status, const char *fmt, ...)
     }
     if (r->remote && status != 0 && r->rpc->remote && r->rpc->remote->cancel)
         r->rpc->remote->cancel(r->rpc->remote_data, r);
-    if (!r->queued)
+    if (!r->queued && !r->delivering)
         push(r, req_report);
-    /* else: req_deliver is queued and reports instead of delivering */
+    /* else: req_deliver is queued and reports instead of delivering, or its handler is running
+     * and req_deliver reports once the handler returns */
 }
 
 static fv_rpc_req_t *req_new(fv_rpc_t *rpc, const char *module, const char *method,
@@ -464,7 +466,13 @@ static void req_deliver(fv_defer_t *d)
     r->m = m;
     r->handler_data = s->data;
     r->handler_holds = true;
+    r->delivering = true;
     m->handler(&r->call, r->in, s->data);
+    r->delivering = false;
+    /* A handler that answered at once is reported in this same turn, after it returned: one
+     * loop turn per call instead of two, and still never inside the caller's fv_rpc_call. */
+    if (r->caller_done && !r->queued)
+        req_report(&r->defer);
 }
 
 /* On a later turn: the caller learns the outcome. */
