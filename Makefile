@@ -3,7 +3,8 @@
 #   make up       ... and run the whole stack in the foreground (Ctrl-C stops it gracefully)
 #   make test     install missing packages, build, run every test
 #   make asan     the same suite under ASan+UBSan, in build-asan/
-#   make fuzz     build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make fuzz     build the libFuzzer targets with clang and run each for FUZZ_SECONDS; new
+#                 inputs go to build-fuzz/corpus-*, crashes to build-fuzz/artifacts/
 #   make bench    run the benchmarks in bench/ (prints ratios against the reference servers)
 
 BUILD      ?= build
@@ -45,11 +46,13 @@ fuzz: test-deps
 	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug \
 	    -DFV_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@mkdir -p $(FUZZ_BUILD)/artifacts
 	@for f in $(FUZZ_BUILD)/fuzz_*; do \
 	    name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 	    mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
 	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 $(FUZZ_BUILD)/corpus-$$name \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$name- $(FUZZ_BUILD)/corpus-$$name \
 	        $$( [ -d $$corpus ] && echo $$corpus ) || exit 1; \
 	done
 
