@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "loop_wait.h"
+#include "test_servers.h"
 
 #include "bus/bus.h"
 #include "core/alloc.h"
@@ -535,23 +536,6 @@ static void alloc_failures(void **state)
 
 /* ---- across processes over Redis ----------------------------------------------------------- */
 
-static int read_redis_url(char *out, size_t cap)
-{
-    const char *dir = getenv("FV_TEST_SERVERS");
-    if (!dir)
-        return -1;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/redis.url", dir);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return -1;
-    int ok = fgets(out, (int)cap, fp) != NULL;
-    fclose(fp);
-    if (!ok)
-        return -1;
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
-}
 
 typedef struct poll_cond {
     fv_bus_t *bus[2];
@@ -626,7 +610,7 @@ static void on_kv_done(fv_kv_t *kv, int status, const fv_kv_reply_t *r, void *da
 static int setup_two(void **state)
 {
     char url[512];
-    if (read_redis_url(url, sizeof(url)) < 0) {
+    if (fv_test_server_url("redis", url, sizeof(url)) < 0) {
         fprintf(stderr, "no redis URL in $FV_TEST_SERVERS/redis.url\n");
         return -1;
     }

@@ -26,27 +26,13 @@
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
 #include "store/stores.h"
+#include "test_servers.h"
 
 static char redis_url[512];
 static int report_fd = -1;        /* the child's end of its pipe to the test */
 static fv_runtime_t *rt;
 static uint64_t published;
 
-static int read_redis_url(void)
-{
-    const char *dir = getenv("FV_TEST_SERVERS");
-    char path[512];
-    if (!dir)
-        return -1;
-    snprintf(path, sizeof(path), "%s/redis.url", dir);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return -1;
-    int ok = fgets(redis_url, sizeof(redis_url), fp) != NULL;
-    fclose(fp);
-    redis_url[strcspn(redis_url, "\r\n")] = '\0';
-    return ok ? 0 : -1;
-}
 
 /* ---- process A: world-engine answers, song-engine ticks, calls and publishes ---- */
 
@@ -219,7 +205,7 @@ static void read_line(int fd, char *out, size_t cap, int timeout_ms)
 
 static void event_crosses_processes_over_redis(void **state)
 {
-    if (read_redis_url() < 0)
+    if (fv_test_server_url("redis", redis_url, sizeof(redis_url)) < 0)
         fail_msg("no redis URL in $FV_TEST_SERVERS/redis.url");
     fv__modules_override(FV_MOD_SONG_ENGINE, &song_module);
     fv__modules_override(FV_MOD_ECHO_ENGINE, &echo_module);
