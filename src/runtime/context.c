@@ -2,6 +2,7 @@
 #include "runtime/runtime_internal.h"
 
 #include "core/alloc.h"
+#include "bus/bus.h"
 
 uv_loop_t *fv_module_loop(fv_module_ctx_t *ctx)
 {
@@ -62,6 +63,37 @@ int fv_call(fv_module_ctx_t *ctx, const char *module, const char *method,
                        data, NULL);
 }
 
+int fv_module_subscribe(fv_module_ctx_t *ctx, const char *pattern, const fv_bus_sub_opts_t *opts,
+                        fv_bus_event_cb cb, void *data, fv_bus_sub_t **out)
+{
+    fv_bus_sub_t *sub;
+    int rc = fv_bus_subscribe(fv__runtime_bus(ctx->rt), pattern, opts, cb, data, &sub);
+    if (rc < 0)
+        return rc;
+    ctx->subs = fv_realloc(ctx->subs, (ctx->sub_count + 1) * sizeof(*ctx->subs));
+    ctx->subs[ctx->sub_count++] = sub;
+    if (out)
+        *out = sub;
+    return 0;
+}
+
+void fv_module_unsubscribe(fv_module_ctx_t *ctx, fv_bus_sub_t *sub)
+{
+    for (size_t i = 0; i < ctx->sub_count; i++) {
+        if (ctx->subs[i] == sub) {
+            ctx->subs[i] = ctx->subs[--ctx->sub_count];
+            fv_bus_unsubscribe(sub);
+            return;
+        }
+    }
+}
+
+void fv__module_unsubscribe_all(fv_module_ctx_t *ctx)
+{
+    while (ctx->sub_count)
+        fv_bus_unsubscribe(ctx->subs[--ctx->sub_count]);
+}
+
 fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx)
 {
     return fv__runtime_registry(ctx->rt);
@@ -97,6 +129,9 @@ void fv__module_ctx_dispose(fv_module_ctx_t *ctx)
     ctx->checks = NULL;
     ctx->check_count = 0;
     fv__ticks_dispose(ctx);
+    fv_free(ctx->subs);
+    ctx->subs = NULL;
+    ctx->sub_count = 0;
     fv_buf_dispose(&ctx->scratch);
     fv_buf_dispose(&ctx->health);
     fv_metrics_free(ctx->metrics);

@@ -108,12 +108,23 @@ fv_registry_client_t *fv_module_registry(fv_module_ctx_t *ctx);
 typedef struct fv_stores fv_stores_t;
 fv_stores_t *fv_module_stores(fv_module_ctx_t *ctx);
 
-/* The process's event bus (src/bus/bus.h): publish and subscribe by channel. In one process
- * events are delivered without a round trip; when redis.url is Redis they also reach the
- * modules of every other process. Subscriptions end when the bus closes at shutdown (after the
- * modules' close); unsubscribe earlier in quiesce or close when the module wants to. */
+/* The process's event bus (src/bus/bus.h): publish with fv_bus_publish(fv_module_bus(ctx),
+ * ...). In one process events are delivered without a round trip; when redis.url is Redis they
+ * also reach the modules of every other process. */
 typedef struct fv_bus fv_bus_t;
 fv_bus_t *fv_module_bus(fv_module_ctx_t *ctx);
+
+/* Subscribes the module (fv_bus_subscribe's arguments): the runtime ends the subscription
+ * right before the module's close(), so no event reaches a module that has let go of its
+ * state. *out (may be NULL) allows an earlier fv_module_unsubscribe(). */
+typedef struct fv_bus_sub fv_bus_sub_t;
+typedef struct fv_bus_sub_opts fv_bus_sub_opts_t;
+typedef struct fv_bus_event fv_bus_event_t;
+typedef void (*fv_bus_event_cb)(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data);
+FV_MUST_USE int fv_module_subscribe(fv_module_ctx_t *ctx, const char *pattern,
+                                    const fv_bus_sub_opts_t *opts, fv_bus_event_cb cb,
+                                    void *data, fv_bus_sub_t **out);
+void fv_module_unsubscribe(fv_module_ctx_t *ctx, fv_bus_sub_t *sub);
 
 /* ---- calls between modules (src/rpc/rpc.h) ----
  *

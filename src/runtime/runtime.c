@@ -612,6 +612,7 @@ static void close_modules(fv_runtime_t *rt)
             continue;
         }
         ctx->state = MODULE_CLOSING;
+        fv__module_unsubscribe_all(ctx);
         if (!ctx->mod->close) {
             ctx->state = MODULE_CLOSED;
             continue;

@@ -56,6 +56,8 @@ struct fv_module_ctx {
     fv_error_t ready_err;
     module_tick_t **ticks;
     size_t tick_count;
+    fv_bus_sub_t **subs;         /* its bus subscriptions, ended before its close() */
+    size_t sub_count;
 };
 
 /* The runtime's registry client (NULL before start). */
@@ -74,6 +76,9 @@ void fv__endpoints_observe(const fv_http_req_t *req, int status, uint64_t durati
                            void *ctx);
 
 void fv__module_ctx_dispose(fv_module_ctx_t *ctx);
+
+/* Ends every bus subscription the module holds (before its close). */
+void fv__module_unsubscribe_all(fv_module_ctx_t *ctx);
 
 /* A handle the runtime counts in its shutdown has closed (ticker.c's timers). */
 void fv__runtime_handle_closed(fv_runtime_t *rt);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "bus/bus.h"
 #include "net/http_client.h"
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
@@ -38,6 +39,8 @@ typedef struct trace {
     bool fail_start;
     char metrics[65536];
     int metrics_done;
+    int events;              /* bus events the module received */
+    int events_after_close;  /* ... of which after its close() began: must stay 0 */
 } trace_t;
 
 static trace_t T;
@@ -52,6 +55,7 @@ static void on_ready_timer(uv_timer_t *t)
 static void on_step(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
 {
     T.ticks++;
+    assert_int_equal(fv_bus_publish(fv_module_bus(ctx), "test.step", "step", "x", 1, NULL), 0);
     if (tick->seq != T.last_seq + 1)
         T.seq_ok = false;
     T.last_seq = tick->seq;
@@ -67,12 +71,20 @@ static void on_slow(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data
     T.slow_ticks++;
 }
 
+static void on_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
+{
+    T.events++;
+    if (T.close_at)
+        T.events_after_close++;
+}
+
 static int test_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     T.started_at = ++T.step;
     T.ctx = ctx;
     if (T.fail_start)
         return fv_error_set(err, FV_EINVAL, "test module refuses to start");
+    assert_int_equal(fv_module_subscribe(ctx, "test.*", NULL, on_event, NULL, NULL), 0);
     assert_int_equal(fv_module_add_tick(ctx, "step", 100, on_step, NULL), 0);
     assert_int_equal(fv_module_add_tick(ctx, "step", 100, on_step, NULL), FV_EEXIST);
     assert_int_equal(fv_module_add_tick(ctx, "Bad-Name", 100, on_step, NULL), FV_EINVAL);
@@ -98,6 +110,8 @@ static void test_close(fv_module_ctx_t *ctx, fv_module_closed_cb done)
 {
     T.close_at = ++T.step;
     T.done = done;
+    /* the module's subscription has ended already: this one must never reach it */
+    assert_int_equal(fv_bus_publish(fv_module_bus(ctx), "test.late", "late", "x", 1, NULL), 0);
     /* a handle of the module's own, whose close callback is where it reports */
     uv_timer_init(fv_module_loop(ctx), &T.close_timer);
     uv_close((uv_handle_t *)&T.close_timer, on_close_timer_closed);
@@ -173,6 +187,8 @@ static void lifecycle_in_order(void **state)
     assert_true(T.quiesced_at > T.ready_at);
     assert_true(T.close_at > T.quiesced_at);
     assert_true(T.closed_at > T.close_at);
+    assert_true(T.events > 0);
+    assert_int_equal(T.events_after_close, 0);
     finish(&loop, cfg);
 }
 

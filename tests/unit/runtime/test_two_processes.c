@@ -112,14 +112,13 @@ static void on_harmony(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
         return;
     dprintf(report_fd, "%s %s %.1f %s\n", ev->channel.ptr, ev->type.ptr, m->harmony, m->cause);
     finalverse__events__v1__harmony_changed__free_unpacked(m, NULL);
-    fv_bus_unsubscribe(sub);
+    fv_module_unsubscribe(data, sub);
     fv_runtime_shutdown(rt);
 }
 
 static int echo_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
-    fv_bus_sub_t *sub;
-    int rc = fv_bus_subscribe(fv_module_bus(ctx), "test.*", NULL, on_harmony, ctx, &sub);
+    int rc = fv_module_subscribe(ctx, "test.*", NULL, on_harmony, ctx, NULL);
     if (rc < 0)
         return fv_error_set(err, rc, "subscribe: %s", fv_strerror(rc));
     return 0;
