@@ -87,6 +87,9 @@ struct fv_registry_client {
     uv_timer_t close_timer;       /* bounds the deregistration at close */
     bool down;                    /* registry unreachable: logged once */
     bool closing;
+    bool leaving;                 /* deregistered (or deregistering) for good; lookups go on */
+    void (*left)(void *);         /* fv_registry_client_leave's callback, until it runs */
+    void *left_data;
     bool finishing;
     size_t inflight;              /* requests whose callback has not run yet */
     size_t dereg_pending;
@@ -149,7 +152,7 @@ static void on_inst_timer(uv_timer_t *t);
 
 static void schedule(client_inst_t *i, uint64_t delay_ms, bool heartbeat)
 {
-    if (i->c->closing)
+    if (i->c->closing || i->c->leaving)
         return;
     i->heartbeat_next = heartbeat;
     uv_timer_start(&i->timer, on_inst_timer, delay_ms, 0);
@@ -174,7 +177,7 @@ static void on_inst_response(int rc, const fv_http_response_t *resp, void *data)
     fv_registry_client_t *c = i->c;
     c->inflight--;
     i->busy = false;
-    if (c->closing) {
+    if (c->closing || c->leaving) {
         if (i->dereg_after)
             send_deregister(i);
         else
@@ -220,7 +223,7 @@ static void on_inst_timer(uv_timer_t *t)
 {
     client_inst_t *i = t->data;
     fv_registry_client_t *c = i->c;
-    if (c->closing || i->busy)
+    if (c->closing || c->leaving || i->busy)
         return;
     char target[REGISTRY_NAME_MAX + 64];
     fv_http_client_req_t r = {
@@ -289,7 +292,7 @@ static char *build_register_body(const fv_registry_client_t *c, const fv_registr
 
 int fv_registry_client_add(fv_registry_client_t *c, const fv_registry_instance_t *in)
 {
-    if (c->closing)
+    if (c->closing || c->leaving)
         return FV_ECANCELED;
     if (!in->name || in->port < 0 || in->port > 65535 || (in->tag_count && !in->tags) ||
         (in->meta_count && !in->meta))
@@ -566,9 +569,22 @@ static void finish_close(fv_registry_client_t *c)
         uv_close((uv_handle_t *)&i->timer, on_inst_handle_closed);
 }
 
+/* fv_registry_client_leave is done: its deregistrations are answered or their budget spent. */
+static void left_done(fv_registry_client_t *c)
+{
+    void (*left)(void *) = c->left;
+    c->left = NULL;
+    if (left)
+        left(c->left_data);
+}
+
 static void on_close_timer(uv_timer_t *t)
 {
-    finish_close(t->data);
+    fv_registry_client_t *c = t->data;
+    if (c->closing)
+        finish_close(c);
+    else
+        left_done(c);
 }
 
 static void dereg_done(fv_registry_client_t *c)
@@ -591,6 +607,7 @@ static void send_deregister(client_inst_t *i)
 {
     fv_registry_client_t *c = i->c;
     i->dereg_after = false;
+    i->ever_registered = false;     /* once is enough: a close after a leave sends nothing */
     if (c->finishing || !c->http) {
         dereg_done(c);
         maybe_free(c);
@@ -612,15 +629,48 @@ static void send_deregister(client_inst_t *i)
     dereg_done(c);
 }
 
+/* Stops the heartbeats and deregisters every instance, counted in dereg_pending; the close
+ * timer then ends the wait when they are answered or the budget is spent. */
+static void deregister_all(fv_registry_client_t *c)
+{
+    for (client_inst_t *i = c->insts; i; i = i->next)
+        uv_timer_stop(&i->timer);
+    for (client_inst_t *i = c->insts; i; i = i->next) {
+        if (i->busy) {
+            /* A register still in flight could land after our deregister and bring the
+             * instance back: deregister once it is answered. */
+            if (!i->dereg_after) {
+                i->dereg_after = true;
+                c->dereg_pending++;
+            }
+        } else if (i->ever_registered) {
+            c->dereg_pending++;
+            send_deregister(i);
+        }
+    }
+    /* Finish when the deregistrations are answered or the budget is spent, whichever is
+     * first; always from a timer, so no callback runs inside the caller's call. */
+    uv_timer_start(&c->close_timer, on_close_timer, c->dereg_pending ? CLOSE_BUDGET_MS : 0, 0);
+}
+
+void fv_registry_client_leave(fv_registry_client_t *c, void (*done)(void *), void *data)
+{
+    if (!c || c->closing || c->leaving)
+        return;
+    c->leaving = true;
+    c->left = done;
+    c->left_data = data;
+    deregister_all(c);
+}
+
 void fv_registry_client_close(fv_registry_client_t *c, void (*done)(void *), void *data)
 {
     if (!c || c->closing)
         return;
+    left_done(c);                   /* a leave still waiting ends here */
     c->closing = true;
     c->done = done;
     c->done_data = data;
-    for (client_inst_t *i = c->insts; i; i = i->next)
-        uv_timer_stop(&i->timer);
     for (client_cache_t *e = c->caches; e; e = e->next) {
         client_lookup_t *l = e->pending;
         e->pending = NULL;
@@ -631,18 +681,5 @@ void fv_registry_client_close(fv_registry_client_t *c, void (*done)(void *), voi
             l = next;
         }
     }
-    for (client_inst_t *i = c->insts; i; i = i->next) {
-        if (i->busy) {
-            /* A register still in flight could land after our deregister and bring the
-             * instance back: deregister once it is answered. */
-            i->dereg_after = true;
-            c->dereg_pending++;
-        } else if (i->ever_registered) {
-            c->dereg_pending++;
-            send_deregister(i);
-        }
-    }
-    /* Finish when the deregistrations are answered or the budget is spent, whichever is
-     * first; always from a timer, so done never runs inside this call. */
-    uv_timer_start(&c->close_timer, on_close_timer, c->dereg_pending ? CLOSE_BUDGET_MS : 0, 0);
+    deregister_all(c);
 }

@@ -52,9 +52,15 @@ typedef void (*fv_registry_lookup_cb)(int rc, const char *host, int port, void *
 FV_MUST_USE int fv_registry_client_lookup(fv_registry_client_t *c, const char *name,
                                           fv_registry_lookup_cb cb, void *data);
 
-/* Deregisters every instance (best effort, bounded by ~1 s), cancels lookups (cb with
- * FV_ECANCELED), stops timers, then runs done(data) from the loop and frees. NULL-safe;
- * done may be NULL. */
+/* Shutdown began: stops the heartbeats and deregisters every instance (best effort, bounded by
+ * ~1 s), then runs done(data) from the loop. Lookups keep working, so a gateway can still find
+ * the instances it forwards to while it drains; instances can no longer be added. Once only;
+ * NULL-safe. */
+void fv_registry_client_leave(fv_registry_client_t *c, void (*done)(void *), void *data);
+
+/* Deregisters every instance still registered (best effort, bounded by ~1 s), cancels lookups
+ * (cb with FV_ECANCELED), stops timers, then runs done(data) from the loop and frees. A leave
+ * still waiting runs its callback first. NULL-safe; done may be NULL. */
 void fv_registry_client_close(fv_registry_client_t *c, void (*done)(void *), void *data);
 
 #endif

@@ -560,6 +560,11 @@ static void close_everything(fv_runtime_t *rt)
         fv_rpc_close(rt->rpc, on_part_closed, rt);
         rt->rpc = NULL;
     }
+    if (rt->registry) {
+        rt->closing++;
+        fv_registry_client_close(rt->registry, on_part_closed, rt);
+        rt->registry = NULL;
+    }
     if (rt->bus) {
         rt->closing++;
         fv_bus_close(rt->bus, on_bus_closed, rt);
@@ -655,7 +660,6 @@ static void on_drain_tick(uv_timer_t *t)
 static void on_deregistered(void *data)
 {
     fv_runtime_t *rt = data;
-    rt->registry = NULL;
     rt->state = RT_DRAINING;
     for (size_t i = rt->mod_count; i-- > 0;) {
         fv_module_ctx_t *ctx = rt->mods[i];
@@ -687,8 +691,10 @@ void fv_runtime_shutdown(fv_runtime_t *rt)
     /* No tick starts new work once shutdown has begun. */
     for (size_t i = 0; i < rt->mod_count; i++)
         fv__ticks_stop(rt->mods[i]);
+    /* Deregister now, but keep the client until the end: the gateway still looks up the
+     * instances it forwards to while it drains. */
     if (rt->registry) {
-        fv_registry_client_close(rt->registry, on_deregistered, rt);
+        fv_registry_client_leave(rt->registry, on_deregistered, rt);
     } else {
         on_deregistered(rt);
     }
