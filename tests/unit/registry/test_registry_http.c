@@ -151,6 +151,11 @@ static void on_client_closed(void *data)
         advance();
 }
 
+static void on_client_left(void *data)
+{
+    advance();
+}
+
 static void finish(void)
 {
     F.finished = true;
@@ -449,6 +454,22 @@ static void advance(void)
         break;
     case 25:
         assert_int_equal(F.clients_closed, 1);
+        /* Shutdown begins: the instances go, lookups stay (a gateway drains through them). */
+        fv_registry_client_leave(F.client, on_client_left, NULL);
+        break;
+    case 26: {
+        assert_null(registry_catalog_find(&F.reg->cat, "game-1"));
+        assert_null(registry_catalog_find(&F.reg->cat, "game-2"));
+        fv_registry_instance_t late = {.name = "game", .id = "game-3", .port = 4002};
+        assert_int_equal(fv_registry_client_add(F.client, &late), FV_ECANCELED);
+        F.lookup_rc = 1;
+        assert_int_equal(fv_registry_client_lookup(F.client, "game", on_lookup, &F.lookup_rc),
+                         0);
+        break;
+    }
+    case 27:
+        /* answered (from the cache, or by the registry: no game instance left), not cancelled */
+        assert_true(F.lookup_rc == 0 || F.lookup_rc == FV_ENOENT);
         /* A lookup still pending at close is cancelled. */
         F.lookup_rc2 = 1;
         assert_int_equal(fv_registry_client_lookup(F.client, "other", on_lookup,
@@ -456,7 +477,7 @@ static void advance(void)
         fv_registry_client_close(F.client, on_client_closed, NULL);
         F.client = NULL;
         break;
-    case 26:
+    case 28:
         /* The cancelled lookup and the close, in that order. */
         if (F.clients_closed < 2) {
             assert_int_equal(F.lookup_rc2, FV_ECANCELED);
@@ -736,7 +757,7 @@ static void routes_and_client(void **state)
     run_loop();
     assert_false(F.timed_out);
     assert_int_equal(F.server_closed, 2);
-    assert_int_equal(F.step, 27);
+    assert_int_equal(F.step, 29);
     close_loop();
     result_reset(&F.r);
     result_reset(&F.blocked);
