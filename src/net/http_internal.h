@@ -146,6 +146,10 @@ struct fv_http_server {
     fv_http_req_t *orphans;         /* requests whose connection died, not yet answered */
     size_t out_bytes;               /* sum of the sockets' queued output */
     size_t out_bytes_peak;
+    uint64_t refused_full;          /* connections answered 503: the process was full */
+    uint64_t refused_logged_at;     /* loop time of the last such warning (rate limit) */
+    uint64_t accept_errors;         /* accept failures (descriptor table full, ...) */
+    uint64_t accept_logged_at;
     int port;
     int handles_open;               /* listener + sockets not yet freed */
     bool listening;

@@ -47,7 +47,16 @@ static void on_connection(uv_stream_t *listener, int status)
 {
     fv_http_server_t *s = listener->data;
     if (status < 0) {
-        fv_log_warn("http", "accept on port %d: %s", s->port, uv_strerror(status));
+        /* At the descriptor limit libuv closes the waiting connections itself (keeping a
+         * reserve descriptor for that) and reports here once per batch: count, and warn at most
+         * every 10 s rather than once per connection. */
+        s->accept_errors++;
+        uint64_t now = uv_now(s->loop);
+        if (s->accept_logged_at == 0 || now - s->accept_logged_at >= 10000) {
+            fv_log_warn("http", "accept on port %d: %s (%llu so far)", s->port,
+                        uv_strerror(status), (unsigned long long)s->accept_errors);
+            s->accept_logged_at = now;
+        }
         return;
     }
     if (s->closing)

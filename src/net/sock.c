@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "net/fd_budget.h"
 #include "net/http_internal.h"
 
 struct fv_sock_write {
@@ -56,6 +57,7 @@ struct fv_sock {
     bool in_data;                   /* inside the driver's on_data */
     bool upgraded;                  /* counted in the server's upgraded */
     bool detached;                  /* no socket: output goes to sink */
+    bool budgeted;                  /* counted in the process's connection budget */
     fv_peer_key_t peer_key;         /* counted in the server's peers when len > 0 */
     fv_buf_t *sink;
     char peer[64];
@@ -175,6 +177,8 @@ static void on_handle_closed(uv_handle_t *h)
     if (--s->handles_open > 0)
         return;
     fv_http_server_t *srv = s->server;
+    if (s->budgeted)
+        fv__fd_budget_release();
     sock_release(s);
     fv_free(s);
     fv__http_server_conn_gone(srv);
@@ -598,6 +602,29 @@ static bool peer_admit(fv_http_server_t *srv, fv_sock_t *s)
     return false;
 }
 
+/* The process holds as many connections as its descriptor budget allows: this one gets a 503
+ * in one write (it fits any socket buffer) and is closed, so the client learns why instead of
+ * seeing a reset, and the descriptors left stay free for what the modules open. */
+static void refuse_full(fv_http_server_t *srv, fv_sock_t *s)
+{
+    static char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nServer: finalverse\r\n"
+        "Content-Type: application/json\r\nContent-Length: 76\r\nRetry-After: 1\r\n"
+        "Connection: close\r\n\r\n"
+        "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; try again\"}}";
+    uv_buf_t b = uv_buf_init(busy, sizeof(busy) - 1);
+    (void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    srv->refused_full++;
+    uint64_t now = uv_now(srv->loop);
+    if (srv->refused_logged_at == 0 || now - srv->refused_logged_at >= 10000) {
+        fv_log_warn("http", "port %d: the process holds %zu connections, its limit; "
+                    "answering 503 (%llu refused so far)", srv->port, fv__fd_budget_used(),
+                    (unsigned long long)srv->refused_full);
+        srv->refused_logged_at = now;
+    }
+    fv_sock_close(s);
+}
+
 void fv__sock_accept(fv_http_server_t *srv)
 {
     fv_sock_t *s = fv_calloc(1, sizeof(*s));
@@ -621,6 +648,10 @@ void fv__sock_accept(fv_http_server_t *srv)
     }
     if (srv->conn_count > srv->lim.max_connections || srv->stopping) {
         fv_sock_close(s);
+        return;
+    }
+    if (!(s->budgeted = fv__fd_budget_take())) {
+        refuse_full(srv, s);
         return;
     }
     if (srv->lim.max_connections_per_client && !peer_admit(srv, s)) {
