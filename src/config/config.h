@@ -60,6 +60,7 @@ typedef struct fv_config {
         uint32_t max_connections;
         size_t max_output_bytes;             /* per-connection queued output ceiling */
         uint32_t max_connections_per_client; /* 0 = no limit */
+        size_t max_buffered_body_bytes;      /* request bodies buffered by the process */
     } http;
 
     fv_service_config_t services[FV_MOD_COUNT];  /* indexed by FV_MOD_* */

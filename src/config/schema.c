@@ -84,6 +84,8 @@ static const fv_cfg_field_t global_fields[] = {
          "response bytes queued per connection before it stops reading requests"),
     U32("http", "max_connections_per_client", http.max_connections_per_client, 0,
         10 * MILLION, 0, "open connections from one IP address; more are refused; 0 = no limit"),
+    SIZE("http", "max_buffered_body_bytes", http.max_buffered_body_bytes, 1024, TIB, 268435456,
+         "request body bytes buffered by the whole process; past it 503, try again"),
 
 #define FV_MODULE_SERVICE(idx, id, sym, name, port, role)                               \
     SERVICE(FV_MOD_##id, name, #port ", or general.port_base + " #idx),

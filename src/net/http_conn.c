@@ -39,6 +39,25 @@ static void conn_set_state(fv__http_conn_t *c, fv__http_conn_state_t to)
     c->state = to;
 }
 
+/* ---- the process's buffered request bodies ----
+ *
+ * Every connection's body buffer has its own ceiling, but 300 clients each sending most of a
+ * large body slowly would still hold 300 of them at once; this total, across every server of
+ * the process, bounds that. A body is counted while it is buffered: until the next request on
+ * its connection begins, or the connection goes. */
+static size_t bodies_total;
+
+static void body_uncount(fv__http_conn_t *c)
+{
+    bodies_total -= c->body_counted;
+    c->body_counted = 0;
+}
+
+size_t fv__http_buffered_bodies(void)
+{
+    return bodies_total;
+}
+
 /* ---- parser callbacks ---- */
 
 static int on_message_begin(llhttp_t *p)
@@ -49,6 +68,7 @@ static int on_message_begin(llhttp_t *p)
     c->phase = FV_HTTP_PHASE_HEAD;
     fv_buf_reset(&c->head);
     fv_buf_reset(&c->body);
+    body_uncount(c);
     c->url_len = 0;
     c->hdr_count = 0;
     c->last_cb = 0;
@@ -248,8 +268,18 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     fv__http_conn_t *c = p->data;
+    if (len > c->server->lim.max_buffered_body_bytes - bodies_total ||
+        bodies_total > c->server->lim.max_buffered_body_bytes) {
+        c->err_status = 503;
+        c->err_msg = "too much request data in flight on this server; try again";
+        return -1;
+    }
     int rc = fv_buf_append(&c->body, at, len);
-    return rc < 0 ? refuse_for(c, rc, 413) : 0;
+    if (rc < 0)
+        return refuse_for(c, rc, 413);
+    c->body_counted += len;
+    bodies_total += len;
+    return 0;
 }
 
 /* A chunk that cannot fit under the body limit is refused from its size line, before any of
@@ -382,6 +412,7 @@ static void http1_free(fv_sock_t *s, void *state)
         req_free(r);
     }
     fv_buf_dispose(&c->head);
+    body_uncount(c);
     fv_buf_dispose(&c->body);
     fv_free(c->hdr_off);
     fv_free(c->hdr_rec);
@@ -729,6 +760,8 @@ static size_t http1_data(fv_sock_t *s, void *state, const char *data, size_t len
                 conn_fail(c, 431, FV_EHDRTOOBIG, "request headers too large");
             else if (st == 413)
                 conn_fail(c, 413, FV_ETOOBIG, "request body too large");
+            else if (st == 503 && c->err_msg)
+                conn_fail(c, 503, FV_EUNAVAILABLE, c->err_msg);
             else if (st == 503)
                 conn_fail(c, 503, FV_ENOMEM, "out of memory");
             else if (st == 505 || e == HPE_INVALID_VERSION)

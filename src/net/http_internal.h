@@ -112,6 +112,7 @@ struct fv__http_conn {
     int last_cb;                    /* 0 none, 1 field, 2 value, 3 value complete */
     bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
+    size_t body_counted;            /* of it, counted in the process's buffered-body total */
     fv_http_req_t *req;             /* being parsed, or with the handler */
     fv_http_req_t *free_reqs;
     size_t free_req_count;
@@ -208,6 +209,9 @@ int fv__http_resp_parser_feed(fv__http_resp_parser_t *p, const char *data, size_
                               fv_http_response_t *resp);
 int fv__http_resp_parser_eof(fv__http_resp_parser_t *p, fv_http_response_t *resp);
 void fv__http_resp_parser_free(fv__http_resp_parser_t *p);
+
+/* Request body bytes buffered now by every connection of the process (tests, metrics). */
+size_t fv__http_buffered_bodies(void);
 
 /* http_reply.c */
 /* Appends the status line and the standard headers to out. */

@@ -18,6 +18,7 @@ void fv_http_limits_default(fv_http_limits_t *lim)
     lim->max_connections = 10000;
     lim->max_output_bytes = 1024 * 1024;
     lim->max_connections_per_client = 0;
+    lim->max_buffered_body_bytes = 256u * 1024 * 1024;
 }
 
 int fv_http_server_new(uv_loop_t *loop, const fv_http_limits_t *lim, fv_http_handler_cb handler,

@@ -49,6 +49,9 @@ typedef struct fv_http_limits {
     size_t max_output_bytes;     /* response bytes queued (written but not yet taken by the
                                   * kernel) on one connection above which it stops reading
                                   * and parsing requests until the queue drains; 1 MiB */
+    size_t max_buffered_body_bytes; /* request body bytes buffered by the whole process (all
+                                     * servers, all connections); a body that would go past it
+                                     * gets 503 and its connection ends; default 256 MiB */
     uint32_t max_connections_per_client; /* open connections from one IP address; more are
                                           * closed at once; 0 (default) = no such limit */
 } fv_http_limits_t;

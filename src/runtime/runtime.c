@@ -218,6 +218,7 @@ static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
     lim.max_connections = cfg->http.max_connections;
     lim.max_output_bytes = cfg->http.max_output_bytes;
     lim.max_connections_per_client = cfg->http.max_connections_per_client;
+    lim.max_buffered_body_bytes = cfg->http.max_buffered_body_bytes;
     return lim;
 }
 
