@@ -248,7 +248,13 @@ static int on_headers_complete(llhttp_t *p)
     p->upgrade = 0;
 
     bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->server->lim.max_body_bytes) {
+    /* The route may allow more (uploads) or less (/health: none) than the server's default;
+     * asked only when a body comes, so a plain GET costs no second route lookup. */
+    c->body_limit = c->server->lim.max_body_bytes;
+    if (has_body && c->server->body_limit_cb)
+        c->body_limit = c->server->body_limit_cb(r, c->server->body_limit_data, c->body_limit);
+    c->body.max = c->body_limit ? c->body_limit : 1;   /* a buffer max of 0 means "none" */
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->body_limit) {
         c->err_status = 413;
         return -1;
     }
@@ -287,7 +293,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_chunk_header(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
-    size_t max = c->server->lim.max_body_bytes;
+    size_t max = c->body_limit;
     if (p->content_length > max - c->body.len) {
         c->err_status = 413;
         return -1;

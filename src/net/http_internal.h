@@ -113,6 +113,7 @@ struct fv__http_conn {
     bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
     size_t body_counted;            /* of it, counted in the process's buffered-body total */
+    size_t body_limit;              /* the current request's: its route's, or the server's */
     fv_http_req_t *req;             /* being parsed, or with the handler */
     fv_http_req_t *free_reqs;
     size_t free_req_count;
@@ -151,6 +152,8 @@ struct fv_http_server {
     uint64_t refused_logged_at;     /* loop time of the last such warning (rate limit) */
     uint64_t accept_errors;         /* accept failures (descriptor table full, ...) */
     uint64_t accept_logged_at;
+    fv_http_body_limit_cb body_limit_cb;   /* per-request body ceiling, or NULL */
+    void *body_limit_data;
     int port;
     int handles_open;               /* listener + sockets not yet freed */
     bool listening;

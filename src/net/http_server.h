@@ -86,6 +86,13 @@ FV_MUST_USE int fv_http_server_listen(fv_http_server_t *s, const char *host, int
 /* The bound port, after a successful listen. */
 int fv_http_server_port(const fv_http_server_t *s);
 
+/* Per-request body limits: when a request announces a body, cb(req, data, max_body_bytes)
+ * says how many bytes this one may send (its route's limit; 0 allows none), with the request
+ * head already parsed. A Content-Length over it is refused with 413 before a body byte is
+ * read, a chunked body when its chunk sizes pass it. */
+typedef size_t (*fv_http_body_limit_cb)(const fv_http_req_t *req, void *data, size_t dflt);
+void fv_http_server_set_body_limit(fv_http_server_t *s, fv_http_body_limit_cb cb, void *data);
+
 /* ---- other protocols on the same port ----
  *
  * A connection whose first bytes are the HTTP/2 client preface goes to the driver the factory

@@ -30,6 +30,8 @@ typedef struct route {
     bool literal;                 /* every segment literal: matched by one compare */
     fv_http_handler_cb handler;
     void *data;
+    size_t max_body;              /* with has_max_body: the route's own request body limit */
+    bool has_max_body;
 } route_t;
 
 typedef struct allow_str {
@@ -281,10 +283,11 @@ static const char *allow_list(fv_router_t *r, const char **methods, size_t n)
     return a->text;
 }
 
-int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
-                    fv_http_handler_cb *handler, void **data, const char **route,
-                    fv_route_param_t *params, size_t max_params, size_t *param_count,
-                    const char **allow)
+/* The route for method and path (*found), its params, or the Allow list: fv_router_match's
+ * answers, with the route itself for the callers in this file. */
+static int router_find(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
+                       const route_t **found, fv_route_param_t *params, size_t max_params,
+                       size_t *param_count, const char **allow)
 {
     if (param_count)
         *param_count = 0;
@@ -297,12 +300,7 @@ int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
         const route_t *rt = r->routes[i];
         if (rt->literal && rt->pattern_len == path.len &&
             memcmp(rt->pattern, path.ptr, path.len) == 0 && method_fits(rt, method)) {
-            if (handler)
-                *handler = rt->handler;
-            if (data)
-                *data = rt->data;
-            if (route)
-                *route = rt->pattern;
+            *found = rt;
             return 0;
         }
     }
@@ -335,12 +333,7 @@ int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
     }
     if (best) {
         route_matches(best, path, segs, n, params, max_params, param_count);
-        if (handler)
-            *handler = best->handler;
-        if (data)
-            *data = best->data;
-        if (route)
-            *route = best->pattern;
+        *found = best;
         return 0;
     }
     if (!any_path)
@@ -363,6 +356,45 @@ int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
         *allow = allow_list((fv_router_t *)r, methods, mc);
     }
     return FV_ENOTALLOWED;
+}
+
+int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
+                    fv_http_handler_cb *handler, void **data, const char **route,
+                    fv_route_param_t *params, size_t max_params, size_t *param_count,
+                    const char **allow)
+{
+    const route_t *rt = NULL;
+    int rc = router_find(r, method, path, &rt, params, max_params, param_count, allow);
+    if (rc == 0) {
+        if (handler)
+            *handler = rt->handler;
+        if (data)
+            *data = rt->data;
+        if (route)
+            *route = rt->pattern;
+    }
+    return rc;
+}
+
+int fv_router_add_limited(fv_router_t *r, const char *method, const char *pattern,
+                          fv_http_handler_cb handler, void *data, size_t max_body_bytes)
+{
+    int rc = fv_router_add(r, method, pattern, handler, data);
+    if (rc < 0)
+        return rc;
+    route_t *rt = r->routes[r->count - 1];
+    rt->max_body = max_body_bytes;
+    rt->has_max_body = true;
+    return 0;
+}
+
+size_t fv_router_body_limit(const fv_http_req_t *req, void *router, size_t dflt)
+{
+    const route_t *rt = NULL;
+    if (router_find(router, fv_http_req_method(req), fv_http_req_path(req), &rt, NULL, 0, NULL,
+                    NULL) < 0 || !rt->has_max_body)
+        return dflt;   /* no route: the 404/405 comes after the body, within the default */
+    return rt->max_body;
 }
 
 void fv_router_dispatch(fv_http_req_t *req, void *router)

@@ -25,6 +25,16 @@ void fv_router_free(fv_router_t *r);   /* NULL-safe */
 FV_MUST_USE int fv_router_add(fv_router_t *r, const char *method, const char *pattern,
                               fv_http_handler_cb handler, void *data);
 
+/* As fv_router_add, with the route's own request body limit in bytes (0: no body at all),
+ * instead of the server's max_body_bytes. */
+FV_MUST_USE int fv_router_add_limited(fv_router_t *r, const char *method, const char *pattern,
+                                      fv_http_handler_cb handler, void *data,
+                                      size_t max_body_bytes);
+
+/* The body limit of the route req's head matches, or dflt; the fv_http_body_limit_cb shape,
+ * with data = the router (fv_http_server_set_body_limit). */
+size_t fv_router_body_limit(const fv_http_req_t *req, void *router, size_t dflt);
+
 /* Dispatches req: sets its params and route, then calls the handler, or replies 404/405.
  * Has the fv_http_handler_cb shape, with data = the router. */
 void fv_router_dispatch(fv_http_req_t *req, void *router);

@@ -153,11 +153,13 @@ static void on_preflight(fv_http_req_t *req, void *data)
 int fv__endpoints_add(fv_module_ctx_t *ctx)
 {
     int rc;
-    if ((rc = fv_router_add(ctx->router, "GET", "/health", on_health, ctx)) < 0 ||
-        (rc = fv_router_add(ctx->router, "GET", "/info", on_info, ctx)) < 0 ||
-        (rc = fv_router_add(ctx->router, "GET", "/metrics", on_metrics, ctx)) < 0 ||
-        (rc = fv_router_add(ctx->router, "OPTIONS", "/health", on_preflight, ctx)) < 0 ||
-        (rc = fv_router_add(ctx->router, "OPTIONS", "/info", on_preflight, ctx)) < 0)
+    /* none of them takes a body: one sent is refused (413) before it is read */
+    if ((rc = fv_router_add_limited(ctx->router, "GET", "/health", on_health, ctx, 0)) < 0 ||
+        (rc = fv_router_add_limited(ctx->router, "GET", "/info", on_info, ctx, 0)) < 0 ||
+        (rc = fv_router_add_limited(ctx->router, "GET", "/metrics", on_metrics, ctx, 0)) < 0 ||
+        (rc = fv_router_add_limited(ctx->router, "OPTIONS", "/health", on_preflight, ctx, 0)) <
+            0 ||
+        (rc = fv_router_add_limited(ctx->router, "OPTIONS", "/info", on_preflight, ctx, 0)) < 0)
         return rc;
     return 0;
 }

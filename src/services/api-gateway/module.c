@@ -40,9 +40,13 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
                             fv_strerror(rc));
     }
     fv_module_set_data(ctx, gw);
-    if ((rc = fv_router_add(fv_module_router(ctx), "*", "/api/:service/*rest", gateway_proxy,
-                            gw)) < 0 ||
-        (rc = fv_router_add(fv_module_router(ctx), "*", "/api/:service", gateway_proxy, gw)) < 0)
+    /* uploads pass through the gateway on their way to the asset service: its object limit,
+     * not the default request body limit, bounds them */
+    size_t upload = cfg->storage.max_object_bytes;
+    if ((rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service/*rest",
+                                    gateway_proxy, gw, upload)) < 0 ||
+        (rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service", gateway_proxy,
+                                    gw, upload)) < 0)
         return fv_error_set(err, rc, "api-gateway: cannot add routes: %s", fv_strerror(rc));
     fv_module_add_gauge(ctx, "finalverse_gateway_upstream_in_flight",
                         "Requests the gateway is forwarding right now.", in_flight_gauge, gw);
