@@ -139,7 +139,7 @@ FV_MUST_USE int fv_call(fv_module_ctx_t *ctx, const char *module, const char *me
                         const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
                         uint32_t deadline_ms, fv_rpc_done_cb cb, void *data);
 
-/* Module-private state, owned by the module (free it in stop). */
+/* Module-private state, owned by the module (free it in close). */
 void fv_module_set_data(fv_module_ctx_t *ctx, void *data);
 void *fv_module_data(fv_module_ctx_t *ctx);
 
