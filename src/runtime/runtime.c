@@ -252,20 +252,23 @@ static double gauge_bus_remote_in(void *rt)
     return bus_stat(rt, offsetof(fv_bus_stats_t, remote_in));
 }
 
+static double rpc_stat(const fv_runtime_t *rt, size_t offset)
+{
+    fv_rpc_stats_t st;
+    if (!rt->rpc)
+        return 0;
+    fv_rpc_stats(rt->rpc, &st);
+    return (double)*(const uint64_t *)((const char *)&st + offset);
+}
+
 static double gauge_rpc_calls(void *rt)
 {
-    fv_rpc_stats_t st = {0};
-    if (((fv_runtime_t *)rt)->rpc)
-        fv_rpc_stats(((fv_runtime_t *)rt)->rpc, &st);
-    return (double)st.calls;
+    return rpc_stat(rt, offsetof(fv_rpc_stats_t, calls));
 }
 
 static double gauge_rpc_failed(void *rt)
 {
-    fv_rpc_stats_t st = {0};
-    if (((fv_runtime_t *)rt)->rpc)
-        fv_rpc_stats(((fv_runtime_t *)rt)->rpc, &st);
-    return (double)st.failed;
+    return rpc_stat(rt, offsetof(fv_rpc_stats_t, failed));
 }
 
 static double gauge_rpc_in_flight(void *rt)
