@@ -734,6 +734,7 @@ static bool sniff(fv__http_conn_t *c, const char *data, size_t len)
         fv_sock_close(c->sock);
         return false;
     }
+    srv->refused_h2++;
     fv_log_info("http", "%s: HTTP/2 preface on port %d and %s: closing",
                 fv_sock_peer(c->sock), srv->port,
                 srv->stopping ? "the server is stopping"

@@ -149,6 +149,7 @@ struct fv_http_server {
     size_t out_bytes;               /* sum of the sockets' queued output */
     size_t out_bytes_peak;
     uint64_t refused_full;          /* connections answered 503: the process was full */
+    uint64_t refused_h2;            /* HTTP/2 prefaces closed: no h2 driver took them */
     uint64_t refused_logged_at;     /* loop time of the last such warning (rate limit) */
     uint64_t accept_errors;         /* accept failures (descriptor table full, ...) */
     uint64_t accept_logged_at;

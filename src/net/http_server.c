@@ -174,6 +174,13 @@ size_t fv_http_server_upgraded(const fv_http_server_t *s)
     return s->upgraded;
 }
 
+void fv_http_server_refusals(const fv_http_server_t *s, fv_http_server_refusals_t *out)
+{
+    out->full = s->refused_full;
+    out->accept_errors = s->accept_errors;
+    out->h2_prefaces = s->refused_h2;
+}
+
 size_t fv_http_server_busy(const fv_http_server_t *s)
 {
     return s->busy;

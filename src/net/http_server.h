@@ -124,6 +124,14 @@ size_t fv_http_server_output_bytes_peak(const fv_http_server_t *s);
  * keep-alive connections hold none (for tests and metrics). */
 size_t fv_http_server_read_buffers(const fv_http_server_t *s);
 
+/* Connections turned away since the server was created, for /metrics. */
+typedef struct fv_http_server_refusals {
+    uint64_t full;              /* answered 503: the process held its connection budget */
+    uint64_t accept_errors;     /* accept(2) failed (descriptor table full, ...) */
+    uint64_t h2_prefaces;       /* HTTP/2 prefaces closed: no h2 driver took them */
+} fv_http_server_refusals_t;
+void fv_http_server_refusals(const fv_http_server_t *s, fv_http_server_refusals_t *out);
+
 /* Closes the listener and every connection (pending requests get their abort callback), then
  * runs cb and frees the server. NULL-safe; cb may be NULL. */
 void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void *data);

@@ -330,6 +330,12 @@ int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_
 
     if (m->tick_count)
         TRY(put_ticks(out, m));
+
+    for (size_t i = 0; i < m->gauge_count; i++) {
+        const gauge_t *g = &m->gauges[i];
+        TRY(fv_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s{module=\"%s\"} %.17g\n",
+                          g->name, g->help, g->name, g->name, m->module, g->fn(g->data)));
+    }
 #undef TRY
     return rc;
 }

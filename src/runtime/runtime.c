@@ -276,8 +276,41 @@ static double gauge_rpc_in_flight(void *rt)
     return (double)fv_rpc_in_flight(((fv_runtime_t *)rt)->rpc);
 }
 
-static void add_bus_gauges(fv_module_ctx_t *ctx)
+static double refusal(const fv_module_ctx_t *ctx, size_t offset)
 {
+    fv_http_server_refusals_t r;
+    if (!ctx->server)
+        return 0;
+    fv_http_server_refusals(ctx->server, &r);
+    return (double)*(const uint64_t *)((const char *)&r + offset);
+}
+
+static double gauge_refused_full(void *ctx)
+{
+    return refusal(ctx, offsetof(fv_http_server_refusals_t, full));
+}
+
+static double gauge_accept_errors(void *ctx)
+{
+    return refusal(ctx, offsetof(fv_http_server_refusals_t, accept_errors));
+}
+
+static double gauge_refused_h2(void *ctx)
+{
+    return refusal(ctx, offsetof(fv_http_server_refusals_t, h2_prefaces));
+}
+
+static void add_runtime_gauges(fv_module_ctx_t *ctx)
+{
+    fv_module_add_gauge(ctx, "finalverse_http_refused_full_connections",
+                        "Connections answered 503 because the process held its connection "
+                        "budget, since start.", gauge_refused_full, ctx);
+    fv_module_add_gauge(ctx, "finalverse_http_accept_errors",
+                        "Failed accepts on this module's port since start.",
+                        gauge_accept_errors, ctx);
+    fv_module_add_gauge(ctx, "finalverse_http_refused_h2_connections",
+                        "HTTP/2 connections closed since start: no h2 driver on this port.",
+                        gauge_refused_h2, ctx);
     fv_runtime_t *rt = ctx->rt;
     fv_module_add_gauge(ctx, "finalverse_bus_published_events",
                         "Events published on this process's bus since start.",
@@ -378,7 +411,7 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
         return fv_error_set(err, rc, "%s: cannot add operator routes: %s", m->name,
                             fv_strerror(rc));
     fv_module_add_check(ctx, "registry", registry_check, ctx);
-    add_bus_gauges(ctx);
+    add_runtime_gauges(ctx);
     for (int i = 0; i < 4; i++)
         if (m->stores & rt->store_checks[i].kind)
             fv_module_add_check(ctx, rt->store_checks[i].name, store_check,
