@@ -603,17 +603,17 @@ static bool peer_admit(fv_http_server_t *srv, fv_sock_t *s)
 }
 
 /* The process holds as many connections as its descriptor budget allows: this one gets a 503
- * in one write (it fits any socket buffer) and is closed, so the client learns why instead of
- * seeing a reset, and the descriptors left stay free for what the modules open. */
+ * and a graceful end (what the client already sent is read and dropped for a moment, so it
+ * reads the 503 rather than a reset), and the descriptors left stay free for what the modules
+ * open. */
 static void refuse_full(fv_http_server_t *srv, fv_sock_t *s)
 {
-    static char busy[] =
+    static const char busy[] =
         "HTTP/1.1 503 Service Unavailable\r\nServer: finalverse\r\n"
         "Content-Type: application/json\r\nContent-Length: 76\r\nRetry-After: 1\r\n"
         "Connection: close\r\n\r\n"
         "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; try again\"}}";
-    uv_buf_t b = uv_buf_init(busy, sizeof(busy) - 1);
-    (void)uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    fv_sock_write(s, busy, sizeof(busy) - 1);
     srv->refused_full++;
     uint64_t now = uv_now(srv->loop);
     if (srv->refused_logged_at == 0 || now - srv->refused_logged_at >= 10000) {
@@ -622,7 +622,7 @@ static void refuse_full(fv_http_server_t *srv, fv_sock_t *s)
                     (unsigned long long)srv->refused_full);
         srv->refused_logged_at = now;
     }
-    fv_sock_close(s);
+    fv_sock_end(s);
 }
 
 void fv__sock_accept(fv_http_server_t *srv)
