@@ -639,6 +639,122 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
         fv_sock_process(c->sock);     /* answered later: parse what is buffered */
 }
 
+/* ---- streaming responses ---- */
+
+/* The request as a stream the caller may still write to, or NULL. */
+static fv__http_conn_t *stream_conn(const fv_http_req_t *r)
+{
+    if (!r || !r->active || !r->streaming)
+        return NULL;
+    fv__http_conn_t *c = r->conn;
+    return c->state >= FV_HTTP_CONN_ENDED ? NULL : c;
+}
+
+int fv_http_reply_start(fv_http_req_t *r, int status, const char *content_type)
+{
+    if (!r || !r->active || r->streaming || status < 200)
+        return !r || !r->active ? FV_ECANCELED : FV_EINVAL;
+    fv__http_conn_t *c = r->conn;
+    fv_http_server_t *s = c->server;
+    r->stream_chunked = r->minor >= 1;
+    r->stream_keep = r->stream_chunked && r->keep_alive && c->state == FV_HTTP_CONN_OPEN &&
+                     !s->stopping;
+    fv_sock_write_t *w = fv_sock_write_get(c->sock);
+    size_t len = r->is_head ? 0 : r->stream_chunked ? FV_HTTP_LEN_CHUNKED : FV_HTTP_LEN_NONE;
+    int rc = fv__http_write_head(fv_sock_write_head(w), status, len, r->stream_keep,
+                                 content_type, &r->resp_headers);
+    if (rc < 0) {
+        fv_sock_write_drop(c->sock, w);
+        return rc;
+    }
+    r->streaming = true;
+    r->stream_status = status;
+    fv_sock_write_send(c->sock, w, NULL, 0, NULL);
+    return 0;
+}
+
+int fv_http_reply_write(fv_http_req_t *r, const void *data, size_t len)
+{
+    fv__http_conn_t *c = stream_conn(r);
+    if (!c)
+        return r && r->active ? FV_EINVAL : FV_ECANCELED;
+    if (len == 0 || r->is_head)
+        return 0;
+    /* the piece is copied (with the chunk's closing CRLF), the size line rides in the head */
+    size_t extra = r->stream_chunked ? 2 : 0;
+    char *copy = fv_try_malloc(len + extra);
+    if (!copy)
+        return FV_ENOMEM;
+    memcpy(copy, data, len);
+    fv_sock_write_t *w = fv_sock_write_get(c->sock);
+    if (r->stream_chunked) {
+        memcpy(copy + len, "\r\n", 2);
+        if (fv_buf_printf(fv_sock_write_head(w), "%zx\r\n", len) < 0) {
+            fv_free(copy);
+            fv_sock_write_drop(c->sock, w);
+            return FV_ENOMEM;
+        }
+    }
+    fv_sock_write_send(c->sock, w, copy, len + extra, copy);
+    return 0;
+}
+
+bool fv_http_reply_full(const fv_http_req_t *r)
+{
+    const fv__http_conn_t *c = stream_conn(r);
+    return c && fv_sock_output_full(c->sock);
+}
+
+int fv_http_reply_on_writable(fv_http_req_t *r, fv_http_writable_cb cb, void *data)
+{
+    fv__http_conn_t *c = stream_conn(r);
+    if (!c || !cb || !fv_sock_output_full(c->sock))
+        return FV_EINVAL;
+    c->writable_req = r;
+    c->writable_cb = cb;
+    c->writable_data = data;
+    return 0;
+}
+
+/* The output drained below the ceiling: a waiting stream writes on. */
+static void http1_writable(fv_sock_t *s, void *state)
+{
+    fv__http_conn_t *c = state;
+    fv_http_writable_cb cb = c->writable_cb;
+    fv_http_req_t *r = c->writable_req;
+    c->writable_cb = NULL;
+    c->writable_req = NULL;
+    /* the socket's pump resumes parsing right after this returns */
+    if (cb && r && r->active && r->streaming)
+        cb(r, c->writable_data);
+}
+
+void fv_http_reply_end(fv_http_req_t *r)
+{
+    if (!r || !r->active || !r->streaming)
+        return;
+    fv__http_conn_t *c = r->conn;
+    fv_http_server_t *s = c->server;
+    bool keep = r->stream_keep && c->state == FV_HTTP_CONN_OPEN && !s->stopping;
+    if (r->stream_chunked && !r->is_head && c->state < FV_HTTP_CONN_ENDED)
+        fv_sock_write(c->sock, "0\r\n\r\n", 5);
+    if (c->writable_req == r) {
+        c->writable_req = NULL;
+        c->writable_cb = NULL;
+    }
+    r->streaming = false;
+    req_finish(c, r, r->stream_status);
+    if (c->state >= FV_HTTP_CONN_ENDED)
+        return;
+    if (!keep) {
+        conn_end(c);
+        return;
+    }
+    fv_sock_deadline(c->sock, s->lim.idle_timeout_ms);
+    if (!c->dispatching)
+        fv_sock_process(c->sock);
+}
+
 int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_driver_t *d,
                     void *state)
 {
@@ -795,6 +911,7 @@ static size_t http1_data(fv_sock_t *s, void *state, const char *data, size_t len
 const fv_sock_driver_t fv__http1_driver = {
     .name = "http1",
     .on_data = http1_data,
+    .on_writable = http1_writable,
     .on_timeout = http1_timeout,
     .on_drain = http1_drain,
     .on_close = http1_close,

@@ -77,6 +77,10 @@ struct fv_http_req {
     bool is_head;
     bool upgrade;                   /* Connection: upgrade with an Upgrade header */
     bool active;                    /* handed to the handler and not yet answered */
+    bool streaming;                 /* fv_http_reply_start ran: pieces follow, then the end */
+    bool stream_chunked;            /* the pieces go as chunks (HTTP/1.1) */
+    bool stream_keep;               /* the connection stays open after the end */
+    int stream_status;
     bool orphan;                    /* its connection died and nobody took the abort */
 };
 
@@ -114,6 +118,9 @@ struct fv__http_conn {
     fv_buf_t body;
     size_t body_counted;            /* of it, counted in the process's buffered-body total */
     size_t body_limit;              /* the current request's: its route's, or the server's */
+    fv_http_req_t *writable_req;    /* a streaming request waiting for room (one at a time) */
+    fv_http_writable_cb writable_cb;
+    void *writable_data;
     fv_http_req_t *req;             /* being parsed, or with the handler */
     fv_http_req_t *free_reqs;
     size_t free_req_count;
@@ -219,6 +226,10 @@ size_t fv__http_buffered_bodies(void);
 
 /* http_reply.c */
 /* Appends the status line and the standard headers to out. */
+/* content_len FV_HTTP_LEN_CHUNKED writes Transfer-Encoding: chunked instead of a length;
+ * FV_HTTP_LEN_NONE writes neither (the body ends with the connection). */
+#define FV_HTTP_LEN_CHUNKED ((size_t)-1)
+#define FV_HTTP_LEN_NONE ((size_t)-2)
 FV_MUST_USE int fv__http_write_head(fv_buf_t *out, int status, size_t content_len,
                                     bool keep_alive, const char *content_type,
                                     const fv_buf_t *extra);

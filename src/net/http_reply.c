@@ -107,7 +107,10 @@ int fv__http_write_head(fv_buf_t *out, int status, size_t content_len, bool keep
     put(&p, reason, strlen(reason));
     PUT_LIT(&p, "\r\nServer: finalverse\r\nDate: ");
     put(&p, date_str, date_len);
-    if (status != 204 && status != 304 && status >= 200) {
+    if (content_len == FV_HTTP_LEN_CHUNKED) {
+        PUT_LIT(&p, "\r\nTransfer-Encoding: chunked");
+    } else if (content_len != FV_HTTP_LEN_NONE && status != 204 && status != 304 &&
+               status >= 200) {
         char digits[20];
         PUT_LIT(&p, "\r\nContent-Length: ");
         put(&p, digits, fv_fmt_u64(digits, content_len));

@@ -199,6 +199,25 @@ void fv_http_reply(fv_http_req_t *req, int status, const char *content_type, con
 void fv_http_reply_owned(fv_http_req_t *req, int status, const char *content_type, char *body,
                          size_t len);
 
+/* ---- streaming a response ----
+ * fv_http_reply_start() sends the status line and headers (Transfer-Encoding: chunked for
+ * HTTP/1.1; for HTTP/1.0 the body ends with the connection); fv_http_reply_write() sends
+ * pieces, copying them; fv_http_reply_end() finishes the request. Pace by the connection: while
+ * fv_http_reply_full() is true, stop writing and wait for fv_http_reply_on_writable(), so a slow
+ * reader never makes us buffer without bound. A client that goes away before the end is the
+ * abort callback's business, as for any request; writes to a request that is gone return
+ * FV_ECANCELED. */
+typedef void (*fv_http_writable_cb)(fv_http_req_t *req, void *data);
+FV_MUST_USE int fv_http_reply_start(fv_http_req_t *req, int status, const char *content_type);
+FV_MUST_USE int fv_http_reply_write(fv_http_req_t *req, const void *data, size_t len);
+bool fv_http_reply_full(const fv_http_req_t *req);
+/* While fv_http_reply_full(): cb runs once, from the loop, when the connection's queued output
+ * has fallen below its ceiling. Replaces an earlier one. FV_EINVAL when there is room already
+ * (write on) or the request is not streaming. */
+FV_MUST_USE int fv_http_reply_on_writable(fv_http_req_t *req, fv_http_writable_cb cb,
+                                          void *data);
+void fv_http_reply_end(fv_http_req_t *req);
+
 /* Whether the request asks for a protocol upgrade (Connection: upgrade and Upgrade:). */
 bool fv_http_req_is_upgrade(const fv_http_req_t *req);
 
