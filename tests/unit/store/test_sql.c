@@ -29,6 +29,7 @@ typedef struct ctx {
     char url[512];
     char tmpdir[256];
     char fault_dir[256];     /* the private server of the fault test, stopped by teardown */
+    fv_sql_t *fault_keep;    /* the suite's handle while the fault test uses its own in db */
     bool pg;
 } ctx_t;
 
@@ -231,18 +232,23 @@ static int setup_postgres(void **state)
     return 0;
 }
 
-static int server_cmd(const char *cmd, const char *dir);
+static int server_cmd(ctx_t *x, const char *cmd, const char *dir);
 
 static int teardown(void **state)
 {
     ctx_t *x = *state;
     if (x->fault_dir[0]) {          /* a failed fault test leaves its server running */
-        if (server_cmd("stop", x->fault_dir) != 0)
+        if (server_cmd(x, "stop", x->fault_dir) != 0)
             fprintf(stderr, "could not stop the server in %s\n", x->fault_dir);
         rmdir(x->fault_dir);
     }
     if (x->db)
         db_close(x);
+    if (x->fault_keep) {            /* ... and, had it swapped handles, the suite's one too */
+        x->db = x->fault_keep;
+        x->fault_keep = NULL;
+        db_close(x);
+    }
     uv_run(&x->loop, UV_RUN_NOWAIT);
     int rc = uv_loop_close(&x->loop);
     if (x->tmpdir[0]) {
@@ -873,13 +879,20 @@ static void sqlite_result_ceiling(void **state)
 
 /* ---- PostgreSQL fault test ----------------------------------------------------------------- */
 
-static int server_cmd(const char *cmd, const char *dir)
+/* Runs the server script, which blocks this thread (and so the loop) for seconds: a first start
+ * runs initdb. Timers start from the loop's cached clock (uv_now), which does not move while
+ * the loop is blocked, so refresh it afterwards. Otherwise the next deadline (connect_timeout_ms,
+ * the run_until watchdog) counts from before the script ran and fires at once once the script
+ * took longer than it: a "connection timed out" without a single connect attempt. */
+static int server_cmd(ctx_t *x, const char *cmd, const char *dir)
 {
     const char *src = getenv("FV_SRC");
     char line[1024];
     snprintf(line, sizeof(line), "bash '%s/tests/support/server_postgres.sh' %s '%s'",
              src ? src : ".", cmd, dir);
-    return system(line);
+    int rc = system(line);
+    uv_update_time(&x->loop);
+    return rc;
 }
 
 static void server_restart_reconnects(void **state)
@@ -890,7 +903,7 @@ static void server_restart_reconnects(void **state)
     snprintf(dir, sizeof(dir), "%s/fv_pgfault_XXXXXX", tmp);
     assert_non_null(mkdtemp(dir));
     snprintf(x->fault_dir, sizeof(x->fault_dir), "%s", dir);
-    assert_int_equal(server_cmd("start", dir), 0);
+    assert_int_equal(server_cmd(x, "start", dir), 0);
     char path[300], url[256];
     snprintf(path, sizeof(path), "%s/postgres.url", dir);
     FILE *f = fopen(path, "r");
@@ -899,7 +912,7 @@ static void server_restart_reconnects(void **state)
     fclose(f);
     url[strcspn(url, "\r\n")] = '\0';
 
-    fv_sql_t *keep = x->db;
+    x->fault_keep = x->db;
     fv_sql_opts_t o = {.pool_size = 2, .connect_timeout_ms = 2000};
     assert_int_equal(open_url(x, url, &o, &x->db), 0);
     call_t c;
@@ -909,7 +922,7 @@ static void server_restart_reconnects(void **state)
     assert_int_equal(first, 0);
     fv_sql_tx_t *open_tx = tx_begin(x);
 
-    assert_int_equal(server_cmd("halt", dir), 0);
+    assert_int_equal(server_cmd(x, "halt", dir), 0);
     /* the transaction's connection is gone: its statements fail, rollback still succeeds */
     assert_int_equal(tq(x, open_tx, &c, "SELECT 1", NULL, 0), FV_EBACKEND);
     assert_int_equal(tq(x, open_tx, &c, "SELECT 1", NULL, 0), FV_EBACKEND);
@@ -926,7 +939,7 @@ static void server_restart_reconnects(void **state)
     run_until(&x->loop, &t.done, WAIT_MS);
     assert_int_equal(t.rc, FV_EBACKEND);
 
-    assert_int_equal(server_cmd("start", dir), 0);
+    assert_int_equal(server_cmd(x, "start", dir), 0);
     int rc = -1;
     for (int i = 0; i < 100 && rc != 0; i++) {
         rc = q(x, &c, "SELECT 3", NULL, 0);
@@ -938,8 +951,9 @@ static void server_restart_reconnects(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(c.i64[0], 3);
     db_close(x);
-    x->db = keep;
-    assert_int_equal(server_cmd("stop", dir), 0);
+    x->db = x->fault_keep;
+    x->fault_keep = NULL;
+    assert_int_equal(server_cmd(x, "stop", dir), 0);
     rmdir(dir);
     x->fault_dir[0] = '\0';
 }
