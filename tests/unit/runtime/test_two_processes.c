@@ -4,7 +4,8 @@
  * (finalverse.events.v1.HarmonyChanged) on its bus; process B runs echo-engine, subscribed to
  * that channel, and receives it over the real Redis of the suite. Both are the real runtime
  * with stand-in module descriptors; A then shuts down on SIGTERM and exits 0.
- * fv-test-needs: redis */
+ * fv-test-needs: redis
+ * fv-test-lock: redis-bus (both count the fv.bus.* traffic of the shared Redis) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
