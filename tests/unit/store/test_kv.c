@@ -24,6 +24,7 @@
 #include "core/alloc.h"
 #include "store/kv.h"
 #include "store/kv_internal.h"
+#include "test_servers.h"
 
 #define MAX_VALUE 4096
 #define WAIT_MS 5000
@@ -189,24 +190,6 @@ static int open_fixture(void **state, const char *url)
     return 0;
 }
 
-static int read_url(const char *name, char *out, size_t cap)
-{
-    const char *dir = getenv("FV_TEST_SERVERS");
-    if (!dir)
-        return -1;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.url", dir, name);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return -1;
-    int ok = fgets(out, (int)cap, fp) != NULL;
-    fclose(fp);
-    if (!ok)
-        return -1;
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
-}
-
 static int setup_memory(void **state)
 {
     return open_fixture(state, "memory:");
@@ -215,7 +198,7 @@ static int setup_memory(void **state)
 static int setup_redis(void **state)
 {
     char url[512];
-    if (read_url("redis", url, sizeof(url)) < 0) {
+    if (fv_test_server_url("redis", url, sizeof(url)) < 0) {
         fprintf(stderr, "no redis URL in $FV_TEST_SERVERS/redis.url\n");
         return -1;
     }
@@ -821,7 +804,7 @@ static void redis_server_goes_away(void **state)
 static void redis_url_db_auth(void **state)
 {
     char url[256], base[256], u[600];
-    assert_int_equal(read_url("redis", url, sizeof(url)), 0);
+    assert_int_equal(fv_test_server_url("redis", url, sizeof(url)), 0);
     snprintf(base, sizeof(base), "%s", url);
     char *slash = strrchr(base, '/');
     assert_non_null(slash);

@@ -27,6 +27,7 @@
 #include "core/alloc.h"
 #include "store/sql.h"
 #include "store/vector.h"
+#include "test_servers.h"
 
 #define WAIT_MS 20000
 #define MAX_HITS 64
@@ -945,21 +946,6 @@ static void bad_urls(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void read_url(const char *name, char *out, size_t len)
-{
-    const char *dir = getenv("FV_TEST_SERVERS");
-    if (!dir)
-        return;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.url", dir, name);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    if (fgets(out, (int)len, f))
-        out[strcspn(out, "\r\n")] = '\0';
-    fclose(f);
-}
-
 static size_t discard(char *ptr, size_t size, size_t n, void *data)
 {
     return size * n;
@@ -1022,7 +1008,7 @@ static void find_qdrant(void)
 int main(void)
 {
     find_qdrant();
-    read_url("postgres", postgres_url, sizeof(postgres_url));
+    (void)fv_test_server_url("postgres", postgres_url, sizeof(postgres_url));
     /* A database of our own on the shared server: the sql suite migrates and drops tables in
      * finalverse_test, and must not find ours there. */
     if (postgres_url[0] && strlen(postgres_url) + 8 < sizeof(postgres_url))
