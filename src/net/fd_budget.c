@@ -14,11 +14,9 @@ size_t fv__fd_budget_limit(void)
 {
     if (limit == 0) {
         struct rlimit rl;
-        size_t soft = 1024;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-            soft = (size_t)rl.rlim_cur;
-        else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-            soft = 1u << 20;
+        size_t soft = 1024;            /* what a process gets when it cannot tell */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+            soft = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : (size_t)rl.rlim_cur;
         size_t reserve = soft / 16 > FD_RESERVE_MIN ? soft / 16 : FD_RESERVE_MIN;
         limit = soft > reserve + 1 ? soft - reserve : 1;
     }

@@ -572,6 +572,21 @@ static void req_finish(fv__http_conn_t *c, fv_http_req_t *r, int status)
     req_retire(c, r, c->dispatching ? 0 : s->epoch);
 }
 
+/* A response is queued and its request finished: the connection ends, or waits idle for the
+ * next request and parses what is already buffered (when answered outside the handler call). */
+static void after_answer(fv__http_conn_t *c, bool keep)
+{
+    if (c->state >= FV_HTTP_CONN_ENDED)
+        return;
+    if (!keep) {
+        conn_end(c);
+        return;
+    }
+    fv_sock_deadline(c->sock, c->server->lim.idle_timeout_ms);
+    if (!c->dispatching)
+        fv_sock_process(c->sock);
+}
+
 void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_type,
                            const void *body, size_t len, char *owned)
 {
@@ -628,15 +643,7 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
         return;
     }
     fv_sock_write_send(c->sock, w, owned, owned ? len : 0, owned);
-    if (c->state >= FV_HTTP_CONN_ENDED)
-        return;
-    if (!keep) {
-        conn_end(c);
-        return;
-    }
-    fv_sock_deadline(c->sock, s->lim.idle_timeout_ms);
-    if (!c->dispatching)
-        fv_sock_process(c->sock);     /* answered later: parse what is buffered */
+    after_answer(c, keep);
 }
 
 /* ---- streaming responses ---- */
@@ -744,15 +751,7 @@ void fv_http_reply_end(fv_http_req_t *r)
     }
     r->streaming = false;
     req_finish(c, r, r->stream_status);
-    if (c->state >= FV_HTTP_CONN_ENDED)
-        return;
-    if (!keep) {
-        conn_end(c);
-        return;
-    }
-    fv_sock_deadline(c->sock, s->lim.idle_timeout_ms);
-    if (!c->dispatching)
-        fv_sock_process(c->sock);
+    after_answer(c, keep);
 }
 
 int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_driver_t *d,
