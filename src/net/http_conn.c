@@ -20,6 +20,7 @@ static bool settings_ready;
 
 static void conn_fail(fv__http_conn_t *c, int status, int code, const char *msg);
 static fv_http_req_t *req_get(fv__http_conn_t *c);
+static size_t parse(fv__http_conn_t *c, const char *data, size_t len);
 
 static const char *state_name(fv__http_conn_state_t s)
 {
@@ -58,6 +59,29 @@ size_t fv__http_buffered_bodies(void)
     return bodies_total;
 }
 
+/* ---- streamed request bodies ---- */
+
+static bool body_flowing(const fv__http_conn_t *c)
+{
+    return c->body_streams && c->body_cb && !c->body_paused;
+}
+
+/* The request no longer streams its body (ended, answered or aborted). */
+static void body_stop(fv__http_conn_t *c)
+{
+    c->body_streams = false;
+    c->body_paused = false;
+    c->body_cb = NULL;
+    c->body_cb_data = NULL;
+}
+
+static void send_continue(fv__http_conn_t *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    c->expect_continue = false;
+    fv_sock_write(c->sock, cont, sizeof(cont) - 1);
+}
+
 /* ---- parser callbacks ---- */
 
 static int on_message_begin(llhttp_t *p)
@@ -73,6 +97,7 @@ static int on_message_begin(llhttp_t *p)
     c->hdr_count = 0;
     c->last_cb = 0;
     c->head_done = false;
+    c->body_seen = 0;
     fv_sock_deadline(c->sock, c->server->lim.header_timeout_ms);
     return 0;
 }
@@ -248,32 +273,49 @@ static int on_headers_complete(llhttp_t *p)
     p->upgrade = 0;
 
     bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
-    /* The route may allow more (uploads) or less (/health: none) than the server's default;
-     * asked only when a body comes, so a plain GET costs no second route lookup. */
-    c->body_limit = c->server->lim.max_body_bytes;
-    if (has_body && c->server->body_limit_cb)
-        c->body_limit = c->server->body_limit_cb(r, c->server->body_limit_data, c->body_limit);
+    /* The route may allow more (uploads) or less (/health: none) than the server's default,
+     * or stream the body; asked only when a body comes, so a plain GET costs no second route
+     * lookup. */
+    fv_http_body_policy_t pol = {.max_bytes = c->server->lim.max_body_bytes, .stream = false};
+    if (has_body && c->server->body_policy_cb)
+        c->server->body_policy_cb(r, c->server->body_policy_data, &pol);
+    c->body_limit = pol.max_bytes;
     c->body.max = c->body_limit ? c->body_limit : 1;   /* a buffer max of 0 means "none" */
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->body_limit) {
         c->err_status = 413;
         return -1;
     }
-    if (has_body) {
-        c->phase = FV_HTTP_PHASE_BODY;
-        fv_sock_deadline(c->sock, c->server->lim.body_timeout_ms);
-        fv_slice_t expect = fv_http_req_header(r, "expect");
-        if (expect.len == 12 && strncasecmp(expect.ptr, "100-continue", 12) == 0 &&
-            p->http_minor >= 1) {
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            fv_sock_write(c->sock, cont, sizeof(cont) - 1);
-        }
+    if (!has_body)
+        return 0;
+    c->phase = FV_HTTP_PHASE_BODY;
+    fv_slice_t expect = fv_http_req_header(r, "expect");
+    c->expect_continue = expect.len == 12 && strncasecmp(expect.ptr, "100-continue", 12) == 0 &&
+                         p->http_minor >= 1;
+    if (pol.stream) {
+        /* the handler gets the request now and reads the body at its own pace */
+        c->body_streams = true;
+        c->head_ready = true;
+        fv_sock_deadline_clear(c->sock);
+        return HPE_PAUSED;
     }
+    fv_sock_deadline(c->sock, c->server->lim.body_timeout_ms);
+    if (c->expect_continue)
+        send_continue(c);
     return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     fv__http_conn_t *c = p->data;
+    if (c->body_streams) {
+        /* straight from the read buffer to the handler; it may pause, or answer, in there.
+         * llhttp reports an empty span when run on no input in the middle of a body. */
+        if (len == 0)
+            return 0;
+        c->body_seen += len;
+        c->body_cb(c->req, c->body_cb_data, at, len, false);
+        return body_flowing(c) ? 0 : HPE_PAUSED;
+    }
     if (len > c->server->lim.max_buffered_body_bytes - bodies_total ||
         bodies_total > c->server->lim.max_buffered_body_bytes) {
         c->err_status = 503;
@@ -294,7 +336,8 @@ static int on_chunk_header(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
     size_t max = c->body_limit;
-    if (p->content_length > max - c->body.len) {
+    uint64_t seen = c->body_streams ? c->body_seen : c->body.len;
+    if (seen > max || p->content_length > max - seen) {
         c->err_status = 413;
         return -1;
     }
@@ -304,6 +347,16 @@ static int on_chunk_header(llhttp_t *p)
 static int on_message_complete(llhttp_t *p)
 {
     fv__http_conn_t *c = p->data;
+    if (c->body_streams) {
+        /* the request is with its handler already: tell it the body is whole */
+        fv_http_body_cb cb = c->body_cb;
+        void *data = c->body_cb_data;
+        body_stop(c);
+        c->phase = FV_HTTP_PHASE_HANDLER;
+        fv_sock_deadline_clear(c->sock);
+        cb(c->req, data, NULL, 0, true);
+        return HPE_PAUSED;
+    }
     c->msg_ready = true;
     /* one request at a time: stop here, the rest of the buffer waits for the answer */
     return HPE_PAUSED;
@@ -435,6 +488,7 @@ static void req_abort(fv__http_conn_t *c)
         return;
     r->active = false;
     c->server->busy--;
+    body_stop(c);
     fv_http_req_abort_cb cb = r->abort_cb;
     r->abort_cb = NULL;
     if (cb) {
@@ -550,6 +604,8 @@ static void conn_fail(fv__http_conn_t *c, int status, int code, const char *msg)
     }
     fv_sock_write_send(c->sock, w, body, len, body);
     conn_end(c);
+    /* a request already with its handler (its body streaming) cannot complete now */
+    req_abort(c);
 }
 
 /* The request leaves the handler's hands (answered or upgraded). */
@@ -567,6 +623,7 @@ static void req_finish(fv__http_conn_t *c, fv_http_req_t *r, int status)
     r->param_count = r->param_cap = 0;
     r->route = NULL;
     c->phase = FV_HTTP_PHASE_IDLE;
+    body_stop(c);
     /* answered inside the handler call: reusable once that call returns; else not before
      * the next loop callback */
     req_retire(c, r, c->dispatching ? 0 : s->epoch);
@@ -604,7 +661,9 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     }
     fv__http_conn_t *c = r->conn;
     fv_http_server_t *s = c->server;
-    bool keep = r->keep_alive && c->state == FV_HTTP_CONN_OPEN && !s->stopping;
+    /* answered before its body ended: the rest is not read, the connection ends */
+    bool keep = r->keep_alive && c->state == FV_HTTP_CONN_OPEN && !s->stopping &&
+                !c->body_streams;
     fv_sock_write_t *w = fv_sock_write_get(c->sock);
     bool inline_body = !owned && len && !r->is_head && len <= FV_HTTP_INLINE_BODY;
     if (!owned && len && !r->is_head && !inline_body) {
@@ -742,7 +801,8 @@ void fv_http_reply_end(fv_http_req_t *r)
         return;
     fv__http_conn_t *c = r->conn;
     fv_http_server_t *s = c->server;
-    bool keep = r->stream_keep && c->state == FV_HTTP_CONN_OPEN && !s->stopping;
+    bool keep = r->stream_keep && c->state == FV_HTTP_CONN_OPEN && !s->stopping &&
+                !c->body_streams;
     if (r->stream_chunked && !r->is_head && c->state < FV_HTTP_CONN_ENDED)
         fv_sock_write(c->sock, "0\r\n\r\n", 5);
     if (c->writable_req == r) {
@@ -752,6 +812,74 @@ void fv_http_reply_end(fv_http_req_t *r)
     r->streaming = false;
     req_finish(c, r, r->stream_status);
     after_answer(c, keep);
+}
+
+/* ---- streaming request bodies ---- */
+
+/* The connection whose streaming body r is, or NULL. */
+static fv__http_conn_t *body_conn(const fv_http_req_t *r)
+{
+    if (!r || !r->active)
+        return NULL;
+    fv__http_conn_t *c = r->conn;
+    return c->req == r && c->body_streams ? c : NULL;
+}
+
+bool fv_http_req_body_streaming(const fv_http_req_t *r)
+{
+    return body_conn(r) != NULL;
+}
+
+/* Pieces flow again (or for the first time): the parser runs now, or, when called from inside
+ * the socket's own data callback, as soon as that returns. */
+static void body_kick(fv__http_conn_t *c)
+{
+    fv_sock_deadline(c->sock, c->server->lim.body_timeout_ms);
+    if (c->parsing)
+        return;                      /* called from a body callback: the parser goes on */
+    (void)parse(c, "", 0);           /* paused after the last byte: reach the end now */
+    fv_sock_process(c->sock);
+}
+
+int fv_http_req_read_body(fv_http_req_t *r, fv_http_body_cb cb, void *data)
+{
+    if (!r || !r->active)
+        return FV_ECANCELED;
+    if (!cb || r->body_read)
+        return FV_EINVAL;
+    r->body_read = true;
+    fv__http_conn_t *c = body_conn(r);
+    if (!c) {
+        /* buffered whole (or none): all of it now */
+        cb(r, data, r->body.ptr, r->body.len, true);
+        return 0;
+    }
+    c->body_cb = cb;
+    c->body_cb_data = data;
+    if (c->expect_continue)
+        send_continue(c);
+    if (!c->body_paused)
+        body_kick(c);
+    return 0;
+}
+
+void fv_http_req_pause_body(fv_http_req_t *r)
+{
+    fv__http_conn_t *c = body_conn(r);
+    if (!c || c->body_paused)
+        return;
+    c->body_paused = true;
+    fv_sock_deadline_clear(c->sock);
+}
+
+void fv_http_req_resume_body(fv_http_req_t *r)
+{
+    fv__http_conn_t *c = body_conn(r);
+    if (!c || !c->body_paused)
+        return;
+    c->body_paused = false;
+    if (c->body_cb)
+        body_kick(c);
 }
 
 int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_driver_t *d,
@@ -792,13 +920,15 @@ static void dispatch(fv__http_conn_t *c)
 {
     fv_http_req_t *r = c->req;
     fv_http_server_t *s = c->server;
-    r->body = fv_buf_slice(&c->body);
+    r->body = c->body_streams ? fv_slice("", 0) : fv_buf_slice(&c->body);
     r->id = fv_id_next();
     r->start_ns = fv_now_ns();
     fv_arena_init(&r->arena, 4096);
     r->active = true;
     s->busy++;
-    c->phase = FV_HTTP_PHASE_HANDLER;
+    /* a streaming body stays in phase BODY until its end is parsed */
+    if (!c->body_streams)
+        c->phase = FV_HTTP_PHASE_HANDLER;
     fv_sock_deadline_clear(c->sock);
     c->dispatching = true;
     s->handler(r, s->handler_data);
@@ -858,17 +988,18 @@ static bool sniff(fv__http_conn_t *c, const char *data, size_t len)
     return false;
 }
 
-static size_t http1_data(fv_sock_t *s, void *state, const char *data, size_t len)
+/* Runs the parser over data while it may, dispatching each request; returns the bytes used.
+ * With len 0 it runs once when a streamed body flows, so that a parser paused right after a
+ * body's last byte reaches the end of the message without waiting for another byte. */
+static size_t parse(fv__http_conn_t *c, const char *data, size_t len)
 {
-    fv__http_conn_t *c = state;
-    if (c->sniffing) {
-        if (!sniff(c, data, len))
-            return 0;
-        if (c->sniffing)
-            return 0;                /* a prefix of the preface: wait for more */
-    }
+    fv_sock_t *s = c->sock;
     size_t off = 0;
-    while (conn_may_parse(c) && !req_busy(c) && off < len && !fv_sock_output_full(s)) {
+    bool flush = len == 0;
+    c->parsing = true;
+    while (conn_may_parse(c) && (!req_busy(c) || body_flowing(c)) && (off < len || flush) &&
+           !fv_sock_output_full(s)) {
+        flush = false;
         c->err_status = 0;
         c->err_msg = NULL;
         llhttp_errno_t e = llhttp_execute(&c->parser, data + off, len - off);
@@ -896,15 +1027,35 @@ static size_t http1_data(fv_sock_t *s, void *state, const char *data, size_t len
                          llhttp_get_error_reason(&c->parser));
                 conn_fail(c, 400, FV_EINVAL, msg);
             }
+            c->parsing = false;
             return len;
         }
         off += used;
-        if (c->msg_ready) {
+        if (c->head_ready) {
+            c->head_ready = false;
+            dispatch(c);             /* the body streams: the handler reads it (or not) */
+        } else if (c->msg_ready) {
             c->msg_ready = false;
             dispatch(c);             /* may upgrade or close: conn_may_parse then stops */
         }
+        if (body_flowing(c) && used)
+            fv_sock_deadline(s, c->server->lim.body_timeout_ms);
     }
+    c->parsing = false;
     return off;
+}
+
+static size_t http1_data(fv_sock_t *s, void *state, const char *data, size_t len)
+{
+    fv__http_conn_t *c = state;
+    (void)s;
+    if (c->sniffing) {
+        if (!sniff(c, data, len))
+            return 0;
+        if (c->sniffing)
+            return 0;                /* a prefix of the preface: wait for more */
+    }
+    return len ? parse(c, data, len) : 0;
 }
 
 const fv_sock_driver_t fv__http1_driver = {

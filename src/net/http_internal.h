@@ -82,6 +82,7 @@ struct fv_http_req {
     bool stream_keep;               /* the connection stays open after the end */
     int stream_status;
     bool orphan;                    /* its connection died and nobody took the abort */
+    bool body_read;                 /* fv_http_req_read_body ran */
 };
 
 /* Forward-only lifecycle of an HTTP/1 connection. */
@@ -118,6 +119,15 @@ struct fv__http_conn {
     fv_buf_t body;
     size_t body_counted;            /* of it, counted in the process's buffered-body total */
     size_t body_limit;              /* the current request's: its route's, or the server's */
+    /* a streamed request body (fv_http_req_read_body) */
+    fv_http_body_cb body_cb;        /* the handler's reader; NULL until it asks */
+    void *body_cb_data;
+    uint64_t body_seen;             /* streamed bytes so far, for the chunk limit check */
+    bool body_streams;              /* the request in the handler streams its body, not ended */
+    bool body_paused;
+    bool head_ready;                /* a streaming request's head is parsed: dispatch it */
+    bool expect_continue;           /* it asked for "100 Continue" before sending the body */
+    bool parsing;                   /* inside llhttp_execute: never re-enter it */
     fv_http_req_t *writable_req;    /* a streaming request waiting for room (one at a time) */
     fv_http_writable_cb writable_cb;
     void *writable_data;
@@ -160,8 +170,8 @@ struct fv_http_server {
     uint64_t refused_logged_at;     /* loop time of the last such warning (rate limit) */
     uint64_t accept_errors;         /* accept failures (descriptor table full, ...) */
     uint64_t accept_logged_at;
-    fv_http_body_limit_cb body_limit_cb;   /* per-request body ceiling, or NULL */
-    void *body_limit_data;
+    fv_http_body_policy_cb body_policy_cb;  /* per-request body limit and streaming, or NULL */
+    void *body_policy_data;
     int port;
     int handles_open;               /* listener + sockets not yet freed */
     bool listening;

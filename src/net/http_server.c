@@ -38,10 +38,10 @@ int fv_http_server_new(uv_loop_t *loop, const fv_http_limits_t *lim, fv_http_han
     return 0;
 }
 
-void fv_http_server_set_body_limit(fv_http_server_t *s, fv_http_body_limit_cb cb, void *data)
+void fv_http_server_set_body_policy(fv_http_server_t *s, fv_http_body_policy_cb cb, void *data)
 {
-    s->body_limit_cb = cb;
-    s->body_limit_data = data;
+    s->body_policy_cb = cb;
+    s->body_policy_data = data;
 }
 
 void fv_http_server_set_observer(fv_http_server_t *s, fv_http_observer_cb cb, void *data)

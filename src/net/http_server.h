@@ -86,12 +86,19 @@ FV_MUST_USE int fv_http_server_listen(fv_http_server_t *s, const char *host, int
 /* The bound port, after a successful listen. */
 int fv_http_server_port(const fv_http_server_t *s);
 
-/* Per-request body limits: when a request announces a body, cb(req, data, max_body_bytes)
- * says how many bytes this one may send (its route's limit; 0 allows none), with the request
- * head already parsed. A Content-Length over it is refused with 413 before a body byte is
- * read, a chunked body when its chunk sizes pass it. */
-typedef size_t (*fv_http_body_limit_cb)(const fv_http_req_t *req, void *data, size_t dflt);
-void fv_http_server_set_body_limit(fv_http_server_t *s, fv_http_body_limit_cb cb, void *data);
+/* Per-request body policy: when a request announces a body, cb(req, data, policy) may change
+ * the policy, which arrives filled with the server's: how many bytes this request may send
+ * (its route's limit; 0 allows none) and whether its handler reads the body as it arrives
+ * (see "streaming a request body") instead of getting it whole. The request head is parsed.
+ * A Content-Length over the limit is refused with 413 before a body byte is read, a chunked
+ * body when its chunk sizes pass it. */
+typedef struct fv_http_body_policy {
+    size_t max_bytes;
+    bool stream;
+} fv_http_body_policy_t;
+typedef void (*fv_http_body_policy_cb)(const fv_http_req_t *req, void *data,
+                                       fv_http_body_policy_t *policy);
+void fv_http_server_set_body_policy(fv_http_server_t *s, fv_http_body_policy_cb cb, void *data);
 
 /* ---- other protocols on the same port ----
  *
@@ -152,7 +159,7 @@ fv_slice_t fv_http_req_header(const fv_http_req_t *req, const char *name);
 size_t fv_http_req_header_count(const fv_http_req_t *req);
 void fv_http_req_header_at(const fv_http_req_t *req, size_t i, fv_slice_t *name,
                            fv_slice_t *value);
-/* The whole (de-chunked) body. */
+/* The whole (de-chunked) body; empty for a request that streams its body. */
 fv_slice_t fv_http_req_body(const fv_http_req_t *req);
 /* Value of query parameter name, percent-decoded, from the request arena; NULL when absent. */
 const char *fv_http_req_query_param(fv_http_req_t *req, const char *name);
@@ -217,6 +224,36 @@ bool fv_http_reply_full(const fv_http_req_t *req);
 FV_MUST_USE int fv_http_reply_on_writable(fv_http_req_t *req, fv_http_writable_cb cb,
                                           void *data);
 void fv_http_reply_end(fv_http_req_t *req);
+
+/* ---- streaming a request body ----
+ * A request whose route streams its body (fv_router_add_streaming, or a body policy with
+ * stream set) reaches the handler as soon as its head is parsed, and the body stays unread
+ * until the handler asks for it with fv_http_req_read_body(): then cb gets each piece as it
+ * is parsed (de-chunked), straight from the read buffer, valid during the call only; the last
+ * call has end set (and len 0). A client that sent "Expect: 100-continue" gets its 100 at that
+ * moment, so a handler that refuses on the head alone (401, 404) never has the body sent.
+ *
+ * Back-pressure: fv_http_req_pause_body() stops the pieces (the socket then reads until its
+ * buffer is full and stops: TCP slows the client), fv_http_req_resume_body() goes on; both may
+ * be called from cb. While pieces flow, the connection must make progress every
+ * body_timeout_ms (else 408); while paused, no timer runs: the handler has the body's pace.
+ *
+ * The handler may answer at any time, from cb too; answered before the end, the rest of the
+ * body is not read and the connection ends after the answer. A streaming answer
+ * (fv_http_reply_start) may run alongside the body. A body that does not arrive whole (over
+ * the route's limit: 413, too slow: 408, malformed: 400, client gone) ends the request
+ * through its abort callback; the server has answered the client itself. For a request whose
+ * body was not streamed (buffered whole, or none), cb runs once, at once, with the whole body
+ * and end set, so a handler may use fv_http_req_read_body() for both. */
+typedef void (*fv_http_body_cb)(fv_http_req_t *req, void *data, const char *piece, size_t len,
+                                bool end);
+/* 0, or FV_ECANCELED (answered or aborted), FV_EINVAL (no cb, or reading already). */
+FV_MUST_USE int fv_http_req_read_body(fv_http_req_t *req, fv_http_body_cb cb, void *data);
+/* Whether the body of this request comes by fv_http_req_read_body() pieces, not whole: true
+ * from the head until the end has been delivered. */
+bool fv_http_req_body_streaming(const fv_http_req_t *req);
+void fv_http_req_pause_body(fv_http_req_t *req);
+void fv_http_req_resume_body(fv_http_req_t *req);
 
 /* Whether the request asks for a protocol upgrade (Connection: upgrade and Upgrade:). */
 bool fv_http_req_is_upgrade(const fv_http_req_t *req);

@@ -32,6 +32,7 @@ typedef struct route {
     void *data;
     size_t max_body;              /* with has_max_body: the route's own request body limit */
     bool has_max_body;
+    bool stream_body;             /* the handler reads the body as it arrives */
 } route_t;
 
 typedef struct allow_str {
@@ -376,8 +377,9 @@ int fv_router_match(const fv_router_t *r, fv_slice_t method, fv_slice_t path,
     return rc;
 }
 
-int fv_router_add_limited(fv_router_t *r, const char *method, const char *pattern,
-                          fv_http_handler_cb handler, void *data, size_t max_body_bytes)
+static int add_with_body(fv_router_t *r, const char *method, const char *pattern,
+                         fv_http_handler_cb handler, void *data, size_t max_body_bytes,
+                         bool stream)
 {
     int rc = fv_router_add(r, method, pattern, handler, data);
     if (rc < 0)
@@ -385,16 +387,30 @@ int fv_router_add_limited(fv_router_t *r, const char *method, const char *patter
     route_t *rt = r->routes[r->count - 1];
     rt->max_body = max_body_bytes;
     rt->has_max_body = true;
+    rt->stream_body = stream;
     return 0;
 }
 
-size_t fv_router_body_limit(const fv_http_req_t *req, void *router, size_t dflt)
+int fv_router_add_limited(fv_router_t *r, const char *method, const char *pattern,
+                          fv_http_handler_cb handler, void *data, size_t max_body_bytes)
+{
+    return add_with_body(r, method, pattern, handler, data, max_body_bytes, false);
+}
+
+int fv_router_add_streaming(fv_router_t *r, const char *method, const char *pattern,
+                            fv_http_handler_cb handler, void *data, size_t max_body_bytes)
+{
+    return add_with_body(r, method, pattern, handler, data, max_body_bytes, true);
+}
+
+void fv_router_body_policy(const fv_http_req_t *req, void *router, fv_http_body_policy_t *pol)
 {
     const route_t *rt = NULL;
     if (router_find(router, fv_http_req_method(req), fv_http_req_path(req), &rt, NULL, 0, NULL,
                     NULL) < 0 || !rt->has_max_body)
-        return dflt;   /* no route: the 404/405 comes after the body, within the default */
-    return rt->max_body;
+        return;   /* no route: the 404/405 comes after the body, within the default */
+    pol->max_bytes = rt->max_body;
+    pol->stream = rt->stream_body;
 }
 
 void fv_router_dispatch(fv_http_req_t *req, void *router)

@@ -31,9 +31,16 @@ FV_MUST_USE int fv_router_add_limited(fv_router_t *r, const char *method, const 
                                       fv_http_handler_cb handler, void *data,
                                       size_t max_body_bytes);
 
-/* The body limit of the route req's head matches, or dflt; the fv_http_body_limit_cb shape,
- * with data = the router (fv_http_server_set_body_limit). */
-size_t fv_router_body_limit(const fv_http_req_t *req, void *router, size_t dflt);
+/* As fv_router_add_limited, and the handler reads the request body as it arrives
+ * (fv_http_req_read_body) instead of getting it whole: for uploads and proxies. */
+FV_MUST_USE int fv_router_add_streaming(fv_router_t *r, const char *method, const char *pattern,
+                                        fv_http_handler_cb handler, void *data,
+                                        size_t max_body_bytes);
+
+/* The body policy of the route req's head matches (its limit, whether it streams); left as
+ * given when the route has none. The fv_http_body_policy_cb shape, with data = the router
+ * (fv_http_server_set_body_policy). */
+void fv_router_body_policy(const fv_http_req_t *req, void *router, fv_http_body_policy_t *pol);
 
 /* Dispatches req: sets its params and route, then calls the handler, or replies 404/405.
  * Has the fv_http_handler_cb shape, with data = the router. */

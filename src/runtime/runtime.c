@@ -425,7 +425,7 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
         return fv_error_set(err, rc, "%s: cannot create HTTP server: %s", m->name,
                             fv_strerror(rc));
     fv_http_server_set_observer(ctx->server, fv__endpoints_observe, ctx);
-    fv_http_server_set_body_limit(ctx->server, fv_router_body_limit, ctx->router);
+    fv_http_server_set_body_policy(ctx->server, fv_router_body_policy, ctx->router);
     fv_error_t lerr;
     if ((rc = fv_http_server_listen(ctx->server, cfg->general.bind, ctx->port, &lerr)) < 0)
         return fv_error_set(err, rc, "%s: cannot listen on %s", m->name, lerr.msg);

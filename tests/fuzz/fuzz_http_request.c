@@ -1,7 +1,9 @@
 /* fuzz_http_request.c - arbitrary bytes through the server's real request path (llhttp, our
  * callbacks, the limits, the reply writer) on a connection without a socket. The first byte
  * picks the feeding piece size, so both whole and split reads are covered. Every fifth request
- * is left unanswered, so closing with a request in the handler is covered too. */
+ * is left unanswered, so closing with a request in the handler is covered too. Paths that
+ * start with "/s" stream their body: the reader pauses and resumes, answers mid-body or at
+ * the end, or streams the answer alongside. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -14,8 +16,46 @@ static uv_loop_t loop;
 static fv_http_server_t *server;
 static unsigned counter;
 
+static void on_piece(fv_http_req_t *req, void *data, const char *piece, size_t len, bool end)
+{
+    (void)data;
+    unsigned k = counter++;
+    if (fv_http_req_body_streaming(req) && k % 3 == 0) {
+        fv_http_req_pause_body(req);
+        fv_http_req_resume_body(req);
+    }
+    if (fv_http_req_body_streaming(req) && k % 7 == 0 && fv_http_reply_write(req, piece, len) == 0)
+        return;
+    if (end || k % 11 == 0) {
+        if (fv_http_reply_write(req, piece, len) == 0)
+            fv_http_reply_end(req);
+        else
+            fv_http_reply(req, 200, "text/plain", piece, len);
+    }
+}
+
+static void body_policy(const fv_http_req_t *req, void *data, fv_http_body_policy_t *pol)
+{
+    (void)data;
+    fv_slice_t path = fv_http_req_path(req);
+    pol->stream = path.len >= 2 && path.ptr[1] == 's';
+    if (path.len >= 3 && path.ptr[2] == '0')
+        pol->max_bytes = 0;
+}
+
 static void handler(fv_http_req_t *req, void *data)
 {
+    if (fv_http_req_body_streaming(req)) {
+        if (++counter % 2 == 0 && fv_http_reply_start(req, 200, "text/plain") < 0)
+            return;
+        if (counter % 13 == 0) {
+            fv_http_reply(req, 401, "text/plain", "no", 2);   /* refused on the head */
+            return;
+        }
+        if (fv_http_req_read_body(req, on_piece, NULL) < 0)
+            fv_http_reply(req, 500, "text/plain", "read", 4);
+        return;
+    }
     /* touch what a handler reads, then answer now, or leave it pending for the abort path */
     (void)fv_http_req_header(req, "host");
     (void)fv_http_req_query_param(req, "a");
@@ -41,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lim.max_body_bytes = 4096;
         if (fv_http_server_new(&loop, &lim, handler, NULL, &server) < 0)
             return 0;
+        fv_http_server_set_body_policy(server, body_policy, NULL);
     }
     if (size == 0)
         return 0;

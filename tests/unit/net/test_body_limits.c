@@ -133,7 +133,7 @@ static void routes_set_their_own_limits(void **state)
     assert_int_equal(fv_router_add_limited(router, "GET", "/none", on_route, NULL, 0), 0);
     assert_int_equal(fv_router_add(router, "POST", "/default", on_route, NULL), 0);
     assert_int_equal(fv_http_server_new(&loop, &lim, fv_router_dispatch, router, &srv), 0);
-    fv_http_server_set_body_limit(srv, fv_router_body_limit, router);
+    fv_http_server_set_body_policy(srv, fv_router_body_policy, router);
 
     static char big[20000];
     memset(big, 'b', sizeof(big));

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "loopback.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,16 +27,6 @@ static fv_http_server_t *server;
 static void handler(fv_http_req_t *req, void *data)
 {
     fv_http_reply(req, 200, "text/plain", "ok", 2);
-}
-
-static int client_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    return fd;
 }
 
 /* Runs the server's loop until fd has something to read (or EOF), within 5 s. */
@@ -78,14 +69,14 @@ static void past_the_budget_503_then_served_again(void **state)
 
     int c[3];
     for (int i = 0; i < 3; i++) {
-        c[i] = client_connect(port);
+        c[i] = fv_test_connect(port, 0, false);
         assert_int_equal(get(c[i]), 200);
     }
     assert_int_equal(fv__fd_budget_used(), 3);
 
     /* the fourth, which sends its request at once: a 503 with our JSON error (not a reset for
      * the unread request), then the close */
-    int x = client_connect(port);
+    int x = fv_test_connect(port, 0, false);
     static const char early[] = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc";
     assert_int_equal(write(x, early, sizeof(early) - 1), (ssize_t)(sizeof(early) - 1));
     pump_until_readable(x);
@@ -111,7 +102,7 @@ static void past_the_budget_503_then_served_again(void **state)
         usleep(1000);
     }
     assert_int_equal(fv__fd_budget_used(), 2);
-    int y = client_connect(port);
+    int y = fv_test_connect(port, 0, false);
     assert_int_equal(get(y), 200);
     close(y);
     close(c[1]);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "net/http_server.h"
+#include "loopback.h"
 
 #define PIECE (64 * 1024)
 #define TOTAL (8 * 1024 * 1024)
@@ -74,19 +75,6 @@ static void handler(fv_http_req_t *req, void *data)
     assert_int_equal(fv_http_reply_start(req, 200, "text/plain"), 0);
     assert_int_equal(fv_http_reply_start(req, 200, "text/plain"), FV_EINVAL);
     pump_out(req, NULL);
-}
-
-static int client_connect(int port, int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    if (rcvbuf)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    fcntl(fd, F_SETFL, O_NONBLOCK);
-    return fd;
 }
 
 /* Reads what is there (running the server's loop meanwhile) into b; returns bytes read, 0 on
@@ -145,7 +133,7 @@ static void slow_reader_gets_it_all_in_bounded_memory(void **state)
     fv_http_limits_default(&lim);
     lim.max_output_bytes = 256 * 1024;
     setup_server(&lim);
-    int fd = client_connect(fv_http_server_port(server), 16 * 1024);
+    int fd = fv_test_connect(fv_http_server_port(server), 16 * 1024, true);
     static const char req[] = "GET /s HTTP/1.1\r\nHost: t\r\n\r\n";
     assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
 
@@ -192,7 +180,7 @@ static void slow_reader_gets_it_all_in_bounded_memory(void **state)
 static void http10_body_ends_with_the_connection(void **state)
 {
     setup_server(NULL);
-    int fd = client_connect(fv_http_server_port(server), 0);
+    int fd = fv_test_connect(fv_http_server_port(server), 0, true);
     static const char req[] = "GET /s HTTP/1.0\r\n\r\n";
     assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
     size_t cap = TOTAL + 4096, got = 0;
@@ -219,7 +207,7 @@ static void client_leaves_mid_stream(void **state)
     fv_http_limits_default(&lim);
     lim.max_output_bytes = 128 * 1024;
     setup_server(&lim);
-    int fd = client_connect(fv_http_server_port(server), 8 * 1024);
+    int fd = fv_test_connect(fv_http_server_port(server), 8 * 1024, true);
     static const char req[] = "GET /s HTTP/1.1\r\nHost: t\r\n\r\n";
     assert_int_equal(write(fd, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
     char buf[4096];
