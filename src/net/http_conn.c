@@ -882,6 +882,11 @@ void fv_http_req_resume_body(fv_http_req_t *r)
         body_kick(c);
 }
 
+fv_sock_t *fv_http_req_sock(const fv_http_req_t *r)
+{
+    return r && r->active && r->conn ? r->conn->sock : NULL;
+}
+
 int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_driver_t *d,
                     void *state)
 {

@@ -258,6 +258,10 @@ void fv_http_req_resume_body(fv_http_req_t *req);
 /* Whether the request asks for a protocol upgrade (Connection: upgrade and Upgrade:). */
 bool fv_http_req_is_upgrade(const fv_http_req_t *req);
 
+/* The socket carrying req (NULL once its connection is gone), for a driver that needs it
+ * before fv_http_upgrade hands the socket over. */
+fv_sock_t *fv_http_req_sock(const fv_http_req_t *req);
+
 /* Accepts the upgrade the request asks for: sends "101 Switching Protocols" with
  * Connection: Upgrade, the headers added with fv_http_resp_header and extra_headers (raw
  * "Name: value\r\n" lines, may be NULL), finishes the request and hands the socket to driver

@@ -21,6 +21,8 @@ struct fv_sock_write {
     struct fv_sock_write *next;
     fv_buf_t head;
     char *owned;                    /* fv_free()d once written */
+    void (*release)(void *);        /* or this runs, for a body shared by many writes */
+    void *release_data;
     size_t queued;                  /* bytes of this write counted in out_bytes */
 };
 
@@ -269,6 +271,11 @@ static void write_done(fv_sock_t *s, fv_sock_write_t *w, int status)
     w->queued = 0;
     fv_free(w->owned);
     w->owned = NULL;
+    if (w->release) {
+        void (*release)(void *) = w->release;
+        w->release = NULL;
+        release(w->release_data);
+    }
     fv_buf_reset(&w->head);
     if (w->head.cap > 16 * 1024) {
         fv_buf_dispose(&w->head);
@@ -314,6 +321,7 @@ fv_sock_write_t *fv_sock_write_get(fv_sock_t *s)
     }
     w->next = NULL;
     w->owned = NULL;
+    w->release = NULL;
     w->queued = 0;
     s->writes_pending++;
     return w;
@@ -327,6 +335,14 @@ fv_buf_t *fv_sock_write_head(fv_sock_write_t *w)
 void fv_sock_write_drop(fv_sock_t *s, fv_sock_write_t *w)
 {
     write_done(s, w, 0);
+}
+
+void fv_sock_write_send_shared(fv_sock_t *s, fv_sock_write_t *w, const char *body, size_t len,
+                               void (*release)(void *), void *release_data)
+{
+    w->release = release;
+    w->release_data = release_data;
+    fv_sock_write_send(s, w, body, len, NULL);
 }
 
 void fv_sock_write_send(fv_sock_t *s, fv_sock_write_t *w, const char *body, size_t len,
@@ -458,7 +474,6 @@ static void switch_driver(fv_sock_t *s)
     s->data = s->next_data;
     s->next_driver = NULL;
     s->next_data = NULL;
-    fv_sock_deadline_clear(s);
     if (!s->upgraded) {
         s->upgraded = true;
         s->server->upgraded++;
@@ -525,6 +540,9 @@ int fv_sock_set_driver(fv_sock_t *s, const fv_sock_driver_t *d, void *state)
         return FV_EEXIST;
     s->next_driver = d;
     s->next_data = state;
+    /* the old driver's deadline is not the new one's; cleared now, so the new driver may set
+     * its own before the switch takes effect */
+    fv_sock_deadline_clear(s);
     if (s->state < SOCK_CLOSING)
         sock_pump(s);
     return 0;

@@ -78,6 +78,11 @@ void fv_sock_write_drop(fv_sock_t *s, fv_sock_write_t *w);
  * the bytes are dropped. */
 void fv_sock_write_send(fv_sock_t *s, fv_sock_write_t *w, const char *body, size_t len,
                         char *owned);
+/* As fv_sock_write_send for a body that many writes share (one event to many clients):
+ * release(release_data) runs once this write is done with body (written, failed or dropped),
+ * instead of a free. */
+void fv_sock_write_send_shared(fv_sock_t *s, fv_sock_write_t *w, const char *body, size_t len,
+                               void (*release)(void *), void *release_data);
 /* Copies data and sends it. */
 void fv_sock_write(fv_sock_t *s, const void *data, size_t len);
 /* Bytes queued in libuv and not yet taken by the kernel; whether that is over the ceiling. */

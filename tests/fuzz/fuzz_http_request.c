@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "net/http_internal.h"
+#include "feed_pieces.h"
 
 static uv_loop_t loop;
 static fv_http_server_t *server;
@@ -85,20 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size == 0)
         return 0;
-    size_t piece = (size_t)data[0] % 64 + 1;
-    if (data[0] >= 128)
-        piece = size;
-    data++;
-    size--;
     fv_buf_t out;
     fv_buf_init(&out, 1 << 20);
     fv_sock_t *c = fv__http_conn_new_detached(server, &out);
-    size_t off = 0;
-    while (off < size) {
-        size_t n = size - off < piece ? size - off : piece;
-        fv__http_conn_feed(c, (const char *)data + off, n);
-        off += n;
-    }
+    fuzz_feed_pieces(c, data, size);
     fv__http_conn_free_detached(c);
     /* requests left pending without an abort callback outlive their connection until the
      * server closes; this server lives for the whole run */
