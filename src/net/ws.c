@@ -128,7 +128,8 @@ static void send_close(fv_ws_t *ws, unsigned code, const char *reason)
         size_t rl = reason ? strlen(reason) : 0;
         if (rl > FV_WS_MAX_CONTROL - 2)
             rl = FV_WS_MAX_CONTROL - 2;    /* our reasons are ASCII: the cut stays UTF-8 */
-        memcpy(payload + 2, reason, rl);
+        if (rl)
+            memcpy(payload + 2, reason, rl);
         n += rl;
     }
     uint8_t head[FV_WS_MAX_HEAD];
@@ -208,6 +209,11 @@ size_t fv_ws_output_bytes(const fv_ws_t *ws)
 bool fv_ws_output_full(const fv_ws_t *ws)
 {
     return fv_sock_output_full(ws->sock);
+}
+
+void fv_ws_set_data(fv_ws_t *ws, void *data)
+{
+    ws->data = data;
 }
 
 const char *fv_ws_peer(fv_ws_t *ws)

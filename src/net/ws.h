@@ -83,6 +83,10 @@ bool fv_ws_output_full(const fv_ws_t *ws);
  * Idempotent. */
 void fv_ws_close(fv_ws_t *ws, unsigned code, const char *reason);
 
+/* Hands the callbacks' data pointer over to another owner (a session taking over a
+ * connection). */
+void fv_ws_set_data(fv_ws_t *ws, void *data);
+
 /* Peer address "ip:port". */
 const char *fv_ws_peer(fv_ws_t *ws);
 uv_loop_t *fv_ws_loop(const fv_ws_t *ws);

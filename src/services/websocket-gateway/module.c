@@ -1,10 +1,195 @@
-/* module.c - the websocket-gateway module descriptor. Its game endpoints arrive with their own
- * issue; until then the runtime gives it its listener, /health, /info, /metrics and its
- * registration, and opens (and health-checks) the stores it keeps its state in. */
+/* module.c - the websocket-gateway module: realtime client traffic on :3000. Every path but
+ * /health, /info, /metrics (and /presence later) upgrades to a WebSocket; the client protocol
+ * is docs/protocol.md. Events reach clients from the bus, whichever process published them. */
+#include "services/websocket-gateway/gateway.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
 #include "runtime/modules.h"
 #include "store/stores.h"
 
+static const fv_cfg_field_t wsg_settings_fields[] = {
+    FV_CFG_BOOL("allow_guests", wsg_settings_t, allow_guests, 1,
+                "a client without a token plays as a guest"),
+    FV_CFG_STR("dev_token", wsg_settings_t, dev_token, "",
+               "until accounts exist: a token that signs in as the developer player"),
+    FV_CFG_STR("allowed_origins", wsg_settings_t, allowed_origins, "",
+               "comma-separated Origins allowed to connect; empty allows any, null included"),
+    FV_CFG_MS("heartbeat_ms", wsg_settings_t, heartbeat_ms, 1000, 3600000, 25000,
+              "quiet this long, the server pings; no answer in as long again, it closes"),
+    FV_CFG_SIZE("max_message_bytes", wsg_settings_t, max_message_bytes, 125, 16777216, 65536,
+                "largest client message; larger ones close the connection with 1009"),
+    FV_CFG_U32("max_subscriptions", wsg_settings_t, max_subscriptions, 1, 100000, 256,
+               "channels one session may subscribe to"),
+    FV_CFG_U32("max_pending", wsg_settings_t, max_pending, 1, 1000000, 4096,
+               "events held for a client that reads too slowly; past it, close 1013"),
+    FV_CFG_U32("history_events", wsg_settings_t, history_events, 0, 100000, 512,
+               "events kept per session for resume"),
+    FV_CFG_MS("history_ms", wsg_settings_t, history_ms, 1000, 86400000, 120000,
+              "how long history, and a session whose client left, are kept"),
+};
+
+static double connected_gauge(void *data)
+{
+    return (double)((wsg_t *)data)->connected;
+}
+
+static double sessions_gauge(void *data)
+{
+    return (double)((wsg_t *)data)->session_count;
+}
+
+static double channels_gauge(void *data)
+{
+    return (double)((wsg_t *)data)->channel_count;
+}
+
+static double sent_gauge(void *data)
+{
+    return (double)((wsg_t *)data)->events_sent;
+}
+
+static double coalesced_gauge(void *data)
+{
+    return (double)((wsg_t *)data)->events_coalesced;
+}
+
+static double slow_gauge(void *data)
+{
+    return (double)((wsg_t *)data)->slow_closed;
+}
+
+static double resumed_gauge(void *data)
+{
+    return (double)((wsg_t *)data)->resumed;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    wsg_sessions_sweep(t->data, wsg_now_ms());
+}
+
+/* The bus channels that feed client channels: one prefix subscription per kind. */
+static const char *const bus_patterns[] = {"region.*", "player.*", "group.*", "chat.*"};
+
+static int wsg_start(fv_module_ctx_t *ctx, fv_error_t *err)
+{
+    wsg_t *gw = fv_calloc(1, sizeof(*gw));
+    gw->ctx = ctx;
+    gw->set = fv_module_settings(ctx);
+    fv_ws_limits_default(&gw->limits);
+    gw->limits.max_message_bytes = gw->set->max_message_bytes;
+    gw->limits.max_frame_bytes = gw->set->max_message_bytes;
+    gw->limits.ping_interval_ms = gw->set->heartbeat_ms;
+    gw->limits.pong_timeout_ms = gw->set->heartbeat_ms;
+    gw->session_buckets = 1024;
+    gw->sessions = fv_calloc(gw->session_buckets, sizeof(*gw->sessions));
+    gw->channel_buckets = 1024;
+    gw->channels = fv_calloc(gw->channel_buckets, sizeof(*gw->channels));
+    fv_module_set_data(ctx, gw);
+
+    int rc;
+    fv_router_t *r = fv_module_router(ctx);
+    /* any path upgrades; the runtime's literal routes (/health, ...) win over these */
+    if ((rc = fv_router_add_limited(r, "GET", "/", wsg_on_upgrade, gw, 0)) < 0 ||
+        (rc = fv_router_add_limited(r, "GET", "/*path", wsg_on_upgrade, gw, 0)) < 0)
+        return fv_error_set(err, rc, "websocket-gateway: cannot add routes: %s",
+                            fv_strerror(rc));
+    fv_bus_sub_opts_t so = {.queue_count = 65536, .policy = FV_BUS_COALESCE};
+    for (size_t i = 0; i < sizeof(bus_patterns) / sizeof(bus_patterns[0]); i++) {
+        if ((rc = fv_module_subscribe(ctx, bus_patterns[i], &so, wsg_on_bus_event, gw, NULL)) <
+            0)
+            return fv_error_set(err, rc, "websocket-gateway: cannot subscribe to %s: %s",
+                                bus_patterns[i], fv_strerror(rc));
+    }
+    uv_timer_init(fv_module_loop(ctx), &gw->sweep);
+    gw->sweep.data = gw;
+    gw->sweep_open = true;
+    uint64_t every = gw->set->history_ms / 4 ? gw->set->history_ms / 4 : 250;
+    uv_timer_start(&gw->sweep, on_sweep, every, every);
+    uv_unref((uv_handle_t *)&gw->sweep);
+
+    fv_module_add_gauge(ctx, "finalverse_ws_connections", "Open WebSocket client connections.",
+                        connected_gauge, gw);
+    fv_module_add_gauge(ctx, "finalverse_ws_sessions",
+                        "Sessions, connected or kept for resume.", sessions_gauge, gw);
+    fv_module_add_gauge(ctx, "finalverse_ws_channels", "Channels with local subscribers.",
+                        channels_gauge, gw);
+    fv_module_add_gauge(ctx, "finalverse_ws_events_sent_total", "Events handed to clients.",
+                        sent_gauge, gw);
+    fv_module_add_gauge(ctx, "finalverse_ws_events_coalesced_total",
+                        "Events replaced by a newer one while a client was behind.",
+                        coalesced_gauge, gw);
+    fv_module_add_gauge(ctx, "finalverse_ws_slow_closed_total",
+                        "Clients closed with 1013 for falling too far behind.", slow_gauge, gw);
+    fv_module_add_gauge(ctx, "finalverse_ws_resumed_total", "Sessions resumed without a gap.",
+                        resumed_gauge, gw);
+    return 0;
+}
+
+static void quiesce(fv_module_ctx_t *ctx)
+{
+    wsg_t *gw = fv_module_data(ctx);
+    if (gw)
+        gw->stopping = true;
+}
+
+static void free_all(wsg_t *gw)
+{
+    /* a client still connected (the drain deadline cut it short) is closed first, so its
+     * socket never calls back into a freed session; that may free the session itself */
+    for (size_t i = 0; i < gw->session_buckets; i++) {
+        for (wsg_session_t *s = gw->sessions[i], *next; s; s = next) {
+            next = s->next;
+            if (s->ws)
+                fv_ws_close(s->ws, FV_WS_CLOSE_GOING_AWAY, "server shutting down");
+        }
+    }
+    for (size_t i = 0; i < gw->session_buckets; i++) {
+        while (gw->sessions[i])
+            wsg_session_free(gw->sessions[i]);
+    }
+    fv_free(gw->sessions);
+    fv_free(gw->channels);
+    fv_module_closed_cb done = gw->closed_cb;
+    fv_module_ctx_t *ctx = gw->ctx;
+    fv_free(gw);
+    if (done)
+        done(ctx);
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    free_all(h->data);
+}
+
+/* After the drain the HTTP server has sent every client 1001 and the sockets are gone, so
+ * every session is away; what is left is memory and the sweep timer. */
+static void wsg_close(fv_module_ctx_t *ctx, fv_module_closed_cb done)
+{
+    wsg_t *gw = fv_module_data(ctx);
+    if (!gw) {
+        done(ctx);
+        return;
+    }
+    fv_module_set_data(ctx, NULL);
+    gw->closed_cb = done;
+    if (gw->sweep_open)
+        uv_close((uv_handle_t *)&gw->sweep, on_sweep_closed);
+    else
+        free_all(gw);
+}
+
 const fv_module_t fv_module_websocket_gateway = {
     .name = "websocket-gateway",
+    .start = wsg_start,
+    .quiesce = quiesce,
+    .close = wsg_close,
     .stores = FV_STORE_KV,
+    .settings_section = "websocket",
+    .settings = wsg_settings_fields,
+    .settings_count = sizeof(wsg_settings_fields) / sizeof(wsg_settings_fields[0]),
+    .settings_size = sizeof(wsg_settings_t),
 };

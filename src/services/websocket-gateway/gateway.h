@@ -1,0 +1,147 @@
+/* gateway.h - the WebSocket gateway's parts: the module (module.c), connections and the
+ * handshake (conn.c), the client protocol in its two dialects (protocol.c), sessions with their
+ * history and their queue for slow readers (session.c), and the fan-out of bus events to the
+ * channels clients subscribe to (fanout.c). docs/protocol.md is the client's view of it. */
+#ifndef FV_WSG_GATEWAY_H
+#define FV_WSG_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "bus/bus.h"
+#include "net/ws.h"
+#include "runtime/module.h"
+
+/* [websocket] in finalverse.toml */
+typedef struct wsg_settings {
+    bool allow_guests;
+    char *dev_token;            /* "" = none; a token equal to it is the developer player */
+    char *allowed_origins;      /* comma-separated; "" = any Origin, "null" included */
+    uint32_t heartbeat_ms;      /* our keep-alive ping after this much quiet */
+    size_t max_message_bytes;   /* a client message; larger: 1009 */
+    uint32_t max_subscriptions; /* channels per session */
+    uint32_t max_pending;       /* events held for a client that does not keep up; past: 1013 */
+    uint32_t history_events;    /* per session, for resume */
+    uint32_t history_ms;        /* ... and how long a history (and a dropped session) is kept */
+} wsg_settings_t;
+
+typedef struct wsg wsg_t;
+typedef struct wsg_session wsg_session_t;
+typedef struct wsg_channel wsg_channel_t;
+
+/* A sent event kept for resume, or a queued one for a slow reader. */
+typedef struct wsg_held {
+    uint64_t seq;
+    uint64_t time_ms;
+    fv_ws_shared_t *body;       /* one reference */
+    wsg_channel_t *channel;     /* for coalescing queued ones (pending only) */
+    char *key;                  /* coalesce key, or NULL (pending only) */
+} wsg_held_t;
+
+typedef enum wsg_dialect {
+    WSG_DIALECT_NONE,           /* no message yet: the first one picks */
+    WSG_DIALECT_V1,             /* hello / welcome / event */
+    WSG_DIALECT_LEGACY,         /* {type, data} of the first web viewer */
+} wsg_dialect_t;
+
+struct wsg_session {
+    wsg_t *gw;
+    fv_ws_t *ws;                /* NULL while the client is away (kept for resume) */
+    wsg_session_t *next;        /* in the gateway's table */
+    wsg_dialect_t dialect;
+    bool welcomed;              /* hello (or connect) accepted */
+    char id[33];                /* 128 random bits in hex: knowing it is the right to resume */
+    char player_id[64];
+    char name[64];
+    bool guest;
+    uint64_t seq;               /* of the last event given a number */
+    wsg_channel_t **subs;
+    uint32_t nsubs;
+    wsg_held_t *hist;           /* ring of the last history_events sent */
+    uint32_t hist_head;         /* index of the oldest */
+    uint32_t hist_count;
+    wsg_held_t *pending;        /* events not yet handed to the socket, oldest first */
+    uint32_t npending;
+    uint64_t away_since_ms;     /* when the client left; 0 while connected */
+};
+
+struct wsg {
+    fv_module_ctx_t *ctx;
+    const wsg_settings_t *set;
+    fv_ws_limits_t limits;
+    /* sessions by id (chained) */
+    wsg_session_t **sessions;
+    size_t session_buckets;
+    size_t session_count;
+    size_t connected;
+    /* channels with local subscribers, by client name (chained) */
+    wsg_channel_t **channels;
+    size_t channel_buckets;
+    size_t channel_count;
+    uv_timer_t sweep;           /* drops sessions away past history_ms */
+    bool sweep_open;
+    bool stopping;
+    fv_module_closed_cb closed_cb;
+    /* counters for /metrics */
+    uint64_t events_in;
+    uint64_t events_sent;
+    uint64_t events_coalesced;
+    uint64_t events_undecodable;
+    uint64_t slow_closed;
+    uint64_t resumed;
+    uint64_t resume_misses;
+};
+
+/* conn.c */
+void wsg_on_upgrade(fv_http_req_t *req, void *gw);
+extern const fv_ws_handler_t wsg_ws_handler;
+
+/* protocol.c */
+void wsg_on_message(wsg_session_t *s, const uint8_t *msg, size_t len);
+/* Sends a JSON message (steals j); false when the connection cannot take it. */
+bool wsg_send_json(wsg_session_t *s, json_t *j);
+/* Whether name is a channel this session may subscribe to: 0, FV_EINVAL (malformed or
+ * unknown kind) or FV_EFORBIDDEN (another player's channel, a group). msg says why. */
+int wsg_channel_check(const char *name, const char *player_id, char *msg, size_t cap);
+
+/* session.c */
+wsg_session_t *wsg_session_new(wsg_t *gw);
+wsg_session_t *wsg_session_find(wsg_t *gw, const char *id);
+/* The client left: keep the session for resume (or drop it when it never said hello). */
+void wsg_session_away(wsg_session_t *s);
+void wsg_session_free(wsg_session_t *s);
+/* A hello that resumes old (a session kept after its client left): the new connection of
+ * fresh moves to old, fresh is freed, old is returned, with nothing queued. */
+wsg_session_t *wsg_session_adopt(wsg_session_t *fresh, wsg_session_t *old);
+/* Whether the history still holds every event after last_seq (false too for a number the
+ * session never gave). */
+bool wsg_session_can_replay(const wsg_session_t *s, uint64_t last_seq);
+/* Re-sends every event of the history after last_seq, with its number. */
+void wsg_session_replay(wsg_session_t *s, uint64_t last_seq);
+/* Gives body the session's next sequence number and sends it, or holds it while the client
+ * is behind (coalescing by key), or closes a client too far behind with 1013. */
+void wsg_session_push(wsg_session_t *s, wsg_channel_t *ch, const char *key,
+                      fv_ws_shared_t *body);
+/* The socket drained: send what was held back. */
+void wsg_session_flush(wsg_session_t *s);
+void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms);
+
+/* fanout.c */
+/* Adds s to channel name (created when new): 0, FV_EEXIST (already), FV_ERATELIMIT (too many
+ * for this session). */
+int wsg_subscribe(wsg_session_t *s, const char *name);
+int wsg_unsubscribe(wsg_session_t *s, const char *name);
+void wsg_unsubscribe_all(wsg_session_t *s);
+const char *wsg_channel_name(const wsg_channel_t *ch);
+/* Bus delivery: one shared body per event for every local subscriber of its channel. */
+void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *gw);
+/* The client channel a bus channel feeds ("region.x" -> "region:x"), into out; false when the
+ * bus channel is none of the client kinds. */
+bool wsg_channel_from_bus(const char *bus, size_t len, char *out, size_t cap);
+
+uint64_t wsg_now_ms(void);
+
+#endif

@@ -1,0 +1,446 @@
+/* test_gateway.c - the websocket-gateway module in the real runtime, played by the RFC-written
+ * test client over loopback: hello as a guest and with tokens, subscriptions and their
+ * refusals, live events from the bus as JSON with per-session numbers, errors that keep the
+ * connection open, the legacy dialect of the first web viewer, resume after a drop (exactly the
+ * missed events) and after a forged id, a slow reader closed with 1013 while a fast one gets
+ * everything, the Origin policy, and /health beside the WebSockets. A stand-in song-engine
+ * publishes the events. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "loopback.h"
+#include "proto/common.pb-c.h"
+#include "proto/events.pb-c.h"
+#include "runtime/modules.h"
+#include "runtime/runtime.h"
+#include "ws_client.h"
+
+static uv_loop_t loop;
+static fv_config_t *cfg;
+static fv_runtime_t *rt;
+static fv_module_ctx_t *publisher;
+static int port;
+
+static int pub_start(fv_module_ctx_t *ctx, fv_error_t *err)
+{
+    (void)err;
+    publisher = ctx;
+    return 0;
+}
+
+static const fv_module_t stand_in = {.name = "song-engine", .start = pub_start};
+
+/* Publishes a SongPerformed on bus channel ch (power tells events apart). */
+static void publish_song(const char *ch, double power, const char *key)
+{
+    Finalverse__Common__V1__Vec3 at = FINALVERSE__COMMON__V1__VEC3__INIT;
+    at.x = 100;
+    at.y = 50;
+    at.z = 200;
+    Finalverse__Common__V1__Position pos = FINALVERSE__COMMON__V1__POSITION__INIT;
+    pos.region = "terra-nova";
+    pos.at = &at;
+    Finalverse__Events__V1__SongPerformed ev = FINALVERSE__EVENTS__V1__SONG_PERFORMED__INIT;
+    ev.player_id = "p1";
+    ev.position = &pos;
+    ev.melody_type = FINALVERSE__EVENTS__V1__MELODY_TYPE__MELODY_TYPE_RESTORATION;
+    ev.power = power;
+    uint8_t buf[256];
+    size_t n = protobuf_c_message_pack(&ev.base, buf);
+    assert_int_equal(fv_bus_publish(fv_module_bus(publisher), ch, "song.performed", buf, n, key),
+                     0);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    int base = 21000 + (int)(((unsigned)getpid() * 7919u) % 300u) * 20;
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "[general]\nport_base = %d\ndata_dir = \"/tmp\"\ndrain_timeout_ms = 2000\n"
+             "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
+             "[http]\nmax_output_bytes = 65536\n"
+             "[websocket]\ndev_token = \"devsecret\"\nmax_pending = 16\nhistory_events = 64\n"
+             "allowed_origins = \"null, http://localhost:8080\"\n",
+             base);
+    static char *const env[] = {NULL};
+    fv_error_t err;
+    if (fv_config_load_string("test.toml", text, strlen(text), env, NULL, &cfg, &err) < 0)
+        fail_msg("config: %s", err.msg);
+    fv__modules_override(FV_MOD_SONG_ENGINE, &stand_in);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(fv_runtime_new(&loop, cfg, &rt), 0);
+    int which[] = {FV_MOD_WEBSOCKET_GATEWAY, FV_MOD_SONG_ENGINE};
+    if (fv_runtime_start(rt, which, 2, &err) < 0)
+        fail_msg("start: %s", err.msg);
+    port = fv_component_port(FV_MOD_WEBSOCKET_GATEWAY, base);
+    for (int i = 0; i < 50; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    fv_runtime_shutdown(rt);
+    assert_int_equal(fv_runtime_run(rt), 0);
+    fv_runtime_free(rt);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    fv_config_free(cfg);
+    fv__modules_override(FV_MOD_SONG_ENGINE, NULL);
+    return 0;
+}
+
+static wsc_t a, b;
+
+/* The next text message as JSON (skipping pings); fails the test after 3 s. */
+static json_t *next_json(wsc_t *c)
+{
+    wsc_frame_t f;
+    for (;;) {
+        if (!wsc_read(c, &f, 3000))
+            fail_msg("no message within 3 s");
+        if (f.opcode == 0x9 || f.opcode == 0xa) {
+            free(f.data);
+            continue;
+        }
+        if (f.opcode != 0x1)
+            fail_msg("frame with opcode %d, not text", f.opcode);
+        json_error_t e;
+        json_t *j = json_loadb((char *)f.data, f.len, 0, &e);
+        if (!j)
+            fail_msg("server sent malformed JSON: %s", (char *)f.data);
+        free(f.data);
+        return j;
+    }
+}
+
+static const char *str(json_t *j, const char *path_a, const char *path_b)
+{
+    json_t *v = json_object_get(j, path_a);
+    if (path_b)
+        v = json_object_get(v, path_b);
+    return json_string_value(v);
+}
+
+/* Sends text and expects a message of type want back; returns it. */
+static json_t *ask(wsc_t *c, const char *text, const char *want)
+{
+    wsc_send_text(c, text);
+    json_t *j = next_json(c);
+    const char *type = str(j, "type", NULL);
+    if (!type || strcmp(type, want) != 0) {
+        char *d = json_dumps(j, 0);
+        fail_msg("sent %s: want %s, got %s", text, want, d);
+    }
+    return j;
+}
+
+static void expect_error(wsc_t *c, const char *text, const char *code)
+{
+    json_t *j = ask(c, text, "error");
+    assert_string_equal(str(j, "code", NULL), code);
+    assert_non_null(str(j, "message", NULL));
+    json_decref(j);
+}
+
+/* hello as a guest; returns the welcome */
+static json_t *hello(wsc_t *c)
+{
+    wsc_connect(c, &loop, port, "/ws");
+    json_t *w = ask(c, "{\"type\":\"hello\",\"client\":\"test\",\"version\":\"1\"}", "welcome");
+    assert_int_equal(strlen(str(w, "session_id", NULL)), 32);
+    assert_true(json_is_true(json_object_get(json_object_get(w, "player"), "guest")));
+    return w;
+}
+
+static void guest_subscribes_and_receives(void **state)
+{
+    (void)state;
+    json_t *w = hello(&a);
+    char own[96];
+    snprintf(own, sizeof(own), "player:%s", str(w, "player", "id"));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(w, "subscriptions"), 0)),
+                        own);
+    assert_true(json_integer_value(json_object_get(w, "heartbeat_ms")) > 0);
+    json_decref(w);
+
+    json_t *k = ask(&a, "{\"type\":\"subscribe\",\"id\":7,\"channels\":[\"region:terra-nova\"]}",
+                    "ack");
+    assert_int_equal(json_integer_value(json_object_get(k, "id")), 7);
+    json_decref(k);
+    publish_song("region.terra-nova", 3.5, NULL);
+    publish_song("region.elsewhere", 1.0, NULL);      /* nobody here watches it */
+    json_t *e = next_json(&a);
+    assert_string_equal(str(e, "type", NULL), "event");
+    assert_int_equal(json_integer_value(json_object_get(e, "seq")), 1);
+    assert_string_equal(str(e, "channel", NULL), "region:terra-nova");
+    assert_string_equal(str(e, "event", NULL), "song.performed");
+    assert_string_equal(str(e, "data", "melody_type"), "restoration");
+    assert_string_equal(str(e, "data", "player_id"), "p1");
+    assert_true(json_real_value(json_object_get(json_object_get(e, "data"), "power")) == 3.5);
+    json_decref(e);
+
+    /* unsubscribed: nothing more */
+    k = ask(&a, "{\"type\":\"unsubscribe\",\"id\":\"u\",\"channels\":[\"region:terra-nova\"]}",
+            "ack");
+    assert_string_equal(str(k, "id", NULL), "u");
+    json_decref(k);
+    publish_song("region.terra-nova", 2, NULL);
+    json_t *p = ask(&a, "{\"type\":\"ping\",\"id\":1}", "pong");
+    json_decref(p);
+    wsc_close_fd(&a);
+}
+
+static void errors_keep_the_connection(void **state)
+{
+    (void)state;
+    wsc_connect(&a, &loop, port, "/");
+    expect_error(&a, "{\"type\":\"subscribe\",\"channels\":[\"region:x\"]}", "unauthenticated");
+    json_decref(ask(&a, "{\"type\":\"hello\"}", "welcome"));
+    expect_error(&a, "{\"type\":\"hello\"}", "invalid_argument");
+    expect_error(&a, "{not json", "invalid_argument");
+    expect_error(&a, "[1,2]", "invalid_argument");
+    expect_error(&a, "{\"type\":\"teleport\"}", "invalid_argument");
+    expect_error(&a, "{\"type\":\"subscribe\",\"channels\":\"region:x\"}", "invalid_argument");
+    expect_error(&a, "{\"type\":\"subscribe\",\"channels\":[\"nokind\"]}", "invalid_argument");
+    expect_error(&a, "{\"type\":\"subscribe\",\"channels\":[\"region:a b\"]}",
+                 "invalid_argument");
+    expect_error(&a, "{\"type\":\"subscribe\",\"channels\":[\"player:someone-else\"]}",
+                 "permission_denied");
+    expect_error(&a, "{\"type\":\"subscribe\",\"channels\":[\"group:g1\"]}", "permission_denied");
+    json_t *e = ask(&a, "{\"type\":\"move\",\"id\":\"m1\",\"x\":1}", "error");
+    assert_string_equal(str(e, "code", NULL), "unimplemented");
+    assert_string_equal(str(e, "id", NULL), "m1");
+    json_decref(e);
+    /* a binary frame is no protocol violation either */
+    wsc_send(&a, 0x82, "\x01\x02", 2);
+    json_decref(next_json(&a));
+    /* still open */
+    json_decref(ask(&a, "{\"type\":\"ping\"}", "pong"));
+    /* 300 channels are refused as a whole (at most 64 a message) */
+    char big[8192];
+    size_t o = (size_t)snprintf(big, sizeof(big), "{\"type\":\"subscribe\",\"channels\":[");
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(big + o, sizeof(big) - o, "%s\"chat:c%d\"", i ? "," : "", i);
+    snprintf(big + o, sizeof(big) - o, "]}");
+    expect_error(&a, big, "invalid_argument");
+    wsc_close_fd(&a);
+}
+
+static void tokens(void **state)
+{
+    (void)state;
+    wsc_connect(&a, &loop, port, "/ws");
+    json_t *w = ask(&a, "{\"type\":\"hello\",\"token\":\"devsecret\"}", "welcome");
+    assert_string_equal(str(w, "player", "id"), "dev");
+    assert_true(json_is_false(json_object_get(json_object_get(w, "player"), "guest")));
+    json_decref(w);
+    wsc_close_fd(&a);
+
+    wsc_connect(&a, &loop, port, "/ws");
+    expect_error(&a, "{\"type\":\"hello\",\"token\":\"forged\"}", "unauthenticated");
+    assert_int_equal(wsc_read_close(&a, 3000), 1008);
+    wsc_close_fd(&a);
+}
+
+static void legacy_dialect(void **state)
+{
+    (void)state;
+    wsc_connect(&a, &loop, port, "/ws");
+    json_t *m = ask(&a,
+                    "{\"type\":\"connect\",\"data\":{\"name\":\"Viewer\","
+                    "\"client_version\":\"0.1\"}}",
+                    "player_assigned");
+    assert_non_null(str(m, "data", "player_id"));
+    json_decref(m);
+    m = ask(&a, "{\"type\":\"ping\",\"data\":{\"timestamp\":1234}}", "pong");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "data"), "timestamp")),
+                     1234);
+    assert_true(json_integer_value(json_object_get(json_object_get(m, "data"), "server_time")) >
+                0);
+    json_decref(m);
+    m = ask(&a,
+            "{\"type\":\"subscribe_regions\",\"data\":{\"regions\":[\"terra-nova\","
+            "\"whispering-wilds\"]}}",
+            "region_subscribed");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(m, "data"), "regions")), 2);
+    json_decref(m);
+    m = ask(&a, "{\"type\":\"move_player\",\"data\":{\"x\":100,\"y\":50,\"z\":200}}", "error");
+    assert_non_null(str(m, "data", "message"));
+    json_decref(m);
+    m = ask(&a, "{\"type\":\"bogus\",\"data\":{}}", "error");
+    json_decref(m);
+    publish_song("region.whispering-wilds", 7, NULL);
+    m = next_json(&a);
+    assert_string_equal(str(m, "type", NULL), "melody_performed");
+    json_t *d = json_object_get(m, "data");
+    assert_string_equal(str(d, "melody_type", NULL), "restoration");
+    assert_true(json_real_value(json_object_get(d, "x")) == 100);
+    assert_true(json_real_value(json_object_get(d, "power")) == 7);
+    json_decref(m);
+    wsc_close_fd(&a);
+}
+
+static void resume_delivers_exactly_the_missed(void **state)
+{
+    (void)state;
+    json_t *w = hello(&a);
+    char sid[64];
+    snprintf(sid, sizeof(sid), "%s", str(w, "session_id", NULL));
+    json_decref(w);
+    json_decref(ask(&a, "{\"type\":\"subscribe\",\"channels\":[\"region:r1\"]}", "ack"));
+    publish_song("region.r1", 1, NULL);
+    json_t *e = next_json(&a);
+    assert_int_equal(json_integer_value(json_object_get(e, "seq")), 1);
+    json_decref(e);
+    wsc_close_fd(&a);
+    for (int i = 0; i < 100; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    publish_song("region.r1", 2, NULL);
+    publish_song("region.r1", 3, NULL);
+    publish_song("region.r1", 4, NULL);
+    for (int i = 0; i < 100; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+
+    wsc_connect(&a, &loop, port, "/ws");
+    char hello_text[256];
+    snprintf(hello_text, sizeof(hello_text),
+             "{\"type\":\"hello\",\"resume\":{\"session_id\":\"%s\",\"last_seq\":1}}", sid);
+    w = ask(&a, hello_text, "welcome");
+    assert_true(json_is_true(json_object_get(w, "resumed")));
+    assert_string_equal(str(w, "session_id", NULL), sid);
+    json_decref(w);
+    for (int k = 2; k <= 4; k++) {
+        e = next_json(&a);
+        assert_int_equal(json_integer_value(json_object_get(e, "seq")), k);
+        assert_true(json_real_value(json_object_get(json_object_get(e, "data"), "power")) == k);
+        json_decref(e);
+    }
+    /* live again, numbered on */
+    publish_song("region.r1", 5, NULL);
+    e = next_json(&a);
+    assert_int_equal(json_integer_value(json_object_get(e, "seq")), 5);
+    json_decref(e);
+    wsc_close_fd(&a);
+
+    /* a forged id gets a fresh session */
+    wsc_connect(&b, &loop, port, "/ws");
+    w = ask(&b,
+            "{\"type\":\"hello\",\"resume\":{\"session_id\":\"0123456789abcdef0123456789abcdef\","
+            "\"last_seq\":3}}",
+            "welcome");
+    assert_true(json_is_false(json_object_get(w, "resumed")));
+    assert_string_not_equal(str(w, "session_id", NULL), sid);
+    json_decref(w);
+    wsc_close_fd(&b);
+}
+
+/* A client that never reads falls behind: its events are held, then it is closed with 1013;
+ * a fast client on the same channel gets every event. 8 KiB events (JSON payloads, the way a
+ * module outside the proto contract publishes) overflow the kernel's buffers quickly. */
+static void slow_reader_closed_fast_one_served(void **state)
+{
+    (void)state;
+    json_decref(hello(&a));
+    json_decref(hello(&b));
+    json_decref(ask(&a, "{\"type\":\"subscribe\",\"channels\":[\"region:busy\"]}", "ack"));
+    json_decref(ask(&b, "{\"type\":\"subscribe\",\"channels\":[\"region:busy\"]}", "ack"));
+    static char payload[8200];
+    const int total = 1000;
+    int got = 0;
+    for (int i = 1; i <= total; i++) {
+        int n = snprintf(payload, sizeof(payload), "{\"i\":%d,\"blob\":\"", i);
+        memset(payload + n, 'x', 8000);
+        memcpy(payload + n + 8000, "\"}", 3);
+        assert_int_equal(fv_bus_publish(fv_module_bus(publisher), "region.busy", "test.blob",
+                                        payload, strlen(payload), NULL),
+                         0);
+        for (int k = 0; k < 3; k++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+        wsc_pull(&b);
+        wsc_frame_t f;
+        while (wsc_read(&b, &f, 0)) {
+            if (f.opcode == 0x1) {
+                json_t *e = json_loadb((char *)f.data, f.len, 0, NULL);
+                assert_non_null(e);
+                assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "data"),
+                                                                    "i")),
+                                 got + 1);
+                json_decref(e);
+                got++;
+            }
+            free(f.data);
+        }
+    }
+    while (got < total) {
+        json_t *e = next_json(&b);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "data"), "i")),
+                         got + 1);
+        json_decref(e);
+        got++;
+    }
+    /* the slow one, read at last: some events, then a close with 1013 */
+    assert_int_equal(wsc_read_close(&a, 5000), 1013);
+    wsc_close_fd(&a);
+    wsc_close_fd(&b);
+}
+
+static void origins_and_plain_http(void **state)
+{
+    (void)state;
+    char head[2048];
+#define ORIGIN_REQ(o)                                                                      \
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"          \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: " o \
+    "\r\n\r\n"
+    char text[512];
+    snprintf(text, sizeof(text), "%s", ORIGIN_REQ("http://evil.example"));
+    wsc_open(&a, &loop, port);
+    assert_int_equal(wsc_handshake_raw(&a, text, head, sizeof(head)), 403);
+    wsc_close_fd(&a);
+    snprintf(text, sizeof(text), "%s", ORIGIN_REQ("null"));
+    wsc_open(&a, &loop, port);
+    assert_int_equal(wsc_handshake_raw(&a, text, head, sizeof(head)), 101);
+    wsc_close_fd(&a);
+
+    wsc_open(&a, &loop, port);
+    assert_int_equal(wsc_handshake_raw(&a, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", head,
+                                       sizeof(head)),
+                     200);
+    wsc_close_fd(&a);
+    wsc_open(&a, &loop, port);
+    assert_int_equal(wsc_handshake_raw(&a, "GET /anything HTTP/1.1\r\nHost: x\r\n\r\n", head,
+                                       sizeof(head)),
+                     404);
+    wsc_close_fd(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(guest_subscribes_and_receives),
+        cmocka_unit_test(errors_keep_the_connection),
+        cmocka_unit_test(tokens),
+        cmocka_unit_test(legacy_dialect),
+        cmocka_unit_test(resume_delivers_exactly_the_missed),
+        cmocka_unit_test(slow_reader_closed_fast_one_served),
+        cmocka_unit_test(origins_and_plain_http),
+    };
+    return cmocka_run_group_tests_name("websocket-gateway", tests, group_setup, group_teardown);
+}
