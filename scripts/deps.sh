@@ -2,7 +2,8 @@
 # deps.sh - install the Debian packages Finalverse needs, only those that are missing.
 #   scripts/deps.sh build   what the build needs (the default)
 #   scripts/deps.sh test    build + what the test suite and benchmarks run against, and the npm
-#                           packages of tests/support (s3rver) when node_modules is missing
+#                           packages of tests/support (s3rver, ws, playwright-core) whenever
+#                           its package-lock.json differs from what was installed
 # Idempotent: a second run installs nothing and asks no mirror.
 set -euo pipefail
 
@@ -16,7 +17,7 @@ build_pkgs=(
 )
 test_pkgs=(
     libcmocka-dev curl jq wrk nginx-light prometheus postgresql redis-server nodejs npm
-    python3
+    python3 python3-websockets chromium
 )
 
 pkgs=("${build_pkgs[@]}")
@@ -36,22 +37,23 @@ for p in "${pkgs[@]}"; do
     fi
 done
 
-# npm packages the tests run against (s3rver), from tests/support/package-lock.json, installed
-# only when tests/support/node_modules is missing.
+# npm packages the tests run against, from tests/support/package-lock.json: installed when
+# node_modules is missing or was installed from another lock file (a stamp records which).
 npm_step() {
     if [ "$want" != test ]; then
         return 0
     fi
-    local support
+    local support stamp
     support="$(cd "$(dirname "$0")/.." && pwd)/tests/support"
-    if [ -f "$support/package.json" ] && [ ! -d "$support/node_modules" ]; then
-        echo "deps: npm packages for tests/support"
-        if [ -f "$support/package-lock.json" ]; then
-            npm ci --no-audit --no-fund --prefix "$support"
-        else
-            npm install --no-audit --no-fund --prefix "$support"
-        fi
+    [ -f "$support/package.json" ] || return 0
+    stamp="$support/node_modules/.finalverse-lock"
+    if [ -d "$support/node_modules" ] && [ -f "$stamp" ] &&
+        cmp -s "$stamp" "$support/package-lock.json"; then
+        return 0
     fi
+    echo "deps: npm packages for tests/support"
+    npm ci --no-audit --no-fund --prefix "$support"
+    cp "$support/package-lock.json" "$stamp"
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
