@@ -241,7 +241,8 @@ wsg_session_t *wsg_session_adopt(wsg_session_t *fresh, wsg_session_t *old)
     }
     old->ws = fresh->ws;
     fresh->ws = NULL;
-    fv_ws_set_data(old->ws, old);
+    if (old->ws)
+        fv_ws_set_data(old->ws, old);
     old->away_since_ms = 0;
     old->dialect = WSG_DIALECT_V1;
     pending_clear(old);
