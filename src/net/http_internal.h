@@ -157,6 +157,8 @@ struct fv_http_server {
     void *rbuf_pool;                /* spare FV_SOCK_RBUF_MIN read buffers, linked through
                                      * their first bytes */
     size_t rbuf_pool_count;
+    struct fv_sock_write *wpool;    /* spare write records of sockets with nothing queued */
+    size_t wpool_count;
     size_t rbufs_held;              /* sockets holding a read buffer now */
     size_t conn_count;
     size_t upgraded;                /* sockets passed to another driver and not yet freed */

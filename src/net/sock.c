@@ -37,7 +37,6 @@ typedef enum sock_state {
 struct fv_sock {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_shutdown_t shutdown;
     uint64_t deadline;              /* loop time of the deadline; 0 = none */
     uint64_t timer_due;             /* loop time the uv timer is set for; 0 = not set */
     fv_http_server_t *server;
@@ -62,10 +61,11 @@ struct fv_sock {
     bool budgeted;                  /* counted in the process's connection budget */
     fv_peer_key_t peer_key;         /* counted in the server's peers when len > 0 */
     fv_buf_t *sink;
-    char peer[64];
+    char *peer;                     /* "ip:port", formatted on first use */
 };
 
 static void sock_pump(fv_sock_t *s);
+static void write_free(fv_sock_write_t *w);
 static void sock_linger(fv_sock_t *s);
 static int read_start(fv_sock_t *s);
 
@@ -165,11 +165,11 @@ static void sock_release(fv_sock_t *s)
     if (s->rbuf && !s->detached)
         s->server->rbufs_held--;
     fv_free(s->rbuf);
+    fv_free(s->peer);
     while (s->free_writes) {
         fv_sock_write_t *w = s->free_writes;
         s->free_writes = w->next;
-        fv_buf_dispose(&w->head);
-        fv_free(w);
+        write_free(w);
     }
 }
 
@@ -207,7 +207,9 @@ bool fv_sock_is_open(const fv_sock_t *s)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    /* nothing to do: the linger deadline or the peer's EOF closes the socket */
+    /* nothing else to do: the linger deadline or the peer's EOF closes the socket */
+    (void)status;
+    fv_free(req);
 }
 
 /* The last bytes are out: send FIN, then read and drop what the peer still sends for a
@@ -220,7 +222,10 @@ static void sock_linger(fv_sock_t *s)
     if (s->detached)
         return;
     s->rlen = 0;
-    if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp, on_shutdown) < 0) {
+    /* allocated now, not held by every socket for its whole life */
+    uv_shutdown_t *req = fv_malloc(sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&s->tcp, on_shutdown) < 0) {
+        fv_free(req);
         fv_sock_close(s);
         return;
     }
@@ -264,6 +269,40 @@ static void out_add(fv_sock_t *s, fv_sock_write_t *w, size_t len)
         srv->out_bytes_peak = srv->out_bytes;
 }
 
+/* ---- write records ----
+ *
+ * A socket with nothing queued holds no write record: its spares go to a short per-server
+ * pool, so 10,000 idle WebSocket connections cost no record each, and the next write on any
+ * socket still needs no malloc. */
+#define WPOOL_MAX 256
+#define WPOOL_HEAD_MAX 4096
+
+static void write_free(fv_sock_write_t *w)
+{
+    fv_buf_dispose(&w->head);
+    fv_free(w);
+}
+
+static void writes_to_pool(fv_sock_t *s)
+{
+    fv_http_server_t *srv = s->server;
+    while (s->free_writes) {
+        fv_sock_write_t *w = s->free_writes;
+        s->free_writes = w->next;
+        if (srv->wpool_count >= WPOOL_MAX) {
+            write_free(w);
+            continue;
+        }
+        if (w->head.cap > WPOOL_HEAD_MAX) {
+            fv_buf_dispose(&w->head);
+            fv_buf_init(&w->head, 0);
+        }
+        w->next = srv->wpool;
+        srv->wpool = w;
+        srv->wpool_count++;
+    }
+}
+
 static void write_done(fv_sock_t *s, fv_sock_write_t *w, int status)
 {
     s->out_bytes -= w->queued;
@@ -284,6 +323,8 @@ static void write_done(fv_sock_t *s, fv_sock_write_t *w, int status)
     w->next = s->free_writes;
     s->free_writes = w;
     s->writes_pending--;
+    if (s->writes_pending == 0)
+        writes_to_pool(s);
     if (status < 0) {
         fv_sock_close(s);
         return;
@@ -311,14 +352,19 @@ static void on_write(uv_write_t *req, int status)
 fv_sock_write_t *fv_sock_write_get(fv_sock_t *s)
 {
     fv_sock_write_t *w = s->free_writes;
+    fv_http_server_t *srv = s->server;
     if (w) {
         s->free_writes = w->next;
+    } else if (srv->wpool) {
+        w = srv->wpool;
+        srv->wpool = w->next;
+        srv->wpool_count--;
     } else {
         w = fv_calloc(1, sizeof(*w));
-        w->sock = s;
         w->req.data = w;
         fv_buf_init(&w->head, 0);
     }
+    w->sock = s;
     w->next = NULL;
     w->owned = NULL;
     w->release = NULL;
@@ -462,6 +508,12 @@ void fv__sock_pool_free(fv_http_server_t *srv)
         fv_free(b);
     }
     srv->rbuf_pool_count = 0;
+    while (srv->wpool) {
+        fv_sock_write_t *w = srv->wpool;
+        srv->wpool = w->next;
+        write_free(w);
+    }
+    srv->wpool_count = 0;
 }
 
 /* ---- reading and the driver ---- */
@@ -711,12 +763,10 @@ void fv__sock_close_all(fv_http_server_t *srv)
 const char *fv_sock_peer(fv_sock_t *s)
 {
     /* formatted on first use: most requests never ask */
-    if (s->peer[0])
+    if (s->peer)
         return s->peer;
-    if (s->detached) {
-        strcpy(s->peer, "-");
-        return s->peer;
-    }
+    if (s->detached)
+        return "-";
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     char ip[INET6_ADDRSTRLEN] = "?";
@@ -732,7 +782,9 @@ const char *fv_sock_peer(fv_sock_t *s)
             port = ntohs(a->sin6_port);
         }
     }
-    snprintf(s->peer, sizeof(s->peer), "%s:%d", ip, port);
+    char text[INET6_ADDRSTRLEN + 8];
+    snprintf(text, sizeof(text), "%s:%d", ip, port);
+    s->peer = fv_strdup(text);
     return s->peer;
 }
 

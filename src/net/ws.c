@@ -33,7 +33,7 @@ struct fv_ws {
     bool msg_text;
     fv_buf_t msg;
     fv_utf8_t utf8;
-    uint8_t ctl[FV_WS_MAX_CONTROL];
+    uint8_t *ctl;           /* a control frame's payload while it is read (rare: not held) */
     size_t ctl_len;
     bool ping_out;          /* our keep-alive ping waits for any byte from the peer */
     bool reported;          /* on_close ran */
@@ -292,6 +292,8 @@ static bool frame_begin(fv_ws_t *ws)
             return false;
         }
         ws->ctl_len = 0;
+        if (!ws->ctl)
+            ws->ctl = fv_malloc(FV_WS_MAX_CONTROL);
         return true;
     }
     if (f->opcode > FV_WS_OP_BINARY) {
@@ -347,6 +349,8 @@ static void frame_end(fv_ws_t *ws)
     ws->in_frame = false;
     if (ws->f.opcode >= 0x8) {
         on_control(ws);
+        fv_free(ws->ctl);
+        ws->ctl = NULL;
         return;
     }
     if (!ws->f.fin)
@@ -450,6 +454,7 @@ static void ws_free(fv_sock_t *s, void *state)
     (void)s;
     fv_ws_t *ws = state;
     fv_buf_dispose(&ws->msg);
+    fv_free(ws->ctl);
     open_count--;
     fv_free(ws);
 }

@@ -54,8 +54,8 @@ struct wsg_session {
     wsg_dialect_t dialect;
     bool welcomed;              /* hello (or connect) accepted */
     char id[33];                /* 128 random bits in hex: knowing it is the right to resume */
-    char player_id[64];
-    char name[64];
+    char player_id[40];
+    char name[36];              /* a display name: 32 characters at most */
     bool guest;
     uint64_t seq;               /* of the last event given a number */
     wsg_channel_t **subs;
@@ -63,6 +63,7 @@ struct wsg_session {
     wsg_held_t *hist;           /* ring of the last history_events sent */
     uint32_t hist_head;         /* index of the oldest */
     uint32_t hist_count;
+    uint32_t hist_cap;          /* grows to history_events as events come */
     wsg_held_t *pending;        /* events not yet handed to the socket, oldest first */
     uint32_t npending;
     uint64_t away_since_ms;     /* when the client left; 0 while connected */

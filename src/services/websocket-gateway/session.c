@@ -71,7 +71,7 @@ void wsg_session_free(wsg_session_t *s)
     pending_clear(s);
     fv_free(s->pending);
     for (uint32_t i = 0; i < s->hist_count; i++)
-        held_release(&s->hist[(s->hist_head + i) % gw->set->history_events]);
+        held_release(&s->hist[(s->hist_head + i) % s->hist_cap]);
     fv_free(s->hist);
     wsg_session_t **pp = &gw->sessions[bucket_of(gw, s->id)];
     while (*pp && *pp != s)
@@ -172,13 +172,30 @@ static void deliver(wsg_session_t *s, uint64_t seq, wsg_channel_t *ch, const cha
     hold(s, seq, ch, key, body);
 }
 
+/* The ring starts small and doubles up to history_events, so an idle session, or one that
+ * gets few events, holds little. */
+static void history_grow(wsg_session_t *s)
+{
+    uint32_t max = s->gw->set->history_events;
+    uint32_t cap = s->hist_cap ? s->hist_cap * 2 : 8;
+    if (cap > max)
+        cap = max;
+    wsg_held_t *h = fv_calloc(cap, sizeof(*h));
+    for (uint32_t i = 0; i < s->hist_count; i++)
+        h[i] = s->hist[(s->hist_head + i) % s->hist_cap];
+    fv_free(s->hist);
+    s->hist = h;
+    s->hist_cap = cap;
+    s->hist_head = 0;
+}
+
 static void history_add(wsg_session_t *s, uint64_t seq, fv_ws_shared_t *body)
 {
-    uint32_t cap = s->gw->set->history_events;
-    if (cap == 0)
+    if (s->gw->set->history_events == 0)
         return;
-    if (!s->hist)
-        s->hist = fv_calloc(cap, sizeof(*s->hist));
+    if (s->hist_count == s->hist_cap && s->hist_cap < s->gw->set->history_events)
+        history_grow(s);
+    uint32_t cap = s->hist_cap;
     uint64_t now = wsg_now_ms();
     /* bounded by age too: what is older than history_ms would not be resumed from anyway */
     while (s->hist_count && now - s->hist[s->hist_head].time_ms > s->gw->set->history_ms) {
@@ -263,9 +280,8 @@ bool wsg_session_can_replay(const wsg_session_t *s, uint64_t last_seq)
 
 void wsg_session_replay(wsg_session_t *s, uint64_t last_seq)
 {
-    uint32_t cap = s->gw->set->history_events;
     for (uint32_t i = 0; i < s->hist_count; i++) {
-        wsg_held_t *h = &s->hist[(s->hist_head + i) % cap];
+        wsg_held_t *h = &s->hist[(s->hist_head + i) % s->hist_cap];
         if (h->seq > last_seq)
             deliver(s, h->seq, NULL, NULL, h->body);
     }
