@@ -57,6 +57,8 @@ struct wsg_session {
     char player_id[40];
     char name[36];              /* a display name: 32 characters at most */
     bool guest;
+    bool present;               /* its presence record is written (presence.c) */
+    char region[40];            /* where the player is, for presence */
     uint64_t seq;               /* of the last event given a number */
     wsg_channel_t **subs;
     uint32_t nsubs;
@@ -84,6 +86,7 @@ struct wsg {
     size_t channel_count;
     uv_timer_t sweep;           /* drops sessions away past history_ms */
     bool sweep_open;
+    uint32_t presence_ticks;
     bool stopping;
     fv_module_closed_cb closed_cb;
     /* counters for /metrics */
@@ -129,6 +132,15 @@ void wsg_session_push(wsg_session_t *s, wsg_channel_t *ch, const char *key,
 /* The socket drained: send what was held back. */
 void wsg_session_flush(wsg_session_t *s);
 void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms);
+
+/* presence.c */
+#define PRESENCE_REFRESH_S 30           /* a gateway rewrites its players' records this often */
+void wsg_presence_online(wsg_session_t *s);
+void wsg_presence_offline(wsg_session_t *s);
+/* Rewrites the records of every connected player (they expire otherwise). */
+void wsg_presence_refresh(wsg_t *gw);
+/* GET /presence?region=<id>: the players online there, from every gateway. */
+void wsg_on_presence(fv_http_req_t *req, void *gw);
 
 /* fanout.c */
 /* Adds s to channel name (created when new): 0, FV_EEXIST (already), FV_ERATELIMIT (too many

@@ -66,6 +66,16 @@ static double resumed_gauge(void *data)
     return (double)((wsg_t *)data)->resumed;
 }
 
+/* Every second; every PRESENCE_REFRESH_S-th writes the presence records again. */
+static void presence_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
+{
+    (void)ctx;
+    (void)tick;
+    wsg_t *gw = data;
+    if (++gw->presence_ticks % PRESENCE_REFRESH_S == 0)
+        wsg_presence_refresh(gw);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     wsg_sessions_sweep(t->data, wsg_now_ms());
@@ -93,7 +103,8 @@ static int wsg_start(fv_module_ctx_t *ctx, fv_error_t *err)
     int rc;
     fv_router_t *r = fv_module_router(ctx);
     /* any path upgrades; the runtime's literal routes (/health, ...) win over these */
-    if ((rc = fv_router_add_limited(r, "GET", "/", wsg_on_upgrade, gw, 0)) < 0 ||
+    if ((rc = fv_router_add_limited(r, "GET", "/presence", wsg_on_presence, gw, 0)) < 0 ||
+        (rc = fv_router_add_limited(r, "GET", "/", wsg_on_upgrade, gw, 0)) < 0 ||
         (rc = fv_router_add_limited(r, "GET", "/*path", wsg_on_upgrade, gw, 0)) < 0)
         return fv_error_set(err, rc, "websocket-gateway: cannot add routes: %s",
                             fv_strerror(rc));
@@ -104,6 +115,9 @@ static int wsg_start(fv_module_ctx_t *ctx, fv_error_t *err)
             return fv_error_set(err, rc, "websocket-gateway: cannot subscribe to %s: %s",
                                 bus_patterns[i], fv_strerror(rc));
     }
+    if ((rc = fv_module_add_tick(ctx, "presence", 1, presence_tick, gw)) < 0)
+        return fv_error_set(err, rc, "websocket-gateway: cannot add its tick: %s",
+                            fv_strerror(rc));
     uv_timer_init(fv_module_loop(ctx), &gw->sweep);
     gw->sweep.data = gw;
     gw->sweep_open = true;

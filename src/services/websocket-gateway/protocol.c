@@ -114,6 +114,7 @@ static uint64_t server_time(void)
 static int sign_in(wsg_session_t *s, const char *token, const char *name, char *msg, size_t cap)
 {
     const wsg_settings_t *set = s->gw->set;
+    snprintf(s->region, sizeof(s->region), "%s", SPAWN_REGION);
     if (token) {
         size_t tl = strlen(token), dl = strlen(set->dev_token);
         if (dl && tl == dl && sodium_memcmp(token, set->dev_token, dl) == 0) {
@@ -213,6 +214,7 @@ static void on_hello(wsg_session_t *s, json_t *m, json_t *id)
             s->welcomed = true;
             bool whole = wsg_session_can_replay(s, (uint64_t)json_integer_value(ls));
             send_welcome(s, id, whole);
+            wsg_presence_online(s);
             if (whole) {
                 s->gw->resumed++;
                 wsg_session_replay(s, (uint64_t)json_integer_value(ls));
@@ -229,6 +231,7 @@ static void on_hello(wsg_session_t *s, json_t *m, json_t *id)
     snprintf(own, sizeof(own), "player:%s", s->player_id);
     (void)wsg_subscribe(s, own);
     send_welcome(s, id, resume ? 0 : -1);
+    wsg_presence_online(s);
 }
 
 /* subscribe / unsubscribe {id, channels: [...]}: all or nothing, answered with one ack. */
@@ -352,6 +355,7 @@ static void legacy_connect(wsg_session_t *s, json_t *data)
     (void)wsg_subscribe(s, own);
     wsg_send_json(s, json_pack("{s:s,s:{s:s}}", "type", "player_assigned", "data", "player_id",
                                s->player_id));
+    wsg_presence_online(s);
 }
 
 static void legacy_ping(wsg_session_t *s, json_t *data)

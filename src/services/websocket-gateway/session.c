@@ -67,6 +67,7 @@ static void pending_clear(wsg_session_t *s)
 void wsg_session_free(wsg_session_t *s)
 {
     wsg_t *gw = s->gw;
+    wsg_presence_offline(s);
     wsg_unsubscribe_all(s);
     pending_clear(s);
     fv_free(s->pending);
@@ -84,6 +85,7 @@ void wsg_session_free(wsg_session_t *s)
 
 void wsg_session_away(wsg_session_t *s)
 {
+    wsg_presence_offline(s);
     /* nothing to resume without a hello, nor without a history to resume from */
     if (!s->welcomed || s->gw->set->history_events == 0 || s->gw->stopping) {
         wsg_session_free(s);

@@ -401,6 +401,69 @@ static void slow_reader_closed_fast_one_served(void **state)
     wsc_close_fd(&b);
 }
 
+/* GET path on the gateway's port; returns the status and the body as JSON (or NULL). */
+static int http_get(const char *path, json_t **body)
+{
+    static wsc_t h;
+    wsc_open(&h, &loop, port);
+    char req[256];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    char head[2048];
+    int status = wsc_handshake_raw(&h, req, head, sizeof(head));
+    for (int i = 0; i < 3000 && !h.eof; i++)
+        wsc_wait(&h);
+    *body = json_loadb((char *)h.in, h.in_len, 0, NULL);
+    wsc_close_fd(&h);
+    return status;
+}
+
+static bool listed(json_t *presence, const char *player)
+{
+    json_t *players = json_object_get(presence, "players");
+    for (size_t i = 0; i < json_array_size(players); i++)
+        if (strcmp(str(json_array_get(players, i), "player_id", NULL), player) == 0)
+            return true;
+    return false;
+}
+
+/* Presence: a player who says hello is listed for its region and announced to the region's
+ * subscribers; one who leaves is taken off and announced gone. */
+static void presence_online_and_gone(void **state)
+{
+    (void)state;
+    json_decref(hello(&b));
+    json_decref(ask(&b, "{\"type\":\"subscribe\",\"channels\":[\"region:terra-nova\"]}", "ack"));
+    json_t *w = hello(&a);
+    char pa[64];
+    snprintf(pa, sizeof(pa), "%s", str(w, "player", "id"));
+    json_decref(w);
+    json_t *e = next_json(&b);
+    assert_string_equal(str(e, "event", NULL), "presence.changed");
+    assert_string_equal(str(e, "data", "player_id"), pa);
+    assert_true(json_is_true(json_object_get(json_object_get(e, "data"), "online")));
+    json_decref(e);
+
+    json_t *body;
+    assert_int_equal(http_get("/presence?region=terra-nova", &body), 200);
+    assert_true(listed(body, pa));
+    json_decref(body);
+
+    wsc_close_fd(&a);
+    e = next_json(&b);
+    assert_string_equal(str(e, "event", NULL), "presence.changed");
+    assert_string_equal(str(e, "data", "player_id"), pa);
+    assert_true(json_is_false(json_object_get(json_object_get(e, "data"), "online")));
+    json_decref(e);
+    assert_int_equal(http_get("/presence?region=terra-nova", &body), 200);
+    assert_false(listed(body, pa));
+    json_decref(body);
+    assert_int_equal(http_get("/presence", &body), 400);
+    json_decref(body);
+    assert_int_equal(http_get("/presence?region=a%20b", &body), 400);
+    json_decref(body);
+    wsc_close_fd(&b);
+}
+
 static void origins_and_plain_http(void **state)
 {
     (void)state;
@@ -440,6 +503,7 @@ int main(void)
         cmocka_unit_test(legacy_dialect),
         cmocka_unit_test(resume_delivers_exactly_the_missed),
         cmocka_unit_test(slow_reader_closed_fast_one_served),
+        cmocka_unit_test(presence_online_and_gone),
         cmocka_unit_test(origins_and_plain_http),
     };
     return cmocka_run_group_tests_name("websocket-gateway", tests, group_setup, group_teardown);
