@@ -12,6 +12,7 @@ const subscribers = new Set();
 const wss = new WebSocket.Server({ port, host: "127.0.0.1", perMessageDeflate: false });
 wss.on("connection", (ws) => {
   ws.seq = 0;
+  ws.on("error", () => {});
   ws.on("message", (data) => {
     let m;
     try { m = JSON.parse(data); } catch (e) {
