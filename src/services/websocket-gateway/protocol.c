@@ -30,12 +30,18 @@ bool wsg_send_json(wsg_session_t *s, json_t *j)
         json_decref(j);
         return false;
     }
-    char *text = json_dumps(j, JSON_COMPACT);
+    /* most answers are small: formatted on the stack, without an allocation */
+    char small[2048];
+    size_t n = json_dumpb(j, small, sizeof(small), JSON_COMPACT);
+    int rc;
+    if (n > 0 && n <= sizeof(small)) {
+        rc = fv_ws_send(s->ws, true, small, n);
+    } else {
+        char *text = json_dumps(j, JSON_COMPACT);
+        rc = text ? fv_ws_send(s->ws, true, text, strlen(text)) : FV_ENOMEM;
+        free(text);
+    }
     json_decref(j);
-    if (!text)
-        return false;
-    int rc = fv_ws_send(s->ws, true, text, strlen(text));
-    free(text);
     return rc == 0;
 }
 
