@@ -157,6 +157,12 @@ struct fv_http_server {
     void *rbuf_pool;                /* spare FV_SOCK_RBUF_MIN read buffers, linked through
                                      * their first bytes */
     size_t rbuf_pool_count;
+    uv_timer_t dl_timer;            /* one timer for every socket's deadline (sock.c) */
+    bool dl_timer_open;
+    uint64_t dl_due;                /* loop time dl_timer is set for; 0 = not set */
+    fv_sock_t **dl_heap;            /* sockets by the time their deadline is due */
+    size_t dl_count;
+    size_t dl_cap;
     struct fv_sock_write *wpool;    /* spare write records of sockets with nothing queued */
     size_t wpool_count;
     size_t rbufs_held;              /* sockets holding a read buffer now */
@@ -189,6 +195,8 @@ void fv__sock_accept(fv_http_server_t *srv);
 /* Graceful stop: each open socket's driver gets on_drain. */
 void fv__sock_drain_all(fv_http_server_t *srv);
 void fv__sock_close_all(fv_http_server_t *srv);
+/* Closes the deadline timer (closed runs when it is gone; nothing when there was none). */
+void fv__sock_deadlines_close(fv_http_server_t *srv, uv_close_cb closed);
 /* Frees the spare read buffers (at server close). */
 void fv__sock_pool_free(fv_http_server_t *srv);
 /* A socket without a network connection, running the HTTP/1 driver: what it writes is

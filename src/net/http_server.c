@@ -78,11 +78,19 @@ static void maybe_finish_close(fv_http_server_t *s)
     fv__http_free_orphans(s);
     fv_peer_limit_free(s->peers);
     fv__sock_pool_free(s);
+    fv_free(s->dl_heap);
     fv_http_server_closed_cb cb = s->closed_cb;
     void *data = s->closed_data;
     if (cb)
         cb(s, data);
     fv_free(s);
+}
+
+static void on_deadlines_closed(uv_handle_t *h)
+{
+    fv_http_server_t *s = h->data;
+    s->handles_open--;
+    maybe_finish_close(s);
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -211,6 +219,7 @@ void fv_http_server_close(fv_http_server_t *s, fv_http_server_closed_cb cb, void
     s->closed_data = data;
     close_listener(s);
     fv__sock_close_all(s);
+    fv__sock_deadlines_close(s, on_deadlines_closed);
     /* with nothing ever opened there is no close callback to wait for */
     s->handles_open++;
     fv__http_server_conn_gone(s);
