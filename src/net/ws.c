@@ -20,7 +20,7 @@ typedef enum ws_state {
 
 struct fv_ws {
     fv_sock_t *sock;
-    fv_ws_limits_t lim;
+    const fv_ws_limits_t *lim;      /* the caller's (it outlives the connection) or defaults */
     const fv_ws_handler_t *h;
     void *data;
     ws_state_t state;
@@ -31,13 +31,26 @@ struct fv_ws {
     /* the message being assembled (fragments) */
     bool in_msg;
     bool msg_text;
-    fv_buf_t msg;
-    fv_utf8_t utf8;
+    struct ws_msg *msg;     /* while a message is assembled (an idle connection holds none) */
     uint8_t *ctl;           /* a control frame's payload while it is read (rare: not held) */
     size_t ctl_len;
     bool ping_out;          /* our keep-alive ping waits for any byte from the peer */
     bool reported;          /* on_close ran */
 };
+
+struct ws_msg {
+    fv_buf_t buf;
+    fv_utf8_t utf8;
+};
+
+static void msg_free(fv_ws_t *ws)
+{
+    if (!ws->msg)
+        return;
+    fv_buf_dispose(&ws->msg->buf);
+    fv_free(ws->msg);
+    ws->msg = NULL;
+}
 
 struct fv_ws_shared {
     uint32_t refs;
@@ -308,16 +321,18 @@ static bool frame_begin(fv_ws_t *ws)
         fail(ws, FV_WS_CLOSE_PROTOCOL, "new message before the last one ended");
         return false;
     }
-    if (f->len > ws->lim.max_frame_bytes ||
-        f->len > ws->lim.max_message_bytes - (ws->in_msg ? ws->msg.len : 0)) {
+    if (f->len > ws->lim->max_frame_bytes ||
+        f->len > ws->lim->max_message_bytes - (ws->in_msg ? ws->msg->buf.len : 0)) {
         fail(ws, FV_WS_CLOSE_TOO_BIG, "message over the size limit");
         return false;
     }
     if (f->opcode != FV_WS_OP_CONT) {
         ws->in_msg = true;
         ws->msg_text = f->opcode == FV_WS_OP_TEXT;
-        memset(&ws->utf8, 0, sizeof(ws->utf8));
-        fv_buf_reset(&ws->msg);
+        if (!ws->msg) {
+            ws->msg = fv_calloc(1, sizeof(*ws->msg));
+            fv_buf_init(&ws->msg->buf, ws->lim->max_message_bytes);
+        }
     }
     return true;
 }
@@ -330,14 +345,15 @@ static bool frame_data(fv_ws_t *ws, const uint8_t *p, size_t n)
         ws->ctl_len += n;
         return true;
     }
-    if (fv_buf_reserve(&ws->msg, n) < 0) {
+    fv_buf_t *b = &ws->msg->buf;
+    if (fv_buf_reserve(b, n) < 0) {
         fail(ws, FV_WS_CLOSE_INTERNAL, "out of memory");
         return false;
     }
-    uint8_t *dst = (uint8_t *)ws->msg.ptr + ws->msg.len;
+    uint8_t *dst = (uint8_t *)b->ptr + b->len;
     fv_ws_unmask(dst, p, n, ws->f.mask, ws->frame_got);
-    ws->msg.len += n;
-    if (ws->msg_text && !fv_utf8_feed(&ws->utf8, dst, n)) {
+    b->len += n;
+    if (ws->msg_text && !fv_utf8_feed(&ws->msg->utf8, dst, n)) {
         fail(ws, FV_WS_CLOSE_BAD_DATA, "text message is not valid UTF-8");
         return false;
     }
@@ -356,14 +372,14 @@ static void frame_end(fv_ws_t *ws)
     if (!ws->f.fin)
         return;
     ws->in_msg = false;
-    if (ws->msg_text && !fv_utf8_complete(&ws->utf8)) {
+    if (ws->msg_text && !fv_utf8_complete(&ws->msg->utf8)) {
         fail(ws, FV_WS_CLOSE_BAD_DATA, "text message ends inside a UTF-8 character");
         return;
     }
-    ws->h->on_message(ws, ws->data, ws->msg_text, (const uint8_t *)ws->msg.ptr, ws->msg.len);
+    ws->h->on_message(ws, ws->data, ws->msg_text, (const uint8_t *)ws->msg->buf.ptr,
+                      ws->msg->buf.len);
     /* an idle connection keeps no message buffer */
-    fv_buf_dispose(&ws->msg);
-    fv_buf_init(&ws->msg, ws->lim.max_message_bytes);
+    msg_free(ws);
 }
 
 static size_t ws_data(fv_sock_t *s, void *state, const char *data, size_t len)
@@ -372,8 +388,8 @@ static size_t ws_data(fv_sock_t *s, void *state, const char *data, size_t len)
     const uint8_t *p = (const uint8_t *)data;
     size_t off = 0;
     ws->ping_out = false;
-    if (ws->lim.ping_interval_ms)
-        fv_sock_deadline(s, ws->lim.ping_interval_ms);
+    if (ws->lim->ping_interval_ms)
+        fv_sock_deadline(s, ws->lim->ping_interval_ms);
     while (off < len && ws->state == WS_OPEN && !fv_sock_output_full(s)) {
         if (!ws->in_frame) {
             int hl = fv_ws_frame_read_head(p + off, len - off, &ws->f);
@@ -422,7 +438,7 @@ static void ws_timeout(fv_sock_t *s, void *state)
     }
     if (ws->ping_out) {
         fv_log_info("ws", "%s: no answer to a ping in %" PRIu32 " ms; closed", fv_sock_peer(s),
-                    ws->lim.pong_timeout_ms);
+                    ws->lim->pong_timeout_ms);
         report_close(ws, 1006, "no answer to ping");
         fv_sock_close(s);
         return;
@@ -432,7 +448,7 @@ static void ws_timeout(fv_sock_t *s, void *state)
         fv_sock_close(s);
         return;
     }
-    fv_sock_deadline(s, ws->lim.pong_timeout_ms);
+    fv_sock_deadline(s, ws->lim->pong_timeout_ms);
 }
 
 static void ws_drain(fv_sock_t *s, void *state)
@@ -453,7 +469,7 @@ static void ws_free(fv_sock_t *s, void *state)
 {
     (void)s;
     fv_ws_t *ws = state;
-    fv_buf_dispose(&ws->msg);
+    msg_free(ws);
     fv_free(ws->ctl);
     open_count--;
     fv_free(ws);
@@ -548,26 +564,24 @@ int fv_ws_accept(fv_http_req_t *req, const fv_ws_limits_t *lim, const fv_ws_hand
     snprintf(extra, sizeof(extra), "Upgrade: websocket\r\nSec-WebSocket-Accept: %s\r\n", accept);
 
     fv_ws_t *ws = fv_calloc(1, sizeof(*ws));
-    if (lim)
-        ws->lim = *lim;
-    else
-        fv_ws_limits_default(&ws->lim);
+    static fv_ws_limits_t defaults;
+    if (!defaults.max_message_bytes)
+        fv_ws_limits_default(&defaults);
+    ws->lim = lim ? lim : &defaults;
     ws->h = h;
     ws->data = data;
-    fv_buf_init(&ws->msg, ws->lim.max_message_bytes);
     /* the socket is needed before the switch, for the driver's first bytes */
     ws->sock = fv_http_req_sock(req);
     int rc = ws->sock ? fv_http_upgrade(req, extra, &ws_driver, ws) : FV_EINVAL;
     if (rc < 0) {
-        fv_buf_dispose(&ws->msg);
         fv_free(ws);
         fv_error_set(err, FV_EUNAVAILABLE, "the connection is ending");
         fv_http_reply_errorf(req, FV_EUNAVAILABLE, "the server is shutting down");
         return FV_EUNAVAILABLE;
     }
     open_count++;
-    if (ws->lim.ping_interval_ms)
-        fv_sock_deadline(ws->sock, ws->lim.ping_interval_ms);
+    if (ws->lim->ping_interval_ms)
+        fv_sock_deadline(ws->sock, ws->lim->ping_interval_ms);
     if (out)
         *out = ws;
     return 0;

@@ -52,7 +52,8 @@ typedef struct fv_ws_handler {
  * answered (101) and gone. Extra response headers may be added with fv_http_resp_header
  * first. A request that is no valid handshake is answered here too, with a JSON error: 400 (what
  * is wrong in err), or 426 and Sec-WebSocket-Version: 13 for another protocol version; the
- * code is returned (FV_EINVAL). lim may be NULL for the defaults. */
+ * code is returned (FV_EINVAL). lim (NULL for the defaults) is kept, not copied: it must
+ * outlive the connection. */
 FV_MUST_USE int fv_ws_accept(fv_http_req_t *req, const fv_ws_limits_t *lim,
                              const fv_ws_handler_t *h, void *data, fv_ws_t **out,
                              fv_error_t *err);

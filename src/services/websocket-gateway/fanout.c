@@ -15,7 +15,8 @@
 
 struct wsg_channel {
     wsg_channel_t *next;            /* in its bucket */
-    wsg_session_t **subs;
+    wsg_session_t **subs;           /* &one until a second subscriber comes */
+    wsg_session_t *one;             /* most channels (a player's own) have one subscriber */
     uint32_t count;
     uint32_t cap;
     bool delivering;                /* a fan-out walks subs: not freed while it does */
@@ -53,7 +54,8 @@ static void channel_free_if_empty(wsg_t *gw, wsg_channel_t *ch)
     if (*pp)
         *pp = ch->next;
     gw->channel_count--;
-    fv_free(ch->subs);
+    if (ch->subs != &ch->one)
+        fv_free(ch->subs);
     fv_free(ch);
 }
 
@@ -70,19 +72,36 @@ int wsg_subscribe(wsg_session_t *s, const char *name)
     if (!ch) {
         ch = fv_calloc(1, sizeof(*ch) + len + 1);
         memcpy(ch->name, name, len + 1);
+        ch->subs = &ch->one;
+        ch->cap = 1;
         size_t b = bucket_of(gw, name, len);
         ch->next = gw->channels[b];
         gw->channels[b] = ch;
         gw->channel_count++;
     }
     if (ch->count == ch->cap) {
-        ch->cap = ch->cap ? ch->cap * 2 : 4;
-        ch->subs = fv_realloc(ch->subs, ch->cap * sizeof(*ch->subs));
+        ch->cap *= 2;
+        if (ch->subs == &ch->one) {
+            ch->subs = fv_malloc(ch->cap * sizeof(*ch->subs));
+            ch->subs[0] = ch->one;
+        } else {
+            ch->subs = fv_realloc(ch->subs, ch->cap * sizeof(*ch->subs));
+        }
     }
     ch->subs[ch->count++] = s;
-    if ((s->nsubs & (s->nsubs - 1)) == 0) {
-        size_t cap = s->nsubs ? (size_t)s->nsubs * 2 : 4;
-        s->subs = fv_realloc(s->subs, cap * sizeof(*s->subs));
+    /* the session's list: its own channel in place, an array from the second on */
+    if (s->nsubs == 0) {
+        if (s->subs != &s->sub_one)
+            fv_free(s->subs);           /* all unsubscribed earlier: start small again */
+        s->subs = &s->sub_one;
+    } else if ((s->nsubs & (s->nsubs - 1)) == 0) {
+        size_t cap = (size_t)s->nsubs * 2;
+        if (s->subs == &s->sub_one) {
+            s->subs = fv_malloc(cap * sizeof(*s->subs));
+            s->subs[0] = s->sub_one;
+        } else {
+            s->subs = fv_realloc(s->subs, cap * sizeof(*s->subs));
+        }
     }
     s->subs[s->nsubs++] = ch;
     return 0;
@@ -117,7 +136,8 @@ void wsg_unsubscribe_all(wsg_session_t *s)
 {
     while (s->nsubs)
         remove_at(s, s->nsubs - 1);
-    fv_free(s->subs);
+    if (s->subs != &s->sub_one)
+        fv_free(s->subs);
     s->subs = NULL;
 }
 

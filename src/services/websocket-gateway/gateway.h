@@ -58,9 +58,10 @@ struct wsg_session {
     char name[36];              /* a display name: 32 characters at most */
     bool guest;
     bool present;               /* its presence record is written (presence.c) */
-    char region[40];            /* where the player is, for presence */
+    const char *region;         /* where the player is, for presence (a constant for now) */
     uint64_t seq;               /* of the last event given a number */
-    wsg_channel_t **subs;
+    wsg_channel_t **subs;       /* &sub_one while there is one */
+    wsg_channel_t *sub_one;
     uint32_t nsubs;
     wsg_held_t *hist;           /* ring of the last history_events sent */
     uint32_t hist_head;         /* index of the oldest */

@@ -120,7 +120,7 @@ static uint64_t server_time(void)
 static int sign_in(wsg_session_t *s, const char *token, const char *name, char *msg, size_t cap)
 {
     const wsg_settings_t *set = s->gw->set;
-    snprintf(s->region, sizeof(s->region), "%s", SPAWN_REGION);
+    s->region = SPAWN_REGION;
     if (token) {
         size_t tl = strlen(token), dl = strlen(set->dev_token);
         if (dl && tl == dl && sodium_memcmp(token, set->dev_token, dl) == 0) {
