@@ -81,8 +81,8 @@ printf '%-28s %12s %12s %8s\n' "" "finalverse" "node ws" "ratio"
 printf '%-28s %12s %12s %8s\n' "bytes per idle connection" "$ob" "$rb" "$(ratio "$rb" "$ob") x less"
 
 echo "== broadcast: one ~200-byte event to $n_bcast subscribers, ${secs}s at 20 Hz, then ${secs}s flat out"
-start_ours; o=$(load broadcast "$port" "$n_bcast" "$redis_port" ours "$secs"); stop_server
-start_ref; r=$(load broadcast "$port" "$n_bcast" "$redis_port" ref "$secs"); stop_server
+start_ours; o=$(load broadcast "$port" "$n_bcast" "$server_pid" "$redis_port" ours "$secs"); stop_server
+start_ref; r=$(load broadcast "$port" "$n_bcast" "$server_pid" "$redis_port" ref "$secs"); stop_server
 printf '%-28s %12s %12s %8s\n' "" "finalverse" "node ws" "ratio"
 for phase in "20 Hz" "max"; do
     ol=$(grep "^$phase:" <<<"$o"); rl=$(grep "^$phase:" <<<"$r")
@@ -92,11 +92,13 @@ for phase in "20 Hz" "max"; do
     printf '%-28s %12s %12s %8s\n' "$phase: messages/s" "$om" "$rm" "$(ratio "$om" "$rm")"
     printf '%-28s %12s %12s %8s\n' "$phase: p50 ms" "$o50" "$r50" "$(ratio "$r50" "$o50")"
     printf '%-28s %12s %12s %8s\n' "$phase: p99 ms" "$o99" "$r99" "$(ratio "$r99" "$o99")"
+    oc=$(field 'cpu ([0-9.]+) us/msg' "$ol"); rc=$(field 'cpu ([0-9.]+) us/msg' "$rl")
+    printf '%-28s %12s %12s %8s\n' "$phase: server CPU us/msg" "$oc" "$rc" "$(ratio "$rc" "$oc") x less"
 done
 
 echo "== echo: ping/pong round trips on $n_echo connections for ${secs}s"
-start_ours; o=$(load echo "$port" "$n_echo" "$secs"); stop_server
-start_ref; r=$(load echo "$port" "$n_echo" "$secs"); stop_server
+start_ours; o=$(load echo "$port" "$n_echo" "$server_pid" "$secs"); stop_server
+start_ref; r=$(load echo "$port" "$n_echo" "$server_pid" "$secs"); stop_server
 om=$(field '= ([0-9]+) msg/s' "$o"); rm=$(field '= ([0-9]+) msg/s' "$r")
 o50=$(field 'p50 ([0-9.]+) ms' "$o"); r50=$(field 'p50 ([0-9.]+) ms' "$r")
 o99=$(field 'p99 ([0-9.]+) ms' "$o"); r99=$(field 'p99 ([0-9.]+) ms' "$r")
@@ -104,3 +106,5 @@ printf '%-28s %12s %12s %8s\n' "" "finalverse" "node ws" "ratio"
 printf '%-28s %12s %12s %8s\n' "round trips/s" "$om" "$rm" "$(ratio "$om" "$rm")"
 printf '%-28s %12s %12s %8s\n' "p50 ms" "$o50" "$r50" "$(ratio "$r50" "$o50")"
 printf '%-28s %12s %12s %8s\n' "p99 ms" "$o99" "$r99" "$(ratio "$r99" "$o99")"
+oc=$(field 'cpu ([0-9.]+) us/msg' "$o"); rc=$(field 'cpu ([0-9.]+) us/msg' "$r")
+printf '%-28s %12s %12s %8s\n' "server CPU us/round trip" "$oc" "$rc" "$(ratio "$rc" "$oc") x less"

@@ -2,9 +2,14 @@
  * process, speaking the realtime protocol (hello, subscribe, ping; docs/protocol.md), against
  * our gateway or the reference server (bench/ws_ref_server.js), which speak the same JSON.
  *
- *   ws_load idle      PORT N SERVER_PID              resident bytes per idle connection
- *   ws_load broadcast PORT N REDIS_PORT ours|ref SECS   events from Redis to N subscribers
- *   ws_load echo      PORT N SECS                     ping/pong round trips on N connections
+ *   ws_load idle      PORT N SERVER_PID                  resident bytes per idle connection
+ *   ws_load broadcast PORT N SERVER_PID REDIS_PORT ours|ref SECS
+ *                                                        events from Redis to N subscribers
+ *   ws_load echo      PORT N SERVER_PID SECS             ping/pong round trips on N connections
+ *
+ * Beside rates and latencies it reports the server's CPU time per message (from /proc), which
+ * does not depend on how fast this one-core client can read: on a small machine the client is
+ * often the bottleneck of a broadcast, and then the CPU per message is the fair comparison.
  *
  * Events are published by this process over Redis (RESP written by hand): for our gateway as
  * the bus's envelope on fv.bus.region.bench (proto/events.proto, written by hand too), for the
@@ -47,6 +52,10 @@ static uint64_t received;
 static bool measuring;
 static bool echo_mode;
 static bool echo_running;
+static int server_pid;
+static double cpu_mark;         /* the server's CPU seconds when the phase began */
+
+static double cpu_of(int pid);
 
 static uint64_t now_us(void)
 {
@@ -79,6 +88,7 @@ static double lat_pct(double p)
 
 static void lat_reset(void)
 {
+    cpu_mark = cpu_of(server_pid);
     memset(lat_hist, 0, MAX_LAT_US * sizeof(*lat_hist));
     lat_count = lat_over = 0;
     received = 0;
@@ -337,6 +347,24 @@ static void run_for(uint64_t ms)
     }
 }
 
+/* The server's user + system CPU time in seconds. */
+static double cpu_of(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (p)
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static long rss_of(int pid)
 {
     char path[64], line[256];
@@ -435,8 +463,11 @@ static void redis_connected(uv_connect_t *req, int status)
 
 static void report(const char *what, double secs)
 {
-    printf("%s: %" PRIu64 " delivered in %.2f s = %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n", what,
-           received, secs, (double)received / secs, lat_pct(0.50), lat_pct(0.99));
+    double cpu = cpu_of(server_pid) - cpu_mark;
+    printf("%s: %" PRIu64 " delivered in %.2f s = %.0f msg/s, p50 %.2f ms, p99 %.2f ms, "
+           "server cpu %.2f us/msg\n",
+           what, received, secs, (double)received / secs, lat_pct(0.50), lat_pct(0.99),
+           received ? cpu * 1e6 / (double)received : 0.0);
     fflush(stdout);
 }
 
@@ -464,12 +495,13 @@ int main(int argc, char **argv)
                n_conns, before, after, (double)(after - before) / n_conns);
         return 0;
     }
-    if (strcmp(mode, "broadcast") == 0 && argc >= 7) {
+    if (strcmp(mode, "broadcast") == 0 && argc >= 8) {
         want_subscribe = true;
-        redis_ours = strcmp(argv[5], "ours") == 0;
-        double secs = atof(argv[6]);
+        server_pid = atoi(argv[4]);
+        redis_ours = strcmp(argv[6], "ours") == 0;
+        double secs = atof(argv[7]);
         struct sockaddr_in ra;
-        uv_ip4_addr("127.0.0.1", atoi(argv[4]), &ra);
+        uv_ip4_addr("127.0.0.1", atoi(argv[5]), &ra);
         uv_connect_t rc;
         uv_tcp_init(loop, &redis);
         uv_tcp_connect(&rc, &redis, (const struct sockaddr *)&ra, redis_connected);
@@ -503,9 +535,10 @@ int main(int argc, char **argv)
         report("max", (double)(uv_now(loop) - t0) / 1000.0);
         return 0;
     }
-    if (strcmp(mode, "echo") == 0 && argc >= 5) {
+    if (strcmp(mode, "echo") == 0 && argc >= 6) {
         echo_mode = true;
-        double secs = atof(argv[4]);
+        server_pid = atoi(argv[4]);
+        double secs = atof(argv[5]);
         run_until_ready();
         lat_reset();
         measuring = true;
