@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_pending = 4,
         .history_events = 4,
         .history_ms = 60000,
+        .max_kept_sessions = 1,
     };
     wsg_t gw;
     memset(&gw, 0, sizeof(gw));

@@ -26,6 +26,7 @@ typedef struct wsg_settings {
     uint32_t max_pending;       /* events held for a client that does not keep up; past: 1013 */
     uint32_t history_events;    /* per session, for resume */
     uint32_t history_ms;        /* ... and how long a history (and a dropped session) is kept */
+    uint32_t max_kept_sessions; /* sessions kept for resume at once; past it the oldest go */
 } wsg_settings_t;
 
 typedef struct wsg wsg_t;
@@ -35,7 +36,7 @@ typedef struct wsg_channel wsg_channel_t;
 /* A sent event kept for resume, or a queued one for a slow reader. */
 typedef struct wsg_held {
     uint64_t seq;
-    uint64_t time_ms;
+    uint64_t time_ms;           /* monotonic, for the history's age bound */
     fv_ws_shared_t *body;       /* one reference */
     wsg_channel_t *channel;     /* for coalescing queued ones (pending only) */
     char *key;                  /* coalesce key, or NULL (pending only) */
@@ -70,6 +71,8 @@ struct wsg_session {
     wsg_held_t *pending;        /* events not yet handed to the socket, oldest first */
     uint32_t npending;
     uint64_t away_since_ms;     /* when the client left; 0 while connected */
+    wsg_session_t *away_prev;   /* in the gateway's list of kept sessions, oldest first */
+    wsg_session_t *away_next;
 };
 
 struct wsg {
@@ -81,6 +84,9 @@ struct wsg {
     size_t session_buckets;
     size_t session_count;
     size_t connected;
+    wsg_session_t *away_head;   /* kept sessions, oldest first */
+    wsg_session_t *away_tail;
+    size_t away_count;
     /* channels with local subscribers, by client name (chained) */
     wsg_channel_t **channels;
     size_t channel_buckets;
@@ -156,6 +162,8 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *gw);
  * bus channel is none of the client kinds. */
 bool wsg_channel_from_bus(const char *bus, size_t len, char *out, size_t cap);
 
+/* Wall clock (what clients are told) and monotonic time (ages and timeouts), in ms. */
 uint64_t wsg_now_ms(void);
+uint64_t wsg_mono_ms(void);
 
 #endif

@@ -29,6 +29,8 @@ static const fv_cfg_field_t wsg_settings_fields[] = {
                "events kept per session for resume"),
     FV_CFG_MS("history_ms", wsg_settings_t, history_ms, 1000, 86400000, 120000,
               "how long history, and a session whose client left, are kept"),
+    FV_CFG_U32("max_kept_sessions", wsg_settings_t, max_kept_sessions, 0, 10000000, 100000,
+               "sessions kept for resume at once; past it the oldest are dropped"),
 };
 
 static double connected_gauge(void *data)
@@ -78,7 +80,7 @@ static void presence_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void
 
 static void on_sweep(uv_timer_t *t)
 {
-    wsg_sessions_sweep(t->data, wsg_now_ms());
+    wsg_sessions_sweep(t->data, wsg_mono_ms());
 }
 
 /* The bus channels that feed client channels: one prefix subscription per kind. */

@@ -20,6 +20,11 @@ uint64_t wsg_now_ms(void)
     return fv_wall_ms();
 }
 
+uint64_t wsg_mono_ms(void)
+{
+    return fv_now_ms();
+}
+
 static size_t bucket_of(const wsg_t *gw, const char *id)
 {
     uint64_t h = 1469598103934665603ull;
@@ -50,6 +55,42 @@ wsg_session_t *wsg_session_find(wsg_t *gw, const char *id)
     return NULL;
 }
 
+/* ---- kept sessions: a list in the order their clients left ----
+ * Bounded in time (history_ms) and in number (max_kept_sessions), so a client that connects,
+ * says hello and leaves in a loop cannot make the gateway keep sessions without end. */
+
+static void away_unlink(wsg_session_t *s)
+{
+    wsg_t *gw = s->gw;
+    if (!s->away_since_ms)
+        return;
+    if (s->away_prev)
+        s->away_prev->away_next = s->away_next;
+    else
+        gw->away_head = s->away_next;
+    if (s->away_next)
+        s->away_next->away_prev = s->away_prev;
+    else
+        gw->away_tail = s->away_prev;
+    s->away_prev = s->away_next = NULL;
+    s->away_since_ms = 0;
+    gw->away_count--;
+}
+
+static void away_link(wsg_session_t *s, uint64_t now_ms)
+{
+    wsg_t *gw = s->gw;
+    s->away_since_ms = now_ms ? now_ms : 1;
+    s->away_next = NULL;
+    s->away_prev = gw->away_tail;
+    if (gw->away_tail)
+        gw->away_tail->away_next = s;
+    else
+        gw->away_head = s;
+    gw->away_tail = s;
+    gw->away_count++;
+}
+
 static void held_release(wsg_held_t *h)
 {
     fv_ws_shared_unref(h->body);
@@ -67,6 +108,7 @@ static void pending_clear(wsg_session_t *s)
 void wsg_session_free(wsg_session_t *s)
 {
     wsg_t *gw = s->gw;
+    away_unlink(s);
     wsg_presence_offline(s);
     wsg_unsubscribe_all(s);
     pending_clear(s);
@@ -91,20 +133,17 @@ void wsg_session_away(wsg_session_t *s)
         wsg_session_free(s);
         return;
     }
-    s->away_since_ms = wsg_now_ms();
+    away_link(s, wsg_mono_ms());
     /* what was queued for the socket stays in the history; a resume sends it from there */
     pending_clear(s);
+    while (s->gw->away_count > s->gw->set->max_kept_sessions)
+        wsg_session_free(s->gw->away_head);
 }
 
 void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms)
 {
-    for (size_t i = 0; i < gw->session_buckets; i++) {
-        for (wsg_session_t *s = gw->sessions[i], *next; s; s = next) {
-            next = s->next;
-            if (!s->ws && s->away_since_ms && now_ms - s->away_since_ms >= gw->set->history_ms)
-                wsg_session_free(s);
-        }
-    }
+    while (gw->away_head && now_ms - gw->away_head->away_since_ms >= gw->set->history_ms)
+        wsg_session_free(gw->away_head);
 }
 
 /* ---- sending numbered events ---- */
@@ -198,7 +237,7 @@ static void history_add(wsg_session_t *s, uint64_t seq, fv_ws_shared_t *body)
     if (s->hist_count == s->hist_cap && s->hist_cap < s->gw->set->history_events)
         history_grow(s);
     uint32_t cap = s->hist_cap;
-    uint64_t now = wsg_now_ms();
+    uint64_t now = wsg_mono_ms();
     /* bounded by age too: what is older than history_ms would not be resumed from anyway */
     while (s->hist_count && now - s->hist[s->hist_head].time_ms > s->gw->set->history_ms) {
         held_release(&s->hist[s->hist_head]);
@@ -262,7 +301,7 @@ wsg_session_t *wsg_session_adopt(wsg_session_t *fresh, wsg_session_t *old)
     fresh->ws = NULL;
     if (old->ws)
         fv_ws_set_data(old->ws, old);
-    old->away_since_ms = 0;
+    away_unlink(old);
     old->dialect = WSG_DIALECT_V1;
     pending_clear(old);
     wsg_session_free(fresh);

@@ -75,6 +75,7 @@ static int group_setup(void **state)
              "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
              "[http]\nmax_output_bytes = 65536\n"
              "[websocket]\ndev_token = \"devsecret\"\nmax_pending = 16\nhistory_events = 64\n"
+             "max_kept_sessions = 4\n"
              "allowed_origins = \"null, http://localhost:8080\"\n",
              base);
     static char *const env[] = {NULL};
@@ -464,6 +465,36 @@ static void presence_online_and_gone(void **state)
     wsc_close_fd(&b);
 }
 
+/* Sessions kept for resume are bounded: six clients that say hello and leave leave four
+ * sessions behind; the first two ids no longer resume, the last one does. */
+static void kept_sessions_are_bounded(void **state)
+{
+    (void)state;
+    char ids[6][64];
+    for (int i = 0; i < 6; i++) {
+        json_t *w = hello(&a);
+        snprintf(ids[i], sizeof(ids[i]), "%s", str(w, "session_id", NULL));
+        json_decref(w);
+        wsc_close_fd(&a);
+        for (int k = 0; k < 50; k++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    const int want[6] = {0, 0, 1, 1, 1, 1};
+    for (int i = 5; i >= 0; i -= 5) {
+        wsc_connect(&a, &loop, port, "/ws");
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "{\"type\":\"hello\",\"resume\":{\"session_id\":\"%s\",\"last_seq\":0}}",
+                 ids[i]);
+        json_t *w = ask(&a, text, "welcome");
+        assert_int_equal(json_is_true(json_object_get(w, "resumed")), want[i]);
+        json_decref(w);
+        wsc_close_fd(&a);
+        for (int k = 0; k < 50; k++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+    }
+}
+
 static void origins_and_plain_http(void **state)
 {
     (void)state;
@@ -504,6 +535,7 @@ int main(void)
         cmocka_unit_test(resume_delivers_exactly_the_missed),
         cmocka_unit_test(slow_reader_closed_fast_one_served),
         cmocka_unit_test(presence_online_and_gone),
+        cmocka_unit_test(kept_sessions_are_bounded),
         cmocka_unit_test(origins_and_plain_http),
     };
     return cmocka_run_group_tests_name("websocket-gateway", tests, group_setup, group_teardown);
