@@ -59,6 +59,25 @@ static void channel_free_if_empty(wsg_t *gw, wsg_channel_t *ch)
     fv_free(ch);
 }
 
+/* As for sessions: the table grows fourfold past two channels a bucket. */
+static void channels_grow(wsg_t *gw)
+{
+    size_t old_n = gw->channel_buckets;
+    wsg_channel_t **old = gw->channels;
+    gw->channel_buckets = old_n * 4;
+    gw->channels = fv_calloc(gw->channel_buckets, sizeof(*gw->channels));
+    for (size_t i = 0; i < old_n; i++) {
+        while (old[i]) {
+            wsg_channel_t *c = old[i];
+            old[i] = c->next;
+            size_t b = bucket_of(gw, c->name, strlen(c->name));
+            c->next = gw->channels[b];
+            gw->channels[b] = c;
+        }
+    }
+    fv_free(old);
+}
+
 int wsg_subscribe(wsg_session_t *s, const char *name)
 {
     wsg_t *gw = s->gw;
@@ -70,6 +89,8 @@ int wsg_subscribe(wsg_session_t *s, const char *name)
     size_t len = strlen(name);
     wsg_channel_t *ch = find(gw, name, len);
     if (!ch) {
+        if (gw->channel_count >= 2 * gw->channel_buckets)
+            channels_grow(gw);
         ch = fv_calloc(1, sizeof(*ch) + len + 1);
         memcpy(ch->name, name, len + 1);
         ch->subs = &ch->one;

@@ -33,8 +33,30 @@ static size_t bucket_of(const wsg_t *gw, const char *id)
     return (size_t)(h % gw->session_buckets);
 }
 
+/* More sessions than twice the buckets: four times the buckets, so lookups stay short at
+ * any number of players. */
+static void sessions_grow(wsg_t *gw)
+{
+    size_t old_n = gw->session_buckets;
+    wsg_session_t **old = gw->sessions;
+    gw->session_buckets = old_n * 4;
+    gw->sessions = fv_calloc(gw->session_buckets, sizeof(*gw->sessions));
+    for (size_t i = 0; i < old_n; i++) {
+        while (old[i]) {
+            wsg_session_t *s = old[i];
+            old[i] = s->next;
+            size_t b = bucket_of(gw, s->id);
+            s->next = gw->sessions[b];
+            gw->sessions[b] = s;
+        }
+    }
+    fv_free(old);
+}
+
 wsg_session_t *wsg_session_new(wsg_t *gw)
 {
+    if (gw->session_count >= 2 * gw->session_buckets)
+        sessions_grow(gw);
     wsg_session_t *s = fv_calloc(1, sizeof(*s));
     s->gw = gw;
     fv_id_random_hex(s->id, 16);
