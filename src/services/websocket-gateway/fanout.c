@@ -278,6 +278,7 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
     /* backwards, so that a session leaving during its own push (closed as too slow) moves
      * only an already-visited one into its place */
     ch->delivering = true;
+    gw->delivering = true;
     for (uint32_t i = ch->count; i-- > 0;) {
         if (i >= ch->count)
             continue;
@@ -294,7 +295,9 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
         wsg_session_push(s, ch, k, body);
     }
     ch->delivering = false;
+    gw->delivering = false;
     channel_free_if_empty(gw, ch);
+    wsg_sessions_trim(gw);
     fv_ws_shared_unref(body);
     fv_ws_shared_unref(legacy);
     json_decref(payload);

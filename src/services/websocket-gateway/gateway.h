@@ -95,6 +95,7 @@ struct wsg {
     bool sweep_open;
     uint32_t presence_ticks;
     bool stopping;
+    bool delivering;            /* inside a fan-out (fanout.c) */
     fv_module_closed_cb closed_cb;
     /* counters for /metrics */
     uint64_t events_in;
@@ -139,6 +140,8 @@ void wsg_session_push(wsg_session_t *s, wsg_channel_t *ch, const char *key,
 /* The socket drained: send what was held back. */
 void wsg_session_flush(wsg_session_t *s);
 void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms);
+/* Drops the longest-gone kept sessions past max_kept_sessions (deferred during a fan-out). */
+void wsg_sessions_trim(wsg_t *gw);
 
 /* presence.c */
 #define PRESENCE_REFRESH_S 30           /* a gateway rewrites its players' records this often */

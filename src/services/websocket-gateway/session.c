@@ -158,8 +158,16 @@ void wsg_session_away(wsg_session_t *s)
     away_link(s, wsg_mono_ms());
     /* what was queued for the socket stays in the history; a resume sends it from there */
     pending_clear(s);
-    while (s->gw->away_count > s->gw->set->max_kept_sessions)
-        wsg_session_free(s->gw->away_head);
+    wsg_sessions_trim(s->gw);
+}
+
+void wsg_sessions_trim(wsg_t *gw)
+{
+    /* not while an event is fanned out: that walks subscriber lists these sessions are in */
+    if (gw->delivering)
+        return;
+    while (gw->away_count > gw->set->max_kept_sessions)
+        wsg_session_free(gw->away_head);
 }
 
 void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms)
