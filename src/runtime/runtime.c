@@ -222,6 +222,21 @@ static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
     return lim;
 }
 
+/* Every module's port speaks gRPC too (h2c with prior knowledge, next to HTTP/1.1): calls to
+ * the service the module serves go to its method table. */
+static int grpc_attach(fv_runtime_t *rt, fv_module_ctx_t *ctx, const fv_http_limits_t *lim)
+{
+    fv_h2_limits_t h2;
+    fv_h2_limits_default(&h2);
+    h2.idle_timeout_ms = lim->idle_timeout_ms;
+    fv_grpc_opts_t opts = {.h2 = &h2};
+    int rc = fv_grpc_server_new(rt->rpc, ctx->mod->name, &opts, &ctx->grpc);
+    if (rc < 0)
+        return rc;
+    fv_grpc_server_attach(ctx->grpc, ctx->server);
+    return 0;
+}
+
 /* The bus is the process's: every module's /metrics shows the same process-wide counts. */
 static double bus_stat(const fv_runtime_t *rt, size_t offset)
 {
@@ -425,6 +440,8 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
         return fv_error_set(err, rc, "%s: cannot create HTTP server: %s", m->name,
                             fv_strerror(rc));
     fv_http_server_set_observer(ctx->server, fv__endpoints_observe, ctx);
+    if ((rc = grpc_attach(rt, ctx, &lim)) < 0)
+        return fv_error_set(err, rc, "%s: cannot serve gRPC: %s", m->name, fv_strerror(rc));
     fv_http_server_set_body_policy(ctx->server, fv_router_body_policy, ctx->router);
     fv_error_t lerr;
     if ((rc = fv_http_server_listen(ctx->server, cfg->general.bind, ctx->port, &lerr)) < 0)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "net/grpc_server.h"
 #include "net/http_server.h"
 #include "runtime/metrics.h"
 #include "runtime/module.h"
@@ -39,6 +40,7 @@ struct fv_module_ctx {
     char instance_id[128];       /* the registry ID */
     fv_router_t *router;
     fv_http_server_t *server;
+    fv_grpc_server_t *grpc;      /* gRPC (h2c) on the same port; freed with the context */
     fv_metrics_t *metrics;
     void *data;
     module_check_t *checks;
