@@ -233,6 +233,8 @@ static int grpc_attach(fv_runtime_t *rt, fv_module_ctx_t *ctx, const fv_http_lim
     int rc = fv_grpc_server_new(rt->rpc, ctx->mod->name, &opts, &ctx->grpc);
     if (rc < 0)
         return rc;
+    if ((rc = fv__grpc_health_serve(ctx)) < 0)
+        return rc;
     fv_grpc_server_attach(ctx->grpc, ctx->server);
     return 0;
 }

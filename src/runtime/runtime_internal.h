@@ -73,6 +73,12 @@ uv_loop_t *fv__runtime_loop(fv_runtime_t *rt);
 /* Adds GET /health, /info, /metrics (and their OPTIONS) to ctx's router. */
 int fv__endpoints_add(fv_module_ctx_t *ctx);
 
+/* The worst of ctx's health checks, run now (what GET /health reports). */
+fv_check_status_t fv__module_health_worst(fv_module_ctx_t *ctx);
+
+/* grpc_health.c: serves grpc.health.v1.Health for ctx on its gRPC server (ctx->grpc set). */
+int fv__grpc_health_serve(fv_module_ctx_t *ctx);
+
 /* The HTTP observer that feeds ctx's metrics. */
 void fv__endpoints_observe(const fv_http_req_t *req, int status, uint64_t duration_ns,
                            void *ctx);
