@@ -226,14 +226,19 @@ static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
  * the service the module serves go to its method table. */
 static int grpc_attach(fv_runtime_t *rt, fv_module_ctx_t *ctx, const fv_http_limits_t *lim)
 {
+    const fv_config_t *cfg = rt->cfg;
     fv_h2_limits_t h2;
     fv_h2_limits_default(&h2);
     h2.idle_timeout_ms = lim->idle_timeout_ms;
-    fv_grpc_opts_t opts = {.h2 = &h2};
+    h2.max_concurrent_streams = cfg->grpc.max_concurrent_streams;
+    h2.max_resets = cfg->grpc.max_resets_per_second;
+    fv_grpc_opts_t opts = {.max_message_bytes = cfg->grpc.max_message_bytes, .h2 = &h2};
     int rc = fv_grpc_server_new(rt->rpc, ctx->mod->name, &opts, &ctx->grpc);
     if (rc < 0)
         return rc;
     if ((rc = fv__grpc_health_serve(ctx)) < 0)
+        return rc;
+    if (cfg->grpc.probe_service && (rc = fv__grpc_probe_serve(ctx)) < 0)
         return rc;
     fv_grpc_server_attach(ctx->grpc, ctx->server);
     return 0;
@@ -476,7 +481,9 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     fv_bus_opts_t bus_opts = {.kv = rt->stores ? fv_stores_kv(rt->stores) : NULL};
     if ((rc = fv_bus_new(rt->loop, &bus_opts, &rt->bus)) < 0)
         return fv_error_set(err, rc, "cannot create the event bus: %s", fv_strerror(rc));
-    if ((rc = fv_rpc_new(rt->loop, NULL, &rt->rpc)) < 0)
+    /* one message limit for calls in process and over gRPC */
+    fv_rpc_opts_t rpc_opts = {.max_message_bytes = rt->cfg->grpc.max_message_bytes};
+    if ((rc = fv_rpc_new(rt->loop, &rpc_opts, &rt->rpc)) < 0)
         return fv_error_set(err, rc, "cannot create the call layer: %s", fv_strerror(rc));
 
     fv_config_registry_addr(rt->cfg, rt->registry_host, sizeof(rt->registry_host),

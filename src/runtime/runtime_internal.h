@@ -78,6 +78,8 @@ fv_check_status_t fv__module_health_worst(fv_module_ctx_t *ctx);
 
 /* grpc_health.c: serves grpc.health.v1.Health for ctx on its gRPC server (ctx->grpc set). */
 int fv__grpc_health_serve(fv_module_ctx_t *ctx);
+/* grpc_probe.c: serves finalverse.testing.v1.Probe for ctx (grpc.probe_service). */
+int fv__grpc_probe_serve(fv_module_ctx_t *ctx);
 
 /* The HTTP observer that feeds ctx's metrics. */
 void fv__endpoints_observe(const fv_http_req_t *req, int status, uint64_t duration_ns,
