@@ -4,7 +4,7 @@
 # on the probe service (grpc.probe_service), a message just under the limit and one over it
 # (RESOURCE_EXHAUSTED), an unknown method and an unknown service (UNIMPLEMENTED), a deadline
 # that passes (DEADLINE_EXCEEDED), and a cancelled call whose end reaches the module (its
-# calls in flight fall back to 0).
+# calls in flight fall back to 0); then h2load drives many streams over few connections.
 source "$(dirname "$0")/lib.sh"
 
 # The interpreter that has grpcio (scripts/deps.sh installs it for the system's python3,
@@ -98,6 +98,19 @@ PY
 cat "$FV_TMP/grpc.out"
 check "the grpcio client ran to the end (exit $rc)" test "$rc" = 0
 check "every grpcio check passed" bash -c "! grep -q '^FAIL' '$FV_TMP/grpc.out' && grep -q '^ok' '$FV_TMP/grpc.out'"
+# h2load (nghttp2's load generator) drives the h2 driver with many streams on few connections:
+# 2000 framed Echo calls, 8 at once on each of 2 connections, all answered.
+if command -v h2load >/dev/null 2>&1; then
+    printf '\x00\x00\x00\x00\x05\x0a\x03abc' >"$FV_TMP/echo.bin"
+    h2load -n 2000 -c 2 -m 8 -d "$FV_TMP/echo.bin" -H 'content-type: application/grpc' \
+        -H 'te: trailers' "http://127.0.0.1:$SONG/finalverse.testing.v1.Probe/Echo" \
+        >"$FV_TMP/h2load.out" 2>&1 || true
+    check "h2load: 2000 calls over 2 connections all succeed" \
+        grep -q '2000 done, 2000 succeeded, 0 failed' "$FV_TMP/h2load.out"
+else
+    fail "h2load is missing; run scripts/deps.sh test"
+fi
+
 in_flight() {
     curl -s --max-time 2 "http://127.0.0.1:$SONG/metrics" |
         sed -n 's/^finalverse_calls_in_flight{module="song-engine"} //p'
