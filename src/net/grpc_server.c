@@ -17,6 +17,12 @@
 #include "rpc/frame.h"
 
 #define GRPC_NAME_MAX 192
+#define GRPC_DEFAULT_BUFFERED (256u * 1024u * 1024u)
+
+/* Request bytes buffered now by every gRPC server of the process (all on one loop thread):
+ * each call's buffer has the message ceiling, but a thousand streams each holding most of a
+ * large message would still add up; this total bounds that. */
+static size_t buffered_total;
 
 typedef struct grpc_route {
     char service[GRPC_NAME_MAX];
@@ -28,6 +34,7 @@ struct fv_grpc_server {
     fv_rpc_t *rpc;
     char module[GRPC_NAME_MAX];
     size_t max_msg;
+    size_t max_buffered;
     fv_h2_limits_t h2;
     grpc_route_t *routes;
     fv_grpc_stats_t stats;
@@ -43,6 +50,7 @@ typedef struct grpc_call {
     char method[GRPC_NAME_MAX];
     uint32_t deadline_ms;
     fv_buf_t in;                    /* the request body, ceiling one frame of max_msg */
+    size_t counted;                 /* of it, counted in buffered_total */
     bool dispatched;                /* the rpc's done callback is owed */
     bool answered;
     bool busy;                      /* inside our own code that may lose the stream */
@@ -58,12 +66,21 @@ static void server_release(fv_grpc_server_t *g)
     fv_free(g);
 }
 
+/* The request bytes are no longer needed (dispatched, answered or gone). */
+static void in_release(grpc_call_t *c)
+{
+    buffered_total -= c->counted;
+    c->counted = 0;
+    fv_buf_dispose(&c->in);
+    fv_buf_init(&c->in, 0);
+}
+
 static void call_maybe_free(grpc_call_t *c)
 {
     if (c->st || c->dispatched || c->busy)
         return;
     fv_grpc_server_t *g = c->g;
-    fv_buf_dispose(&c->in);
+    in_release(c);
     fv_free(c);
     if (--g->live == 0 && g->freed)
         server_release(g);
@@ -84,6 +101,7 @@ static void answer_error(grpc_call_t *c, int grpc_status, const char *msg)
         return;
     c->answered = true;
     c->g->stats.failed++;
+    in_release(c);
     char num[12];
     snprintf(num, sizeof(num), "%d", grpc_status);
     fv_buf_t enc;
@@ -164,8 +182,7 @@ static void dispatch(grpc_call_t *c)
     }
     c->dispatched = true;
     c->g->stats.in_flight++;
-    fv_buf_dispose(&c->in);              /* the rpc holds its own copy */
-    fv_buf_init(&c->in, 0);
+    in_release(c);                       /* the rpc holds its own copy */
 }
 
 /* ---- the stream side ---- */
@@ -243,12 +260,19 @@ static void h2_on_body(fv_h2_stream_t *st, const uint8_t *p, size_t len, bool en
     grpc_call_t *c = fv_h2_stream_data(st);
     if (!c || c->answered || c->dispatched)
         return;
+    if (len > c->g->max_buffered - buffered_total || buffered_total > c->g->max_buffered) {
+        answer_error(c, FV_GRPC_RESOURCE_EXHAUSTED,
+                     "too much request data in flight on this server; try again");
+        return;
+    }
     if (len && fv_buf_append(&c->in, p, len) < 0) {
         /* over one frame of the largest message: a second message on a unary call (the
          * first's own length was checked from its prefix) */
         answer_error(c, FV_GRPC_INTERNAL, "a unary call takes exactly one request message");
         return;
     }
+    c->counted += len;
+    buffered_total += len;
     if (c->in.len >= FV_RPC_FRAME_HEADER && c->in.len - len < FV_RPC_FRAME_HEADER) {
         /* the prefix just arrived: refuse what it announces before the body comes */
         fv_slice_t msg;
@@ -309,6 +333,8 @@ int fv_grpc_server_new(fv_rpc_t *rpc, const char *module, const fv_grpc_opts_t *
     snprintf(g->module, sizeof(g->module), "%s", module);
     g->max_msg = opts && opts->max_message_bytes ? opts->max_message_bytes
                                                  : FV_RPC_DEFAULT_MAX_MESSAGE;
+    g->max_buffered = opts && opts->max_buffered_bytes ? opts->max_buffered_bytes
+                                                       : GRPC_DEFAULT_BUFFERED;
     if (opts && opts->h2)
         g->h2 = *opts->h2;
     else

@@ -8,7 +8,9 @@
  * call's deadline (DEADLINE_EXCEEDED when it passes); a message over max_message_bytes is
  * RESOURCE_EXHAUSTED, told from its prefix before the body arrives; a compressed message
  * (we accept no grpc-encoding but identity) or a body that is not exactly one message is
- * INTERNAL; a grpc-encoding other than identity is UNIMPLEMENTED. An answer goes as headers,
+ * INTERNAL; a grpc-encoding other than identity is UNIMPLEMENTED. Request bytes waiting for
+ * their message to complete count against one budget for the process (max_buffered_bytes), so
+ * many clients each sending most of a large message cannot hold memory without bound. An answer goes as headers,
  * one message and trailers (grpc-status 0); an error as trailers-only (grpc-status and the
  * percent-encoded grpc-message, FV_E codes mapped by fv_err_grpc_status). A client that resets
  * the stream or goes away cancels the call (the handler's cancel callback runs).
@@ -29,6 +31,9 @@ typedef struct fv_grpc_server fv_grpc_server_t;
 
 typedef struct fv_grpc_opts {
     size_t max_message_bytes;      /* a request message; 0: FV_RPC_DEFAULT_MAX_MESSAGE */
+    size_t max_buffered_bytes;     /* request bytes buffered by every gRPC server of the process
+                                    * together, past which a call is RESOURCE_EXHAUSTED; 0:
+                                    * 256 MiB */
     const fv_h2_limits_t *h2;      /* copied; NULL: fv_h2_limits_default() */
 } fv_grpc_opts_t;
 

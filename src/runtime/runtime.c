@@ -232,7 +232,9 @@ static int grpc_attach(fv_runtime_t *rt, fv_module_ctx_t *ctx, const fv_http_lim
     h2.idle_timeout_ms = lim->idle_timeout_ms;
     h2.max_concurrent_streams = cfg->grpc.max_concurrent_streams;
     h2.max_resets = cfg->grpc.max_resets_per_second;
-    fv_grpc_opts_t opts = {.max_message_bytes = cfg->grpc.max_message_bytes, .h2 = &h2};
+    fv_grpc_opts_t opts = {.max_message_bytes = cfg->grpc.max_message_bytes,
+                           .max_buffered_bytes = lim->max_buffered_body_bytes,
+                           .h2 = &h2};
     int rc = fv_grpc_server_new(rt->rpc, ctx->mod->name, &opts, &ctx->grpc);
     if (rc < 0)
         return rc;

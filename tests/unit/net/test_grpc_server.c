@@ -222,6 +222,8 @@ static size_t id_frame(const char *id, uint8_t *out, size_t cap)
     return n + 5;
 }
 
+static size_t next_budget;      /* max_buffered_bytes of the next setup; 0 = default */
+
 static int setup(void **state)
 {
     tc_t *t = fv_calloc(1, sizeof(*t));
@@ -230,7 +232,7 @@ static int setup(void **state)
     assert_int_equal(fv_rpc_new(&t->loop, &ro, &t->rpc), 0);
     assert_int_equal(fv_rpc_serve(t->rpc, "world-engine", "finalverse.test.v1.Things", methods,
                                   3, t), 0);
-    fv_grpc_opts_t go = {.max_message_bytes = 1024};
+    fv_grpc_opts_t go = {.max_message_bytes = 1024, .max_buffered_bytes = next_budget};
     assert_int_equal(fv_grpc_server_new(t->rpc, "world-engine", &go, &t->g), 0);
     assert_int_equal(fv_http_server_new(&t->loop, NULL, http_handler, NULL, &t->srv), 0);
     fv_grpc_server_attach(t->g, t->srv);
@@ -418,6 +420,35 @@ static void not_grpc(void **state)
     assert_int_equal(t->http_status, 415);
 }
 
+static int setup_small_budget(void **state)
+{
+    next_budget = 100;
+    int rc = setup(state);
+    next_budget = 0;
+    return rc;
+}
+
+/* Request bytes waiting for their message count against the process's budget: past it the
+ * call is RESOURCE_EXHAUSTED, and once it is gone the budget is whole again. */
+static void buffer_budget(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[400];
+    char id[300];
+    memset(id, 'i', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    size_t n = id_frame(id, f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 8);
+    t->closed = 0;
+    t->grpc_status = -1;
+    n = id_frame("small", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+}
+
 /* ---- the wire helpers ---- */
 
 static void timeout_parse(void **state)
@@ -474,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(gzip_unimplemented, setup, teardown),
         cmocka_unit_test_setup_teardown(client_reset_cancels_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(not_grpc, setup, teardown),
+        cmocka_unit_test_setup_teardown(buffer_budget, setup_small_budget, teardown),
         cmocka_unit_test(timeout_parse),
         cmocka_unit_test(message_encode),
         cmocka_unit_test(path_split),
