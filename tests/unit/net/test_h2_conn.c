@@ -2,7 +2,9 @@
  * an answer with body and trailers, the SETTINGS we advertise, flow control against a client
  * that opens its window only as it consumes, PING, a client reset reaching the handler, the
  * rapid-reset bound, the drain (GOAWAY, the stream in flight finishes, then the end), a header
- * list over its limit, garbage after the preface and a frame over the frame size. */
+ * list over its limit, garbage after the preface and a frame over the frame size; and, over
+ * loopback, a client that opens every window and never reads: the queued output stays near the
+ * socket's ceiling, whatever the answers' size. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
 
@@ -18,6 +21,8 @@
 #include "core/buf.h"
 #include "net/h2.h"
 #include "net/http_internal.h"
+#include "loop_wait.h"
+#include "loopback.h"
 
 #define MAX_HELD 4096
 
@@ -411,6 +416,69 @@ static void frame_over_max_size(void **state)
     assert_false(fv_sock_is_open(t->s));
 }
 
+/* ---- a reader that never reads, over loopback ---- */
+
+static int over_ceiling;
+static fv_http_server_t *slow_srv;
+
+static void on_check_output(uv_check_t *h)
+{
+    if (fv_http_server_output_bytes(slow_srv) > 64 * 1024)
+        over_ceiling = 1;
+}
+
+static void never_reading_client(void **state)
+{
+    tc_t *t = fv_calloc(1, sizeof(*t));
+    assert_int_equal(uv_loop_init(&t->loop), 0);
+    fv_h2_limits_default(&t->lim);
+    t->answer_len = 1024 * 1024;
+    fv_http_limits_t lim;
+    fv_http_limits_default(&lim);
+    lim.max_output_bytes = 64 * 1024;
+    assert_int_equal(fv_http_server_new(&t->loop, &lim, http_handler, NULL, &t->srv), 0);
+    fv_http_server_set_h2(t->srv, factory, t);
+    assert_int_equal(fv_http_server_listen(t->srv, "127.0.0.1", 0, NULL), 0);
+    slow_srv = t->srv;
+    over_ceiling = 0;
+
+    /* the client opens its windows wide (so flow control does not hold the server back),
+     * asks for 16 answers of 1 MiB and never reads */
+    int fd = fv_test_connect(fv_http_server_port(t->srv), 4096, true);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0x7fffffff}};
+    client_new(t, iv, 1, false);
+    assert_int_equal(nghttp2_session_set_local_window_size(t->cli, NGHTTP2_FLAG_NONE, 0,
+                                                           0x7fffffff), 0);
+    for (int i = 0; i < 16; i++)
+        get(t, "/big");
+    const uint8_t *p;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(t->cli, &p)) > 0)
+        assert_int_equal(write(fd, p, (size_t)n), n);
+
+    uv_check_t check;
+    uv_check_init(&t->loop, &check);
+    uv_check_start(&check, on_check_output);
+    fv_test_run_until(&t->loop, &over_ceiling, 1, 10000);
+    /* one more turn for anything still in flight, then the peak */
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+    /* while its output is full the server reads nothing more, so not every request is in */
+    assert_true(t->requests >= 1);
+    size_t peak = fv_http_server_output_bytes_peak(t->srv);
+    /* over the ceiling by at most one write batch (64 KiB) and a frame (16 KiB) */
+    assert_true(peak <= 64 * 1024 + 64 * 1024 + 16 * 1024 + 9);
+    uv_close((uv_handle_t *)&check, NULL);
+
+    close(fd);
+    nghttp2_session_del(t->cli);
+    fv_http_server_close(t->srv, NULL, NULL);
+    assert_int_equal(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(t->closes, t->requests);
+    assert_int_equal(uv_loop_close(&t->loop), 0);
+    fv_buf_dispose(&t->sink);
+    fv_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +492,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(header_list_over_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_after_preface, setup, teardown),
         cmocka_unit_test_setup_teardown(frame_over_max_size, setup, teardown),
+        cmocka_unit_test(never_reading_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
