@@ -324,8 +324,41 @@ static double gauge_refused_h2(void *ctx)
     return refusal(ctx, offsetof(fv_http_server_refusals_t, h2_prefaces));
 }
 
+/* The module's gRPC server; 0 before it exists. */
+static double grpc_stat(const fv_module_ctx_t *ctx, size_t offset, bool is_size)
+{
+    fv_grpc_stats_t st;
+    if (!ctx->grpc)
+        return 0;
+    fv_grpc_server_stats(ctx->grpc, &st);
+    return is_size ? (double)*(const size_t *)((const char *)&st + offset)
+                   : (double)*(const uint64_t *)((const char *)&st + offset);
+}
+
+static double gauge_grpc_calls(void *ctx)
+{
+    return grpc_stat(ctx, offsetof(fv_grpc_stats_t, calls), false);
+}
+
+static double gauge_grpc_failed(void *ctx)
+{
+    return grpc_stat(ctx, offsetof(fv_grpc_stats_t, failed), false);
+}
+
+static double gauge_grpc_in_flight(void *ctx)
+{
+    return grpc_stat(ctx, offsetof(fv_grpc_stats_t, in_flight), true);
+}
+
 static void add_runtime_gauges(fv_module_ctx_t *ctx)
 {
+    fv_module_add_gauge(ctx, "finalverse_grpc_calls", "gRPC requests on this module's port "
+                        "since start.", gauge_grpc_calls, ctx);
+    fv_module_add_gauge(ctx, "finalverse_grpc_failed", "gRPC requests on this module's port "
+                        "answered with a status other than OK since start.",
+                        gauge_grpc_failed, ctx);
+    fv_module_add_gauge(ctx, "finalverse_grpc_in_flight", "gRPC calls on this module's port "
+                        "with a handler now.", gauge_grpc_in_flight, ctx);
     fv_module_add_gauge(ctx, "finalverse_http_refused_full_connections",
                         "Connections answered 503 because the process held its connection "
                         "budget, since start.", gauge_refused_full, ctx);

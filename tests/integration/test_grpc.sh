@@ -117,4 +117,8 @@ in_flight() {
 }
 check "the cancelled and timed-out calls ended in the module (calls in flight: 0)" \
     wait_eq 10 0 in_flight
+curl -s --max-time 2 "http://127.0.0.1:$SONG/metrics" >"$FV_TMP/metrics.txt"
+check "/metrics counts the gRPC requests and the failed ones" \
+    bash -c "grep -Eq '^finalverse_grpc_calls\{module=\"song-engine\"\} [1-9][0-9]{3}' '$FV_TMP/metrics.txt' &&
+             grep -Eq '^finalverse_grpc_failed\{module=\"song-engine\"\} [1-9]' '$FV_TMP/metrics.txt'"
 finish
