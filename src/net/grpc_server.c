@@ -192,8 +192,12 @@ static const char *route_of(fv_grpc_server_t *g, fv_slice_t service)
     for (grpc_route_t *r = g->routes; r; r = r->next)
         if (fv_slice_eq_cstr(service, r->service))
             return r->module;
+    /* the module's own name is an alias of its service: our own transport calls modules by
+     * name (rpc/grpc_transport.h), not knowing their service names */
     const char *own = fv_rpc_service_of(g->rpc, g->module);
-    return own && fv_slice_eq_cstr(service, own) ? g->module : NULL;
+    if ((own && fv_slice_eq_cstr(service, own)) || fv_slice_eq_cstr(service, g->module))
+        return g->module;
+    return NULL;
 }
 
 static bool is_grpc_type(fv_slice_t ct)
