@@ -25,6 +25,7 @@
 #include "runtime/runtime_internal.h"
 #include "store/stores.h"
 #include "bus/bus.h"
+#include "rpc/grpc_transport.h"
 #include "rpc/rpc.h"
 
 typedef enum rt_state {
@@ -49,6 +50,7 @@ struct fv_runtime {
     fv_stores_t *stores;                   /* the data layer, NULL when no module needs it */
     fv_bus_t *bus;                         /* the process's event bus (over Redis when kv is) */
     fv_rpc_t *rpc;                         /* calls between the modules */
+    fv_grpc_transport_t *grpc_transport;   /* its calls to modules in other processes */
     bool stores_done;                      /* its open callback has run */
     int stores_rc;
     fv_error_t stores_err;
@@ -499,6 +501,12 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
     return 0;
 }
 
+static int resolve_module(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
+{
+    fv_runtime_t *rt = rdata;
+    return fv_registry_client_lookup(rt->registry, module, cb, data);
+}
+
 int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_t *err)
 {
     int order[FV_MOD_COUNT];
@@ -526,6 +534,10 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     if ((rc = fv_registry_client_new(rt->loop, rt->registry_host, rt->registry_port, rt->cfg,
                                      &rt->registry)) < 0)
         return fv_error_set(err, rc, "cannot create the registry client: %s", fv_strerror(rc));
+    /* calls to modules this process does not serve: gRPC to an instance the registry names */
+    if ((rc = fv_grpc_transport_new(rt->loop, rt->rpc, resolve_module, rt,
+                                    rt->cfg->grpc.max_message_bytes, &rt->grpc_transport)) < 0)
+        return fv_error_set(err, rc, "cannot create the gRPC transport: %s", fv_strerror(rc));
 
     for (size_t i = 0; i < count; i++)
         if ((rc = start_one(rt, order[i], err)) < 0)
@@ -653,6 +665,12 @@ static void close_everything(fv_runtime_t *rt)
             fv_http_server_close(ctx->server, on_server_closed, rt);
             ctx->server = NULL;
         }
+    }
+    if (rt->grpc_transport) {
+        /* before the call layer: its calls must hear their end while the rpc is there */
+        rt->closing++;
+        fv_grpc_transport_close(rt->grpc_transport, on_part_closed, rt);
+        rt->grpc_transport = NULL;
     }
     if (rt->rpc) {
         rt->closing++;
