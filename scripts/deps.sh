@@ -17,7 +17,7 @@ build_pkgs=(
 )
 test_pkgs=(
     libcmocka-dev curl jq wrk nginx-light prometheus postgresql redis-server nodejs npm
-    python3 python3-websockets chromium
+    python3 python3-websockets chromium python3-grpcio python3-h2 nghttp2-client libgrpc++-dev
 )
 
 pkgs=("${build_pkgs[@]}")

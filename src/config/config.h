@@ -63,6 +63,13 @@ typedef struct fv_config {
         size_t max_buffered_body_bytes;      /* request bodies buffered by the process */
     } http;
 
+    struct {
+        size_t max_message_bytes;         /* a request message; more: RESOURCE_EXHAUSTED */
+        uint32_t max_concurrent_streams;  /* per HTTP/2 connection */
+        uint32_t max_resets_per_second;   /* client stream resets before GOAWAY */
+        bool probe_service;               /* serve finalverse.testing.v1.Probe (tests) */
+    } grpc;
+
     fv_service_config_t services[FV_MOD_COUNT];  /* indexed by FV_MOD_* */
 
     /* Each module's own settings (its descriptor's settings table), indexed by FV_MOD_*; NULL

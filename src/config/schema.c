@@ -87,6 +87,15 @@ static const fv_cfg_field_t global_fields[] = {
     SIZE("http", "max_buffered_body_bytes", http.max_buffered_body_bytes, 1024, TIB, 268435456,
          "request body bytes buffered by the whole process; past it 503, try again"),
 
+    SIZE("grpc", "max_message_bytes", grpc.max_message_bytes, 16, 1 * GIB, 4194304,
+         "largest gRPC request message; more gets RESOURCE_EXHAUSTED"),
+    U32("grpc", "max_concurrent_streams", grpc.max_concurrent_streams, 1, 1 * MILLION, 100,
+        "HTTP/2 streams open at once on one connection"),
+    U32("grpc", "max_resets_per_second", grpc.max_resets_per_second, 1, 1 * MILLION, 200,
+        "stream resets a client may send per second before its connection is ended"),
+    BOOL("grpc", "probe_service", grpc.probe_service, 0,
+         "true: every module also serves finalverse.testing.v1.Probe (for tests)"),
+
 #define FV_MODULE_SERVICE(idx, id, sym, name, port, role)                               \
     SERVICE(FV_MOD_##id, name, #port ", or general.port_base + " #idx),
     FV_MODULE_LIST(FV_MODULE_SERVICE)
@@ -171,6 +180,7 @@ static const struct {
     {"general", "process-wide settings"},
     {"registry", "service registration and discovery"},
     {"http", "limits and timeouts of every HTTP listener"},
+    {"grpc", "gRPC (h2c) on every module's port"},
     {"database", "relational store"},
     {"redis", "key-value store and pub/sub"},
     {"vector", "vector store for similarity search"},

@@ -192,8 +192,10 @@ struct fv_http_server {
 
 /* sock.c: the server's side of its sockets. accept gives each the HTTP/1 driver. */
 void fv__sock_accept(fv_http_server_t *srv);
-/* Graceful stop: each open socket's driver gets on_drain. */
+/* Graceful stop: each open socket's driver gets on_drain (fv__sock_drain: one socket, also a
+ * detached one, for tests). */
 void fv__sock_drain_all(fv_http_server_t *srv);
+void fv__sock_drain(fv_sock_t *s);
 void fv__sock_close_all(fv_http_server_t *srv);
 /* Closes the deadline timer (closed runs when it is gone; nothing when there was none). */
 void fv__sock_deadlines_close(fv_http_server_t *srv, uv_close_cb closed);

@@ -849,17 +849,22 @@ void fv__sock_accept(fv_http_server_t *srv)
     fv_sock_deadline(s, srv->lim.header_timeout_ms);
 }
 
+void fv__sock_drain(fv_sock_t *s)
+{
+    if (s->state != SOCK_OPEN)
+        return;
+    if (s->driver->on_drain)
+        s->driver->on_drain(s, s->data);
+    else
+        fv_sock_end(s);
+}
+
 void fv__sock_drain_all(fv_http_server_t *srv)
 {
     fv_sock_t *s = srv->socks;
     while (s) {
         fv_sock_t *next = s->next;   /* draining may unlink s */
-        if (s->state == SOCK_OPEN) {
-            if (s->driver->on_drain)
-                s->driver->on_drain(s, s->data);
-            else
-                fv_sock_end(s);
-        }
+        fv__sock_drain(s);
         s = next;
     }
 }

@@ -138,7 +138,7 @@ static bool valid_name(const char *s, size_t max)
     return true;
 }
 
-static rpc_service_t *find_service(fv_rpc_t *rpc, const char *module)
+static rpc_service_t *find_service(const fv_rpc_t *rpc, const char *module)
 {
     for (rpc_service_t *s = rpc->services; s; s = s->next)
         if (strcmp(s->module, module) == 0)
@@ -174,6 +174,12 @@ void fv_rpc_quiesce(fv_rpc_t *rpc, const char *module)
     rpc_service_t *s = rpc ? find_service(rpc, module) : NULL;
     if (s)
         s->quiesced = true;
+}
+
+const char *fv_rpc_service_of(const fv_rpc_t *rpc, const char *module)
+{
+    rpc_service_t *s = rpc && module ? find_service(rpc, module) : NULL;
+    return s ? s->service : NULL;
 }
 
 void fv_rpc_set_remote(fv_rpc_t *rpc, const fv_rpc_transport_t *t, void *data)
@@ -625,13 +631,15 @@ void fv_rpc_remote_done(fv_rpc_req_t *r, int status, const uint8_t *frame, size_
 
 int fv_rpc_dispatch(fv_rpc_t *rpc, const char *module, const char *method,
                     const uint8_t *frame, size_t len, uint32_t deadline_ms,
-                    fv_rpc_dispatch_cb done, void *data)
+                    fv_rpc_dispatch_cb done, void *data, fv_rpc_req_t **out)
 {
     if (!rpc || !module || !method || (!frame && len) || !done)
         return FV_EINVAL;
     fv_rpc_req_t *r = req_new(rpc, module, method, deadline_ms);
     r->dcb = done;
     r->dcb_data = data;
+    if (out)
+        *out = r;
     if (rpc->closing) {
         finish(r, FV_EUNAVAILABLE, "shutting down");
         return 0;

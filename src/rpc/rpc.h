@@ -130,12 +130,18 @@ void fv_rpc_remote_done(fv_rpc_req_t *req, int status, const uint8_t *frame, siz
 
 /* A call that arrived from another process: runs module's method on the request frame and
  * calls done(status, answer frame, message, data) once, from the loop, never inside this call
- * (answer valid during done only). Returns 0, or FV_EINVAL for missing arguments. */
+ * (answer valid during done only). Returns 0, or FV_EINVAL for missing arguments. *out (may be
+ * NULL) is a handle for fv_rpc_cancel (the remote caller went away: done then runs with
+ * FV_ECANCELED and the handler gets its cancel callback), valid until done starts. */
 typedef void (*fv_rpc_dispatch_cb)(int status, const uint8_t *frame, size_t len,
                                    const char *message, void *data);
 FV_MUST_USE int fv_rpc_dispatch(fv_rpc_t *rpc, const char *module, const char *method,
                                 const uint8_t *frame, size_t len, uint32_t deadline_ms,
-                                fv_rpc_dispatch_cb done, void *data);
+                                fv_rpc_dispatch_cb done, void *data, fv_rpc_req_t **out);
+
+/* The service name module serves ("finalverse.world.v1.WorldService"), or NULL. Valid until
+ * the rpc closes. */
+const char *fv_rpc_service_of(const fv_rpc_t *rpc, const char *module);
 
 /* ---- state ---- */
 

@@ -136,6 +136,8 @@ void fv__module_ctx_dispose(fv_module_ctx_t *ctx)
     fv_buf_dispose(&ctx->health);
     fv_metrics_free(ctx->metrics);
     ctx->metrics = NULL;
+    fv_grpc_server_free(ctx->grpc);    /* its servers and the rpc have closed by now */
+    ctx->grpc = NULL;
     fv_router_free(ctx->router);
     ctx->router = NULL;
 }

@@ -81,6 +81,19 @@ static int render_health(fv_module_ctx_t *ctx)
     return worst == FV_CHECK_FAIL ? 503 : 200;
 }
 
+fv_check_status_t fv__module_health_worst(fv_module_ctx_t *ctx)
+{
+    fv_check_status_t worst = FV_CHECK_PASS;
+    for (size_t i = 0; i < ctx->check_count; i++) {
+        fv_check_status_t st = FV_CHECK_PASS;
+        char msg[256] = "";
+        ctx->checks[i].fn(ctx->checks[i].data, &st, msg, sizeof(msg));
+        if (st > worst)
+            worst = st;
+    }
+    return worst;
+}
+
 /* One rendering serves every /health request of the same loop iteration (uv_now does not move
  * within one): the answer is a snapshot either way, and under load hundreds of requests arrive
  * per iteration. The checks themselves only read state that probes keep up to date. */

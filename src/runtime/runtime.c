@@ -25,6 +25,7 @@
 #include "runtime/runtime_internal.h"
 #include "store/stores.h"
 #include "bus/bus.h"
+#include "rpc/grpc_transport.h"
 #include "rpc/rpc.h"
 
 typedef enum rt_state {
@@ -49,6 +50,7 @@ struct fv_runtime {
     fv_stores_t *stores;                   /* the data layer, NULL when no module needs it */
     fv_bus_t *bus;                         /* the process's event bus (over Redis when kv is) */
     fv_rpc_t *rpc;                         /* calls between the modules */
+    fv_grpc_transport_t *grpc_transport;   /* its calls to modules in other processes */
     bool stores_done;                      /* its open callback has run */
     int stores_rc;
     fv_error_t stores_err;
@@ -222,6 +224,30 @@ static fv_http_limits_t limits_from_config(const fv_config_t *cfg)
     return lim;
 }
 
+/* Every module's port speaks gRPC too (h2c with prior knowledge, next to HTTP/1.1): calls to
+ * the service the module serves go to its method table. */
+static int grpc_attach(fv_runtime_t *rt, fv_module_ctx_t *ctx, const fv_http_limits_t *lim)
+{
+    const fv_config_t *cfg = rt->cfg;
+    fv_h2_limits_t h2;
+    fv_h2_limits_default(&h2);
+    h2.idle_timeout_ms = lim->idle_timeout_ms;
+    h2.max_concurrent_streams = cfg->grpc.max_concurrent_streams;
+    h2.max_resets = cfg->grpc.max_resets_per_second;
+    fv_grpc_opts_t opts = {.max_message_bytes = cfg->grpc.max_message_bytes,
+                           .max_buffered_bytes = lim->max_buffered_body_bytes,
+                           .h2 = &h2};
+    int rc = fv_grpc_server_new(rt->rpc, ctx->mod->name, &opts, &ctx->grpc);
+    if (rc < 0)
+        return rc;
+    if ((rc = fv__grpc_health_serve(ctx)) < 0)
+        return rc;
+    if (cfg->grpc.probe_service && (rc = fv__grpc_probe_serve(ctx)) < 0)
+        return rc;
+    fv_grpc_server_attach(ctx->grpc, ctx->server);
+    return 0;
+}
+
 /* The bus is the process's: every module's /metrics shows the same process-wide counts. */
 static double bus_stat(const fv_runtime_t *rt, size_t offset)
 {
@@ -300,8 +326,41 @@ static double gauge_refused_h2(void *ctx)
     return refusal(ctx, offsetof(fv_http_server_refusals_t, h2_prefaces));
 }
 
+/* The module's gRPC server; 0 before it exists. */
+static double grpc_stat(const fv_module_ctx_t *ctx, size_t offset, bool is_size)
+{
+    fv_grpc_stats_t st;
+    if (!ctx->grpc)
+        return 0;
+    fv_grpc_server_stats(ctx->grpc, &st);
+    return is_size ? (double)*(const size_t *)((const char *)&st + offset)
+                   : (double)*(const uint64_t *)((const char *)&st + offset);
+}
+
+static double gauge_grpc_calls(void *ctx)
+{
+    return grpc_stat(ctx, offsetof(fv_grpc_stats_t, calls), false);
+}
+
+static double gauge_grpc_failed(void *ctx)
+{
+    return grpc_stat(ctx, offsetof(fv_grpc_stats_t, failed), false);
+}
+
+static double gauge_grpc_in_flight(void *ctx)
+{
+    return grpc_stat(ctx, offsetof(fv_grpc_stats_t, in_flight), true);
+}
+
 static void add_runtime_gauges(fv_module_ctx_t *ctx)
 {
+    fv_module_add_gauge(ctx, "finalverse_grpc_calls", "gRPC requests on this module's port "
+                        "since start.", gauge_grpc_calls, ctx);
+    fv_module_add_gauge(ctx, "finalverse_grpc_failed", "gRPC requests on this module's port "
+                        "answered with a status other than OK since start.",
+                        gauge_grpc_failed, ctx);
+    fv_module_add_gauge(ctx, "finalverse_grpc_in_flight", "gRPC calls on this module's port "
+                        "with a handler now.", gauge_grpc_in_flight, ctx);
     fv_module_add_gauge(ctx, "finalverse_http_refused_full_connections",
                         "Connections answered 503 because the process held its connection "
                         "budget, since start.", gauge_refused_full, ctx);
@@ -425,6 +484,8 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
         return fv_error_set(err, rc, "%s: cannot create HTTP server: %s", m->name,
                             fv_strerror(rc));
     fv_http_server_set_observer(ctx->server, fv__endpoints_observe, ctx);
+    if ((rc = grpc_attach(rt, ctx, &lim)) < 0)
+        return fv_error_set(err, rc, "%s: cannot serve gRPC: %s", m->name, fv_strerror(rc));
     fv_http_server_set_body_policy(ctx->server, fv_router_body_policy, ctx->router);
     fv_error_t lerr;
     if ((rc = fv_http_server_listen(ctx->server, cfg->general.bind, ctx->port, &lerr)) < 0)
@@ -438,6 +499,12 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
     fv_log_info("runtime", "%s listening on http://%s:%d", m->name, cfg->general.bind, ctx->port);
     fv__ticks_start(ctx);
     return 0;
+}
+
+static int resolve_module(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
+{
+    fv_runtime_t *rt = rdata;
+    return fv_registry_client_lookup(rt->registry, module, cb, data);
 }
 
 int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_t *err)
@@ -457,7 +524,9 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     fv_bus_opts_t bus_opts = {.kv = rt->stores ? fv_stores_kv(rt->stores) : NULL};
     if ((rc = fv_bus_new(rt->loop, &bus_opts, &rt->bus)) < 0)
         return fv_error_set(err, rc, "cannot create the event bus: %s", fv_strerror(rc));
-    if ((rc = fv_rpc_new(rt->loop, NULL, &rt->rpc)) < 0)
+    /* one message limit for calls in process and over gRPC */
+    fv_rpc_opts_t rpc_opts = {.max_message_bytes = rt->cfg->grpc.max_message_bytes};
+    if ((rc = fv_rpc_new(rt->loop, &rpc_opts, &rt->rpc)) < 0)
         return fv_error_set(err, rc, "cannot create the call layer: %s", fv_strerror(rc));
 
     fv_config_registry_addr(rt->cfg, rt->registry_host, sizeof(rt->registry_host),
@@ -465,6 +534,10 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     if ((rc = fv_registry_client_new(rt->loop, rt->registry_host, rt->registry_port, rt->cfg,
                                      &rt->registry)) < 0)
         return fv_error_set(err, rc, "cannot create the registry client: %s", fv_strerror(rc));
+    /* calls to modules this process does not serve: gRPC to an instance the registry names */
+    if ((rc = fv_grpc_transport_new(rt->loop, rt->rpc, resolve_module, rt,
+                                    rt->cfg->grpc.max_message_bytes, &rt->grpc_transport)) < 0)
+        return fv_error_set(err, rc, "cannot create the gRPC transport: %s", fv_strerror(rc));
 
     for (size_t i = 0; i < count; i++)
         if ((rc = start_one(rt, order[i], err)) < 0)
@@ -592,6 +665,12 @@ static void close_everything(fv_runtime_t *rt)
             fv_http_server_close(ctx->server, on_server_closed, rt);
             ctx->server = NULL;
         }
+    }
+    if (rt->grpc_transport) {
+        /* before the call layer: its calls must hear their end while the rpc is there */
+        rt->closing++;
+        fv_grpc_transport_close(rt->grpc_transport, on_part_closed, rt);
+        rt->grpc_transport = NULL;
     }
     if (rt->rpc) {
         rt->closing++;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "net/grpc_server.h"
 #include "net/http_server.h"
 #include "runtime/metrics.h"
 #include "runtime/module.h"
@@ -39,6 +40,7 @@ struct fv_module_ctx {
     char instance_id[128];       /* the registry ID */
     fv_router_t *router;
     fv_http_server_t *server;
+    fv_grpc_server_t *grpc;      /* gRPC (h2c) on the same port; freed with the context */
     fv_metrics_t *metrics;
     void *data;
     module_check_t *checks;
@@ -70,6 +72,14 @@ uv_loop_t *fv__runtime_loop(fv_runtime_t *rt);
 
 /* Adds GET /health, /info, /metrics (and their OPTIONS) to ctx's router. */
 int fv__endpoints_add(fv_module_ctx_t *ctx);
+
+/* The worst of ctx's health checks, run now (what GET /health reports). */
+fv_check_status_t fv__module_health_worst(fv_module_ctx_t *ctx);
+
+/* grpc_health.c: serves grpc.health.v1.Health for ctx on its gRPC server (ctx->grpc set). */
+int fv__grpc_health_serve(fv_module_ctx_t *ctx);
+/* grpc_probe.c: serves finalverse.testing.v1.Probe for ctx (grpc.probe_service). */
+int fv__grpc_probe_serve(fv_module_ctx_t *ctx);
 
 /* The HTTP observer that feeds ctx's metrics. */
 void fv__endpoints_observe(const fv_http_req_t *req, int status, uint64_t duration_ns,

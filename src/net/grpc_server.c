@@ -1,0 +1,383 @@
+/* grpc_server.c - unary gRPC calls from h2 streams to the module's method table (see
+ * grpc_server.h). The message bytes travel as they came: the length-prefixed frame of the wire
+ * is exactly what fv_rpc_dispatch takes and gives back, so nothing is decoded here.
+ *
+ * A call object lives while either end holds it: the stream (until the h2 driver's on_close)
+ * and the rpc (from fv_rpc_dispatch until its done callback). Streaming methods, metadata and
+ * compression are not here yet. */
+#include "net/grpc_server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "net/grpc_wire.h"
+#include "rpc/frame.h"
+
+#define GRPC_NAME_MAX 192
+#define GRPC_DEFAULT_BUFFERED (256u * 1024u * 1024u)
+
+/* Request bytes buffered now by every gRPC server of the process (all on one loop thread):
+ * each call's buffer has the message ceiling, but a thousand streams each holding most of a
+ * large message would still add up; this total bounds that. */
+static size_t buffered_total;
+
+typedef struct grpc_route {
+    char service[GRPC_NAME_MAX];
+    char module[GRPC_NAME_MAX];
+    struct grpc_route *next;
+} grpc_route_t;
+
+struct fv_grpc_server {
+    fv_rpc_t *rpc;
+    char module[GRPC_NAME_MAX];
+    size_t max_msg;
+    size_t max_buffered;
+    fv_h2_limits_t h2;
+    grpc_route_t *routes;
+    fv_grpc_stats_t stats;
+    size_t live;                    /* call objects not yet freed */
+    bool freed;                     /* fv_grpc_server_free ran; the last call frees us */
+};
+
+typedef struct grpc_call {
+    fv_grpc_server_t *g;
+    fv_h2_stream_t *st;             /* NULL once the stream is gone */
+    fv_rpc_req_t *req;              /* while dispatched */
+    char module[GRPC_NAME_MAX];
+    char method[GRPC_NAME_MAX];
+    uint32_t deadline_ms;
+    fv_buf_t in;                    /* the request body, ceiling one frame of max_msg */
+    size_t counted;                 /* of it, counted in buffered_total */
+    bool dispatched;                /* the rpc's done callback is owed */
+    bool answered;
+    bool busy;                      /* inside our own code that may lose the stream */
+} grpc_call_t;
+
+static void server_release(fv_grpc_server_t *g)
+{
+    while (g->routes) {
+        grpc_route_t *r = g->routes;
+        g->routes = r->next;
+        fv_free(r);
+    }
+    fv_free(g);
+}
+
+/* The request bytes are no longer needed (dispatched, answered or gone). */
+static void in_release(grpc_call_t *c)
+{
+    buffered_total -= c->counted;
+    c->counted = 0;
+    fv_buf_dispose(&c->in);
+    fv_buf_init(&c->in, 0);
+}
+
+static void call_maybe_free(grpc_call_t *c)
+{
+    if (c->st || c->dispatched || c->busy)
+        return;
+    fv_grpc_server_t *g = c->g;
+    in_release(c);
+    fv_free(c);
+    if (--g->live == 0 && g->freed)
+        server_release(g);
+}
+
+/* ---- answers ---- */
+
+static const fv_h2_header_t ok_head[] = {
+    {FV_SLICE_LIT(":status"), FV_SLICE_LIT("200")},
+    {FV_SLICE_LIT("content-type"), FV_SLICE_LIT("application/grpc")},
+    {FV_SLICE_LIT("grpc-accept-encoding"), FV_SLICE_LIT("identity")},
+};
+
+/* Trailers-only: the whole answer is one header block ending the stream. */
+static void answer_error(grpc_call_t *c, int grpc_status, const char *msg)
+{
+    if (c->answered || !c->st)
+        return;
+    c->answered = true;
+    c->g->stats.failed++;
+    in_release(c);
+    char num[12];
+    snprintf(num, sizeof(num), "%d", grpc_status);
+    fv_buf_t enc;
+    fv_buf_init(&enc, 4096);
+    if (fv_grpc_message_encode(&enc, msg ? msg : "") < 0)
+        fv_buf_reset(&enc);       /* too long or no memory: the status alone still tells */
+    fv_h2_header_t head[] = {
+        ok_head[0], ok_head[1], ok_head[2],
+        {FV_SLICE_LIT("grpc-status"), fv_slice_cstr(num)},
+        {FV_SLICE_LIT("grpc-message"), fv_buf_slice(&enc)},
+    };
+    size_t n = enc.len ? 5 : 4;
+    fv_h2_stream_t *st = c->st;
+    c->busy = true;
+    if (fv_h2_stream_respond(st, head, n, NULL, 0, NULL, 0) < 0 && c->st)
+        fv_h2_stream_reset(c->st, 2);   /* INTERNAL_ERROR: no memory for the answer */
+    c->busy = false;
+    fv_buf_dispose(&enc);
+}
+
+static void answer_ok(grpc_call_t *c, const uint8_t *frame, size_t len)
+{
+    static const fv_h2_header_t trailers[] = {{FV_SLICE_LIT("grpc-status"), FV_SLICE_LIT("0")}};
+    if (c->answered || !c->st)
+        return;
+    c->answered = true;
+    c->g->stats.ok++;
+    c->busy = true;
+    if (fv_h2_stream_respond(c->st, ok_head, 3, frame, len, trailers, 1) < 0 && c->st)
+        fv_h2_stream_reset(c->st, 2);
+    c->busy = false;
+}
+
+static void answer_fv(grpc_call_t *c, int code, const char *msg)
+{
+    answer_error(c, fv_err_grpc_status(code), msg && *msg ? msg : fv_strerror(code));
+}
+
+/* ---- the rpc side ---- */
+
+static void on_done(int status, const uint8_t *frame, size_t len, const char *message,
+                    void *data)
+{
+    grpc_call_t *c = data;
+    c->dispatched = false;
+    c->req = NULL;
+    c->g->stats.in_flight--;
+    if (status == 0)
+        answer_ok(c, frame, len);
+    else
+        answer_fv(c, status, message);
+    call_maybe_free(c);
+}
+
+/* The whole body is here: exactly one message, then the call goes to the module. */
+static void dispatch(grpc_call_t *c)
+{
+    fv_slice_t msg;
+    size_t used = 0;
+    int rc = fv_rpc_frame_parse((const uint8_t *)c->in.ptr, c->in.len, c->g->max_msg, &msg,
+                                &used);
+    if (rc == FV_EAGAIN) {
+        answer_error(c, FV_GRPC_INTERNAL, c->in.len ? "the request message is truncated"
+                                                    : "a unary call needs one request message");
+        return;
+    }
+    if (rc == 0 && used != c->in.len) {
+        answer_error(c, FV_GRPC_INTERNAL, "a unary call takes exactly one request message");
+        return;
+    }
+    if (rc < 0)
+        return;                          /* told already when its prefix arrived */
+    rc = fv_rpc_dispatch(c->g->rpc, c->module, c->method, (const uint8_t *)c->in.ptr, c->in.len,
+                         c->deadline_ms, on_done, c, &c->req);
+    if (rc < 0) {
+        answer_fv(c, rc, NULL);
+        return;
+    }
+    c->dispatched = true;
+    c->g->stats.in_flight++;
+    in_release(c);                       /* the rpc holds its own copy */
+}
+
+/* ---- the stream side ---- */
+
+static const char *route_of(fv_grpc_server_t *g, fv_slice_t service)
+{
+    for (grpc_route_t *r = g->routes; r; r = r->next)
+        if (fv_slice_eq_cstr(service, r->service))
+            return r->module;
+    /* the module's own name is an alias of its service: our own transport calls modules by
+     * name (rpc/grpc_transport.h), not knowing their service names */
+    const char *own = fv_rpc_service_of(g->rpc, g->module);
+    if ((own && fv_slice_eq_cstr(service, own)) || fv_slice_eq_cstr(service, g->module))
+        return g->module;
+    return NULL;
+}
+
+static bool is_grpc_type(fv_slice_t ct)
+{
+    static const fv_slice_t base = FV_SLICE_LIT("application/grpc");
+    if (!ct.ptr || !fv_slice_starts_with(ct, base))
+        return false;
+    return ct.len == base.len || ct.ptr[base.len] == '+' || ct.ptr[base.len] == ';';
+}
+
+static void h2_on_request(fv_h2_stream_t *st, void *data)
+{
+    fv_grpc_server_t *g = data;
+    grpc_call_t *c = fv_calloc(1, sizeof(*c));
+    c->g = g;
+    c->st = st;
+    fv_buf_init(&c->in, g->max_msg + FV_RPC_FRAME_HEADER);
+    g->live++;
+    g->stats.calls++;
+    fv_h2_stream_set_data(st, c);
+
+    /* not gRPC at all: an HTTP answer, as the spec asks */
+    if (!fv_slice_eq_cstr(fv_h2_stream_method(st), "POST") ||
+        !is_grpc_type(fv_h2_stream_header(st, "content-type"))) {
+        static const fv_h2_header_t h415[] = {{FV_SLICE_LIT(":status"), FV_SLICE_LIT("415")}};
+        c->answered = true;
+        g->stats.failed++;
+        if (fv_h2_stream_respond(st, h415, 1, NULL, 0, NULL, 0) < 0)
+            fv_h2_stream_reset(st, 2);
+        return;
+    }
+    fv_slice_t service, method;
+    char svc[GRPC_NAME_MAX];
+    if (fv_grpc_path_split(fv_h2_stream_path(st), &service, &method) < 0 ||
+        service.len >= sizeof(svc) || method.len >= sizeof(c->method)) {
+        answer_error(c, FV_GRPC_UNIMPLEMENTED, "the path is not /<service>/<method>");
+        return;
+    }
+    snprintf(svc, sizeof(svc), "%.*s", (int)service.len, service.ptr);
+    snprintf(c->method, sizeof(c->method), "%.*s", (int)method.len, method.ptr);
+    const char *module = route_of(g, service);
+    if (!module) {
+        char msg[GRPC_NAME_MAX + 64];
+        snprintf(msg, sizeof(msg), "unknown service %s", svc);
+        answer_error(c, FV_GRPC_UNIMPLEMENTED, msg);
+        return;
+    }
+    snprintf(c->module, sizeof(c->module), "%s", module);
+    fv_slice_t enc = fv_h2_stream_header(st, "grpc-encoding");
+    if (enc.ptr && !fv_slice_eq_cstr(enc, "identity")) {
+        answer_error(c, FV_GRPC_UNIMPLEMENTED, "only the identity grpc-encoding is supported");
+        return;
+    }
+    fv_slice_t timeout = fv_h2_stream_header(st, "grpc-timeout");
+    if (timeout.ptr &&
+        fv_grpc_timeout_parse(timeout, FV_RPC_MAX_DEADLINE_MS, &c->deadline_ms) < 0) {
+        answer_error(c, FV_GRPC_INTERNAL, "grpc-timeout is malformed");
+        return;
+    }
+}
+
+static void h2_on_body(fv_h2_stream_t *st, const uint8_t *p, size_t len, bool end, void *data)
+{
+    grpc_call_t *c = fv_h2_stream_data(st);
+    if (!c || c->answered || c->dispatched)
+        return;
+    if (len > c->g->max_buffered - buffered_total || buffered_total > c->g->max_buffered) {
+        answer_error(c, FV_GRPC_RESOURCE_EXHAUSTED,
+                     "too much request data in flight on this server; try again");
+        return;
+    }
+    if (len && fv_buf_append(&c->in, p, len) < 0) {
+        /* over one frame of the largest message: a second message on a unary call (the
+         * first's own length was checked from its prefix) */
+        answer_error(c, FV_GRPC_INTERNAL, "a unary call takes exactly one request message");
+        return;
+    }
+    c->counted += len;
+    buffered_total += len;
+    if (c->in.len >= FV_RPC_FRAME_HEADER && c->in.len - len < FV_RPC_FRAME_HEADER) {
+        /* the prefix just arrived: refuse what it announces before the body comes */
+        fv_slice_t msg;
+        size_t used;
+        int rc = fv_rpc_frame_parse((const uint8_t *)c->in.ptr, c->in.len, c->g->max_msg, &msg,
+                                    &used);
+        if (rc == FV_ETOOBIG) {
+            char m[96];
+            snprintf(m, sizeof(m), "the request message is over %zu bytes", c->g->max_msg);
+            answer_error(c, FV_GRPC_RESOURCE_EXHAUSTED, m);
+            return;
+        }
+        if (rc == FV_EINVAL) {
+            answer_error(c, FV_GRPC_INTERNAL, "a compressed message without grpc-encoding");
+            return;
+        }
+        if (rc == FV_EPROTO) {
+            answer_error(c, FV_GRPC_INTERNAL, "the message flag is neither 0 nor 1");
+            return;
+        }
+    }
+    if (end)
+        dispatch(c);
+}
+
+static void h2_on_close(fv_h2_stream_t *st, uint32_t code, void *data)
+{
+    grpc_call_t *c = fv_h2_stream_data(st);
+    if (!c)
+        return;
+    c->st = NULL;
+    if (c->dispatched && c->req)
+        fv_rpc_cancel(c->req);           /* the handler hears it; on_done follows */
+    call_maybe_free(c);
+}
+
+static const fv_h2_handler_t grpc_h2_handler = {
+    .on_request = h2_on_request,
+    .on_body = h2_on_body,
+    .on_close = h2_on_close,
+};
+
+static int h2_factory(fv_sock_t *s, void *data, const fv_sock_driver_t **driver, void **state)
+{
+    fv_grpc_server_t *g = data;
+    return fv_h2_conn_new(s, &g->h2, &grpc_h2_handler, g, driver, state);
+}
+
+/* ---- setup ---- */
+
+int fv_grpc_server_new(fv_rpc_t *rpc, const char *module, const fv_grpc_opts_t *opts,
+                       fv_grpc_server_t **out)
+{
+    if (!rpc || !module || !*module || strlen(module) >= GRPC_NAME_MAX || !out)
+        return FV_EINVAL;
+    fv_grpc_server_t *g = fv_calloc(1, sizeof(*g));
+    g->rpc = rpc;
+    snprintf(g->module, sizeof(g->module), "%s", module);
+    g->max_msg = opts && opts->max_message_bytes ? opts->max_message_bytes
+                                                 : FV_RPC_DEFAULT_MAX_MESSAGE;
+    g->max_buffered = opts && opts->max_buffered_bytes ? opts->max_buffered_bytes
+                                                       : GRPC_DEFAULT_BUFFERED;
+    if (opts && opts->h2)
+        g->h2 = *opts->h2;
+    else
+        fv_h2_limits_default(&g->h2);
+    *out = g;
+    return 0;
+}
+
+int fv_grpc_server_route(fv_grpc_server_t *g, const char *service, const char *rpc_module)
+{
+    if (!g || !service || !*service || !rpc_module || !*rpc_module ||
+        strlen(service) >= GRPC_NAME_MAX || strlen(rpc_module) >= GRPC_NAME_MAX)
+        return FV_EINVAL;
+    for (grpc_route_t *r = g->routes; r; r = r->next)
+        if (strcmp(r->service, service) == 0)
+            return FV_EEXIST;
+    grpc_route_t *r = fv_calloc(1, sizeof(*r));
+    snprintf(r->service, sizeof(r->service), "%s", service);
+    snprintf(r->module, sizeof(r->module), "%s", rpc_module);
+    r->next = g->routes;
+    g->routes = r;
+    return 0;
+}
+
+void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http)
+{
+    fv_http_server_set_h2(http, h2_factory, g);
+}
+
+void fv_grpc_server_stats(const fv_grpc_server_t *g, fv_grpc_stats_t *out)
+{
+    *out = g->stats;
+}
+
+void fv_grpc_server_free(fv_grpc_server_t *g)
+{
+    if (!g)
+        return;
+    g->freed = true;
+    if (g->live == 0)
+        server_release(g);
+}

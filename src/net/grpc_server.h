@@ -1,0 +1,66 @@
+/* grpc_server.h - gRPC on a module's own port: HTTP/2 streams from the h2 driver (net/h2.h)
+ * become calls on the module's method table through fv_rpc_dispatch (rpc/rpc.h).
+ *
+ * A request is POST /<service>/<method> with content-type application/grpc (or +proto) and one
+ * length-prefixed message (unary). <service> picks the rpc module: a route added with
+ * fv_grpc_server_route(), else the service the server's own module serves (fv_rpc_serve), or
+ * the module's own name as an alias of it (what rpc/grpc_transport.h sends);
+ * anything else is UNIMPLEMENTED, as is a method the table lacks. grpc-timeout becomes the
+ * call's deadline (DEADLINE_EXCEEDED when it passes); a message over max_message_bytes is
+ * RESOURCE_EXHAUSTED, told from its prefix before the body arrives; a compressed message
+ * (we accept no grpc-encoding but identity) or a body that is not exactly one message is
+ * INTERNAL; a grpc-encoding other than identity is UNIMPLEMENTED. Request bytes waiting for
+ * their message to complete count against one budget for the process (max_buffered_bytes), so
+ * many clients each sending most of a large message cannot hold memory without bound. An answer goes as headers,
+ * one message and trailers (grpc-status 0); an error as trailers-only (grpc-status and the
+ * percent-encoded grpc-message, FV_E codes mapped by fv_err_grpc_status). A client that resets
+ * the stream or goes away cancels the call (the handler's cancel callback runs).
+ *
+ * Everything runs on the loop thread of the rpc. */
+#ifndef FV_NET_GRPC_SERVER_H
+#define FV_NET_GRPC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "net/h2.h"
+#include "net/http_server.h"
+#include "rpc/rpc.h"
+
+typedef struct fv_grpc_server fv_grpc_server_t;
+
+typedef struct fv_grpc_opts {
+    size_t max_message_bytes;      /* a request message; 0: FV_RPC_DEFAULT_MAX_MESSAGE */
+    size_t max_buffered_bytes;     /* request bytes buffered by every gRPC server of the process
+                                    * together, past which a call is RESOURCE_EXHAUSTED; 0:
+                                    * 256 MiB */
+    const fv_h2_limits_t *h2;      /* copied; NULL: fv_h2_limits_default() */
+} fv_grpc_opts_t;
+
+/* A gRPC server for module's calls on rpc (borrowed; must outlive it). 0 or FV_EINVAL. */
+FV_MUST_USE int fv_grpc_server_new(fv_rpc_t *rpc, const char *module, const fv_grpc_opts_t *opts,
+                                   fv_grpc_server_t **out);
+
+/* Calls to service go to rpc module rpc_module (the health service of a module, say). Both
+ * copied. 0, FV_EINVAL, FV_EEXIST. */
+FV_MUST_USE int fv_grpc_server_route(fv_grpc_server_t *g, const char *service,
+                                     const char *rpc_module);
+
+/* Serves gRPC on http's port: connections opening with the HTTP/2 preface go to the h2 driver
+ * with this server's calls. */
+void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http);
+
+typedef struct fv_grpc_stats {
+    uint64_t calls;        /* requests that reached a decision */
+    uint64_t ok;
+    uint64_t failed;
+    size_t in_flight;      /* calls with the module's handler now */
+} fv_grpc_stats_t;
+void fv_grpc_server_stats(const fv_grpc_server_t *g, fv_grpc_stats_t *out);
+
+/* After the HTTP servers it is attached to have closed. Calls still with a handler keep the
+ * memory until they end (the rpc's close ends them). NULL-safe. */
+void fv_grpc_server_free(fv_grpc_server_t *g);
+
+#endif

@@ -1,0 +1,570 @@
+/* h2_conn.c - the h2 driver: one nghttp2 server session per socket, its streams, and the pump
+ * between them (see h2.h). What a request means (gRPC, for one) is the handler's business; the
+ * HTTP/1.1 "Upgrade: h2c" path is not here yet (gRPC clients open with the preface).
+ *
+ * Output: nghttp2 produces frames as the peer's windows allow; we copy them into the socket's
+ * write queue only while it is under its ceiling and go on from on_writable, so a peer that
+ * does not read leaves at most the answers of its open streams (each bounded by the handler)
+ * in memory. nghttp2 is never re-entered: frames are pulled only outside mem_recv, which is
+ * also why a stream is freed only from nghttp2's close callback and never by us. */
+#include "net/h2.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+/* Frames are gathered into one socket write up to this size: fewer syscalls than one write per
+ * frame, and little over the ceiling when the queue fills. */
+#define H2_WRITE_BATCH (64u * 1024u)
+/* RFC 9113 sec. 6.5.2: the size of a header field counts its name, value and 32 bytes. */
+#define H2_HEADER_OVERHEAD 32u
+#define H2_NV_INLINE 16
+
+typedef struct h2_conn h2_conn_t;
+
+struct fv_h2_stream {
+    h2_conn_t *conn;
+    int32_t id;
+    fv_h2_stream_t *prev, *next;
+    fv_buf_t hdrs;                  /* "name\0value\0" for each request header */
+    size_t hdr_bytes;               /* the list's size as RFC 9113 counts it */
+    void *data;                     /* the handler's */
+    char *body;                     /* the answer's body, owned, sent as windows allow */
+    size_t body_len;
+    size_t body_off;
+    fv_buf_t trailers;              /* "name\0value\0", sent after the body */
+    size_t trailer_count;
+    bool requested;                 /* on_request ran: on_close is owed */
+    bool answered;                  /* respond or reset was called */
+    bool told_closed;               /* on_close ran */
+};
+
+struct h2_conn {
+    fv_sock_t *sock;
+    nghttp2_session *session;
+    fv_h2_limits_t lim;
+    const fv_h2_handler_t *h;
+    void *hdata;
+    fv_h2_stream_t *streams;        /* every stream object not yet freed */
+    size_t open;
+    uint64_t resets_since;          /* loop time the reset count started */
+    uint32_t resets;                /* RST_STREAM frames from the peer since then */
+    bool started;                   /* the first bytes arrived (the idle deadline is on) */
+    bool in_recv;                   /* inside nghttp2_session_mem_recv: do not pull frames */
+    bool in_flush;
+    bool draining;                  /* GOAWAY sent for the drain */
+    bool closed;                    /* the socket is closing: nghttp2 no longer runs */
+};
+
+void fv_h2_limits_default(fv_h2_limits_t *lim)
+{
+    lim->max_concurrent_streams = 100;
+    lim->max_frame_bytes = 16384;
+    lim->max_header_list_bytes = 16 * 1024;
+    lim->stream_window_bytes = 1024 * 1024;
+    lim->conn_window_bytes = 16 * 1024 * 1024;
+    lim->max_resets = 200;
+    lim->idle_timeout_ms = 60000;
+}
+
+/* ---- header lists ---- */
+
+/* Appends name\0value\0; the caller has bounded the sizes. */
+static int nv_put(fv_buf_t *b, fv_slice_t name, fv_slice_t value)
+{
+    static const char nul = '\0';
+    int rc = fv_buf_append(b, name.ptr, name.len);
+    rc = rc ? rc : fv_buf_append(b, &nul, 1);
+    rc = rc ? rc : fv_buf_append(b, value.ptr, value.len);
+    return rc ? rc : fv_buf_append(b, &nul, 1);
+}
+
+/* Fills nv[0..count) from count "name\0value\0" records of b. */
+static void nv_from_buf(const fv_buf_t *b, nghttp2_nv *nv, size_t count)
+{
+    const char *p = b->ptr;
+    for (size_t i = 0; i < count; i++) {
+        size_t nl = strlen(p);
+        const char *v = p + nl + 1;
+        size_t vl = strlen(v);
+        nv[i] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)v, nl, vl, NGHTTP2_NV_FLAG_NONE};
+        p = v + vl + 1;
+    }
+}
+
+/* ---- streams ---- */
+
+static void stream_free(fv_h2_stream_t *st)
+{
+    h2_conn_t *c = st->conn;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        c->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    fv_buf_dispose(&st->hdrs);
+    fv_buf_dispose(&st->trailers);
+    fv_free(st->body);
+    fv_free(st);
+}
+
+static void tell_closed(fv_h2_stream_t *st, uint32_t code)
+{
+    if (!st->requested || st->told_closed)
+        return;
+    st->told_closed = true;
+    st->conn->h->on_close(st, code, st->conn->hdata);
+}
+
+static fv_h2_stream_t *stream_of(h2_conn_t *c, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(c->session, id);
+}
+
+fv_slice_t fv_h2_stream_header(const fv_h2_stream_t *st, const char *name)
+{
+    const char *p = st->hdrs.ptr, *end = p ? p + st->hdrs.len : NULL;
+    while (p && p < end) {
+        size_t nl = strlen(p);
+        const char *v = p + nl + 1;
+        size_t vl = strlen(v);
+        if (strcmp(p, name) == 0)
+            return fv_slice(v, vl);
+        p = v + vl + 1;
+    }
+    return FV_SLICE_NULL;
+}
+
+fv_slice_t fv_h2_stream_method(const fv_h2_stream_t *st)
+{
+    return fv_h2_stream_header(st, ":method");
+}
+
+fv_slice_t fv_h2_stream_path(const fv_h2_stream_t *st)
+{
+    return fv_h2_stream_header(st, ":path");
+}
+
+uint32_t fv_h2_stream_id(const fv_h2_stream_t *st)
+{
+    return (uint32_t)st->id;
+}
+
+uv_loop_t *fv_h2_stream_loop(const fv_h2_stream_t *st)
+{
+    return fv_sock_loop(st->conn->sock);
+}
+
+void fv_h2_stream_set_data(fv_h2_stream_t *st, void *data)
+{
+    st->data = data;
+}
+
+void *fv_h2_stream_data(const fv_h2_stream_t *st)
+{
+    return st->data;
+}
+
+/* ---- output ---- */
+
+static void conn_maybe_end(h2_conn_t *c)
+{
+    if (c->closed || !fv_sock_is_open(c->sock))
+        return;
+    bool want_write = nghttp2_session_want_write(c->session);
+    if ((!nghttp2_session_want_read(c->session) && !want_write) ||
+        (c->draining && c->open == 0 && !want_write))
+        fv_sock_end(c->sock);
+}
+
+/* Moves nghttp2's pending frames into the socket while it has room. Pulling frames can close
+ * streams (their on_close runs from here), which may answer others: the loop takes those too. */
+static void conn_flush(h2_conn_t *c)
+{
+    if (c->in_recv || c->in_flush || c->closed)
+        return;
+    c->in_flush = true;
+    fv_sock_write_t *w = NULL;
+    while (!c->closed && fv_sock_is_open(c->sock) && !fv_sock_output_full(c->sock)) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(c->session, &p);
+        if (n < 0) {
+            fv_log_info("h2", "%s: %s; closing", fv_sock_peer(c->sock), nghttp2_strerror((int)n));
+            if (w)
+                fv_sock_write_drop(c->sock, w);
+            w = NULL;
+            fv_sock_close(c->sock);
+            break;
+        }
+        if (n == 0)
+            break;
+        if (!w)
+            w = fv_sock_write_get(c->sock);
+        if (fv_buf_append(fv_sock_write_head(w), p, (size_t)n) < 0) {
+            fv_sock_write_drop(c->sock, w);
+            w = NULL;
+            fv_sock_close(c->sock);
+            break;
+        }
+        if (fv_sock_write_head(w)->len >= H2_WRITE_BATCH) {
+            fv_sock_write_send(c->sock, w, NULL, 0, NULL);
+            w = NULL;
+        }
+    }
+    if (w)
+        fv_sock_write_send(c->sock, w, NULL, 0, NULL);
+    c->in_flush = false;
+    conn_maybe_end(c);
+}
+
+static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    fv_h2_stream_t *st = src->ptr;
+    size_t n = st->body_len - st->body_off;
+    if (n > length)
+        n = length;
+    if (n)
+        memcpy(buf, st->body + st->body_off, n);
+    st->body_off += n;
+    if (st->body_off < st->body_len)
+        return (ssize_t)n;
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->trailer_count) {
+        nghttp2_nv inline_nv[H2_NV_INLINE];
+        nghttp2_nv *nv = inline_nv;
+        if (st->trailer_count > H2_NV_INLINE &&
+            !(nv = fv_try_malloc(st->trailer_count * sizeof(*nv))))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        nv_from_buf(&st->trailers, nv, st->trailer_count);
+        /* nghttp2 copies the trailers; without them the stream still ends (END_STREAM on the
+         * last DATA), which a client reads as a missing status rather than a hang */
+        if (nghttp2_submit_trailer(session, id, nv, st->trailer_count) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        if (nv != inline_nv)
+            fv_free(nv);
+    }
+    return (ssize_t)n;
+}
+
+int fv_h2_stream_respond(fv_h2_stream_t *st, const fv_h2_header_t *head, size_t head_count,
+                         const void *body, size_t len, const fv_h2_header_t *trailers,
+                         size_t trailer_count)
+{
+    h2_conn_t *c = st->conn;
+    if (st->told_closed || c->closed)
+        return FV_ECANCELED;
+    if (st->answered || head_count == 0)
+        return FV_EINVAL;
+    nghttp2_nv inline_nv[H2_NV_INLINE];
+    nghttp2_nv *nv = inline_nv;
+    if (head_count > H2_NV_INLINE && !(nv = fv_try_malloc(head_count * sizeof(*nv))))
+        return FV_ENOMEM;
+    for (size_t i = 0; i < head_count; i++)
+        nv[i] = (nghttp2_nv){(uint8_t *)head[i].name.ptr, (uint8_t *)head[i].value.ptr,
+                             head[i].name.len, head[i].value.len, NGHTTP2_NV_FLAG_NONE};
+    int rc = 0;
+    for (size_t i = 0; i < trailer_count && rc == 0; i++)
+        rc = nv_put(&st->trailers, trailers[i].name, trailers[i].value);
+    st->trailer_count = trailer_count;
+    if (rc == 0 && len) {
+        if (!(st->body = fv_try_malloc(len)))
+            rc = FV_ENOMEM;
+        else
+            memcpy(st->body, body, len);
+        st->body_len = len;
+    }
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
+    if (rc == 0 && nghttp2_submit_response(c->session, st->id, nv, head_count,
+                                           len || trailer_count ? &prd : NULL) != 0)
+        rc = FV_ENOMEM;
+    if (nv != inline_nv)
+        fv_free(nv);
+    if (rc < 0) {
+        fv_buf_reset(&st->trailers);
+        st->trailer_count = 0;
+        return rc;
+    }
+    st->answered = true;
+    conn_flush(c);
+    return 0;
+}
+
+void fv_h2_stream_reset(fv_h2_stream_t *st, uint32_t error_code)
+{
+    h2_conn_t *c = st->conn;
+    if (st->told_closed || c->closed)
+        return;
+    st->answered = true;
+    if (nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, error_code) != 0) {
+        fv_sock_close(c->sock);
+        return;
+    }
+    conn_flush(c);
+}
+
+/* ---- nghttp2's callbacks (all inside mem_recv or mem_send) ---- */
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    h2_conn_t *c = user;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    fv_h2_stream_t *st = fv_calloc(1, sizeof(*st));
+    st->conn = c;
+    st->id = frame->hd.stream_id;
+    fv_buf_init(&st->hdrs, 0);      /* bounded by max_header_list_bytes in on_header */
+    fv_buf_init(&st->trailers, 0);  /* bounded by what our own handler sends */
+    st->next = c->streams;
+    if (c->streams)
+        c->streams->prev = st;
+    c->streams = st;
+    if (nghttp2_session_set_stream_user_data(session, st->id, st) != 0) {
+        stream_free(st);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (c->open++ == 0)
+        fv_sock_deadline_clear(c->sock);
+    return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+    h2_conn_t *c = user;
+    fv_h2_stream_t *st = stream_of(c, frame->hd.stream_id);
+    if (!st || frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;                    /* request trailers: nothing we read */
+    st->hdr_bytes += namelen + valuelen + H2_HEADER_OVERHEAD;
+    /* over the list size: nghttp2 resets the stream; HPACK decoding itself goes on, bounded by
+     * the dynamic table size we advertise */
+    if (st->hdr_bytes > c->lim.max_header_list_bytes)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (nv_put(&st->hdrs, fv_slice((const char *)name, namelen),
+               fv_slice((const char *)value, valuelen)) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
+static void deliver_end(h2_conn_t *c, fv_h2_stream_t *st)
+{
+    if (st->requested && !st->answered && c->h->on_body)
+        c->h->on_body(st, NULL, 0, true, c->hdata);
+}
+
+/* The "rapid reset" attack: a reset is free for the client and each stream it opened cost us
+ * a handler call. More than max_resets in one second ends the connection. */
+static int count_reset(h2_conn_t *c)
+{
+    uint64_t now = uv_now(fv_sock_loop(c->sock));
+    if (now - c->resets_since >= 1000) {
+        c->resets_since = now;
+        c->resets = 0;
+    }
+    if (++c->resets <= c->lim.max_resets)
+        return 0;
+    fv_log_info("h2", "%s: over %u stream resets in a second; ending the connection",
+                fv_sock_peer(c->sock), c->lim.max_resets);
+    return nghttp2_session_terminate_session(c->session, NGHTTP2_ENHANCE_YOUR_CALM) == 0
+               ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    h2_conn_t *c = user;
+    if (frame->hd.type == NGHTTP2_RST_STREAM)
+        return count_reset(c);
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    fv_h2_stream_t *st = stream_of(c, frame->hd.stream_id);
+    if (!st)
+        return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        !st->requested) {
+        if (st->hdr_bytes > c->lim.max_header_list_bytes)
+            return 0;                /* being reset */
+        st->requested = true;
+        c->h->on_request(st, c->hdata);
+    }
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+        deliver_end(c, st);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
+                         const uint8_t *data, size_t len, void *user)
+{
+    h2_conn_t *c = user;
+    fv_h2_stream_t *st = stream_of(c, id);
+    if (st && st->requested && !st->answered && c->h->on_body)
+        c->h->on_body(st, data, len, false, c->hdata);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, void *user)
+{
+    h2_conn_t *c = user;
+    fv_h2_stream_t *st = stream_of(c, id);
+    if (!st)
+        return 0;
+    tell_closed(st, code);
+    stream_free(st);
+    if (--c->open == 0 && !c->draining)
+        fv_sock_deadline(c->sock, c->lim.idle_timeout_ms);
+    return 0;
+}
+
+/* ---- the driver ---- */
+
+static size_t drv_data(fv_sock_t *s, void *state, const char *data, size_t len)
+{
+    h2_conn_t *c = state;
+    if (c->closed)
+        return len;
+    if (!c->started) {
+        /* not from fv_h2_conn_new: the switch of drivers clears the socket's deadline */
+        c->started = true;
+        fv_sock_deadline(s, c->lim.idle_timeout_ms);
+    }
+    c->in_recv = true;
+    ssize_t n = nghttp2_session_mem_recv(c->session, (const uint8_t *)data, len);
+    c->in_recv = false;
+    if (n < 0) {
+        /* bad client magic, a flood, a callback failure: the connection is beyond repair;
+         * tell the peer why when nghttp2 still can, then end */
+        fv_log_info("h2", "%s: %s; ending the connection", fv_sock_peer(s),
+                    nghttp2_strerror((int)n));
+        if (n != NGHTTP2_ERR_BAD_CLIENT_MAGIC &&
+            nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR) == 0)
+            conn_flush(c);
+        fv_sock_end(s);
+        return len;
+    }
+    conn_flush(c);
+    return len;
+}
+
+static void drv_writable(fv_sock_t *s, void *state)
+{
+    conn_flush(state);
+}
+
+static void drv_timeout(fv_sock_t *s, void *state)
+{
+    h2_conn_t *c = state;
+    if (nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR) != 0) {
+        fv_sock_close(s);
+        return;
+    }
+    conn_flush(c);
+    fv_sock_end(s);
+}
+
+static void drv_drain(fv_sock_t *s, void *state)
+{
+    h2_conn_t *c = state;
+    if (c->draining || c->closed)
+        return;
+    c->draining = true;
+    fv_sock_deadline_clear(s);
+    if (nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(c->session),
+                              NGHTTP2_NO_ERROR, NULL, 0) != 0) {
+        fv_sock_end(s);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void drv_close(fv_sock_t *s, void *state)
+{
+    h2_conn_t *c = state;
+    c->closed = true;
+    for (fv_h2_stream_t *st = c->streams; st; st = st->next)
+        tell_closed(st, NGHTTP2_CANCEL);
+}
+
+static void drv_free(fv_sock_t *s, void *state)
+{
+    h2_conn_t *c = state;
+    nghttp2_session_del(c->session);   /* calls none of our callbacks */
+    while (c->streams)
+        stream_free(c->streams);
+    fv_free(c);
+}
+
+static const fv_sock_driver_t h2_driver = {
+    .name = "h2",
+    .on_data = drv_data,
+    .on_writable = drv_writable,
+    .on_timeout = drv_timeout,
+    .on_drain = drv_drain,
+    .on_close = drv_close,
+    .on_free = drv_free,
+};
+
+int fv_h2_conn_new(fv_sock_t *s, const fv_h2_limits_t *lim, const fv_h2_handler_t *handler,
+                   void *data, const fv_sock_driver_t **driver, void **state)
+{
+    h2_conn_t *c = fv_calloc(1, sizeof(*c));
+    c->sock = s;
+    c->h = handler;
+    c->hdata = data;
+    if (lim)
+        c->lim = *lim;
+    else
+        fv_h2_limits_default(&c->lim);
+
+    nghttp2_session_callbacks *cbs = NULL;
+    nghttp2_option *opt = NULL;
+    int rc = nghttp2_session_callbacks_new(&cbs);
+    if (rc == 0)
+        rc = nghttp2_option_new(&opt);
+    if (rc != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        fv_free(c);
+        return FV_ENOMEM;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    /* nghttp2's own reset limiter stays behind ours (count_reset), which answers with the
+     * code RFC 9113 suggests for this, ENHANCE_YOUR_CALM */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 2ull * c->lim.max_resets + 1,
+                                               2ull * c->lim.max_resets + 1);
+    nghttp2_option_set_max_continuations(opt, 8);
+    rc = nghttp2_session_server_new2(&c->session, cbs, c, opt);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    if (rc != 0) {
+        fv_free(c);
+        return FV_ENOMEM;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->lim.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, c->lim.max_frame_bytes},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->lim.max_header_list_bytes},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->lim.stream_window_bytes},
+    };
+    rc = nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    if (rc == 0)
+        rc = nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0,
+                                                   (int32_t)c->lim.conn_window_bytes);
+    if (rc != 0) {
+        nghttp2_session_del(c->session);
+        fv_free(c);
+        return rc == NGHTTP2_ERR_NOMEM ? FV_ENOMEM : FV_EINVAL;
+    }
+    *driver = &h2_driver;
+    *state = c;
+    return 0;
+}

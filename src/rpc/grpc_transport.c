@@ -1,0 +1,621 @@
+/* grpc_transport.c - calls to modules in other processes as unary gRPC calls over nghttp2
+ * client sessions (see grpc_transport.h).
+ *
+ * A call object lives from start() until the call layer has heard its outcome and nothing
+ * refers to it: an nghttp2 stream holds it as user data until its close callback, a connection
+ * waiting to connect holds it in its queue, a resolver holds it until its callback. Outcomes
+ * are reported once (report()); the object is freed apart from that. A connection is one TCP
+ * socket and one session; it is dropped (its calls fail FV_EUNAVAILABLE) on any I/O or protocol
+ * error, and no longer used for new calls after the peer's GOAWAY. */
+#include "rpc/grpc_transport.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "rpc/frame.h"
+
+#define T_NAME_MAX 96
+#define T_READ_BYTES 65536
+
+typedef struct tconn tconn_t;
+
+typedef struct tcall {
+    fv_grpc_transport_t *t;
+    fv_rpc_req_t *req;
+    tconn_t *conn;                  /* queued on it, or a stream of it */
+    struct tcall *prev, *next;      /* every call object of the transport */
+    struct tcall *qnext;            /* the connection's queue */
+    char module[T_NAME_MAX];
+    char method[T_NAME_MAX];
+    uint8_t *frame;                 /* the request frame, owned */
+    size_t len;
+    size_t sent;
+    uint32_t deadline_ms;
+    int32_t stream_id;              /* 0 until submitted */
+    fv_buf_t answer;                /* the answer frame, ceiling max_msg + 5 */
+    int grpc_status;                /* -1 until seen */
+    char message[FV_ERROR_MSG_LEN];
+    bool resolving;                 /* the resolver still holds it */
+    bool queued;
+    bool reported;                  /* fv_rpc_remote_done ran */
+    bool too_big;
+} tcall_t;
+
+struct tconn {
+    fv_grpc_transport_t *t;
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    char host[64];
+    int port;
+    nghttp2_session *session;
+    tconn_t *next;
+    tcall_t *qhead, *qtail;
+    bool connected;
+    bool goaway;                    /* the peer is going: no new calls here */
+    bool closing;
+};
+
+struct fv_grpc_transport {
+    uv_loop_t *loop;
+    fv_rpc_t *rpc;
+    fv_grpc_resolve_fn resolve;
+    void *rdata;
+    size_t max_msg;
+    tcall_t *calls;
+    tconn_t *conns;
+    size_t handles;                 /* connections not yet closed */
+    size_t resolving;               /* resolver callbacks still owed */
+    bool closing;
+    void (*closed_cb)(void *);
+    void *closed_data;
+};
+
+typedef struct twrite {
+    uv_write_t req;
+    char *buf;
+} twrite_t;
+
+static void conn_flush(tconn_t *conn);
+static void conn_fail(tconn_t *conn, const char *why);
+
+/* ---- the transport's end ---- */
+
+static void maybe_finish_close(fv_grpc_transport_t *t)
+{
+    if (!t->closing || t->handles || t->resolving || t->calls)
+        return;
+    void (*cb)(void *) = t->closed_cb;
+    void *data = t->closed_data;
+    fv_free(t);
+    if (cb)
+        cb(data);
+}
+
+/* ---- calls ---- */
+
+static int fv_code_of(int grpc_status)
+{
+    switch (grpc_status) {
+    case 1: return FV_ECANCELED;
+    case 3: return FV_EINVAL;
+    case 4: return FV_ETIMEDOUT;
+    case 5: return FV_ENOENT;
+    case 6: return FV_EEXIST;
+    case 7: return FV_EFORBIDDEN;
+    case 8: return FV_ETOOBIG;
+    case 10: return FV_ECONFLICT;
+    case 12: return FV_EUNIMPLEMENTED;
+    case 14: return FV_EUNAVAILABLE;
+    case 16: return FV_EUNAUTH;
+    default: return FV_EINTERNAL;
+    }
+}
+
+static void report(tcall_t *c, int status, const uint8_t *frame, size_t len, const char *msg)
+{
+    if (c->reported)
+        return;
+    c->reported = true;
+    fv_rpc_remote_done(c->req, status, frame, len, msg);
+}
+
+static void call_free(tcall_t *c)
+{
+    fv_grpc_transport_t *t = c->t;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    fv_buf_dispose(&c->answer);
+    fv_free(c->frame);
+    fv_free(c);
+    maybe_finish_close(t);
+}
+
+static tcall_t *call_of(fv_grpc_transport_t *t, fv_rpc_req_t *req)
+{
+    for (tcall_t *c = t->calls; c; c = c->next)
+        if (c->req == req)
+            return c;
+    return NULL;
+}
+
+/* The stream ended: what it carried decides the outcome. */
+static void call_end(tcall_t *c, uint32_t h2_error)
+{
+    if (c->too_big) {
+        report(c, FV_ETOOBIG, NULL, 0, "the answer is over the size limit");
+    } else if (c->grpc_status == 0) {
+        fv_slice_t msg;
+        size_t used;
+        int rc = fv_rpc_frame_parse((const uint8_t *)c->answer.ptr, c->answer.len,
+                                    c->t->max_msg, &msg, &used);
+        if (rc == 0 && used == c->answer.len)
+            report(c, 0, (const uint8_t *)c->answer.ptr, c->answer.len, NULL);
+        else
+            report(c, FV_EPROTO, NULL, 0, "the answer is not one message");
+    } else if (c->grpc_status > 0) {
+        report(c, fv_code_of(c->grpc_status), NULL, 0, c->message);
+    } else {
+        char why[FV_ERROR_MSG_LEN];
+        snprintf(why, sizeof(why), "%s: the stream ended without a status (HTTP/2 error %u)",
+                 c->module, h2_error);
+        report(c, h2_error == NGHTTP2_CANCEL ? FV_ECANCELED : FV_EUNAVAILABLE, NULL, 0, why);
+    }
+}
+
+static ssize_t read_frame(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
+                          uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    tcall_t *c = src->ptr;
+    size_t n = c->len - c->sent;
+    if (n > length)
+        n = length;
+    memcpy(buf, c->frame + c->sent, n);
+    c->sent += n;
+    if (c->sent == c->len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static void submit(tconn_t *conn, tcall_t *c)
+{
+    char path[2 * T_NAME_MAX + 4], authority[80], timeout[16];
+    snprintf(path, sizeof(path), "/%s/%s", c->module, c->method);
+    snprintf(authority, sizeof(authority), "%s:%d", conn->host, conn->port);
+    snprintf(timeout, sizeof(timeout), "%um", c->deadline_ms ? c->deadline_ms : 1);
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nv[] = {
+        NV(":method", "POST"),
+        NV(":scheme", "http"),
+        NV(":path", path),
+        NV(":authority", authority),
+        NV("content-type", "application/grpc"),
+        NV("te", "trailers"),
+        NV("grpc-timeout", timeout),
+    };
+#undef NV
+    nghttp2_data_provider prd = {.source.ptr = c, .read_callback = read_frame};
+    int32_t id = nghttp2_submit_request(conn->session, NULL, nv, sizeof(nv) / sizeof(nv[0]),
+                                        &prd, c);
+    if (id < 0) {
+        report(c, FV_ENOMEM, NULL, 0, "cannot start the call");
+        call_free(c);
+        return;
+    }
+    c->stream_id = id;
+    c->conn = conn;
+}
+
+/* ---- nghttp2's callbacks ---- */
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+    tcall_t *c = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!c)
+        return 0;
+    if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0) {
+        int st = 0;
+        for (size_t i = 0; i < valuelen && i < 4; i++)
+            st = value[i] >= '0' && value[i] <= '9' ? st * 10 + (value[i] - '0') : 2;
+        c->grpc_status = valuelen ? st : 2;
+    } else if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0) {
+        size_t o = 0;
+        for (size_t i = 0; i < valuelen && o + 1 < sizeof(c->message); i++) {
+            if (value[i] == '%' && i + 2 < valuelen) {
+                char hex[3] = {(char)value[i + 1], (char)value[i + 2], 0};
+                c->message[o++] = (char)strtol(hex, NULL, 16);
+                i += 2;
+            } else {
+                c->message[o++] = (char)value[i];
+            }
+        }
+        c->message[o] = '\0';
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
+                         const uint8_t *data, size_t len, void *user)
+{
+    tcall_t *c = nghttp2_session_get_stream_user_data(session, id);
+    if (!c || c->too_big)
+        return 0;
+    if (fv_buf_append(&c->answer, data, len) < 0) {
+        c->too_big = true;
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    if (frame->hd.type == NGHTTP2_GOAWAY)
+        ((tconn_t *)user)->goaway = true;
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, void *user)
+{
+    tcall_t *c = nghttp2_session_get_stream_user_data(session, id);
+    if (!c)
+        return 0;
+    call_end(c, code);
+    c->conn = NULL;
+    call_free(c);
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    tconn_t *conn = h->data;
+    fv_grpc_transport_t *t = conn->t;
+    fv_free(conn);
+    t->handles--;
+    maybe_finish_close(t);
+}
+
+static void conn_unlink(tconn_t *conn)
+{
+    for (tconn_t **p = &conn->t->conns; *p; p = &(*p)->next)
+        if (*p == conn) {
+            *p = conn->next;
+            return;
+        }
+}
+
+/* Every call on conn fails with why (FV_EUNAVAILABLE, or FV_ECANCELED at close), and conn
+ * goes. nghttp2_session_del calls none of our callbacks, so the calls are ended here. */
+static void conn_end(tconn_t *conn, int code, const char *why)
+{
+    if (conn->closing)
+        return;
+    conn->closing = true;
+    fv_grpc_transport_t *t = conn->t;
+    conn_unlink(conn);
+    tcall_t *c = t->calls;
+    while (c) {
+        tcall_t *next = c->next;
+        if (c->conn == conn) {
+            report(c, code, NULL, 0, why);
+            call_free(c);
+        }
+        c = next;
+    }
+    conn->qhead = conn->qtail = NULL;
+    if (conn->session)
+        nghttp2_session_del(conn->session);
+    conn->session = NULL;
+    uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
+}
+
+static void conn_fail(tconn_t *conn, const char *why)
+{
+    char msg[FV_ERROR_MSG_LEN];
+    snprintf(msg, sizeof(msg), "%s:%d: %s", conn->host, conn->port, why);
+    fv_log_info("rpc", "gRPC connection to %s", msg);
+    conn_end(conn, FV_EUNAVAILABLE, msg);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    twrite_t *w = req->data;
+    tconn_t *conn = w->req.handle->data;
+    fv_free(w->buf);
+    fv_free(w);
+    if (status < 0 && status != UV_ECANCELED)
+        conn_fail(conn, uv_strerror(status));
+}
+
+static void conn_flush(tconn_t *conn)
+{
+    if (conn->closing || !conn->session)
+        return;
+    fv_buf_t out;
+    fv_buf_init(&out, 0);
+    for (;;) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(conn->session, &p);
+        if (n < 0) {
+            fv_buf_dispose(&out);
+            conn_fail(conn, nghttp2_strerror((int)n));
+            return;
+        }
+        if (n == 0)
+            break;
+        if (fv_buf_append(&out, p, (size_t)n) < 0) {
+            fv_buf_dispose(&out);
+            conn_fail(conn, "out of memory");
+            return;
+        }
+    }
+    if (out.len) {
+        size_t len;
+        twrite_t *w = fv_calloc(1, sizeof(*w));
+        w->buf = fv_buf_steal(&out, &len);
+        w->req.data = w;
+        uv_buf_t b = uv_buf_init(w->buf, (unsigned)len);
+        int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &b, 1, on_write);
+        if (rc < 0) {
+            fv_free(w->buf);
+            fv_free(w);
+            conn_fail(conn, uv_strerror(rc));
+            return;
+        }
+    }
+    fv_buf_dispose(&out);
+    if (!nghttp2_session_want_read(conn->session) && !nghttp2_session_want_write(conn->session))
+        conn_end(conn, FV_EUNAVAILABLE, "connection ended");
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    *buf = uv_buf_init(fv_malloc(T_READ_BYTES), T_READ_BYTES);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    tconn_t *conn = s->data;
+    if (nread < 0) {
+        fv_free(buf->base);
+        conn_fail(conn, nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
+        return;
+    }
+    ssize_t rc = nread ? nghttp2_session_mem_recv(conn->session, (const uint8_t *)buf->base,
+                                                  (size_t)nread)
+                       : 0;
+    fv_free(buf->base);
+    if (rc < 0) {
+        conn_fail(conn, nghttp2_strerror((int)rc));
+        return;
+    }
+    conn_flush(conn);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    tconn_t *conn = req->data;
+    if (conn->closing)
+        return;
+    if (status < 0) {
+        conn_fail(conn, uv_strerror(status));
+        return;
+    }
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) {
+        conn_fail(conn, "out of memory");
+        return;
+    }
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    int rc = nghttp2_session_client_new(&conn->session, cbs, conn);
+    nghttp2_session_callbacks_del(cbs);
+    if (rc != 0 || nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, NULL, 0) != 0 ||
+        uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) < 0) {
+        conn_fail(conn, "cannot start the HTTP/2 session");
+        return;
+    }
+    uv_tcp_nodelay(&conn->tcp, 1);
+    conn->connected = true;
+    tcall_t *c = conn->qhead;
+    conn->qhead = conn->qtail = NULL;
+    while (c) {
+        tcall_t *next = c->qnext;
+        c->queued = false;
+        submit(conn, c);
+        c = next;
+    }
+    conn_flush(conn);
+}
+
+/* The live connection to host:port, or a new one (connecting). NULL with *why on failure. */
+static tconn_t *conn_get(fv_grpc_transport_t *t, const char *host, int port, const char **why)
+{
+    for (tconn_t *c = t->conns; c; c = c->next)
+        if (!c->goaway && !c->closing && c->port == port && strcmp(c->host, host) == 0)
+            return c;
+    struct sockaddr_in sa;
+    if (strlen(host) >= sizeof(((tconn_t *)0)->host) || uv_ip4_addr(host, port, &sa) < 0) {
+        *why = "the instance's address is not an IPv4 address";
+        return NULL;
+    }
+    tconn_t *conn = fv_calloc(1, sizeof(*conn));
+    conn->t = t;
+    snprintf(conn->host, sizeof(conn->host), "%s", host);
+    conn->port = port;
+    uv_tcp_init(t->loop, &conn->tcp);
+    conn->tcp.data = conn;
+    conn->connect.data = conn;
+    t->handles++;
+    conn->next = t->conns;
+    t->conns = conn;
+    int rc = uv_tcp_connect(&conn->connect, &conn->tcp, (const struct sockaddr *)&sa, on_connect);
+    if (rc < 0) {
+        *why = uv_strerror(rc);
+        conn_end(conn, FV_EUNAVAILABLE, *why);
+        return NULL;
+    }
+    return conn;
+}
+
+/* ---- the rpc's side ---- */
+
+static void on_resolved(int rc, const char *host, int port, void *data)
+{
+    tcall_t *c = data;
+    fv_grpc_transport_t *t = c->t;
+    c->resolving = false;
+    t->resolving--;
+    if (c->reported) {                /* cancelled, or the transport closed, meanwhile */
+        call_free(c);
+        return;
+    }
+    if (rc < 0) {
+        char why[FV_ERROR_MSG_LEN];
+        snprintf(why, sizeof(why), "no instance of %s: %s", c->module, fv_strerror(rc));
+        report(c, FV_EUNAVAILABLE, NULL, 0, why);
+        call_free(c);
+        return;
+    }
+    const char *why = NULL;
+    tconn_t *conn = conn_get(t, host, port, &why);
+    if (!conn) {
+        char msg[FV_ERROR_MSG_LEN];
+        snprintf(msg, sizeof(msg), "%s at %s:%d: %s", c->module, host, port, why);
+        report(c, FV_EUNAVAILABLE, NULL, 0, msg);
+        call_free(c);
+        return;
+    }
+    c->conn = conn;
+    if (!conn->connected) {
+        c->queued = true;
+        c->qnext = NULL;
+        if (conn->qtail)
+            conn->qtail->qnext = c;
+        else
+            conn->qhead = c;
+        conn->qtail = c;
+        return;
+    }
+    submit(conn, c);
+    conn_flush(conn);
+}
+
+static int t_start(void *data, fv_rpc_req_t *req, const char *module, const char *method,
+                   const uint8_t *frame, size_t len, uint32_t deadline_ms)
+{
+    fv_grpc_transport_t *t = data;
+    if (t->closing)
+        return FV_EUNAVAILABLE;
+    if (strlen(module) >= T_NAME_MAX || strlen(method) >= T_NAME_MAX)
+        return FV_EINVAL;
+    tcall_t *c = fv_calloc(1, sizeof(*c));
+    c->frame = fv_try_malloc(len ? len : 1);
+    if (!c->frame) {
+        fv_free(c);
+        return FV_ENOMEM;
+    }
+    memcpy(c->frame, frame, len);
+    c->len = len;
+    c->t = t;
+    c->req = req;
+    c->deadline_ms = deadline_ms;
+    c->grpc_status = -1;
+    snprintf(c->module, sizeof(c->module), "%s", module);
+    snprintf(c->method, sizeof(c->method), "%s", method);
+    fv_buf_init(&c->answer, t->max_msg + FV_RPC_FRAME_HEADER);
+    c->next = t->calls;
+    if (t->calls)
+        t->calls->prev = c;
+    t->calls = c;
+    c->resolving = true;
+    t->resolving++;
+    int rc = t->resolve(t->rdata, module, on_resolved, c);
+    if (rc < 0) {
+        t->resolving--;
+        c->reported = true;          /* the rpc reports the start failure itself */
+        call_free(c);
+        return rc;
+    }
+    return 0;
+}
+
+static void t_cancel(void *data, fv_rpc_req_t *req)
+{
+    fv_grpc_transport_t *t = data;
+    tcall_t *c = call_of(t, req);
+    if (!c || c->reported)
+        return;
+    if (c->resolving) {
+        report(c, FV_ECANCELED, NULL, 0, "cancelled");   /* freed when the resolver answers */
+        return;
+    }
+    tconn_t *conn = c->conn;
+    if (c->queued) {
+        tcall_t **p = &conn->qhead;
+        while (*p && *p != c)
+            p = &(*p)->qnext;
+        if (*p)
+            *p = c->qnext;
+        conn->qtail = NULL;
+        for (tcall_t *q = conn->qhead; q; q = q->qnext)
+            conn->qtail = q;
+        report(c, FV_ECANCELED, NULL, 0, "cancelled");
+        call_free(c);
+        return;
+    }
+    if (conn && conn->session && c->stream_id > 0) {
+        /* the stream's close callback reports and frees */
+        nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
+                                  NGHTTP2_CANCEL);
+        conn_flush(conn);
+    }
+}
+
+static const fv_rpc_transport_t grpc_transport = {.start = t_start, .cancel = t_cancel};
+
+int fv_grpc_transport_new(uv_loop_t *loop, fv_rpc_t *rpc, fv_grpc_resolve_fn resolve,
+                          void *rdata, size_t max_message_bytes, fv_grpc_transport_t **out)
+{
+    if (!loop || !rpc || !resolve || !out)
+        return FV_EINVAL;
+    fv_grpc_transport_t *t = fv_calloc(1, sizeof(*t));
+    t->loop = loop;
+    t->rpc = rpc;
+    t->resolve = resolve;
+    t->rdata = rdata;
+    t->max_msg = max_message_bytes ? max_message_bytes : FV_RPC_DEFAULT_MAX_MESSAGE;
+    fv_rpc_set_remote(rpc, &grpc_transport, t);
+    *out = t;
+    return 0;
+}
+
+void fv_grpc_transport_close(fv_grpc_transport_t *t, void (*cb)(void *data), void *data)
+{
+    if (!t || t->closing)
+        return;
+    t->closing = true;
+    t->closed_cb = cb;
+    t->closed_data = data;
+    fv_rpc_set_remote(t->rpc, NULL, NULL);
+    while (t->conns)
+        conn_end(t->conns, FV_ECANCELED, "shutting down");
+    /* what is left waits for its resolver: told now, freed when the resolver answers */
+    for (tcall_t *c = t->calls; c; c = c->next)
+        report(c, FV_ECANCELED, NULL, 0, "shutting down");
+    maybe_finish_close(t);
+}

@@ -1,0 +1,44 @@
+/* grpc_transport.h - the call layer's remote transport (fv_rpc_set_remote) over gRPC: a call
+ * to a module this process does not serve goes, as one unary gRPC call, to an instance of that
+ * module found by a resolver (the registry in the runtime), over one HTTP/2 connection per
+ * instance address, kept and reused.
+ *
+ * The request path names the module, "/<module>/<method>", which every module's gRPC server
+ * takes as an alias of its own service (the caller knows modules, not service names). The
+ * deadline travels as grpc-timeout; a cancel (the caller's, or its deadline) resets the
+ * stream. Answers map back to FV codes (grpc status 4 FV_ETIMEDOUT, 5 FV_ENOENT, 12
+ * FV_EUNIMPLEMENTED, 14 FV_EUNAVAILABLE, ...); an instance that cannot be reached or a
+ * connection that drops is FV_EUNAVAILABLE. Not yet: retries, spreading calls over several
+ * instances beyond what the resolver does, watching the registry.
+ *
+ * Everything runs on the loop thread of the rpc. */
+#ifndef FV_RPC_GRPC_TRANSPORT_H
+#define FV_RPC_GRPC_TRANSPORT_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "core/err.h"
+#include "rpc/rpc.h"
+
+typedef struct fv_grpc_transport fv_grpc_transport_t;
+
+/* Where an instance of module is: cb(rc, host, port, data) exactly once, later; rc < 0 when
+ * none. Returns 0, or < 0 (cb will not run). */
+typedef void (*fv_grpc_resolved_cb)(int rc, const char *host, int port, void *data);
+typedef int (*fv_grpc_resolve_fn)(void *rdata, const char *module, fv_grpc_resolved_cb cb,
+                                  void *data);
+
+/* A transport for rpc (borrowed) that finds modules with resolve(rdata, ...); answers over
+ * max_message_bytes (0: FV_RPC_DEFAULT_MAX_MESSAGE) fail FV_ETOOBIG. Sets itself as rpc's
+ * remote. 0 or FV_EINVAL. */
+FV_MUST_USE int fv_grpc_transport_new(uv_loop_t *loop, fv_rpc_t *rpc, fv_grpc_resolve_fn resolve,
+                                      void *rdata, size_t max_message_bytes,
+                                      fv_grpc_transport_t **out);
+
+/* Calls under way end with FV_ECANCELED, connections close, then cb(data) runs from the loop
+ * and the memory is gone. Call before closing the rpc. NULL-safe; cb may be NULL. */
+void fv_grpc_transport_close(fv_grpc_transport_t *t, void (*cb)(void *data), void *data);
+
+#endif

@@ -1,0 +1,514 @@
+/* test_grpc_server.c - gRPC calls from an nghttp2 client session, through the h2 driver on a
+ * socketless socket, to a method table on a real rpc: a unary answer with its trailers, an
+ * unknown method and an unknown service (UNIMPLEMENTED), a handler's error with a message that
+ * needs percent-encoding, a deadline from grpc-timeout, a message over the limit told from its
+ * prefix (RESOURCE_EXHAUSTED), a compressed flag without grpc-encoding, a prefix longer than
+ * the body, a protobuf that does not decode, gzip asked for, a client reset reaching the
+ * handler, and a request that is not gRPC. Also the grpc-timeout, grpc-message and path
+ * helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "common.pb-c.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "net/grpc_server.h"
+#include "net/grpc_wire.h"
+#include "net/http_internal.h"
+
+typedef struct tc {
+    uv_loop_t loop;
+    fv_http_server_t *srv;
+    fv_rpc_t *rpc;
+    fv_grpc_server_t *g;
+    fv_buf_t sink;
+    fv_sock_t *s;
+    nghttp2_session *cli;
+    /* handler side */
+    int cancels;
+    int held;
+    /* client side */
+    int http_status;
+    int grpc_status;               /* -1 until seen */
+    char grpc_message[256];
+    bool trailers_only;            /* grpc-status came in the first header block */
+    int header_blocks;
+    fv_buf_t data;
+    int closed;
+    uint32_t close_code;
+    /* the request body, read by the data provider */
+    const uint8_t *body;
+    size_t body_len;
+    size_t body_off;
+} tc_t;
+
+/* ---- the module's methods ---- */
+
+static void m_echo(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    const Finalverse__Common__V1__IdRequest *req = (const void *)in;
+    Finalverse__Common__V1__Status out = FINALVERSE__COMMON__V1__STATUS__INIT;
+    out.service = req->id;
+    out.status = "healthy";
+    fv_rpc_reply(call, &out.base);
+}
+
+static void m_fail(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    fv_rpc_fail(call, FV_ENOENT, "no such thing: 100%% gone\n");
+}
+
+static void on_cancel(fv_rpc_call_t *call, void *data)
+{
+    ((tc_t *)data)->cancels++;
+}
+
+static void m_hold(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    tc_t *t = data;
+    t->held++;
+    fv_rpc_call_on_cancel(call, on_cancel, t);
+}
+
+static const fv_rpc_method_t methods[] = {
+    {"Echo", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_echo, true},
+    {"Fail", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_fail, true},
+    {"Hold", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_hold, true},
+};
+
+static void http_handler(fv_http_req_t *req, void *data)
+{
+    fv_http_reply(req, 404, "text/plain", "no", 2);
+}
+
+/* ---- the client ---- */
+
+static int cli_begin(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    if (frame->hd.type == NGHTTP2_HEADERS)
+        ((tc_t *)user)->header_blocks++;
+    return 0;
+}
+
+static int cli_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                      void *user)
+{
+    tc_t *t = user;
+    if (namelen == 7 && memcmp(name, ":status", 7) == 0)
+        t->http_status = atoi((const char *)value);
+    if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0) {
+        t->grpc_status = atoi((const char *)value);
+        t->trailers_only = t->header_blocks == 1;
+    }
+    if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0)
+        snprintf(t->grpc_message, sizeof(t->grpc_message), "%.*s", (int)valuelen, value);
+    return 0;
+}
+
+static int cli_data(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data,
+                    size_t len, void *user)
+{
+    assert_int_equal(fv_buf_append(&((tc_t *)user)->data, data, len), 0);
+    return 0;
+}
+
+static int cli_close(nghttp2_session *session, int32_t id, uint32_t code, void *user)
+{
+    tc_t *t = user;
+    t->closed++;
+    t->close_code = code;
+    return 0;
+}
+
+static ssize_t cli_read(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
+                        uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    tc_t *t = user;
+    size_t n = t->body_len - t->body_off;
+    if (n > length)
+        n = length;
+    memcpy(buf, t->body + t->body_off, n);
+    t->body_off += n;
+    if (t->body_off == t->body_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* Moves bytes both ways and runs the loop's ready work until nothing moves. */
+static void pump(tc_t *t)
+{
+    for (int round = 0; round < 10000; round++) {
+        bool moved = false;
+        const uint8_t *p;
+        ssize_t n;
+        while ((n = nghttp2_session_mem_send(t->cli, &p)) > 0) {
+            fv__sock_feed(t->s, (const char *)p, (size_t)n);
+            moved = true;
+        }
+        if (t->sink.len) {
+            assert_true(nghttp2_session_mem_recv(t->cli, (const uint8_t *)t->sink.ptr,
+                                                 t->sink.len) >= 0);
+            fv_buf_reset(&t->sink);
+            moved = true;
+        }
+        if (uv_run(&t->loop, UV_RUN_NOWAIT))
+            moved = moved || t->sink.len > 0;
+        if (!moved && t->sink.len == 0)
+            return;
+    }
+    fail_msg("the conversation does not end");
+}
+
+/* Pumps, waiting on the loop (deadlines), until the stream closed; bounded. */
+static void pump_until_closed(tc_t *t)
+{
+    for (int i = 0; i < 5000 && t->closed == 0; i++) {
+        pump(t);
+        if (t->closed == 0)
+            uv_run(&t->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(t->closed, 1);
+}
+
+static int32_t call(tc_t *t, const char *path, const char *extra_name, const char *extra_value,
+                    const uint8_t *body, size_t len)
+{
+    nghttp2_nv nv[7] = {
+        {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+        {(uint8_t *)":authority", (uint8_t *)"127.0.0.1", 10, 9, 0},
+        {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), 0},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, 0},
+        {(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, 0},
+    };
+    size_t n = 6;
+    if (extra_name)
+        nv[n++] = (nghttp2_nv){(uint8_t *)extra_name, (uint8_t *)extra_value,
+                               strlen(extra_name), strlen(extra_value), 0};
+    t->body = body;
+    t->body_len = len;
+    t->body_off = 0;
+    nghttp2_data_provider prd = {.read_callback = cli_read};
+    int32_t id = nghttp2_submit_request(t->cli, NULL, nv, n, &prd, NULL);
+    assert_true(id > 0);
+    return id;
+}
+
+/* An IdRequest{id} as one frame in out; returns its length. */
+static size_t id_frame(const char *id, uint8_t *out, size_t cap)
+{
+    Finalverse__Common__V1__IdRequest m = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    m.id = (char *)id;
+    size_t n = protobuf_c_message_get_packed_size(&m.base);
+    assert_true(n + 5 <= cap);
+    out[0] = 0;
+    out[1] = (uint8_t)(n >> 24);
+    out[2] = (uint8_t)(n >> 16);
+    out[3] = (uint8_t)(n >> 8);
+    out[4] = (uint8_t)n;
+    protobuf_c_message_pack(&m.base, out + 5);
+    return n + 5;
+}
+
+static size_t next_budget;      /* max_buffered_bytes of the next setup; 0 = default */
+
+static int setup(void **state)
+{
+    tc_t *t = fv_calloc(1, sizeof(*t));
+    assert_int_equal(uv_loop_init(&t->loop), 0);
+    fv_rpc_opts_t ro = {.max_message_bytes = 1024};
+    assert_int_equal(fv_rpc_new(&t->loop, &ro, &t->rpc), 0);
+    assert_int_equal(fv_rpc_serve(t->rpc, "world-engine", "finalverse.test.v1.Things", methods,
+                                  3, t), 0);
+    fv_grpc_opts_t go = {.max_message_bytes = 1024, .max_buffered_bytes = next_budget};
+    assert_int_equal(fv_grpc_server_new(t->rpc, "world-engine", &go, &t->g), 0);
+    assert_int_equal(fv_http_server_new(&t->loop, NULL, http_handler, NULL, &t->srv), 0);
+    fv_grpc_server_attach(t->g, t->srv);
+    fv_buf_init(&t->sink, 0);
+    fv_buf_init(&t->data, 0);
+    t->s = fv__http_conn_new_detached(t->srv, &t->sink);
+    t->grpc_status = -1;
+
+    nghttp2_session_callbacks *cbs;
+    assert_int_equal(nghttp2_session_callbacks_new(&cbs), 0);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, cli_begin);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, cli_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cli_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cli_close);
+    assert_int_equal(nghttp2_session_client_new(&t->cli, cbs, t), 0);
+    nghttp2_session_callbacks_del(cbs);
+    assert_int_equal(nghttp2_submit_settings(t->cli, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+    *state = t;
+    return 0;
+}
+
+static void on_rpc_closed(void *data)
+{
+    *(int *)data = 1;
+}
+
+static int teardown(void **state)
+{
+    tc_t *t = *state;
+    fv__http_conn_free_detached(t->s);
+    nghttp2_session_del(t->cli);
+    fv_http_server_close(t->srv, NULL, NULL);
+    int closed = 0;
+    fv_rpc_close(t->rpc, on_rpc_closed, &closed);
+    assert_int_equal(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(closed, 1);
+    fv_grpc_server_free(t->g);
+    assert_int_equal(uv_loop_close(&t->loop), 0);
+    fv_buf_dispose(&t->sink);
+    fv_buf_dispose(&t->data);
+    fv_free(t);
+    return 0;
+}
+
+/* ---- calls ---- */
+
+static void unary_ok(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("terra-nova", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Echo", "grpc-timeout", "5S", f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->http_status, 200);
+    assert_int_equal(t->grpc_status, 0);
+    assert_false(t->trailers_only);
+    assert_int_equal(t->close_code, 0);
+    assert_true(t->data.len > 5);
+    assert_int_equal(t->data.ptr[0], 0);
+    Finalverse__Common__V1__Status *st = finalverse__common__v1__status__unpack(
+        NULL, t->data.len - 5, (const uint8_t *)t->data.ptr + 5);
+    assert_non_null(st);
+    assert_string_equal(st->service, "terra-nova");
+    finalverse__common__v1__status__free_unpacked(st, NULL);
+}
+
+static void unknown_method_and_service(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Nope", NULL, NULL, f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 12);
+    assert_true(t->trailers_only);
+    t->closed = 0;
+    t->grpc_status = -1;
+    t->header_blocks = 0;
+    call(t, "/other.Service/Echo", NULL, NULL, f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 12);
+    assert_string_equal(t->grpc_message, "unknown service other.Service");
+}
+
+static void handler_error_percent_encoded(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Fail", NULL, NULL, f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 5);
+    assert_string_equal(t->grpc_message, "no such thing: 100%25 gone%0A");
+}
+
+static void deadline_exceeded(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Hold", "grpc-timeout", "20m", f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->held, 1);
+    assert_int_equal(t->cancels, 1);
+    assert_int_equal(t->grpc_status, 4);
+}
+
+static void message_over_limit(void **state)
+{
+    tc_t *t = *state;
+    /* the prefix announces 2000 bytes; only the prefix is sent, and the answer comes anyway */
+    static const uint8_t f[] = {0, 0, 0, 0x07, 0xd0};
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, sizeof(f));
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 8);
+    assert_int_equal(t->held, 0);
+}
+
+static void compressed_without_encoding(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {1, 0, 0, 0, 1, 0};
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, sizeof(f));
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 13);
+}
+
+static void prefix_longer_than_body(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {0, 0, 0, 0, 9, 0x0a, 0x01};
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, sizeof(f));
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 13);
+}
+
+static void protobuf_does_not_decode(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {0, 0, 0, 0, 3, 0x0a, 0x09, 'z'};
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, sizeof(f));
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 3);
+}
+
+static void gzip_unimplemented(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Echo", "grpc-encoding", "gzip", f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 12);
+}
+
+static void client_reset_cancels_the_call(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    int32_t id = call(t, "/finalverse.test.v1.Things/Hold", NULL, NULL, f, n);
+    pump(t);
+    for (int i = 0; i < 100 && t->held == 0; i++) {
+        uv_run(&t->loop, UV_RUN_ONCE);
+        pump(t);
+    }
+    assert_int_equal(t->held, 1);
+    assert_int_equal(nghttp2_submit_rst_stream(t->cli, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL), 0);
+    pump(t);
+    assert_int_equal(t->cancels, 1);
+    assert_int_equal(t->grpc_status, -1);
+}
+
+static void not_grpc(void **state)
+{
+    tc_t *t = *state;
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+        {(uint8_t *)":authority", (uint8_t *)"h", 10, 1, 0},
+        {(uint8_t *)":path", (uint8_t *)"/finalverse.test.v1.Things/Echo", 5, 31, 0},
+    };
+    assert_true(nghttp2_submit_request(t->cli, NULL, nv, 4, NULL, NULL) > 0);
+    pump_until_closed(t);
+    assert_int_equal(t->http_status, 415);
+}
+
+static int setup_small_budget(void **state)
+{
+    next_budget = 100;
+    int rc = setup(state);
+    next_budget = 0;
+    return rc;
+}
+
+/* Request bytes waiting for their message count against the process's budget: past it the
+ * call is RESOURCE_EXHAUSTED, and once it is gone the budget is whole again. */
+static void buffer_budget(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[400];
+    char id[300];
+    memset(id, 'i', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    size_t n = id_frame(id, f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 8);
+    t->closed = 0;
+    t->grpc_status = -1;
+    n = id_frame("small", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Echo", NULL, NULL, f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+}
+
+/* ---- the wire helpers ---- */
+
+static void timeout_parse(void **state)
+{
+    uint32_t ms = 0;
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("5S"), 100000, &ms), 0);
+    assert_int_equal(ms, 5000);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("1500u"), 100000, &ms), 0);
+    assert_int_equal(ms, 2);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("0n"), 100000, &ms), 0);
+    assert_int_equal(ms, 1);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("99999999H"), 100000, &ms), 0);
+    assert_int_equal(ms, 100000);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("2M"), 1000000, &ms), 0);
+    assert_int_equal(ms, 120000);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("123456789S"), 100, &ms), FV_EINVAL);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("S"), 100, &ms), FV_EINVAL);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("1x"), 100, &ms), FV_EINVAL);
+    assert_int_equal(fv_grpc_timeout_parse(FV_SLICE_LIT("-1S"), 100, &ms), FV_EINVAL);
+}
+
+static void message_encode(void **state)
+{
+    fv_buf_t b;
+    fv_buf_init(&b, 0);
+    assert_int_equal(fv_grpc_message_encode(&b, "a b%c\xc3\xa9\x7f~"), 0);
+    assert_string_equal(b.ptr, "a b%25c%C3%A9%7F~");
+    fv_buf_dispose(&b);
+}
+
+static void path_split(void **state)
+{
+    fv_slice_t s, m;
+    assert_int_equal(fv_grpc_path_split(FV_SLICE_LIT("/a.B/C"), &s, &m), 0);
+    assert_true(fv_slice_eq_cstr(s, "a.B"));
+    assert_true(fv_slice_eq_cstr(m, "C"));
+    assert_int_equal(fv_grpc_path_split(FV_SLICE_LIT("/a.B/"), &s, &m), FV_EINVAL);
+    assert_int_equal(fv_grpc_path_split(FV_SLICE_LIT("//C"), &s, &m), FV_EINVAL);
+    assert_int_equal(fv_grpc_path_split(FV_SLICE_LIT("/a/b/c"), &s, &m), FV_EINVAL);
+    assert_int_equal(fv_grpc_path_split(FV_SLICE_LIT("a/b"), &s, &m), FV_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(unary_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_method_and_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(handler_error_percent_encoded, setup, teardown),
+        cmocka_unit_test_setup_teardown(deadline_exceeded, setup, teardown),
+        cmocka_unit_test_setup_teardown(message_over_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(compressed_without_encoding, setup, teardown),
+        cmocka_unit_test_setup_teardown(prefix_longer_than_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(protobuf_does_not_decode, setup, teardown),
+        cmocka_unit_test_setup_teardown(gzip_unimplemented, setup, teardown),
+        cmocka_unit_test_setup_teardown(client_reset_cancels_the_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(not_grpc, setup, teardown),
+        cmocka_unit_test_setup_teardown(buffer_budget, setup_small_budget, teardown),
+        cmocka_unit_test(timeout_parse),
+        cmocka_unit_test(message_encode),
+        cmocka_unit_test(path_split),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,252 @@
+/* test_grpc_transport.c - one process plays two: a "remote" rpc serving world-engine behind
+ * a gRPC server on a loopback port, and a "local" rpc whose calls to world-engine go through
+ * the gRPC transport, over one loop. An answer, a handler's error, an unknown method, a
+ * deadline, a cancel that reaches the remote handler, a module no resolver knows and an
+ * instance that does not listen; then everything closes cleanly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "common.pb-c.h"
+#include "core/alloc.h"
+#include "net/grpc_server.h"
+#include "rpc/grpc_transport.h"
+#include "loop_wait.h"
+
+#define WAIT_MS 10000
+
+typedef struct fx {
+    uv_loop_t loop;
+    fv_rpc_t *remote;              /* serves world-engine */
+    fv_rpc_t *local;               /* calls it through the transport */
+    fv_http_server_t *srv;
+    fv_grpc_server_t *g;
+    fv_grpc_transport_t *tr;
+    int port;
+    int held;
+    int cancels;
+    int closed;
+} fx_t;
+
+typedef struct result {
+    int calls;
+    int status;
+    char service[64];
+    char message[FV_ERROR_MSG_LEN];
+} result_t;
+
+static fx_t F;
+
+/* ---- the remote module ---- */
+
+static void m_echo(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    const Finalverse__Common__V1__IdRequest *req = (const void *)in;
+    Finalverse__Common__V1__Status out = FINALVERSE__COMMON__V1__STATUS__INIT;
+    out.service = req->id;
+    fv_rpc_reply(call, &out.base);
+}
+
+static void m_fail(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    fv_rpc_fail(call, FV_ENOENT, "no region 100%% here");
+}
+
+static void on_cancel(fv_rpc_call_t *call, void *data)
+{
+    F.cancels++;
+}
+
+static void m_hold(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    F.held++;
+    fv_rpc_call_on_cancel(call, on_cancel, NULL);
+}
+
+static const fv_rpc_method_t methods[] = {
+    {"Echo", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_echo, true},
+    {"Fail", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_fail, true},
+    {"Hold", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_hold, true},
+};
+
+static void http_handler(fv_http_req_t *req, void *data)
+{
+    fv_http_reply(req, 404, "text/plain", "no", 2);
+}
+
+/* ---- the resolver: world-engine is on our port, lost-engine on one nobody listens on ---- */
+
+typedef struct resolving {
+    uv_timer_t timer;
+    fv_grpc_resolved_cb cb;
+    void *data;
+    int port;
+} resolving_t;
+
+static void on_resolve_closed(uv_handle_t *h)
+{
+    fv_free(h->data);
+}
+
+static void on_resolve_due(uv_timer_t *t)
+{
+    resolving_t *r = t->data;
+    if (r->port)
+        r->cb(0, "127.0.0.1", r->port, r->data);
+    else
+        r->cb(FV_ENOENT, NULL, 0, r->data);
+    uv_close((uv_handle_t *)&r->timer, on_resolve_closed);
+}
+
+static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
+{
+    fx_t *f = rdata;
+    resolving_t *r = fv_calloc(1, sizeof(*r));
+    r->cb = cb;
+    r->data = data;
+    r->port = strcmp(module, "world-engine") == 0 ? f->port
+              : strcmp(module, "lost-engine") == 0 ? 1 : 0;
+    uv_timer_init(&f->loop, &r->timer);
+    r->timer.data = r;
+    uv_timer_start(&r->timer, on_resolve_due, 0, 0);
+    return 0;
+}
+
+/* ---- calls ---- */
+
+static void on_done(int status, const ProtobufCMessage *out, const fv_error_t *err, void *data)
+{
+    result_t *r = data;
+    r->calls++;
+    r->status = status;
+    if (out)
+        snprintf(r->service, sizeof(r->service), "%s",
+                 ((const Finalverse__Common__V1__Status *)out)->service);
+    if (err)
+        snprintf(r->message, sizeof(r->message), "%s", err->msg);
+}
+
+static void call(const char *module, const char *method, uint32_t deadline_ms, result_t *r,
+                 fv_rpc_req_t **req)
+{
+    Finalverse__Common__V1__IdRequest in = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    in.id = "terra-nova";
+    assert_int_equal(fv_rpc_call(F.local, module, method, &in.base,
+                                 &finalverse__common__v1__status__descriptor, deadline_ms,
+                                 on_done, r, req), 0);
+}
+
+static int setup(void **state)
+{
+    memset(&F, 0, sizeof(F));
+    assert_int_equal(uv_loop_init(&F.loop), 0);
+    assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.remote), 0);
+    assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.local), 0);
+    assert_int_equal(fv_rpc_serve(F.remote, "world-engine", "finalverse.test.v1.World", methods,
+                                  3, NULL), 0);
+    assert_int_equal(fv_grpc_server_new(F.remote, "world-engine", NULL, &F.g), 0);
+    assert_int_equal(fv_http_server_new(&F.loop, NULL, http_handler, NULL, &F.srv), 0);
+    fv_grpc_server_attach(F.g, F.srv);
+    assert_int_equal(fv_http_server_listen(F.srv, "127.0.0.1", 0, NULL), 0);
+    F.port = fv_http_server_port(F.srv);
+    assert_int_equal(fv_grpc_transport_new(&F.loop, F.local, resolve, &F, 0, &F.tr), 0);
+    return 0;
+}
+
+static void on_part_closed(void *data)
+{
+    F.closed++;
+}
+
+static int teardown(void **state)
+{
+    fv_grpc_transport_close(F.tr, on_part_closed, NULL);
+    fv_rpc_close(F.local, on_part_closed, NULL);
+    fv_http_server_close(F.srv, NULL, NULL);
+    fv_rpc_close(F.remote, on_part_closed, NULL);
+    assert_int_equal(uv_run(&F.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(F.closed, 3);
+    fv_grpc_server_free(F.g);
+    assert_int_equal(uv_loop_close(&F.loop), 0);
+    return 0;
+}
+
+static void answer_and_errors(void **state)
+{
+    result_t ok = {0}, fail = {0}, nope = {0};
+    call("world-engine", "Echo", 5000, &ok, NULL);
+    call("world-engine", "Fail", 5000, &fail, NULL);
+    call("world-engine", "Nope", 5000, &nope, NULL);
+    fv_test_run_until(&F.loop, &ok.calls, 1, WAIT_MS);
+    fv_test_run_until(&F.loop, &fail.calls, 1, WAIT_MS);
+    fv_test_run_until(&F.loop, &nope.calls, 1, WAIT_MS);
+    assert_int_equal(ok.status, 0);
+    assert_string_equal(ok.service, "terra-nova");
+    assert_int_equal(fail.status, FV_ENOENT);
+    assert_string_equal(fail.message, "no region 100% here");
+    assert_int_equal(nope.status, FV_EUNIMPLEMENTED);
+}
+
+static void deadline_reaches_the_remote_handler(void **state)
+{
+    result_t r = {0};
+    call("world-engine", "Hold", 100, &r, NULL);
+    fv_test_run_until(&F.loop, &r.calls, 1, WAIT_MS);
+    assert_int_equal(r.status, FV_ETIMEDOUT);
+    fv_test_run_until(&F.loop, &F.cancels, 1, WAIT_MS);
+    assert_int_equal(F.held, 1);
+}
+
+static void cancel_reaches_the_remote_handler(void **state)
+{
+    result_t r = {0};
+    fv_rpc_req_t *req = NULL;
+    call("world-engine", "Hold", 30000, &r, &req);
+    fv_test_run_until(&F.loop, &F.held, 1, WAIT_MS);
+    fv_rpc_cancel(req);
+    fv_test_run_until(&F.loop, &r.calls, 1, WAIT_MS);
+    assert_int_equal(r.status, FV_ECANCELED);
+    fv_test_run_until(&F.loop, &F.cancels, 1, WAIT_MS);
+}
+
+static void unknown_and_unreachable(void **state)
+{
+    result_t unknown = {0}, lost = {0};
+    call("ghost-engine", "Echo", 5000, &unknown, NULL);
+    call("lost-engine", "Echo", 5000, &lost, NULL);
+    fv_test_run_until(&F.loop, &unknown.calls, 1, WAIT_MS);
+    fv_test_run_until(&F.loop, &lost.calls, 1, WAIT_MS);
+    assert_int_equal(unknown.status, FV_EUNAVAILABLE);
+    assert_int_equal(lost.status, FV_EUNAVAILABLE);
+}
+
+/* Calls still under way when the transport closes end with FV_ECANCELED. */
+static void close_with_calls_in_flight(void **state)
+{
+    result_t r = {0};
+    call("world-engine", "Hold", 30000, &r, NULL);
+    fv_test_run_until(&F.loop, &F.held, 1, WAIT_MS);
+    fv_grpc_transport_close(F.tr, on_part_closed, NULL);
+    F.tr = NULL;
+    fv_test_run_until(&F.loop, &r.calls, 1, WAIT_MS);
+    assert_int_equal(r.status, FV_ECANCELED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(answer_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(deadline_reaches_the_remote_handler, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_reaches_the_remote_handler, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_and_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_with_calls_in_flight, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
