@@ -23,6 +23,7 @@
 #include "proto/common.pb-c.h"
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
+#include "child_runtime.h"
 
 static int report_fd = -1;        /* the child's end of its pipe to the test */
 static fv_runtime_t *rt;
@@ -99,66 +100,17 @@ static int run_process(int port_base, const int *which, size_t count, const char
              "drain_timeout_ms = 2000\n[registry]\nurl = \"http://127.0.0.1:%d\"\n"
              "ttl_ms = 2000\nheartbeat_interval_ms = 200\n", port_base, data_dir,
              port_base + FV_MOD_SERVICE_REGISTRY);
-    static char *const env[] = {NULL};
-    fv_config_t *cfg;
-    fv_error_t err;
-    if (fv_config_load_string("test.toml", text, strlen(text), env, NULL, &cfg, &err) < 0) {
-        fprintf(stderr, "config: %s\n", err.msg);
-        return 10;
-    }
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    if (fv_runtime_new(&loop, cfg, &rt) < 0 || fv_runtime_handle_signals(rt) < 0)
-        return 11;
-    int code = 0;
-    if (fv_runtime_start(rt, which, count, &err) < 0) {
-        fprintf(stderr, "start: %s\n", err.msg);
-        fv_runtime_shutdown(rt);
-        code = 12;
-    }
-    int run = fv_runtime_run(rt);
-    fv_runtime_free(rt);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
-        code = 13;
-    fv_config_free(cfg);
-    return code ? code : run;
+    return fv_test_child_run(text, which, count, &rt);
 }
 
 static pid_t spawn(int port_base, const int *which, size_t count, const char *dir, int *read_end)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        report_fd = fds[1];
-        alarm(30);                          /* a stuck child never outlives the test */
-        _exit(run_process(port_base, which, count, dir));
-    }
-    close(fds[1]);
-    *read_end = fds[0];
-    return pid;
+    return fv_test_child_spawn(run_process, port_base, which, count, dir, &report_fd, read_end);
 }
 
-/* Reads one line from fd within timeout_ms; "" on timeout or EOF. */
 static void read_line(int fd, char *out, size_t cap, int timeout_ms)
 {
-    size_t n = 0;
-    out[0] = '\0';
-    while (n + 1 < cap) {
-        fd_set rd;
-        FD_ZERO(&rd);
-        FD_SET(fd, &rd);
-        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-        if (select(fd + 1, &rd, NULL, NULL, &tv) <= 0)
-            break;
-        if (read(fd, out + n, 1) != 1 || out[n] == '\n')
-            break;
-        n++;
-    }
-    out[n] = '\0';
+    fv_test_read_line(fd, out, cap, timeout_ms);
 }
 
 static void call_crosses_processes_through_the_registry(void **state)
