@@ -7,6 +7,7 @@
  * simple. If that ever changes, an id hash in front of the array is the fix. */
 #include "registry/catalog.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,6 +47,9 @@ void registry_catalog_init(registry_catalog_t *cat, uint32_t default_deregister_
     memset(cat, 0, sizeof(*cat));
     cat->index = 1;
     cat->default_deregister_after_ms = default_deregister_after_ms;
+    cat->bytes = REGISTRY_DUMP_BASE_BYTES;
+    cat->max_instances = REGISTRY_MAX_INSTANCES;
+    cat->max_bytes = REGISTRY_MAX_BYTES;
 }
 
 static void catalog_clear(registry_catalog_t *cat)
@@ -60,6 +64,7 @@ static void catalog_clear(registry_catalog_t *cat)
     cat->count = cat->cap = 0;
     cat->names = NULL;
     cat->name_count = cat->name_cap = 0;
+    cat->bytes = REGISTRY_DUMP_BASE_BYTES;
 }
 
 void registry_catalog_dispose(registry_catalog_t *cat)
@@ -142,6 +147,58 @@ static int check_ident(const char *field, const char *s, fv_error_t *err)
     return 0;
 }
 
+/* Consul's rule for Meta keys; they also become JSON object keys in every view. */
+static int check_meta_key(const char *k, fv_error_t *err)
+{
+    size_t len = strlen(k);
+    if (len < 1 || len > REGISTRY_META_KEY_MAX)
+        return fv_error_set(err, FV_EINVAL, "Meta keys must be 1..%d characters long (got %zu)",
+                            REGISTRY_META_KEY_MAX, len);
+    if (strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != len)
+        return fv_error_set(err, FV_EINVAL,
+                            "Meta key \"%.64s\" may contain only letters, digits, '-' and '_'",
+                            k);
+    if (strncmp(k, "consul-", 7) == 0)
+        return fv_error_set(err, FV_EINVAL, "Meta key \"%.64s\" uses the reserved prefix "
+                            "\"consul-\"", k);
+    return 0;
+}
+
+static bool is_hostname(const char *s, size_t len)
+{
+    size_t label = 0;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = i < len ? (unsigned char)s[i] : '.';
+        if (c == '.') {
+            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
+                return false;
+            label = 0;
+        } else if (isalnum(c) || c == '-') {
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The gateway connects to what is stored here, and the address travels in every view: only a
+ * host name or an IP literal gets in, never bytes that could split a header or a log line. */
+static int check_address(const char *a, fv_error_t *err)
+{
+    size_t len = strlen(a);
+    if (len == 0)
+        return 0;
+    if (len > REGISTRY_ADDRESS_MAX)
+        return fv_error_set(err, FV_EINVAL, "Address must be at most %d characters",
+                            REGISTRY_ADDRESS_MAX);
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, a, buf) == 1 || inet_pton(AF_INET6, a, buf) == 1 ||
+        is_hostname(a, len))
+        return 0;
+    return fv_error_set(err, FV_EINVAL, "Address must be a host name or an IP address");
+}
+
 static int parse_check(const json_t *check, registry_instance_t *inst, fv_error_t *err)
 {
     if (!json_is_object(check))
@@ -210,16 +267,17 @@ int registry_instance_from_json(const json_t *body, uint32_t default_deregister_
         if (!json_is_string(jaddr))
             return fv_error_set(err, FV_EINVAL, "Address must be a string");
         address = json_string_value(jaddr);
-        if (strlen(address) > 255)
-            return fv_error_set(err, FV_EINVAL, "Address must be at most 255 characters");
+        if ((rc = check_address(address, err)) < 0)
+            return rc;
     }
 
+    /* Absent means "no port", as in Consul; a port that is given must be one to connect to. */
     int port = 0;
     json_t *jport = json_object_get(body, "Port");
     if (jport && !json_is_null(jport)) {
-        if (!json_is_integer(jport) || json_integer_value(jport) < 0 ||
+        if (!json_is_integer(jport) || json_integer_value(jport) < 1 ||
             json_integer_value(jport) > 65535)
-            return fv_error_set(err, FV_EINVAL, "Port must be an integer in 0..65535");
+            return fv_error_set(err, FV_EINVAL, "Port must be an integer in 1..65535");
         port = (int)json_integer_value(jport);
     }
 
@@ -230,9 +288,14 @@ int registry_instance_from_json(const json_t *body, uint32_t default_deregister_
         if (json_array_size(jtags) > REGISTRY_MAX_TAGS)
             return fv_error_set(err, FV_EINVAL, "Tags may hold at most %d strings",
                                 REGISTRY_MAX_TAGS);
-        for (size_t i = 0; i < json_array_size(jtags); i++)
-            if (!json_is_string(json_array_get(jtags, i)))
+        for (size_t i = 0; i < json_array_size(jtags); i++) {
+            json_t *t = json_array_get(jtags, i);
+            if (!json_is_string(t))
                 return fv_error_set(err, FV_EINVAL, "Tags[%zu] must be a string", i);
+            if (json_string_length(t) > REGISTRY_TAG_MAX)
+                return fv_error_set(err, FV_EINVAL, "Tags[%zu] must be at most %d bytes", i,
+                                    REGISTRY_TAG_MAX);
+        }
     }
 
     json_t *jmeta = json_object_get(body, "Meta");
@@ -245,8 +308,13 @@ int registry_instance_from_json(const json_t *body, uint32_t default_deregister_
         const char *k;
         json_t *v;
         json_object_foreach(jmeta, k, v) {
+            if ((rc = check_meta_key(k, err)) < 0)
+                return rc;
             if (!json_is_string(v))
                 return fv_error_set(err, FV_EINVAL, "Meta.%s must be a string", k);
+            if (json_string_length(v) > REGISTRY_META_VALUE_MAX)
+                return fv_error_set(err, FV_EINVAL, "Meta.%s must be at most %d bytes", k,
+                                    REGISTRY_META_VALUE_MAX);
         }
     }
 
@@ -284,6 +352,48 @@ int registry_instance_from_json(const json_t *body, uint32_t default_deregister_
     return 0;
 }
 
+/* ---- sizes ----
+ * The persisted file must never outgrow what its loader reads, whatever clients send, so every
+ * instance and name entry is charged what it can take in the file at most, and a register
+ * that would pass the catalog's byte bound is refused before anything changes. */
+
+/* A JSON string at its widest: quotes, and each byte escaped as jansson would (\u00XX for
+ * control characters; UTF-8 stays raw). */
+static size_t str_cost(const char *s)
+{
+    size_t n = 2;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        n += *p == '"' || *p == '\\' ? 2 : *p < 0x20 ? 6 : 1;
+    return n;
+}
+
+/* The fixed keys of a persisted instance with every number at its widest, its comma, and 16
+ * bytes of check output ("TTL expired" fits, so a TTL expiry never needs room). */
+#define INSTANCE_BASE_COST 256u
+#define OUTPUT_FREE_BYTES 16u
+
+static size_t output_cost(const char *output)
+{
+    size_t n = str_cost(output);
+    return n > OUTPUT_FREE_BYTES ? n - OUTPUT_FREE_BYTES : 0;
+}
+
+size_t registry_instance_cost(const registry_instance_t *inst)
+{
+    size_t n = INSTANCE_BASE_COST + str_cost(inst->id) + str_cost(inst->name) +
+               str_cost(inst->address) + output_cost(inst->output ? inst->output : "");
+    for (size_t i = 0; i < inst->tag_count; i++)
+        n += str_cost(inst->tags[i]) + 1;
+    for (size_t i = 0; i < inst->meta_count; i++)
+        n += str_cost(inst->meta[2 * i]) + str_cost(inst->meta[2 * i + 1]) + 2;
+    return n;
+}
+
+size_t registry_name_cost(const char *name)
+{
+    return str_cost(name) + 22;   /* colon, an index of up to 20 digits, comma */
+}
+
 /* ---- indexes ---- */
 
 static registry_name_index_t *name_slot(registry_catalog_t *cat, const char *name, bool create)
@@ -300,7 +410,48 @@ static registry_name_index_t *name_slot(registry_catalog_t *cat, const char *nam
     registry_name_index_t *n = &cat->names[cat->name_count++];
     n->name = fv_strdup(name);
     n->index = 0;
+    n->count = 0;
+    cat->bytes += registry_name_cost(name);
     return n;
+}
+
+/* Names without instances are kept only so that their watchers see removals as moves forward;
+ * when room is short they go first. A watcher of a pruned name then sees the index fall back
+ * to 1 and resets, as it would after a restart. */
+static void prune_empty_names(registry_catalog_t *cat, const char *keep)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < cat->name_count; i++) {
+        registry_name_index_t *n = &cat->names[i];
+        if (n->count == 0 && !(keep && strcmp(n->name, keep) == 0)) {
+            cat->bytes -= registry_name_cost(n->name);
+            fv_free(n->name);
+            continue;
+        }
+        cat->names[out++] = *n;
+    }
+    cat->name_count = out;
+}
+
+/* Whether extra more bytes fit, making room from empty names when needed. */
+static bool room_for(registry_catalog_t *cat, size_t extra, const char *keep)
+{
+    if (cat->bytes + extra <= cat->max_bytes)
+        return true;
+    prune_empty_names(cat, keep);
+    return cat->bytes + extra <= cat->max_bytes;
+}
+
+void registry_catalog_full_msg(const registry_catalog_t *cat, fv_error_t *err)
+{
+    if (cat->count >= cat->max_instances)
+        fv_error_set(err, FV_ETOOBIG,
+                     "the catalog is full: %zu instances, the most it holds; deregister some "
+                     "first", cat->count);
+    else
+        fv_error_set(err, FV_ETOOBIG,
+                     "the catalog is full: %zu of %zu bytes used, and this instance does not "
+                     "fit; deregister some first or send less Meta", cat->bytes, cat->max_bytes);
 }
 
 /* Every change goes through here: one global bump, and the name's index follows it. */
@@ -363,13 +514,25 @@ int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst
     inst->last_update_ms = now_ms;
     if (inst->status == REGISTRY_CRITICAL)
         inst->critical_since_ms = now_ms;
+    if (changed)
+        *changed = false;
     if (pos == SIZE_MAX) {
+        inst->cost = registry_instance_cost(inst);
+        size_t need = inst->cost;
+        if (!name_slot(cat, inst->name, false))
+            need += registry_name_cost(inst->name);
+        if (cat->count >= cat->max_instances || !room_for(cat, need, inst->name)) {
+            registry_instance_free(inst);
+            return FV_ETOOBIG;
+        }
         if (cat->count == cat->cap) {
             cat->cap = cat->cap ? 2 * cat->cap : 16;
             cat->items = fv_realloc(cat->items, cat->cap * sizeof(*cat->items));
         }
         cat->items[cat->count++] = inst;
+        cat->bytes += inst->cost;
         inst->create_index = inst->modify_index = bump(cat, inst->name);
+        name_slot(cat, inst->name, true)->count++;
         moved = true;
     } else {
         registry_instance_t *old = cat->items[pos];
@@ -379,15 +542,29 @@ int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst
         } else {
             /* The check keeps its state across a content change: a service re-registering
              * with a new tag is no healthier or sicker than it was. */
+            inst->cost = registry_instance_cost(inst) - output_cost(inst->output) +
+                         output_cost(old->output);
+            size_t need = inst->cost;
+            if (!name_slot(cat, inst->name, false))
+                need += registry_name_cost(inst->name);
+            if (need > old->cost && !room_for(cat, need - old->cost, inst->name)) {
+                registry_instance_free(inst);
+                return FV_ETOOBIG;
+            }
             inst->status = old->status;
             inst->critical_since_ms = old->critical_since_ms;
             fv_free(inst->output);
             inst->output = old->output;
             old->output = NULL;
             inst->create_index = old->create_index;
-            if (strcmp(old->name, inst->name) != 0)
+            if (strcmp(old->name, inst->name) != 0) {
+                registry_name_index_t *on = name_slot(cat, old->name, true);
+                on->count--;
                 bump(cat, old->name);   /* the old name lost an instance */
+                name_slot(cat, inst->name, true)->count++;
+            }
             inst->modify_index = bump(cat, inst->name);
+            cat->bytes = cat->bytes - old->cost + inst->cost;
             cat->items[pos] = inst;
             registry_instance_free(old);
             moved = true;
@@ -398,10 +575,39 @@ int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst
     return 0;
 }
 
+int registry_catalog_adopt(registry_catalog_t *cat, registry_instance_t *inst)
+{
+    if (find_pos(cat, inst->id) != SIZE_MAX) {
+        registry_instance_free(inst);
+        return FV_EEXIST;
+    }
+    if (cat->count == cat->cap) {
+        cat->cap = cat->cap ? 2 * cat->cap : 16;
+        cat->items = fv_realloc(cat->items, cat->cap * sizeof(*cat->items));
+    }
+    cat->items[cat->count++] = inst;
+    cat->bytes += inst->cost;
+    registry_name_index_t *n = name_slot(cat, inst->name, true);
+    n->count++;
+    if (n->index < inst->modify_index)
+        n->index = inst->modify_index;
+    return 0;
+}
+
+int registry_catalog_set_name_index(registry_catalog_t *cat, const char *name, uint64_t index)
+{
+    if (check_ident("Name", name, NULL) < 0)
+        return FV_EINVAL;
+    name_slot(cat, name, true)->index = index;
+    return 0;
+}
+
 static void remove_at(registry_catalog_t *cat, size_t pos)
 {
     registry_instance_t *inst = cat->items[pos];
     bump(cat, inst->name);
+    name_slot(cat, inst->name, true)->count--;
+    cat->bytes -= inst->cost;
     memmove(&cat->items[pos], &cat->items[pos + 1], (cat->count - pos - 1) * sizeof(*cat->items));
     cat->count--;
     registry_instance_free(inst);
@@ -414,6 +620,69 @@ int registry_catalog_deregister(registry_catalog_t *cat, const char *id)
         return FV_ENOENT;
     remove_at(cat, pos);
     return 0;
+}
+
+/* Stores output and keeps the byte count true; a note that does not fit is dropped (the
+ * status change still counts), since refusing a heartbeat would do more harm. */
+static size_t output_len(const char *output)
+{
+    size_t len = strlen(output);
+    if (len > REGISTRY_OUTPUT_MAX) {
+        len = REGISTRY_OUTPUT_MAX;
+        while (len > 0 && ((unsigned char)output[len] & 0xC0) == 0x80)
+            len--;   /* cut on a character boundary, so the file stays valid UTF-8 */
+    }
+    return len;
+}
+
+static void set_output(registry_catalog_t *cat, registry_instance_t *inst, const char *output)
+{
+    size_t len = output_len(output);
+    char *text = fv_strndup(output, len);
+    size_t before = output_cost(inst->output ? inst->output : "");
+    size_t after = output_cost(text);
+    if (after > before && !room_for(cat, after - before, NULL)) {
+        text[0] = '\0';
+        after = 0;
+    }
+    fv_free(inst->output);
+    inst->output = text;
+    inst->cost = inst->cost - before + after;
+    cat->bytes = cat->bytes - before + after;
+}
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n;
+        uint32_t cp;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        } else if ((*p & 0xE0) == 0xC0) {
+            n = 1;
+            cp = *p & 0x1F;
+        } else if ((*p & 0xF0) == 0xE0) {
+            n = 2;
+            cp = *p & 0x0F;
+        } else if ((*p & 0xF8) == 0xF0) {
+            n = 3;
+            cp = *p & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += n + 1;
+    }
+    return true;
 }
 
 int registry_catalog_check_update(registry_catalog_t *cat, const char *check_id,
@@ -430,14 +699,17 @@ int registry_catalog_check_update(registry_catalog_t *cat, const char *check_id,
         return FV_ENOENT;
     if (!output)
         output = "";
+    if (!utf8_valid(output))
+        return FV_EINVAL;
     inst->last_update_ms = now_ms;
-    if (inst->status == status && strcmp(inst->output, output) == 0)
+    size_t len = output_len(output);
+    if (inst->status == status && strlen(inst->output) == len &&
+        memcmp(inst->output, output, len) == 0)
         return 0;
     if (status == REGISTRY_CRITICAL && inst->status != REGISTRY_CRITICAL)
         inst->critical_since_ms = now_ms;
     inst->status = status;
-    fv_free(inst->output);
-    inst->output = fv_strdup(output);
+    set_output(cat, inst, output);
     inst->modify_index = bump(cat, inst->name);
     if (changed)
         *changed = true;
@@ -454,8 +726,7 @@ size_t registry_catalog_expire(registry_catalog_t *cat, uint64_t now_ms)
             inst->status = REGISTRY_CRITICAL;
             /* Measured from when the TTL ran out, not from when the sweep noticed. */
             inst->critical_since_ms = inst->last_update_ms + inst->ttl_ms;
-            fv_free(inst->output);
-            inst->output = fv_strdup("TTL expired");
+            set_output(cat, inst, "TTL expired");
             inst->modify_index = bump(cat, inst->name);
             n++;
         }

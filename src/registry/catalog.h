@@ -18,7 +18,18 @@
 
 #define REGISTRY_NAME_MAX 128
 #define REGISTRY_MAX_TAGS 64
-#define REGISTRY_MAX_META 64
+#define REGISTRY_TAG_MAX 256          /* bytes per tag */
+#define REGISTRY_MAX_META 64          /* Consul's limits on service Meta */
+#define REGISTRY_META_KEY_MAX 128
+#define REGISTRY_META_VALUE_MAX 512
+#define REGISTRY_ADDRESS_MAX 253      /* the longest DNS name */
+#define REGISTRY_OUTPUT_MAX 1024      /* check output kept; a longer note is cut, as Consul does */
+/* The whole catalog's bounds. The persisted file of a catalog within them always stays under
+ * what the loader reads (REGISTRY_FILE_MAX_BYTES), so the file can never outgrow its own
+ * loader. */
+#define REGISTRY_MAX_INSTANCES 200000u
+#define REGISTRY_MAX_BYTES (64u * 1024 * 1024)
+#define REGISTRY_FILE_MAX_BYTES (REGISTRY_MAX_BYTES + 1024u * 1024)
 #define REGISTRY_TTL_MIN_MS 100u
 #define REGISTRY_TTL_MAX_MS 3600000u
 #define REGISTRY_DEREGISTER_MAX_MS 86400000u
@@ -54,11 +65,13 @@ typedef struct registry_instance {
     uint64_t critical_since_ms;  /* valid while status == CRITICAL */
     uint64_t create_index;
     uint64_t modify_index;
+    size_t cost;                 /* bytes it may take in the persisted file (an upper bound) */
 } registry_instance_t;
 
 typedef struct registry_name_index {
     char *name;
     uint64_t index;
+    size_t count;                /* instances with this name */
 } registry_name_index_t;
 
 typedef struct registry_catalog {
@@ -72,8 +85,13 @@ typedef struct registry_catalog {
     size_t name_cap;
     uint64_t index;              /* global; starts at 1 so a first query has something to send */
     uint32_t default_deregister_after_ms; /* used when a register body does not say */
+    size_t bytes;                /* upper bound of the persisted file's size */
+    size_t max_instances;        /* REGISTRY_MAX_INSTANCES unless a test lowers it */
+    size_t max_bytes;            /* REGISTRY_MAX_BYTES unless a test lowers it */
 } registry_catalog_t;
 
+/* Limits start at REGISTRY_MAX_INSTANCES and REGISTRY_MAX_BYTES; a caller may lower them
+ * (never raise them: the loader reads at most REGISTRY_FILE_MAX_BYTES). */
 void registry_catalog_init(registry_catalog_t *cat, uint32_t default_deregister_after_ms);
 void registry_catalog_dispose(registry_catalog_t *cat);
 
@@ -97,15 +115,21 @@ void registry_instance_free(registry_instance_t *inst);   /* NULL-safe */
 
 /* Upserts by id, taking ownership of inst in every case. Same content as the stored one:
  * no index bump, but the TTL restarts from now. A changed one keeps its check status and
- * create index. */
+ * create index. FV_ETOOBIG (nothing changed, inst freed) when the catalog would pass
+ * max_instances or max_bytes; registry_catalog_full_msg says which. */
 int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst, uint64_t now_ms,
                               bool *changed);
+
+/* The message for a register refused with FV_ETOOBIG. */
+void registry_catalog_full_msg(const registry_catalog_t *cat, fv_error_t *err);
 
 /* FV_ENOENT when id is unknown. */
 int registry_catalog_deregister(registry_catalog_t *cat, const char *id);
 
 /* A check update: check_id is "service:<id>" (a bare id is accepted too). Restarts the TTL.
- * Bumps the index only when status or output changed. FV_ENOENT for an unknown check. */
+ * Bumps the index only when status or output changed. FV_ENOENT for an unknown check.
+ * output (valid UTF-8) is cut to REGISTRY_OUTPUT_MAX bytes, and dropped when the catalog is
+ * at max_bytes: a note must never be what makes the file unloadable. */
 int registry_catalog_check_update(registry_catalog_t *cat, const char *check_id,
                                   registry_status_t status, const char *output, uint64_t now_ms,
                                   bool *changed);
@@ -145,10 +169,26 @@ json_t *registry_json_health_service(const registry_catalog_t *cat, const char *
 
 /* The whole catalog (indexes included, times excluded) as one JSON document, and back.
  * Loading replaces the catalog's contents; restored instances restart their TTL at now_ms.
- * FV_EINVAL with err saying what is wrong for a malformed document (catalog left empty). */
+ * An instance the register validation refuses (a file from an older, laxer version, or one
+ * edited by hand), a duplicate, or one past the catalog's limits is skipped and counted in
+ * *skipped (may be NULL); the rest is kept. FV_EINVAL with err saying what is wrong for a
+ * document that is not a catalog at all (catalog left empty). */
 json_t *registry_catalog_dump(const registry_catalog_t *cat);
 FV_MUST_USE int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc,
-                                         uint64_t now_ms, fv_error_t *err);
+                                         uint64_t now_ms, size_t *skipped, fv_error_t *err);
+
+/* For the loader: appends inst (ownership taken in every case; cost already set) without
+ * touching the indexes. FV_EEXIST for an id already present. */
+int registry_catalog_adopt(registry_catalog_t *cat, registry_instance_t *inst);
+/* For the loader: the index of a name. FV_EINVAL for a name the register rules refuse. */
+int registry_catalog_set_name_index(registry_catalog_t *cat, const char *name, uint64_t index);
+
+/* What inst may take in the persisted file, and what a name entry takes: upper bounds that
+ * the catalog's byte count is made of. */
+size_t registry_instance_cost(const registry_instance_t *inst);
+size_t registry_name_cost(const char *name);
+/* Everything in the file that is neither an instance nor a name entry. */
+#define REGISTRY_DUMP_BASE_BYTES 128u
 
 /* <data_dir>/registry/catalog.json, written atomically (temp file, fsync, rename). */
 FV_MUST_USE int registry_persist_save(const registry_catalog_t *cat, const char *data_dir,

@@ -253,6 +253,13 @@ static void on_register(fv_http_req_t *req, void *data)
     rc = registry_catalog_register(&s->cat, inst, uv_now(s->loop), &changed);
     if (rc < 0) {
         fv_free(id);
+        if (rc == FV_ETOOBIG) {
+            registry_catalog_full_msg(&s->cat, &err);
+            fv_log_info("registry", "register refused from %s: %s", fv_http_req_peer(req),
+                        err.msg);
+            fv_http_reply_error(req, &err);
+            return;
+        }
         fv_http_reply_errorf(req, rc, "register failed");
         return;
     }
@@ -286,9 +293,14 @@ static void check_update(fv_http_req_t *req, registry_server_t *s, registry_stat
         return;
     }
     bool changed = false;
-    if (!check_id ||
-        registry_catalog_check_update(&s->cat, check_id, status, note, uv_now(s->loop),
-                                      &changed) < 0) {
+    int rc = check_id ? registry_catalog_check_update(&s->cat, check_id, status, note,
+                                                      uv_now(s->loop), &changed)
+                      : FV_ENOENT;
+    if (rc == FV_EINVAL) {
+        fv_http_reply_errorf(req, FV_EINVAL, "note must be valid UTF-8");
+        return;
+    }
+    if (rc < 0) {
         fv_log_debug("registry", "heartbeat for unknown check id=%s from %s",
                      check_id ? check_id : "", fv_http_req_peer(req));
         fv_http_reply_errorf(req, FV_ENOENT, "unknown check ID \"%s\"",

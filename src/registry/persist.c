@@ -21,9 +21,6 @@
 #include "registry/catalog.h"
 
 #define PERSIST_VERSION 1
-/* A catalog of tens of instances is a few KiB; this bound only stops a wrong file from
- * being read whole into memory. */
-#define PERSIST_MAX_BYTES (16u * 1024 * 1024)
 
 json_t *registry_catalog_dump(const registry_catalog_t *cat)
 {
@@ -73,7 +70,7 @@ static int get_u64(const json_t *o, const char *key, uint64_t *out)
 }
 
 /* One stored instance, rebuilt through the same validation a register body gets, so a
- * hand-edited file cannot smuggle in what the API would refuse. */
+ * hand-edited file cannot smuggle in what the API would refuse. FV_EINVAL: skip it. */
 static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, uint64_t now_ms,
                             fv_error_t *err)
 {
@@ -83,7 +80,9 @@ static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, 
     const char *keys[] = {"ID", "Name", "Address", "Port", "Tags", "Meta"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
         json_t *v = json_object_get(o, keys[k]);
-        if (v)
+        /* The file says 0 for "no port"; a register body says it by leaving Port out. */
+        if (v && !(strcmp(keys[k], "Port") == 0 && json_is_integer(v) &&
+                   json_integer_value(v) == 0))
             json_object_set(body, keys[k], v);
     }
     registry_instance_t *inst = NULL;
@@ -111,20 +110,25 @@ static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, 
     inst->critical_since_ms = now_ms;
     inst->create_index = ci;
     inst->modify_index = mi;
-    if (cat->count == cat->cap) {
-        cat->cap = cat->cap ? 2 * cat->cap : 16;
-        cat->items = fv_realloc(cat->items, cat->cap * sizeof(*cat->items));
+    inst->cost = registry_instance_cost(inst);
+    if (cat->count >= cat->max_instances || cat->bytes + inst->cost > cat->max_bytes) {
+        registry_instance_free(inst);
+        return fv_error_set(err, FV_EINVAL, "instances[%zu]: past the catalog's limits", i);
     }
-    cat->items[cat->count++] = inst;
-    return 0;
+    return registry_catalog_adopt(cat, inst);
 }
 
 int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc, uint64_t now_ms,
-                             fv_error_t *err)
+                             size_t *skipped, fv_error_t *err)
 {
     uint32_t dereg_default = cat->default_deregister_after_ms;
+    size_t max_instances = cat->max_instances, max_bytes = cat->max_bytes;
     registry_catalog_dispose(cat);
     registry_catalog_init(cat, dereg_default);
+    cat->max_instances = max_instances;
+    cat->max_bytes = max_bytes;
+    if (skipped)
+        *skipped = 0;
 
     int rc = 0;
     uint64_t version, index;
@@ -148,23 +152,23 @@ int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc, uint64_
                               index);
             goto fail;
         }
-        if (cat->name_count == cat->name_cap) {
-            cat->name_cap = cat->name_cap ? 2 * cat->name_cap : 8;
-            cat->names = fv_realloc(cat->names, cat->name_cap * sizeof(*cat->names));
-        }
-        cat->names[cat->name_count].name = fv_strdup(k);
-        cat->names[cat->name_count].index = (uint64_t)json_integer_value(v);
-        cat->name_count++;
+        /* A name that is not valid is only a watch index: drop it, keep the rest. */
+        (void)registry_catalog_set_name_index(cat, k, (uint64_t)json_integer_value(v));
     }
-    for (size_t i = 0; i < json_array_size(items); i++)
-        if ((rc = restore_instance(cat, json_array_get(items, i), i, now_ms, err)) < 0)
-            goto fail;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        fv_error_t ierr;
+        /* One bad entry costs that entry, not the catalog. */
+        if (restore_instance(cat, json_array_get(items, i), i, now_ms, &ierr) < 0 && skipped)
+            (*skipped)++;
+    }
     cat->index = index;
     return 0;
 
 fail:
     registry_catalog_dispose(cat);
     registry_catalog_init(cat, dereg_default);
+    cat->max_instances = max_instances;
+    cat->max_bytes = max_bytes;
     return rc;
 }
 
@@ -280,7 +284,7 @@ int registry_persist_load(registry_catalog_t *cat, const char *data_dir, uint64_
     snprintf(aside, sizeof(aside), "%s/catalog.json.corrupt", dir);
 
     fv_buf_t text;
-    fv_buf_init(&text, PERSIST_MAX_BYTES);
+    fv_buf_init(&text, REGISTRY_FILE_MAX_BYTES);
     rc = read_file(path, &text, err);
     if (rc == FV_ENOENT) {
         fv_buf_dispose(&text);
@@ -291,13 +295,18 @@ int registry_persist_load(registry_catalog_t *cat, const char *data_dir, uint64_
     if (rc == 0) {
         json_t *doc = fv_json_parse(fv_buf_slice(&text), &perr);
         if (doc) {
-            rc = registry_catalog_restore(cat, doc, now_ms, &perr);
+            size_t skipped = 0;
+            rc = registry_catalog_restore(cat, doc, now_ms, &skipped, &perr);
             json_decref(doc);
+            if (rc == 0 && skipped > 0)
+                fv_log_warn("registry", "%s: skipped %zu instances that are invalid, duplicate "
+                            "or past the limits; their services register again at their next "
+                            "heartbeat", path, skipped);
         } else {
             rc = FV_EINVAL;
         }
     } else if (rc == FV_ETOOBIG) {
-        fv_error_set(&perr, rc, "file over %u bytes", PERSIST_MAX_BYTES);
+        fv_error_set(&perr, rc, "file over %u bytes", REGISTRY_FILE_MAX_BYTES);
     } else {
         fv_buf_dispose(&text);
         return rc;
@@ -306,8 +315,11 @@ int registry_persist_load(registry_catalog_t *cat, const char *data_dir, uint64_
     if (rc == 0)
         return 0;
     uint32_t dereg_default = cat->default_deregister_after_ms;
+    size_t max_instances = cat->max_instances, max_bytes = cat->max_bytes;
     registry_catalog_dispose(cat);
     registry_catalog_init(cat, dereg_default);
+    cat->max_instances = max_instances;
+    cat->max_bytes = max_bytes;
 
     /* A bad file must not keep the registry down: keep it for a person to look at, start
      * empty, and let the services re-register on their next heartbeat. */
