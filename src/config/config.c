@@ -45,6 +45,7 @@ typedef struct load_ctx {
 } load_ctx_t;
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const acl_policies[] = {"allow", "deny", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 
 /* ---- field access ---------------------------------------------------------------------- */
@@ -589,7 +590,8 @@ static int validate(load_ctx_t *c)
     static const char *const storage[] = {"file:", "s3://", NULL};
     int rc;
     if ((rc = check_one_of(c, "general", "log_level", log_levels)) < 0 ||
-        (rc = check_one_of(c, "general", "log_format", log_formats)) < 0)
+        (rc = check_one_of(c, "general", "log_format", log_formats)) < 0 ||
+        (rc = check_one_of(c, "registry", "acl_default_policy", acl_policies)) < 0)
         return rc;
     if ((rc = check_scheme(c, "database", "url", db,
                            "sqlite:<path>, postgres://... or postgresql://...")) < 0 ||

@@ -538,6 +538,7 @@ int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst
         registry_instance_t *old = cat->items[pos];
         if (same_content(old, inst)) {
             old->last_update_ms = now_ms;
+            old->owned = old->owned || inst->owned;
             registry_instance_free(inst);
         } else {
             /* The check keeps its state across a content change: a service re-registering
@@ -557,6 +558,7 @@ int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst
             inst->output = old->output;
             old->output = NULL;
             inst->create_index = old->create_index;
+            inst->owned = inst->owned || old->owned;
             if (strcmp(old->name, inst->name) != 0) {
                 registry_name_index_t *on = name_slot(cat, old->name, true);
                 on->count--;

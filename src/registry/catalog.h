@@ -66,6 +66,8 @@ typedef struct registry_instance {
     uint64_t create_index;
     uint64_t modify_index;
     size_t cost;                 /* bytes it may take in the persisted file (an upper bound) */
+    bool owned;                  /* registered with an ACL token: only a token with write on
+                                  * its name may change it, never the anonymous token */
 } registry_instance_t;
 
 typedef struct registry_name_index {
@@ -115,7 +117,7 @@ void registry_instance_free(registry_instance_t *inst);   /* NULL-safe */
 
 /* Upserts by id, taking ownership of inst in every case. Same content as the stored one:
  * no index bump, but the TTL restarts from now. A changed one keeps its check status and
- * create index. FV_ETOOBIG (nothing changed, inst freed) when the catalog would pass
+ * create index. Once owned, an instance stays owned (who may change it is http.c's check). FV_ETOOBIG (nothing changed, inst freed) when the catalog would pass
  * max_instances or max_bytes; registry_catalog_full_msg says which. */
 int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst, uint64_t now_ms,
                               bool *changed);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/json.h"
@@ -152,6 +153,73 @@ size_t registry_http_waiter_count(const registry_server_t *s)
     return n;
 }
 
+/* ---- ACLs ---- */
+
+/* The request's token, where Consul looks for it: X-Consul-Token, then Authorization: Bearer,
+ * then ?token=. "" when there is none; one longer than any token can be stays too long to
+ * match. */
+static void request_token(fv_http_req_t *req, char *out, size_t cap)
+{
+    fv_slice_t v = fv_http_req_header(req, "X-Consul-Token");
+    if (v.len == 0) {
+        fv_slice_t auth = fv_http_req_header(req, "Authorization");
+        if (auth.len > 7 && strncasecmp(auth.ptr, "Bearer ", 7) == 0) {
+            v.ptr = auth.ptr + 7;
+            v.len = auth.len - 7;
+            while (v.len > 0 && *v.ptr == ' ') {
+                v.ptr++;
+                v.len--;
+            }
+        }
+    }
+    if (v.len == 0) {
+        const char *q = fv_http_req_query_param(req, "token");
+        if (q)
+            v = fv_slice_cstr(q);
+    }
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+    memcpy(out, v.ptr, n);
+    out[n] = '\0';
+}
+
+/* 0 with *tok (NULL: the anonymous token), or replied 403: a token was sent that nobody
+ * issued, which Consul answers "ACL not found" whatever the default policy. */
+static int token_or_reply(fv_http_req_t *req, registry_server_t *s,
+                          const registry_acl_token_t **tok)
+{
+    char secret[REGISTRY_TOKEN_MAX + 2];
+    request_token(req, secret, sizeof(secret));
+    *tok = NULL;
+    if (!secret[0])
+        return 0;
+    if (!(*tok = registry_acl_find(&s->acl, secret))) {
+        fv_log_info("registry", "request with an unknown token from %s", fv_http_req_peer(req));
+        fv_http_reply_errorf(req, FV_EFORBIDDEN, "ACL not found");
+        return FV_EFORBIDDEN;
+    }
+    return 0;
+}
+
+/* Consul's wording, so clients that match on it keep working. */
+static void reply_denied(fv_http_req_t *req, const registry_acl_token_t *tok, const char *perm,
+                         const char *name)
+{
+    fv_log_info("registry", "denied %s on \"%s\" to %s from %s", perm, name,
+                tok ? "a token" : "the anonymous token", fv_http_req_peer(req));
+    fv_http_reply_errorf(req, FV_EFORBIDDEN, "Permission denied: %s lacks permission '%s' on "
+                         "\"%s\"", tok ? "token" : "anonymous token", perm, name);
+}
+
+/* Who may change an existing instance: one registered with a token is guarded by its name's
+ * write rules alone (the default policy does not open it to the anonymous token); others
+ * follow the default policy. */
+static bool may_modify(const registry_server_t *s, const registry_acl_token_t *tok,
+                       const registry_instance_t *inst)
+{
+    return inst->owned ? registry_acl_token_writes(tok, inst->name)
+                       : registry_acl_can_write(&s->acl, tok, inst->name);
+}
+
 /* ---- GETs ---- */
 
 static void serve_query(fv_http_req_t *req, registry_server_t *s, query_kind_t kind,
@@ -177,6 +245,13 @@ static void serve_query(fv_http_req_t *req, registry_server_t *s, query_kind_t k
         }
         if (wait_ms > WAIT_MAX_MS)
             wait_ms = WAIT_MAX_MS;
+    }
+    const registry_acl_token_t *tok;
+    if (token_or_reply(req, s, &tok) < 0)
+        return;
+    if (!registry_acl_can_read(&s->acl, tok)) {
+        reply_denied(req, tok, "service:read", name ? name : "*");
+        return;
     }
     if (s->closing || !registry_should_block(query_index(s, kind, name), client_index)) {
         answer(s, req, kind, name, passing);
@@ -233,6 +308,14 @@ static void on_status_leader(fv_http_req_t *req, void *data)
 static void on_register(fv_http_req_t *req, void *data)
 {
     registry_server_t *s = data;
+    const registry_acl_token_t *tok;
+    if (token_or_reply(req, s, &tok) < 0)
+        return;
+    if (!tok && s->acl.deny) {
+        /* Before the body is even read: nothing about the catalog leaks to the anonymous. */
+        reply_denied(req, tok, "service:write", "*");
+        return;
+    }
     fv_error_t err;
     json_t *body = fv_json_parse_object(fv_http_req_body(req), &err);
     if (!body) {
@@ -248,6 +331,18 @@ static void on_register(fv_http_req_t *req, void *data)
         fv_http_reply_error(req, &err);
         return;
     }
+    const registry_instance_t *old = registry_catalog_find(&s->cat, inst->id);
+    const char *denied_on = NULL;
+    if (!registry_acl_can_write(&s->acl, tok, inst->name))
+        denied_on = inst->name;
+    else if (old && !may_modify(s, tok, old))
+        denied_on = old->name;
+    if (denied_on) {
+        reply_denied(req, tok, "service:write", denied_on);
+        registry_instance_free(inst);
+        return;
+    }
+    inst->owned = tok != NULL;
     char *id = fv_strdup(inst->id);
     bool changed = false;
     rc = registry_catalog_register(&s->cat, inst, uv_now(s->loop), &changed);
@@ -275,6 +370,18 @@ static void on_deregister(fv_http_req_t *req, void *data)
 {
     registry_server_t *s = data;
     const char *id = fv_http_req_param(req, "id");
+    const registry_acl_token_t *tok;
+    if (token_or_reply(req, s, &tok) < 0)
+        return;
+    if (!tok && s->acl.deny) {
+        reply_denied(req, tok, "service:write", "*");
+        return;
+    }
+    const registry_instance_t *inst = id ? registry_catalog_find(&s->cat, id) : NULL;
+    if (inst && !may_modify(s, tok, inst)) {
+        reply_denied(req, tok, "service:write", inst->name);
+        return;
+    }
     if (!id || registry_catalog_deregister(&s->cat, id) < 0) {
         fv_http_reply_errorf(req, FV_ENOENT, "unknown service id \"%s\"", id ? id : "");
         return;
@@ -288,6 +395,21 @@ static void check_update(fv_http_req_t *req, registry_server_t *s, registry_stat
 {
     const char *check_id = fv_http_req_param(req, "checkid");
     const char *note = fv_http_req_query_param(req, "note");
+    const registry_acl_token_t *tok;
+    if (token_or_reply(req, s, &tok) < 0)
+        return;
+    if (!tok && s->acl.deny) {
+        reply_denied(req, tok, "service:write", "*");
+        return;
+    }
+    if (check_id) {
+        const char *id = strncmp(check_id, "service:", 8) == 0 ? check_id + 8 : check_id;
+        const registry_instance_t *inst = registry_catalog_find(&s->cat, id);
+        if (inst && !may_modify(s, tok, inst)) {
+            reply_denied(req, tok, "service:write", inst->name);
+            return;
+        }
+    }
     if (note && strlen(note) > 4096) {
         fv_http_reply_errorf(req, FV_EINVAL, "note must be at most 4096 bytes");
         return;

@@ -54,6 +54,7 @@ json_t *registry_catalog_dump(const registry_catalog_t *cat)
         json_object_set_new(o, "Output", json_string(inst->output));
         json_object_set_new(o, "CreateIndex", json_integer((json_int_t)inst->create_index));
         json_object_set_new(o, "ModifyIndex", json_integer((json_int_t)inst->modify_index));
+        json_object_set_new(o, "Owned", json_boolean(inst->owned));
         json_array_append_new(items, o);
     }
     json_object_set_new(doc, "instances", items);
@@ -110,6 +111,8 @@ static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, 
     inst->critical_since_ms = now_ms;
     inst->create_index = ci;
     inst->modify_index = mi;
+    /* Absent in files from before ACLs: nobody owned anything then. */
+    inst->owned = json_is_true(json_object_get(o, "Owned"));
     inst->cost = registry_instance_cost(inst);
     if (cat->count >= cat->max_instances || cat->bytes + inst->cost > cat->max_bytes) {
         registry_instance_free(inst);

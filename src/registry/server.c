@@ -22,6 +22,7 @@ static void on_handle_closed(uv_handle_t *h)
     void (*cb)(void *) = s->closed_cb;
     void *data = s->closed_data;
     registry_catalog_dispose(&s->cat);
+    registry_acl_dispose(&s->acl);
     fv_free(s->data_dir);
     fv_free(s->leader);
     fv_free(s);
@@ -90,10 +91,41 @@ void registry_server_changed(registry_server_t *s)
     }
 }
 
+/* A registry anyone on the network can reach must not let anyone change what the stack
+ * routes to: off loopback, requests without a token get nothing, and some token must exist. */
+static int acl_setup(registry_acl_t *acl, const registry_server_opts_t *opts, fv_error_t *err)
+{
+    int rc = registry_acl_parse(acl, opts->acl_default_policy, opts->acl_tokens, err);
+    if (rc < 0)
+        return rc;
+    if (opts->admin_token && *opts->admin_token &&
+        (rc = registry_acl_add_admin(acl, opts->admin_token)) < 0 && rc != FV_EEXIST) {
+        registry_acl_dispose(acl);
+        return fv_error_set(err, rc, "registry.token: a token is %d..%d characters of letters, "
+                            "digits and - _ . ~ + /", REGISTRY_TOKEN_MIN, REGISTRY_TOKEN_MAX);
+    }
+    if (opts->public_bind && !acl->deny) {
+        registry_acl_dispose(acl);
+        return fv_error_set(err, FV_EINVAL, "the registry listens beyond loopback, so "
+                            "registry.acl_default_policy must be \"deny\"");
+    }
+    if (opts->public_bind && acl->count == 0) {
+        registry_acl_dispose(acl);
+        return fv_error_set(err, FV_EINVAL, "the registry listens beyond loopback and has no "
+                            "token: set registry.token or registry.acl_tokens");
+    }
+    return 0;
+}
+
 int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
                         registry_server_t **out, fv_error_t *err)
 {
+    registry_acl_t acl;
+    int arc = acl_setup(&acl, opts, err);
+    if (arc < 0)
+        return arc;
     registry_server_t *s = fv_calloc(1, sizeof(*s));
+    s->acl = acl;
     s->loop = loop;
     registry_catalog_init(&s->cat, opts->deregister_after_ms);
     s->data_dir = opts->data_dir && *opts->data_dir ? fv_strdup(opts->data_dir) : NULL;
@@ -105,6 +137,7 @@ int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
         int rc = registry_persist_load(&s->cat, s->data_dir, uv_now(loop), &corrupt, err);
         if (rc < 0) {
             registry_catalog_dispose(&s->cat);
+            registry_acl_dispose(&s->acl);
             fv_free(s->data_dir);
             fv_free(s->leader);
             fv_free(s);

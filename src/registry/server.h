@@ -10,6 +10,7 @@
 
 #include "core/err.h"
 #include "net/router.h"
+#include "registry/acl.h"
 #include "registry/catalog.h"
 
 typedef struct registry_waiter registry_waiter_t;
@@ -19,11 +20,16 @@ typedef struct registry_server_opts {
     const char *data_dir;          /* NULL: no persistence */
     uint32_t persist_delay_ms;     /* debounce; 0 = 200 */
     const char *leader;            /* "127.0.0.1:8500", answered by /v1/status/leader; copied */
+    const char *acl_default_policy;/* "allow" (NULL) or "deny" */
+    const char *acl_tokens;        /* registry_acl_parse's syntax; NULL = none */
+    const char *admin_token;       /* granted read and write on everything; NULL = none */
+    bool public_bind;              /* listening beyond loopback: deny and a token required */
 } registry_server_opts_t;
 
 typedef struct registry_server {
     uv_loop_t *loop;
     registry_catalog_t cat;
+    registry_acl_t acl;
     char *data_dir;
     char *leader;
     uint32_t persist_delay_ms;
@@ -41,7 +47,8 @@ typedef struct registry_server {
 } registry_server_t;
 
 /* Creates the registry on loop and loads the persisted catalog (a corrupt file is set aside;
- * see persist.c). 0 and *out, or a negative code with err. */
+ * see persist.c). 0 and *out, or a negative code with err: FV_EINVAL also for bad ACL settings
+ * and for a public bind without deny and a token. */
 FV_MUST_USE int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
                                     registry_server_t **out, fv_error_t *err);
 
