@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "registry/map.h"
 
 #define REGISTRY_NAME_MAX 128
 #define REGISTRY_MAX_TAGS 64
@@ -68,23 +69,35 @@ typedef struct registry_instance {
     size_t cost;                 /* bytes it may take in the persisted file (an upper bound) */
     bool owned;                  /* registered with an ACL token: only a token with write on
                                   * its name may change it, never the anonymous token */
+    /* The catalog's bookkeeping (catalog.c): */
+    struct registry_instance *prev, *next;         /* every instance, registration order */
+    struct registry_instance *name_prev, *name_next; /* the instances of its name */
+    uint64_t deadline;           /* when expire() must look at it; UINT64_MAX: never */
+    size_t heap_pos;             /* in the deadline heap; SIZE_MAX when not in it */
 } registry_instance_t;
 
 typedef struct registry_name_index {
     char *name;
     uint64_t index;
     size_t count;                /* instances with this name */
+    registry_instance_t *first, *last;             /* those instances, registration order */
+    struct registry_name_index *prev, *next;       /* in the live or the empty list */
 } registry_name_index_t;
 
+/* Every operation on one instance costs O(1) (the id and name maps) or O(log n) (the deadline
+ * heap); a view of one name costs the size of that name's list, not of the catalog. */
 typedef struct registry_catalog {
-    registry_instance_t **items; /* in registration order; owned */
+    registry_instance_t *first, *last;  /* in registration order; owned */
     size_t count;
-    size_t cap;
-    /* Indexes of names ever seen. Kept after a name's last instance goes, so that a watch on
-     * the name sees the removal and a later re-registration as moves forward. */
-    registry_name_index_t *names;
+    registry_map_t ids;                 /* id -> instance */
+    registry_map_t name_map;            /* name -> entry */
+    /* Names with instances, and names without: the latter are kept so that a watch on the
+     * name sees the removal and a later re-registration as moves forward, and are the first to
+     * go when room is short. Both owned. */
+    registry_name_index_t *live, *live_last, *empty, *empty_last;
     size_t name_count;
-    size_t name_cap;
+    registry_instance_t **heap;         /* min-heap on deadline */
+    size_t heap_len, heap_cap;
     uint64_t index;              /* global; starts at 1 so a first query has something to send */
     uint32_t default_deregister_after_ms; /* used when a register body does not say */
     size_t bytes;                /* upper bound of the persisted file's size */

@@ -28,13 +28,13 @@ json_t *registry_catalog_dump(const registry_catalog_t *cat)
     json_object_set_new(doc, "version", json_integer(PERSIST_VERSION));
     json_object_set_new(doc, "index", json_integer((json_int_t)cat->index));
     json_t *names = json_object();
-    for (size_t i = 0; i < cat->name_count; i++)
-        json_object_set_new(names, cat->names[i].name,
-                            json_integer((json_int_t)cat->names[i].index));
+    const registry_name_index_t *lists[] = {cat->live, cat->empty};
+    for (size_t l = 0; l < 2; l++)
+        for (const registry_name_index_t *n = lists[l]; n; n = n->next)
+            json_object_set_new(names, n->name, json_integer((json_int_t)n->index));
     json_object_set_new(doc, "names", names);
     json_t *items = json_array();
-    for (size_t i = 0; i < cat->count; i++) {
-        const registry_instance_t *inst = cat->items[i];
+    for (const registry_instance_t *inst = cat->first; inst; inst = inst->next) {
         json_t *o = json_object();
         json_object_set_new(o, "ID", json_string(inst->id));
         json_object_set_new(o, "Name", json_string(inst->name));

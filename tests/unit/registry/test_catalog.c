@@ -694,6 +694,116 @@ static void persist_skips_bad_entries(void **state)
     registry_catalog_dispose(&cat);
 }
 
+/* The indexes agree with the list they index: every instance is found by id, sits in its
+ * name's list, and the heap holds exactly those with a deadline, in heap order, with its top
+ * the earliest of them. */
+static void check_invariants(const registry_catalog_t *cat)
+{
+    size_t n = 0, with_deadline = 0;
+    uint64_t earliest = UINT64_MAX;
+    for (const registry_instance_t *i = cat->first; i; i = i->next, n++) {
+        assert_ptr_equal(registry_catalog_find(cat, i->id), i);
+        if (i->deadline != UINT64_MAX) {
+            with_deadline++;
+            assert_ptr_equal(cat->heap[i->heap_pos], i);
+            if (i->deadline < earliest)
+                earliest = i->deadline;
+        } else {
+            assert_int_equal(i->heap_pos, SIZE_MAX);
+        }
+    }
+    assert_int_equal(n, cat->count);
+    assert_int_equal(cat->ids.count, cat->count);
+    assert_int_equal(with_deadline, cat->heap_len);
+    for (size_t k = 1; k < cat->heap_len; k++)
+        assert_true(cat->heap[(k - 1) / 2]->deadline <= cat->heap[k]->deadline);
+    assert_int_equal(registry_catalog_next_deadline(cat, 0), earliest);
+    size_t in_names = 0, names = 0;
+    for (const registry_name_index_t *e = cat->live; e; e = e->next, names++) {
+        size_t k = 0;
+        for (const registry_instance_t *i = e->first; i; i = i->name_next, k++)
+            assert_string_equal(i->name, e->name);
+        assert_int_equal(k, e->count);
+        assert_true(k > 0);
+        in_names += k;
+    }
+    for (const registry_name_index_t *e = cat->empty; e; e = e->next, names++)
+        assert_int_equal(e->count, 0);
+    assert_int_equal(in_names, cat->count);
+    assert_int_equal(names, cat->name_count);
+}
+
+/* 20,000 instances over 500 names through every operation, the indexes checked after each
+ * phase, and a dump and restore of the lot. Bounded work, no clock. */
+static void twenty_thousand(void **state)
+{
+    enum { N = 20000, NAMES = 500 };
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    char body[256], id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"Name\":\"svc-%d\",\"ID\":\"i-%d\",\"Address\":\"10.0.%d.%d\",\"Port\":%d%s}",
+                 i % NAMES, i, (i / 250) % 256, i % 250, 1 + i % 60000,
+                 i % 3 ? ",\"Check\":{\"TTL\":\"10s\",\"DeregisterCriticalServiceAfter\":\"1m\"}"
+                       : "");
+        reg(&cat, body, (uint64_t)i, true);
+    }
+    assert_int_equal(cat.count, N);
+    check_invariants(&cat);
+    assert_int_equal(registry_catalog_count(&cat, "svc-7", false), N / NAMES);
+
+    /* heartbeats move deadlines; every 7th goes critical */
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "service:i-%d", i);
+        assert_int_equal(registry_catalog_check_update(&cat, id,
+                                                       i % 7 ? REGISTRY_PASSING
+                                                             : REGISTRY_CRITICAL,
+                                                       NULL, (uint64_t)(N + N - i), NULL), 0);
+    }
+    check_invariants(&cat);
+    /* deregister every other one; re-register a quarter under a new name */
+    for (int i = 0; i < N; i += 2) {
+        snprintf(id, sizeof(id), "i-%d", i);
+        assert_int_equal(registry_catalog_deregister(&cat, id), 0);
+    }
+    for (int i = 1; i < N; i += 4) {
+        snprintf(body, sizeof(body), "{\"Name\":\"moved-%d\",\"ID\":\"i-%d\",\"Port\":9}",
+                 i % 10, i);
+        reg(&cat, body, 50000, true);
+    }
+    assert_int_equal(cat.count, N / 2);
+    check_invariants(&cat);
+
+    /* the sweep: TTLs (10 s) run out, then the critical ones are removed (1 m) */
+    registry_catalog_expire(&cat, 45000);
+    check_invariants(&cat);
+    registry_catalog_expire(&cat, 200000);
+    check_invariants(&cat);
+    for (const registry_instance_t *i = cat.first; i; i = i->next)
+        assert_true(i->ttl_ms == 0 || (i->status == REGISTRY_CRITICAL && !i->deregister_after_ms));
+
+    /* a dump and a restore keep every instance and index */
+    json_t *doc = registry_catalog_dump(&cat);
+    registry_catalog_t back;
+    registry_catalog_init(&back, 30000);
+    fv_error_t err;
+    size_t skipped = 1;
+    assert_int_equal(registry_catalog_restore(&back, doc, 0, &skipped, &err), 0);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(back.count, cat.count);
+    assert_int_equal(back.index, cat.index);
+    assert_int_equal(back.bytes, cat.bytes);
+    check_invariants(&back);
+    json_t *a = registry_json_agent_services(&cat), *b = registry_json_agent_services(&back);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    json_decref(doc);
+    registry_catalog_dispose(&back);
+    registry_catalog_dispose(&cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -703,6 +813,7 @@ int main(void)
         cmocka_unit_test(addresses),
         cmocka_unit_test(limits_and_bytes),
         cmocka_unit_test(persist_skips_bad_entries),
+        cmocka_unit_test(twenty_thousand),
         cmocka_unit_test(register_upsert_and_indexes),
         cmocka_unit_test(check_updates),
         cmocka_unit_test(ttl_expiry_and_removal),
