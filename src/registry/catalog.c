@@ -75,6 +75,9 @@ void registry_catalog_dispose(registry_catalog_t *cat)
     registry_map_dispose(&cat->ids);
     registry_map_dispose(&cat->name_map);
     fv_free(cat->heap);
+    for (size_t i = 0; i < cat->change_count; i++)
+        fv_free(cat->changes[i]);
+    fv_free(cat->changes);
     uint32_t dereg = cat->default_deregister_after_ms;
     size_t max_instances = cat->max_instances, max_bytes = cat->max_bytes;
     registry_catalog_init(cat, dereg);
@@ -482,6 +485,29 @@ static void name_remove_instance(registry_catalog_t *cat, registry_instance_t *i
     }
 }
 
+static void note_change(registry_catalog_t *cat, const char *name)
+{
+    if (cat->change_count == cat->change_cap) {
+        cat->change_cap = cat->change_cap ? 2 * cat->change_cap : 16;
+        cat->changes = fv_realloc(cat->changes, cat->change_cap * sizeof(*cat->changes));
+    }
+    cat->changes[cat->change_count++] = fv_strdup(name);
+}
+
+void registry_catalog_drain_changes(registry_catalog_t *cat,
+                                    void (*fn)(const char *name, void *data), void *data)
+{
+    for (size_t i = 0; i < cat->change_count; i++) {
+        registry_name_index_t *n = registry_map_get(&cat->name_map, cat->changes[i]);
+        if (n)
+            n->changed = false;
+        if (fn)
+            fn(cat->changes[i], data);
+        fv_free(cat->changes[i]);
+    }
+    cat->change_count = 0;
+}
+
 /* Names without instances are kept only so that their watchers see removals as moves forward;
  * when room is short they go first. A watcher of a pruned name then sees the index fall back
  * to 1 and resets, as it would after a restart. Costs what it frees, nothing when nothing is
@@ -495,6 +521,8 @@ static void prune_empty_names(registry_catalog_t *cat, const char *keep)
             continue;
         list_unlink(&cat->empty, &cat->empty_last, n);
         registry_map_del(&cat->name_map, n->name);
+        if (!n->changed)
+            note_change(cat, n->name);   /* its watchers see the index fall back */
         cat->bytes -= registry_name_cost(n->name);
         cat->name_count--;
         fv_free(n->name);
@@ -527,7 +555,12 @@ void registry_catalog_full_msg(const registry_catalog_t *cat, fv_error_t *err)
 static uint64_t bump(registry_catalog_t *cat, const char *name)
 {
     cat->index++;
-    name_slot(cat, name, true)->index = cat->index;
+    registry_name_index_t *n = name_slot(cat, name, true);
+    n->index = cat->index;
+    if (!n->changed) {
+        n->changed = true;
+        note_change(cat, name);
+    }
     return cat->index;
 }
 

@@ -80,6 +80,7 @@ typedef struct registry_name_index {
     char *name;
     uint64_t index;
     size_t count;                /* instances with this name */
+    bool changed;                /* in the catalog's change list */
     registry_instance_t *first, *last;             /* those instances, registration order */
     struct registry_name_index *prev, *next;       /* in the live or the empty list */
 } registry_name_index_t;
@@ -98,6 +99,8 @@ typedef struct registry_catalog {
     size_t name_count;
     registry_instance_t **heap;         /* min-heap on deadline */
     size_t heap_len, heap_cap;
+    char **changes;                     /* names whose index moved since the last drain */
+    size_t change_count, change_cap;
     uint64_t index;              /* global; starts at 1 so a first query has something to send */
     uint32_t default_deregister_after_ms; /* used when a register body does not say */
     size_t bytes;                /* upper bound of the persisted file's size */
@@ -160,6 +163,12 @@ uint64_t registry_catalog_next_deadline(const registry_catalog_t *cat, uint64_t 
 /* ---- queries ---- */
 
 registry_instance_t *registry_catalog_find(const registry_catalog_t *cat, const char *id);
+
+/* Calls fn(name, data) once for each name whose index moved (or whose entry was dropped)
+ * since the last drain, then forgets them; fn may be NULL. What wakes only the watchers of
+ * what changed. */
+void registry_catalog_drain_changes(registry_catalog_t *cat,
+                                    void (*fn)(const char *name, void *data), void *data);
 
 /* Index of the last change to name (the global index's start value 1 when never seen). */
 uint64_t registry_catalog_name_index(const registry_catalog_t *cat, const char *name);

@@ -1,6 +1,6 @@
-/* http.c - the registry's Consul-compatible routes and its blocking queries. Validation and
+/* http.c - the registry's Consul-compatible routes and their ACL checks. Validation and
  * state live in catalog.c; this file turns requests into catalog calls and catalog views into
- * responses, and holds GETs that carry ?index=N until the data they watch moves on.
+ * responses; GETs that carry ?index=N are held by wait.c until the data they watch moves on.
  *
  * Errors differ from Consul on purpose: Consul answers 400 with plain text, we send our JSON
  * error shape, which Consul client libraries also surface as an error with the status. */
@@ -20,138 +20,6 @@
 /* Consul's defaults: a watch without ?wait= waits 5 minutes, and no watch waits above 10. */
 #define WAIT_DEFAULT_MS (5u * 60 * 1000)
 #define WAIT_MAX_MS (10u * 60 * 1000)
-
-typedef enum query_kind {
-    Q_AGENT_SERVICES,
-    Q_CATALOG_SERVICES,
-    Q_CATALOG_SERVICE,
-    Q_HEALTH_SERVICE,
-} query_kind_t;
-
-struct registry_waiter {
-    registry_waiter_t *prev;
-    registry_waiter_t *next;
-    registry_server_t *s;
-    fv_http_req_t *req;
-    query_kind_t kind;
-    char *name;          /* owned; NULL for the whole-catalog queries */
-    bool passing;
-    uint64_t index;      /* what the client already has */
-    uint64_t deadline;   /* loop time */
-};
-
-static uint64_t query_index(const registry_server_t *s, query_kind_t kind, const char *name)
-{
-    if (kind == Q_CATALOG_SERVICE || kind == Q_HEALTH_SERVICE)
-        return registry_catalog_name_index(&s->cat, name);
-    return s->cat.index;
-}
-
-static void answer(registry_server_t *s, fv_http_req_t *req, query_kind_t kind, const char *name,
-                   bool passing)
-{
-    json_t *body = NULL;
-    switch (kind) {
-    case Q_AGENT_SERVICES:
-        body = registry_json_agent_services(&s->cat);
-        break;
-    case Q_CATALOG_SERVICES:
-        body = registry_json_catalog_services(&s->cat);
-        break;
-    case Q_CATALOG_SERVICE:
-        body = registry_json_catalog_service(&s->cat, name);
-        break;
-    case Q_HEALTH_SERVICE:
-        body = registry_json_health_service(&s->cat, name, passing);
-        break;
-    }
-    char idx[32];
-    snprintf(idx, sizeof(idx), "%" PRIu64, query_index(s, kind, name));
-    fv_http_resp_header(req, "X-Consul-Index", idx);
-    fv_http_resp_header(req, "X-Consul-KnownLeader", "true");
-    fv_http_resp_header(req, "X-Consul-LastContact", "0");
-    fv_http_reply_json(req, 200, body);
-}
-
-static void waiter_unlink(registry_server_t *s, registry_waiter_t *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        s->waiters = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    w->prev = w->next = NULL;
-}
-
-static void waiter_free(registry_waiter_t *w)
-{
-    fv_free(w->name);
-    fv_free(w);
-}
-
-static void on_waiter_abort(fv_http_req_t *req, void *data)
-{
-    registry_waiter_t *w = data;
-    waiter_unlink(w->s, w);
-    waiter_free(w);   /* the request is gone: nothing to answer */
-}
-
-static void on_wait_timer(uv_timer_t *t)
-{
-    registry_server_t *s = t->data;
-    uint64_t now = uv_now(s->loop);
-    registry_waiter_t *next;
-    for (registry_waiter_t *w = s->waiters; w; w = next) {
-        next = w->next;
-        if (w->deadline > now)
-            continue;
-        waiter_unlink(s, w);
-        answer(s, w->req, w->kind, w->name, w->passing);
-        waiter_free(w);
-    }
-    registry_http_arm_wait_timer(s);
-}
-
-/* One timer for all waiters, set to the earliest deadline: waiters are few and short-lived, so
- * a scan beats a handle (and an async close) per held request. */
-void registry_http_arm_wait_timer(registry_server_t *s)
-{
-    if (s->closing)
-        return;
-    uint64_t first = UINT64_MAX;
-    for (registry_waiter_t *w = s->waiters; w; w = w->next)
-        if (w->deadline < first)
-            first = w->deadline;
-    if (first == UINT64_MAX) {
-        uv_timer_stop(&s->wait);
-        return;
-    }
-    uint64_t now = uv_now(s->loop);
-    uv_timer_start(&s->wait, on_wait_timer, first > now ? first - now : 0, 0);
-}
-
-void registry_http_wake(registry_server_t *s, bool all)
-{
-    registry_waiter_t *next;
-    for (registry_waiter_t *w = s->waiters; w; w = next) {
-        next = w->next;
-        if (!all && query_index(s, w->kind, w->name) == w->index)
-            continue;
-        waiter_unlink(s, w);
-        answer(s, w->req, w->kind, w->name, w->passing);
-        waiter_free(w);
-    }
-    registry_http_arm_wait_timer(s);
-}
-
-size_t registry_http_waiter_count(const registry_server_t *s)
-{
-    size_t n = 0;
-    for (const registry_waiter_t *w = s->waiters; w; w = w->next)
-        n++;
-    return n;
-}
 
 /* ---- ACLs ---- */
 
@@ -222,7 +90,7 @@ static bool may_modify(const registry_server_t *s, const registry_acl_token_t *t
 
 /* ---- GETs ---- */
 
-static void serve_query(fv_http_req_t *req, registry_server_t *s, query_kind_t kind,
+static void serve_query(fv_http_req_t *req, registry_server_t *s, registry_query_t kind,
                         const char *name, bool passing)
 {
     uint64_t client_index = 0;
@@ -253,39 +121,22 @@ static void serve_query(fv_http_req_t *req, registry_server_t *s, query_kind_t k
         reply_denied(req, tok, "service:read", name ? name : "*");
         return;
     }
-    if (s->closing || !registry_should_block(query_index(s, kind, name), client_index)) {
-        answer(s, req, kind, name, passing);
-        return;
-    }
-    registry_waiter_t *w = fv_calloc(1, sizeof(*w));
-    w->s = s;
-    w->req = req;
-    w->kind = kind;
-    w->name = name ? fv_strdup(name) : NULL;
-    w->passing = passing;
-    w->index = client_index;
-    w->deadline = uv_now(s->loop) + wait_ms;
-    w->next = s->waiters;
-    if (s->waiters)
-        s->waiters->prev = w;
-    s->waiters = w;
-    fv_http_req_on_abort(req, on_waiter_abort, w);
-    registry_http_arm_wait_timer(s);
+    registry_wait_query(s, req, kind, name, passing, client_index, wait_ms);
 }
 
 static void on_agent_services(fv_http_req_t *req, void *data)
 {
-    serve_query(req, data, Q_AGENT_SERVICES, NULL, false);
+    serve_query(req, data, REGISTRY_Q_AGENT_SERVICES, NULL, false);
 }
 
 static void on_catalog_services(fv_http_req_t *req, void *data)
 {
-    serve_query(req, data, Q_CATALOG_SERVICES, NULL, false);
+    serve_query(req, data, REGISTRY_Q_CATALOG_SERVICES, NULL, false);
 }
 
 static void on_catalog_service(fv_http_req_t *req, void *data)
 {
-    serve_query(req, data, Q_CATALOG_SERVICE, fv_http_req_param(req, "name"), false);
+    serve_query(req, data, REGISTRY_Q_CATALOG_SERVICE, fv_http_req_param(req, "name"), false);
 }
 
 static void on_health_service(fv_http_req_t *req, void *data)
@@ -293,7 +144,7 @@ static void on_health_service(fv_http_req_t *req, void *data)
     /* Consul takes ?passing with no value; "false" and "0" are read as off too. */
     const char *p = fv_http_req_query_param(req, "passing");
     bool passing = p && strcmp(p, "false") != 0 && strcmp(p, "0") != 0;
-    serve_query(req, data, Q_HEALTH_SERVICE, fv_http_req_param(req, "name"), passing);
+    serve_query(req, data, REGISTRY_Q_HEALTH_SERVICE, fv_http_req_param(req, "name"), passing);
 }
 
 static void on_status_leader(fv_http_req_t *req, void *data)

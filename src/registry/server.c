@@ -23,6 +23,8 @@ static void on_handle_closed(uv_handle_t *h)
     void *data = s->closed_data;
     registry_catalog_dispose(&s->cat);
     registry_acl_dispose(&s->acl);
+    registry_map_dispose(&s->groups);    /* empty: quiesce answered every waiter */
+    registry_map_dispose(&s->clients);
     fv_free(s->data_dir);
     fv_free(s->leader);
     fv_free(s);
@@ -153,7 +155,17 @@ int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
         uv_timer_init(loop, timers[i]);
         timers[i]->data = s;
     }
-    s->open_handles = 3;
+    uv_idle_init(loop, &s->pump);
+    s->pump.data = s;
+    s->open_handles = 4;
+    registry_map_init(&s->groups);
+    registry_map_init(&s->clients);
+    s->max_waiters = opts->max_waiters ? opts->max_waiters : REGISTRY_MAX_WAITERS_DEFAULT;
+    s->max_waiters_per_client = opts->max_waiters_per_client
+                                    ? opts->max_waiters_per_client
+                                    : REGISTRY_MAX_WAITERS_PER_CLIENT_DEFAULT;
+    s->woken_index = s->cat.index;
+    s->rng = uv_hrtime() | 1;
     rearm_sweep(s);
     *out = s;
     return 0;
@@ -181,4 +193,5 @@ void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *d
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&s->persist, on_handle_closed);
     uv_close((uv_handle_t *)&s->wait, on_handle_closed);
+    uv_close((uv_handle_t *)&s->pump, on_handle_closed);
 }
