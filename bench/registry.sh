@@ -38,6 +38,8 @@ token=bench-token-0123456789
 start_registry() {   # data dir
     FINALVERSE_GENERAL__DATA_DIR="$1" FINALVERSE_REGISTRY__TOKEN="$token" \
         FINALVERSE_GENERAL__LOG_LEVEL=warn \
+        FINALVERSE_REGISTRY__MAX_BLOCKING_QUERIES_PER_CLIENT=100000 \
+        FINALVERSE_REGISTRY__MAX_BLOCKING_QUERIES=100000 \
         "$build/finalverse" serve service-registry --port-base "$base" \
         >"$work/out.log" 2>&1 &
     pid=$!
@@ -66,6 +68,7 @@ start_registry "$work/b"
 probe_pid=$!
 "$work/registry_bench" waiters 127.0.0.1 "$port" "$token" "$waiters" >"$work/wait.txt"
 wait "$probe_pid"
+curl -s "http://127.0.0.1:$port/metrics" | grep '^finalverse_registry_' >"$work/metrics.txt" || true
 stop_registry
 
 echo "registrations: $n, $window in flight, 500 names"
@@ -79,3 +82,8 @@ printf '  %-34s %10s ms\n' "all answered after" "$(value all_answered_ms "$work/
 printf '  %-34s %10s /s\n' "waiters woken" "$(value woken_per_s "$work/wait.txt")"
 printf '  %-34s %10s ms\n' "worst probe latency meanwhile" "$(value worst_probe_ms "$work/probe.txt")"
 printf '  %-34s %10s\n' "probes answered" "$(value probes "$work/probe.txt")"
+ms() { awk -v k="$1" 'index($1, k "{") == 1 || $1 == k { printf "%.1f", $2 * 1000 }' \
+    "$work/metrics.txt"; }
+printf '  %-34s %10s ms\n' "registry: longest wake-up turn" "$(ms finalverse_registry_wake_turn_max_seconds)"
+printf '  %-34s %10s ms\n' "registry: longest rendering" "$(ms finalverse_registry_render_max_seconds)"
+printf '  %-34s %10s ms\n' "registry: last catalog save" "$(ms finalverse_registry_save_last_seconds)"

@@ -52,6 +52,8 @@ typedef struct fv_config {
         char *token;                      /* what this process's modules send; secret */
         char *acl_tokens;                 /* "<secret>=<rules>;..." the registry accepts */
         char *acl_default_policy;         /* allow|deny, for requests without a token */
+        uint32_t max_blocking_queries;    /* held at once by the registry */
+        uint32_t max_blocking_queries_per_client;
     } registry;
 
     struct {

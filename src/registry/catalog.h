@@ -217,6 +217,14 @@ size_t registry_name_cost(const char *name);
 /* <data_dir>/registry/catalog.json, written atomically (temp file, fsync, rename). */
 FV_MUST_USE int registry_persist_save(const registry_catalog_t *cat, const char *data_dir,
                                       fv_error_t *err);
+/* The same in two halves: the document's bytes (on the loop: it reads the catalog), and the
+ * atomic write of them (anywhere: it allocates nothing and logs nothing, so a worker thread
+ * may run it). */
+struct fv_buf;
+FV_MUST_USE int registry_persist_render(const registry_catalog_t *cat, struct fv_buf *out,
+                                        fv_error_t *err);
+FV_MUST_USE int registry_persist_write(const char *data_dir, const char *text, size_t len,
+                                       fv_error_t *err);
 
 /* Loads <data_dir>/registry/catalog.json into cat. A missing file is 0 (empty catalog).
  * A corrupt one is logged, moved aside to catalog.json.corrupt and also gives 0 with an empty

@@ -51,6 +51,21 @@ static bool public_bind(const char *bind)
     return true;
 }
 
+static double gauge_turn_max(void *data)
+{
+    return (double)((registry_server_t *)data)->pump_turn_max_ns / 1e9;
+}
+
+static double gauge_render_max(void *data)
+{
+    return (double)((registry_server_t *)data)->render_max_ns / 1e9;
+}
+
+static double gauge_save_last(void *data)
+{
+    return (double)((registry_server_t *)data)->persist_last_ms / 1e3;
+}
+
 static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
@@ -81,6 +96,8 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
         .acl_tokens = cfg->registry.acl_tokens,
         .admin_token = admin,
         .public_bind = public,
+        .max_waiters = cfg->registry.max_blocking_queries,
+        .max_waiters_per_client = cfg->registry.max_blocking_queries_per_client,
     };
     registry_server_t *s;
     int rc = registry_server_new(fv_module_loop(ctx), &opts, &s, err);
@@ -102,6 +119,13 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
                         gauge_instances, s);
     fv_module_add_gauge(ctx, "finalverse_registry_blocking_queries",
                         "Blocking queries currently held.", gauge_waiters, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_wake_turn_max_seconds",
+                        "Longest loop turn spent answering blocking queries.", gauge_turn_max, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_render_max_seconds",
+                        "Longest rendering of a blocking query's answer.", gauge_render_max, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_save_last_seconds",
+                        "How long the last save of the catalog took (it runs on the loop).",
+                        gauge_save_last, s);
     return 0;
 }
 

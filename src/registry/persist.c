@@ -204,7 +204,29 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+int registry_persist_render(const registry_catalog_t *cat, fv_buf_t *out, fv_error_t *err)
+{
+    json_t *doc = registry_catalog_dump(cat);
+    int rc = fv_json_dump(doc, out);
+    json_decref(doc);
+    if (rc < 0)
+        return fv_error_set(err, rc, "serialising the catalog failed");
+    return 0;
+}
+
 int registry_persist_save(const registry_catalog_t *cat, const char *data_dir, fv_error_t *err)
+{
+    fv_buf_t out;
+    fv_buf_init(&out, 0);
+    int rc = registry_persist_render(cat, &out, err);
+    if (rc == 0)
+        rc = registry_persist_write(data_dir, out.ptr, out.len, err);
+    fv_buf_dispose(&out);
+    return rc;
+}
+
+/* No allocation and no logging here: it also runs on a worker thread. */
+int registry_persist_write(const char *data_dir, const char *text, size_t len, fv_error_t *err)
 {
     char dir[4096], tmp[4200], path[4200];
     int rc;
@@ -215,24 +237,10 @@ int registry_persist_save(const registry_catalog_t *cat, const char *data_dir, f
     snprintf(tmp, sizeof(tmp), "%s/catalog.json.tmp", dir);
     snprintf(path, sizeof(path), "%s/catalog.json", dir);
 
-    json_t *doc = registry_catalog_dump(cat);
-    fv_buf_t out;
-    fv_buf_init(&out, 0);
-    rc = fv_json_dump(doc, &out);
-    json_decref(doc);
-    if (rc < 0) {
-        fv_buf_dispose(&out);
-        return fv_error_set(err, rc, "serialising the catalog failed");
-    }
-
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = fv_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-        fv_buf_dispose(&out);
-        return rc;
-    }
-    rc = write_all(fd, out.ptr, out.len);
-    fv_buf_dispose(&out);
+    if (fd < 0)
+        return fv_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+    rc = write_all(fd, text, len);
     /* fsync before rename: otherwise a crash can leave the new name pointing at an empty file. */
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;

@@ -47,8 +47,10 @@ typedef struct registry_server {
     char *data_dir;
     char *leader;
     uint32_t persist_delay_ms;
+    uint64_t persist_last_ms;   /* how long the last save took */
     uint64_t saved_index;       /* catalog index last written; differs = dirty */
     bool persist_failing;       /* so a full disk logs once, not once per change */
+    bool saving;                /* a write is on a worker thread (counted in open_handles) */
     bool closing;                 /* quiesced: waiters answered at once, no more blocking */
     bool close_called;
     uv_timer_t sweep;           /* fires at the catalog's next deadline */
@@ -67,6 +69,8 @@ typedef struct registry_server {
     uint64_t rng;               /* deadline jitter */
     uint64_t renders;           /* answers rendered for waiter groups (tests, metrics) */
     uint64_t pump_turns;        /* loop turns that answered waiters (tests, metrics) */
+    uint64_t pump_turn_max_ns;  /* the longest such turn (metrics) */
+    uint64_t render_max_ns;     /* the longest rendering of a group's answer (metrics) */
     void (*closed_cb)(void *data);
     void *closed_data;
 } registry_server_t;

@@ -96,11 +96,15 @@ static int group_body(registry_server_t *s, registry_group_t *g, uint64_t index)
         return 0;
     fv_free(g->body);
     g->body = NULL;
+    uint64_t t0 = uv_hrtime();
     json_t *j = render_json(s, g->kind, g->name, g->passing);
     fv_buf_t b;
     fv_buf_init(&b, 0);
     int rc = fv_json_dump(j, &b);
     json_decref(j);
+    uint64_t took = uv_hrtime() - t0;
+    if (took > s->render_max_ns)
+        s->render_max_ns = took;
     if (rc < 0) {
         fv_buf_dispose(&b);
         return rc;
@@ -210,8 +214,9 @@ static bool pump_share(registry_server_t *s)
     uint64_t now = uv_now(s->loop);
     size_t done = 0;
     for (;;) {
-        if (done > 0 && (done >= WAKE_PER_TURN ||
-                         (done % 16 == 0 && uv_hrtime() - start > WAKE_TURN_NS)))
+        /* Checked after every answer: one answer of a big catalog is a copy of a megabyte or
+         * more, so even a few of them can make a turn long. */
+        if (done > 0 && (done >= WAKE_PER_TURN || uv_hrtime() - start > WAKE_TURN_NS))
             return true;
         registry_waiter_t *w = s->by_deadline;
         if (w && w->deadline <= now) {
@@ -244,7 +249,12 @@ static void on_pump(uv_idle_t *h)
 {
     registry_server_t *s = h->data;
     s->pump_turns++;
-    if (!pump_share(s))
+    uint64_t t0 = uv_hrtime();
+    bool more = pump_share(s);
+    uint64_t took = uv_hrtime() - t0;
+    if (took > s->pump_turn_max_ns)
+        s->pump_turn_max_ns = took;
+    if (!more)
         uv_idle_stop(&s->pump);
     arm_deadline(s);
 }
