@@ -217,7 +217,8 @@ size_t registry_name_cost(const char *name);
 /* <data_dir>/registry/catalog.json, written atomically (temp file, fsync, rename). */
 FV_MUST_USE int registry_persist_save(const registry_catalog_t *cat, const char *data_dir,
                                       fv_error_t *err);
-/* The same in two halves: the document's bytes (on the loop: it reads the catalog), and the
+/* The same in two halves: the document's bytes (on the loop: it reads the catalog; the same
+ * document as registry_catalog_dump, written without building it), and the
  * atomic write of them (anywhere: it allocates nothing and logs nothing, so a worker thread
  * may run it). */
 struct fv_buf;

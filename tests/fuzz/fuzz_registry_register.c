@@ -40,6 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fv_buf_init(&out, 0);
         if (fv_json_dump(doc, &out) != 0 || out.len > cat.bytes || cat.bytes != back.bytes)
             __builtin_trap();
+        /* The file's writer says what the dump says. */
+        fv_buf_reset(&out);
+        if (registry_persist_render(&cat, &out, &err) != 0 || out.len > cat.bytes)
+            __builtin_trap();
+        json_t *written = fv_json_parse(fv_buf_slice(&out), &err);
+        if (!written || !json_equal(written, doc))
+            __builtin_trap();
+        json_decref(written);
         fv_buf_dispose(&out);
         json_t *a = registry_json_agent_services(&cat);
         json_t *b = registry_json_agent_services(&back);

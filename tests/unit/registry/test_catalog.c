@@ -642,12 +642,19 @@ static void limits_and_bytes(void **state)
     assert_int_equal(cat.name_count, before);   /* "b" went, "n" came */
     assert_int_equal(registry_catalog_name_index(&cat, "b"), 1);
 
-    /* The byte count bounds the file. */
+    /* The byte count bounds the file, and the file's writer says what the dump says. */
     json_t *doc = registry_catalog_dump(&cat);
     fv_buf_t out;
     fv_buf_init(&out, 0);
     assert_int_equal(fv_json_dump(doc, &out), 0);
     assert_true(out.len <= cat.bytes);
+    fv_buf_reset(&out);
+    assert_int_equal(registry_persist_render(&cat, &out, &err), 0);
+    assert_true(out.len <= cat.bytes);
+    json_t *written = fv_json_parse(fv_buf_slice(&out), &err);
+    assert_non_null(written);
+    assert_true(json_equal(written, doc));
+    json_decref(written);
     fv_buf_dispose(&out);
     json_decref(doc);
     registry_catalog_dispose(&cat);
@@ -783,8 +790,17 @@ static void twenty_thousand(void **state)
     for (const registry_instance_t *i = cat.first; i; i = i->next)
         assert_true(i->ttl_ms == 0 || (i->status == REGISTRY_CRITICAL && !i->deregister_after_ms));
 
-    /* a dump and a restore keep every instance and index */
+    /* a dump and a restore keep every instance and index; the writer agrees with the dump */
     json_t *doc = registry_catalog_dump(&cat);
+    fv_buf_t text;
+    fv_buf_init(&text, 0);
+    fv_error_t werr;
+    assert_int_equal(registry_persist_render(&cat, &text, &werr), 0);
+    json_t *written = fv_json_parse(fv_buf_slice(&text), &werr);
+    assert_non_null(written);
+    assert_true(json_equal(written, doc));
+    json_decref(written);
+    fv_buf_dispose(&text);
     registry_catalog_t back;
     registry_catalog_init(&back, 30000);
     fv_error_t err;
