@@ -19,6 +19,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "registry/catalog.h"
+#include "registry/render.h"
 
 #define PERSIST_VERSION 1
 
@@ -209,111 +210,64 @@ static int write_all(int fd, const char *p, size_t len)
  * jansson's objects cost seconds on the loop, a straight write of the bytes a small fraction
  * of that. The strings were validated as UTF-8 on the way in, so escaping is all there is. */
 
-typedef struct out {
-    fv_buf_t *b;
-    int rc;              /* the first failure; later appends do nothing */
-} out_t;
-
-static void put(out_t *o, const char *p, size_t len)
-{
-    if (o->rc == 0)
-        o->rc = fv_buf_append(o->b, p, len);
-}
-
-static void put_lit(out_t *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void put_u64(out_t *o, uint64_t v)
-{
-    char digits[20];
-    put(o, digits, fv_fmt_u64(digits, v));
-}
-
-static void put_str(out_t *o, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    put(o, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        put(o, run, (size_t)(p - run));
-        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        if (c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            put(o, esc, 6);
-        } else {
-            put(o, esc, 2);
-        }
-        run = p + 1;
-    }
-    put(o, run, strlen(run));
-    put(o, "\"", 1);
-}
-
 int registry_persist_render(const registry_catalog_t *cat, fv_buf_t *b, fv_error_t *err)
 {
-    out_t o = {.b = b};
-    put_lit(&o, "{\"version\":");
-    put_u64(&o, PERSIST_VERSION);
-    put_lit(&o, ",\"index\":");
-    put_u64(&o, cat->index);
-    put_lit(&o, ",\"names\":{");
+    registry_out_t o = {.b = b};
+    registry_out_lit(&o, "{\"version\":");
+    registry_out_u64(&o, PERSIST_VERSION);
+    registry_out_lit(&o, ",\"index\":");
+    registry_out_u64(&o, cat->index);
+    registry_out_lit(&o, ",\"names\":{");
     bool first = true;
     const registry_name_index_t *lists[] = {cat->live, cat->empty};
     for (size_t l = 0; l < 2; l++)
         for (const registry_name_index_t *n = lists[l]; n; n = n->next) {
             if (!first)
-                put(&o, ",", 1);
+                registry_out_raw(&o, ",", 1);
             first = false;
-            put_str(&o, n->name);
-            put(&o, ":", 1);
-            put_u64(&o, n->index);
+            registry_out_str(&o, n->name);
+            registry_out_raw(&o, ":", 1);
+            registry_out_u64(&o, n->index);
         }
-    put_lit(&o, "},\"instances\":[");
+    registry_out_lit(&o, "},\"instances\":[");
     for (const registry_instance_t *inst = cat->first; inst; inst = inst->next) {
-        put_lit(&o, inst == cat->first ? "{\"ID\":" : ",{\"ID\":");
-        put_str(&o, inst->id);
-        put_lit(&o, ",\"Name\":");
-        put_str(&o, inst->name);
-        put_lit(&o, ",\"Address\":");
-        put_str(&o, inst->address);
-        put_lit(&o, ",\"Port\":");
-        put_u64(&o, (uint64_t)inst->port);
-        put_lit(&o, ",\"Tags\":[");
+        registry_out_lit(&o, inst == cat->first ? "{\"ID\":" : ",{\"ID\":");
+        registry_out_str(&o, inst->id);
+        registry_out_lit(&o, ",\"Name\":");
+        registry_out_str(&o, inst->name);
+        registry_out_lit(&o, ",\"Address\":");
+        registry_out_str(&o, inst->address);
+        registry_out_lit(&o, ",\"Port\":");
+        registry_out_u64(&o, (uint64_t)inst->port);
+        registry_out_lit(&o, ",\"Tags\":[");
         for (size_t t = 0; t < inst->tag_count; t++) {
             if (t)
-                put(&o, ",", 1);
-            put_str(&o, inst->tags[t]);
+                registry_out_raw(&o, ",", 1);
+            registry_out_str(&o, inst->tags[t]);
         }
-        put_lit(&o, "],\"Meta\":{");
+        registry_out_lit(&o, "],\"Meta\":{");
         for (size_t m = 0; m < inst->meta_count; m++) {
             if (m)
-                put(&o, ",", 1);
-            put_str(&o, inst->meta[2 * m]);
-            put(&o, ":", 1);
-            put_str(&o, inst->meta[2 * m + 1]);
+                registry_out_raw(&o, ",", 1);
+            registry_out_str(&o, inst->meta[2 * m]);
+            registry_out_raw(&o, ":", 1);
+            registry_out_str(&o, inst->meta[2 * m + 1]);
         }
-        put_lit(&o, "},\"TTLMs\":");
-        put_u64(&o, inst->ttl_ms);
-        put_lit(&o, ",\"DeregisterAfterMs\":");
-        put_u64(&o, inst->deregister_after_ms);
-        put_lit(&o, ",\"Status\":");
-        put_str(&o, registry_status_name(inst->status));
-        put_lit(&o, ",\"Output\":");
-        put_str(&o, inst->output);
-        put_lit(&o, ",\"CreateIndex\":");
-        put_u64(&o, inst->create_index);
-        put_lit(&o, ",\"ModifyIndex\":");
-        put_u64(&o, inst->modify_index);
-        put_lit(&o, inst->owned ? ",\"Owned\":true}" : ",\"Owned\":false}");
+        registry_out_lit(&o, "},\"TTLMs\":");
+        registry_out_u64(&o, inst->ttl_ms);
+        registry_out_lit(&o, ",\"DeregisterAfterMs\":");
+        registry_out_u64(&o, inst->deregister_after_ms);
+        registry_out_lit(&o, ",\"Status\":");
+        registry_out_str(&o, registry_status_name(inst->status));
+        registry_out_lit(&o, ",\"Output\":");
+        registry_out_str(&o, inst->output);
+        registry_out_lit(&o, ",\"CreateIndex\":");
+        registry_out_u64(&o, inst->create_index);
+        registry_out_lit(&o, ",\"ModifyIndex\":");
+        registry_out_u64(&o, inst->modify_index);
+        registry_out_lit(&o, inst->owned ? ",\"Owned\":true}" : ",\"Owned\":false}");
     }
-    put_lit(&o, "]}");
+    registry_out_lit(&o, "]}");
     if (o.rc < 0)
         return fv_error_set(err, o.rc, "serialising the catalog failed");
     return 0;

@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "net/http_server.h"
+#include "registry/render.h"
 #include "registry/server.h"
 
 /* One turn's share: at most this many answers, and no more than this much time. A 1 MiB
@@ -62,20 +63,25 @@ uint64_t registry_query_index(const registry_server_t *s, registry_query_t kind,
     return s->cat.index;
 }
 
-static json_t *render_json(const registry_server_t *s, registry_query_t kind, const char *name,
-                           bool passing)
+/* The view's bytes. The per-instance views are written directly (render.c); the list of
+ * names is small and goes through jansson. */
+static int render(const registry_server_t *s, registry_query_t kind, const char *name,
+                  bool passing, fv_buf_t *b)
 {
     switch (kind) {
     case REGISTRY_Q_AGENT_SERVICES:
-        return registry_json_agent_services(&s->cat);
+        return registry_render_agent_services(&s->cat, b);
     case REGISTRY_Q_CATALOG_SERVICES:
-        return registry_json_catalog_services(&s->cat);
-    case REGISTRY_Q_CATALOG_SERVICE:
-        return registry_json_catalog_service(&s->cat, name);
-    case REGISTRY_Q_HEALTH_SERVICE:
         break;
+    case REGISTRY_Q_CATALOG_SERVICE:
+        return registry_render_catalog_service(&s->cat, name, b);
+    case REGISTRY_Q_HEALTH_SERVICE:
+        return registry_render_health_service(&s->cat, name, passing, b);
     }
-    return registry_json_health_service(&s->cat, name, passing);
+    json_t *j = registry_json_catalog_services(&s->cat);
+    int rc = fv_json_dump(j, b);
+    json_decref(j);
+    return rc;
 }
 
 static void send_answer(fv_http_req_t *req, uint64_t index, const char *body, size_t len)
@@ -97,11 +103,9 @@ static int group_body(registry_server_t *s, registry_group_t *g, uint64_t index)
     fv_free(g->body);
     g->body = NULL;
     uint64_t t0 = uv_hrtime();
-    json_t *j = render_json(s, g->kind, g->name, g->passing);
     fv_buf_t b;
     fv_buf_init(&b, 0);
-    int rc = fv_json_dump(j, &b);
-    json_decref(j);
+    int rc = render(s, g->kind, g->name, g->passing, &b);
     uint64_t took = uv_hrtime() - t0;
     if (took > s->render_max_ns)
         s->render_max_ns = took;
@@ -376,13 +380,22 @@ void registry_wait_query(registry_server_t *s, fv_http_req_t *req, registry_quer
                 send_answer(req, index, g->body, g->body_len);
             return;
         }
-        json_t *j = render_json(s, kind, name, passing);
+        fv_buf_t b;
+        fv_buf_init(&b, 0);
+        int rc = render(s, kind, name, passing, &b);
+        if (rc < 0) {
+            fv_buf_dispose(&b);
+            fv_http_reply_errorf(req, rc, "rendering the answer failed");
+            return;
+        }
         char idx[32];
         snprintf(idx, sizeof(idx), "%" PRIu64, index);
         fv_http_resp_header(req, "X-Consul-Index", idx);
         fv_http_resp_header(req, "X-Consul-KnownLeader", "true");
         fv_http_resp_header(req, "X-Consul-LastContact", "0");
-        fv_http_reply_json(req, 200, j);
+        size_t len;
+        char *body = fv_buf_steal(&b, &len);
+        fv_http_reply_owned(req, 200, "application/json", body, len);
         return;
     }
 
