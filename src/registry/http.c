@@ -46,7 +46,8 @@ static void request_token(fv_http_req_t *req, char *out, size_t cap)
             v = fv_slice_cstr(q);
     }
     size_t n = v.len < cap - 1 ? v.len : cap - 1;
-    memcpy(out, v.ptr, n);
+    if (n > 0)
+        memcpy(out, v.ptr, n);   /* no token: the slice's pointer may be NULL */
     out[n] = '\0';
 }
 

@@ -109,7 +109,6 @@ void registry_wait_query(registry_server_t *s, fv_http_req_t *req, registry_quer
 /* wait.c's side of the waiters, called by server.c: after a change, wakes the groups whose
  * view moved (answered from the loop, a share per turn); all: answers every waiter now. */
 void registry_http_wake(registry_server_t *s, bool all);
-void registry_http_arm_wait_timer(registry_server_t *s);
 /* Blocking queries currently held (for tests and metrics). */
 size_t registry_http_waiter_count(const registry_server_t *s);
 

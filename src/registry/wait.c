@@ -281,11 +281,6 @@ static void arm_deadline(registry_server_t *s)
     uv_timer_start(&s->wait, on_wait_timer, first > now ? first - now : 0, 0);
 }
 
-void registry_http_arm_wait_timer(registry_server_t *s)
-{
-    arm_deadline(s);
-}
-
 /* ---- changes ---- */
 
 static void mark_name(const char *name, void *data)
