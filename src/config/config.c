@@ -15,6 +15,7 @@
 #include "config/schema.h"
 #include "config/toml_shim.h"
 #include "core/alloc.h"
+#include "registry/acl.h"
 #include "runtime/modules.h"
 
 /* A config file is a page or two of text; a megabyte means something else was pointed at. */
@@ -45,6 +46,7 @@ typedef struct load_ctx {
 } load_ctx_t;
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const acl_policies[] = {"allow", "deny", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 
 /* ---- field access ---------------------------------------------------------------------- */
@@ -581,6 +583,30 @@ static int check_ports(load_ctx_t *c)
     return 0;
 }
 
+/* The registry's token rules, checked here so that `config check` and every process refuse
+ * them with the file and line, not only the registry when it starts. Messages never quote a
+ * secret. */
+static int check_registry_acl(load_ctx_t *c)
+{
+    registry_acl_t acl;
+    fv_error_t aerr;
+    if (registry_acl_parse(&acl, "allow", c->cfg->registry.acl_tokens, &aerr) < 0) {
+        const char *m = aerr.msg;
+        static const char prefix[] = "registry.acl_tokens: ";
+        if (strncmp(m, prefix, sizeof(prefix) - 1) == 0)
+            m += sizeof(prefix) - 1;
+        return refuse(c, field_index("registry", "acl_tokens"), "%s", m);
+    }
+    const char *token = c->cfg->registry.token;
+    int rc = token && *token ? registry_acl_add_admin(&acl, token) : 0;
+    registry_acl_dispose(&acl);
+    if (rc == FV_EINVAL)
+        return refuse(c, field_index("registry", "token"),
+                      "a token is %d..%d characters of letters, digits and - _ . ~ + /",
+                      REGISTRY_TOKEN_MIN, REGISTRY_TOKEN_MAX);
+    return 0;
+}
+
 static int validate(load_ctx_t *c)
 {
     static const char *const db[] = {"sqlite:", "postgres://", "postgresql://", NULL};
@@ -589,7 +615,8 @@ static int validate(load_ctx_t *c)
     static const char *const storage[] = {"file:", "s3://", NULL};
     int rc;
     if ((rc = check_one_of(c, "general", "log_level", log_levels)) < 0 ||
-        (rc = check_one_of(c, "general", "log_format", log_formats)) < 0)
+        (rc = check_one_of(c, "general", "log_format", log_formats)) < 0 ||
+        (rc = check_one_of(c, "registry", "acl_default_policy", acl_policies)) < 0)
         return rc;
     if ((rc = check_scheme(c, "database", "url", db,
                            "sqlite:<path>, postgres://... or postgresql://...")) < 0 ||
@@ -604,6 +631,8 @@ static int validate(load_ctx_t *c)
     int port;
     if (*reg && !parse_http_hostport(reg, host, sizeof(host), &port))
         return refuse(c, idx, "\"%s\" is not empty or http://host:port", reg);
+    if ((rc = check_registry_acl(c)) < 0)
+        return rc;
     if (!*c->cfg->general.bind)
         return refuse(c, field_index("general", "bind"), "must not be empty");
     if (!*c->cfg->general.data_dir)

@@ -49,6 +49,11 @@ typedef struct fv_config {
         uint32_t heartbeat_interval_ms;
         uint32_t deregister_after_ms;     /* critical this long -> removed */
         uint32_t retry_max_ms;            /* backoff ceiling when the registry is down */
+        char *token;                      /* what this process's modules send; secret */
+        char *acl_tokens;                 /* "<secret>=<rules>;..." the registry accepts */
+        char *acl_default_policy;         /* allow|deny, for requests without a token */
+        uint32_t max_blocking_queries;    /* held at once by the registry */
+        uint32_t max_blocking_queries_per_client;
     } registry;
 
     struct {

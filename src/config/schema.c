@@ -67,6 +67,18 @@ static const fv_cfg_field_t global_fields[] = {
        "an instance critical this long is removed"),
     MS("registry", "retry_max_ms", registry.retry_max_ms, 1, DAY_MS, 5000,
        "backoff ceiling while the registry is unreachable"),
+    SECRET("registry", "token", registry.token,
+           "token the modules send (X-Consul-Token) and the registry grants full write; empty = "
+           "generated into general.data_dir/registry/token"),
+    SECRET("registry", "acl_tokens", registry.acl_tokens,
+           "more tokens: \"<secret>=<rule>,...;...\", rules read, write, service:write:<name>, "
+           "service:write:<prefix>*"),
+    STR("registry", "acl_default_policy", registry.acl_default_policy, "allow",
+        "allow or deny: what a request without a token may do; deny is required off loopback"),
+    U32("registry", "max_blocking_queries", registry.max_blocking_queries, 1, MILLION, 10000,
+        "blocking queries (?index=) the registry holds at once; more get 429"),
+    U32("registry", "max_blocking_queries_per_client", registry.max_blocking_queries_per_client,
+        1, MILLION, 512, "blocking queries held for one client address; more get 429"),
 
     SIZE("http", "max_header_bytes", http.max_header_bytes, 256, 64 * MIB, 16384,
          "request line plus headers; more gets 431"),

@@ -15,10 +15,22 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "registry/map.h"
 
 #define REGISTRY_NAME_MAX 128
 #define REGISTRY_MAX_TAGS 64
-#define REGISTRY_MAX_META 64
+#define REGISTRY_TAG_MAX 256          /* bytes per tag */
+#define REGISTRY_MAX_META 64          /* Consul's limits on service Meta */
+#define REGISTRY_META_KEY_MAX 128
+#define REGISTRY_META_VALUE_MAX 512
+#define REGISTRY_ADDRESS_MAX 253      /* the longest DNS name */
+#define REGISTRY_OUTPUT_MAX 1024      /* check output kept; a longer note is cut, as Consul does */
+/* The whole catalog's bounds. The persisted file of a catalog within them always stays under
+ * what the loader reads (REGISTRY_FILE_MAX_BYTES), so the file can never outgrow its own
+ * loader. */
+#define REGISTRY_MAX_INSTANCES 200000u
+#define REGISTRY_MAX_BYTES (64u * 1024 * 1024)
+#define REGISTRY_FILE_MAX_BYTES (REGISTRY_MAX_BYTES + 1024u * 1024)
 #define REGISTRY_TTL_MIN_MS 100u
 #define REGISTRY_TTL_MAX_MS 3600000u
 #define REGISTRY_DEREGISTER_MAX_MS 86400000u
@@ -54,26 +66,50 @@ typedef struct registry_instance {
     uint64_t critical_since_ms;  /* valid while status == CRITICAL */
     uint64_t create_index;
     uint64_t modify_index;
+    size_t cost;                 /* bytes it may take in the persisted file (an upper bound) */
+    bool owned;                  /* registered with an ACL token: only a token with write on
+                                  * its name may change it, never the anonymous token */
+    /* The catalog's bookkeeping (catalog.c): */
+    struct registry_instance *prev, *next;         /* every instance, registration order */
+    struct registry_instance *name_prev, *name_next; /* the instances of its name */
+    uint64_t deadline;           /* when expire() must look at it; UINT64_MAX: never */
+    size_t heap_pos;             /* in the deadline heap; SIZE_MAX when not in it */
 } registry_instance_t;
 
 typedef struct registry_name_index {
     char *name;
     uint64_t index;
+    size_t count;                /* instances with this name */
+    bool changed;                /* in the catalog's change list */
+    registry_instance_t *first, *last;             /* those instances, registration order */
+    struct registry_name_index *prev, *next;       /* in the live or the empty list */
 } registry_name_index_t;
 
+/* Every operation on one instance costs O(1) (the id and name maps) or O(log n) (the deadline
+ * heap); a view of one name costs the size of that name's list, not of the catalog. */
 typedef struct registry_catalog {
-    registry_instance_t **items; /* in registration order; owned */
+    registry_instance_t *first, *last;  /* in registration order; owned */
     size_t count;
-    size_t cap;
-    /* Indexes of names ever seen. Kept after a name's last instance goes, so that a watch on
-     * the name sees the removal and a later re-registration as moves forward. */
-    registry_name_index_t *names;
+    registry_map_t ids;                 /* id -> instance */
+    registry_map_t name_map;            /* name -> entry */
+    /* Names with instances, and names without: the latter are kept so that a watch on the
+     * name sees the removal and a later re-registration as moves forward, and are the first to
+     * go when room is short. Both owned. */
+    registry_name_index_t *live, *live_last, *empty, *empty_last;
     size_t name_count;
-    size_t name_cap;
+    registry_instance_t **heap;         /* min-heap on deadline */
+    size_t heap_len, heap_cap;
+    char **changes;                     /* names whose index moved since the last drain */
+    size_t change_count, change_cap;
     uint64_t index;              /* global; starts at 1 so a first query has something to send */
     uint32_t default_deregister_after_ms; /* used when a register body does not say */
+    size_t bytes;                /* upper bound of the persisted file's size */
+    size_t max_instances;        /* REGISTRY_MAX_INSTANCES unless a test lowers it */
+    size_t max_bytes;            /* REGISTRY_MAX_BYTES unless a test lowers it */
 } registry_catalog_t;
 
+/* Limits start at REGISTRY_MAX_INSTANCES and REGISTRY_MAX_BYTES; a caller may lower them
+ * (never raise them: the loader reads at most REGISTRY_FILE_MAX_BYTES). */
 void registry_catalog_init(registry_catalog_t *cat, uint32_t default_deregister_after_ms);
 void registry_catalog_dispose(registry_catalog_t *cat);
 
@@ -97,15 +133,21 @@ void registry_instance_free(registry_instance_t *inst);   /* NULL-safe */
 
 /* Upserts by id, taking ownership of inst in every case. Same content as the stored one:
  * no index bump, but the TTL restarts from now. A changed one keeps its check status and
- * create index. */
+ * create index. Once owned, an instance stays owned (who may change it is http.c's check). FV_ETOOBIG (nothing changed, inst freed) when the catalog would pass
+ * max_instances or max_bytes; registry_catalog_full_msg says which. */
 int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst, uint64_t now_ms,
                               bool *changed);
+
+/* The message for a register refused with FV_ETOOBIG. */
+void registry_catalog_full_msg(const registry_catalog_t *cat, fv_error_t *err);
 
 /* FV_ENOENT when id is unknown. */
 int registry_catalog_deregister(registry_catalog_t *cat, const char *id);
 
 /* A check update: check_id is "service:<id>" (a bare id is accepted too). Restarts the TTL.
- * Bumps the index only when status or output changed. FV_ENOENT for an unknown check. */
+ * Bumps the index only when status or output changed. FV_ENOENT for an unknown check.
+ * output (valid UTF-8) is cut to REGISTRY_OUTPUT_MAX bytes, and dropped when the catalog is
+ * at max_bytes: a note must never be what makes the file unloadable. */
 int registry_catalog_check_update(registry_catalog_t *cat, const char *check_id,
                                   registry_status_t status, const char *output, uint64_t now_ms,
                                   bool *changed);
@@ -121,6 +163,12 @@ uint64_t registry_catalog_next_deadline(const registry_catalog_t *cat, uint64_t 
 /* ---- queries ---- */
 
 registry_instance_t *registry_catalog_find(const registry_catalog_t *cat, const char *id);
+
+/* Calls fn(name, data) once for each name whose index moved (or whose entry was dropped)
+ * since the last drain, then forgets them; fn may be NULL. What wakes only the watchers of
+ * what changed. */
+void registry_catalog_drain_changes(registry_catalog_t *cat,
+                                    void (*fn)(const char *name, void *data), void *data);
 
 /* Index of the last change to name (the global index's start value 1 when never seen). */
 uint64_t registry_catalog_name_index(const registry_catalog_t *cat, const char *name);
@@ -145,14 +193,39 @@ json_t *registry_json_health_service(const registry_catalog_t *cat, const char *
 
 /* The whole catalog (indexes included, times excluded) as one JSON document, and back.
  * Loading replaces the catalog's contents; restored instances restart their TTL at now_ms.
- * FV_EINVAL with err saying what is wrong for a malformed document (catalog left empty). */
+ * An instance the register validation refuses (a file from an older, laxer version, or one
+ * edited by hand), a duplicate, or one past the catalog's limits is skipped and counted in
+ * *skipped (may be NULL); the rest is kept. FV_EINVAL with err saying what is wrong for a
+ * document that is not a catalog at all (catalog left empty). */
 json_t *registry_catalog_dump(const registry_catalog_t *cat);
 FV_MUST_USE int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc,
-                                         uint64_t now_ms, fv_error_t *err);
+                                         uint64_t now_ms, size_t *skipped, fv_error_t *err);
+
+/* For the loader: appends inst (ownership taken in every case; cost already set) without
+ * touching the indexes. FV_EEXIST for an id already present. */
+int registry_catalog_adopt(registry_catalog_t *cat, registry_instance_t *inst);
+/* For the loader: the index of a name. FV_EINVAL for a name the register rules refuse. */
+int registry_catalog_set_name_index(registry_catalog_t *cat, const char *name, uint64_t index);
+
+/* What inst may take in the persisted file, and what a name entry takes: upper bounds that
+ * the catalog's byte count is made of. */
+size_t registry_instance_cost(const registry_instance_t *inst);
+size_t registry_name_cost(const char *name);
+/* Everything in the file that is neither an instance nor a name entry. */
+#define REGISTRY_DUMP_BASE_BYTES 128u
 
 /* <data_dir>/registry/catalog.json, written atomically (temp file, fsync, rename). */
 FV_MUST_USE int registry_persist_save(const registry_catalog_t *cat, const char *data_dir,
                                       fv_error_t *err);
+/* The same in two halves: the document's bytes (on the loop: it reads the catalog; the same
+ * document as registry_catalog_dump, written without building it), and the
+ * atomic write of them (anywhere: it allocates nothing and logs nothing, so a worker thread
+ * may run it). */
+struct fv_buf;
+FV_MUST_USE int registry_persist_render(const registry_catalog_t *cat, struct fv_buf *out,
+                                        fv_error_t *err);
+FV_MUST_USE int registry_persist_write(const char *data_dir, const char *text, size_t len,
+                                       fv_error_t *err);
 
 /* Loads <data_dir>/registry/catalog.json into cat. A missing file is 0 (empty catalog).
  * A corrupt one is logged, moved aside to catalog.json.corrupt and also gives 0 with an empty

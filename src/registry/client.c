@@ -20,7 +20,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "net/http_client.h"
+#include "registry/acl.h"
 #include "registry/catalog.h"
+#include "registry/token.h"
 
 /* How long a lookup result is reused: a gateway forwarding thousands of requests a second then
  * asks the registry once a second per service, and a dead instance is dropped within ~1 s of
@@ -77,6 +79,8 @@ struct fv_registry_client {
     fv_http_client_t *http;
     char *host;
     int port;
+    char token[REGISTRY_TOKEN_MAX + 1]; /* "" until known */
+    char *data_dir;               /* where `finalverse up` keeps its generated token; owned */
     uint32_t ttl_ms;
     uint32_t heartbeat_ms;
     uint32_t retry_max_ms;
@@ -100,6 +104,21 @@ struct fv_registry_client {
 
 static void maybe_free(fv_registry_client_t *c);
 static void send_deregister(client_inst_t *i);
+
+/* The token header, when there is a token: configured, else the one the registry module of
+ * this data directory made (looked for until found, since that module may start after this
+ * client was created). Returns how many headers it put at h. */
+static size_t token_header(fv_registry_client_t *c, fv_http_header_t *h)
+{
+    if (!c->token[0] && c->data_dir &&
+        registry_token_read(c->data_dir, c->token, sizeof(c->token)) < 0)
+        c->token[0] = '\0';
+    if (!c->token[0])
+        return 0;
+    h->name = "X-Consul-Token";
+    h->value = c->token;
+    return 1;
+}
 
 /* ---- delivering lookup answers ---- */
 
@@ -239,11 +258,12 @@ static void on_inst_timer(uv_timer_t *t)
         r.body = i->body;
         r.body_len = i->body_len;
     }
-    static const fv_http_header_t json_ct[] = {{"Content-Type", "application/json"}};
-    if (!i->heartbeat_next) {
-        r.headers = json_ct;
-        r.header_count = 1;
-    }
+    fv_http_header_t hdrs[2];
+    size_t nh = token_header(c, hdrs);
+    if (!i->heartbeat_next)
+        hdrs[nh++] = (fv_http_header_t){"Content-Type", "application/json"};
+    r.headers = hdrs;
+    r.header_count = nh;
     /* A heartbeat that takes longer than the interval is as good as lost. */
     r.timeout_ms = c->heartbeat_ms > 1000 ? c->heartbeat_ms : 1000;
     int rc = fv_http_client_request(c->http, &r, on_inst_response, i);
@@ -457,6 +477,9 @@ int fv_registry_client_lookup(fv_registry_client_t *c, const char *name, fv_regi
         .target = target,
         .timeout_ms = 2000,
     };
+    fv_http_header_t hdr;
+    r.header_count = token_header(c, &hdr);
+    r.headers = &hdr;
     int rc = fv_http_client_request(c->http, &r, on_lookup_response, e);
     if (rc < 0) {
         /* cb must still run once, later: answer through the deliver queue. */
@@ -489,6 +512,10 @@ int fv_registry_client_new(uv_loop_t *loop, const char *reg_host, int reg_port,
     }
     c->loop = loop;
     c->host = fv_strdup(reg_host);
+    if (cfg->registry.token && *cfg->registry.token)
+        snprintf(c->token, sizeof(c->token), "%s", cfg->registry.token);
+    else if (cfg->general.data_dir && *cfg->general.data_dir)
+        c->data_dir = fv_strdup(cfg->general.data_dir);
     c->port = reg_port;
     c->ttl_ms = cfg->registry.ttl_ms ? cfg->registry.ttl_ms : 10000;
     if (c->ttl_ms < REGISTRY_TTL_MIN_MS)
@@ -550,6 +577,7 @@ static void maybe_free(fv_registry_client_t *c)
     void (*done)(void *) = c->done;
     void *data = c->done_data;
     fv_free(c->host);
+    fv_free(c->data_dir);
     fv_free(c);
     if (done)
         done(data);
@@ -622,6 +650,9 @@ static void send_deregister(client_inst_t *i)
         .target = target,
         .timeout_ms = CLOSE_BUDGET_MS,
     };
+    fv_http_header_t hdr;
+    r.header_count = token_header(c, &hdr);
+    r.headers = &hdr;
     if (fv_http_client_request(c->http, &r, on_deregistered, c) == 0) {
         c->inflight++;
         return;

@@ -1,13 +1,16 @@
 /* module.c - the service-registry module for the runtime: a thin wrapper that builds the
  * registry server from the config, puts its routes on the module's router and reports a
  * "catalog" health check. Everything else is in server.c and http.c. */
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "registry/registry.h"
 #include "registry/server.h"
+#include "registry/token.h"
 
 /* What the module keeps between start and close. */
 typedef struct registry_module {
@@ -33,6 +36,36 @@ static double gauge_waiters(void *data)
     return (double)registry_http_waiter_count(data);
 }
 
+/* Whether clients beyond this machine can reach the registry. A host name other than
+ * localhost counts as public: it may resolve to anything. */
+static bool public_bind(const char *bind)
+{
+    if (!bind || !*bind || strcmp(bind, "localhost") == 0)
+        return false;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, bind, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) != 127;
+    if (inet_pton(AF_INET6, bind, &a6) == 1)
+        return !IN6_IS_ADDR_LOOPBACK(&a6);
+    return true;
+}
+
+static double gauge_turn_max(void *data)
+{
+    return (double)((registry_server_t *)data)->pump_turn_max_ns / 1e9;
+}
+
+static double gauge_render_max(void *data)
+{
+    return (double)((registry_server_t *)data)->render_max_ns / 1e9;
+}
+
+static double gauge_save_last(void *data)
+{
+    return (double)((registry_server_t *)data)->persist_last_ms / 1e3;
+}
+
 static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
@@ -42,15 +75,36 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
                            : (cfg->general.bind && *cfg->general.bind ? cfg->general.bind
                                                                       : "127.0.0.1");
     snprintf(leader, sizeof(leader), "%s:%d", host, fv_module_port(ctx));
+    /* The stack's own token: configured, or made once into the data directory, where this
+     * process's modules (and `finalverse up` after a restart) find it. */
+    char token[REGISTRY_TOKEN_MAX + 1];
+    const char *admin = cfg->registry.token;
+    bool public = public_bind(cfg->general.bind);
+    /* Off loopback the token must be chosen on purpose (and given to every other process),
+     * so none is made up there. */
+    if ((!admin || !*admin) && !public) {
+        int trc = registry_token_ensure(cfg->general.data_dir, token, sizeof(token), err);
+        if (trc < 0)
+            return trc;
+        admin = token;
+    }
     registry_server_opts_t opts = {
         .deregister_after_ms = cfg->registry.deregister_after_ms,
         .data_dir = cfg->general.data_dir,
         .leader = leader,
+        .acl_default_policy = cfg->registry.acl_default_policy,
+        .acl_tokens = cfg->registry.acl_tokens,
+        .admin_token = admin,
+        .public_bind = public,
+        .max_waiters = cfg->registry.max_blocking_queries,
+        .max_waiters_per_client = cfg->registry.max_blocking_queries_per_client,
     };
     registry_server_t *s;
     int rc = registry_server_new(fv_module_loop(ctx), &opts, &s, err);
     if (rc < 0)
         return rc;
+    fv_log_info("registry", "ACL default policy %s, %zu tokens", s->acl.deny ? "deny" : "allow",
+                s->acl.count);
     if ((rc = registry_http_routes(fv_module_router(ctx), s)) < 0) {
         registry_server_close(s, NULL, NULL);
         return fv_error_set(err, rc, "service-registry: adding routes failed: %s",
@@ -65,6 +119,13 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
                         gauge_instances, s);
     fv_module_add_gauge(ctx, "finalverse_registry_blocking_queries",
                         "Blocking queries currently held.", gauge_waiters, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_wake_turn_max_seconds",
+                        "Longest loop turn spent answering blocking queries.", gauge_turn_max, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_render_max_seconds",
+                        "Longest rendering of a blocking query's answer.", gauge_render_max, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_save_last_seconds",
+                        "How long the last save of the catalog took (it runs on the loop).",
+                        gauge_save_last, s);
     return 0;
 }
 

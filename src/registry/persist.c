@@ -19,11 +19,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "registry/catalog.h"
+#include "registry/render.h"
 
 #define PERSIST_VERSION 1
-/* A catalog of tens of instances is a few KiB; this bound only stops a wrong file from
- * being read whole into memory. */
-#define PERSIST_MAX_BYTES (16u * 1024 * 1024)
 
 json_t *registry_catalog_dump(const registry_catalog_t *cat)
 {
@@ -31,13 +29,13 @@ json_t *registry_catalog_dump(const registry_catalog_t *cat)
     json_object_set_new(doc, "version", json_integer(PERSIST_VERSION));
     json_object_set_new(doc, "index", json_integer((json_int_t)cat->index));
     json_t *names = json_object();
-    for (size_t i = 0; i < cat->name_count; i++)
-        json_object_set_new(names, cat->names[i].name,
-                            json_integer((json_int_t)cat->names[i].index));
+    const registry_name_index_t *lists[] = {cat->live, cat->empty};
+    for (size_t l = 0; l < 2; l++)
+        for (const registry_name_index_t *n = lists[l]; n; n = n->next)
+            json_object_set_new(names, n->name, json_integer((json_int_t)n->index));
     json_object_set_new(doc, "names", names);
     json_t *items = json_array();
-    for (size_t i = 0; i < cat->count; i++) {
-        const registry_instance_t *inst = cat->items[i];
+    for (const registry_instance_t *inst = cat->first; inst; inst = inst->next) {
         json_t *o = json_object();
         json_object_set_new(o, "ID", json_string(inst->id));
         json_object_set_new(o, "Name", json_string(inst->name));
@@ -57,6 +55,7 @@ json_t *registry_catalog_dump(const registry_catalog_t *cat)
         json_object_set_new(o, "Output", json_string(inst->output));
         json_object_set_new(o, "CreateIndex", json_integer((json_int_t)inst->create_index));
         json_object_set_new(o, "ModifyIndex", json_integer((json_int_t)inst->modify_index));
+        json_object_set_new(o, "Owned", json_boolean(inst->owned));
         json_array_append_new(items, o);
     }
     json_object_set_new(doc, "instances", items);
@@ -73,7 +72,7 @@ static int get_u64(const json_t *o, const char *key, uint64_t *out)
 }
 
 /* One stored instance, rebuilt through the same validation a register body gets, so a
- * hand-edited file cannot smuggle in what the API would refuse. */
+ * hand-edited file cannot smuggle in what the API would refuse. FV_EINVAL: skip it. */
 static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, uint64_t now_ms,
                             fv_error_t *err)
 {
@@ -83,7 +82,9 @@ static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, 
     const char *keys[] = {"ID", "Name", "Address", "Port", "Tags", "Meta"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
         json_t *v = json_object_get(o, keys[k]);
-        if (v)
+        /* The file says 0 for "no port"; a register body says it by leaving Port out. */
+        if (v && !(strcmp(keys[k], "Port") == 0 && json_is_integer(v) &&
+                   json_integer_value(v) == 0))
             json_object_set(body, keys[k], v);
     }
     registry_instance_t *inst = NULL;
@@ -111,20 +112,27 @@ static int restore_instance(registry_catalog_t *cat, const json_t *o, size_t i, 
     inst->critical_since_ms = now_ms;
     inst->create_index = ci;
     inst->modify_index = mi;
-    if (cat->count == cat->cap) {
-        cat->cap = cat->cap ? 2 * cat->cap : 16;
-        cat->items = fv_realloc(cat->items, cat->cap * sizeof(*cat->items));
+    /* Absent in files from before ACLs: nobody owned anything then. */
+    inst->owned = json_is_true(json_object_get(o, "Owned"));
+    inst->cost = registry_instance_cost(inst);
+    if (cat->count >= cat->max_instances || cat->bytes + inst->cost > cat->max_bytes) {
+        registry_instance_free(inst);
+        return fv_error_set(err, FV_EINVAL, "instances[%zu]: past the catalog's limits", i);
     }
-    cat->items[cat->count++] = inst;
-    return 0;
+    return registry_catalog_adopt(cat, inst);
 }
 
 int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc, uint64_t now_ms,
-                             fv_error_t *err)
+                             size_t *skipped, fv_error_t *err)
 {
     uint32_t dereg_default = cat->default_deregister_after_ms;
+    size_t max_instances = cat->max_instances, max_bytes = cat->max_bytes;
     registry_catalog_dispose(cat);
     registry_catalog_init(cat, dereg_default);
+    cat->max_instances = max_instances;
+    cat->max_bytes = max_bytes;
+    if (skipped)
+        *skipped = 0;
 
     int rc = 0;
     uint64_t version, index;
@@ -148,23 +156,23 @@ int registry_catalog_restore(registry_catalog_t *cat, const json_t *doc, uint64_
                               index);
             goto fail;
         }
-        if (cat->name_count == cat->name_cap) {
-            cat->name_cap = cat->name_cap ? 2 * cat->name_cap : 8;
-            cat->names = fv_realloc(cat->names, cat->name_cap * sizeof(*cat->names));
-        }
-        cat->names[cat->name_count].name = fv_strdup(k);
-        cat->names[cat->name_count].index = (uint64_t)json_integer_value(v);
-        cat->name_count++;
+        /* A name that is not valid is only a watch index: drop it, keep the rest. */
+        (void)registry_catalog_set_name_index(cat, k, (uint64_t)json_integer_value(v));
     }
-    for (size_t i = 0; i < json_array_size(items); i++)
-        if ((rc = restore_instance(cat, json_array_get(items, i), i, now_ms, err)) < 0)
-            goto fail;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        fv_error_t ierr;
+        /* One bad entry costs that entry, not the catalog. */
+        if (restore_instance(cat, json_array_get(items, i), i, now_ms, &ierr) < 0 && skipped)
+            (*skipped)++;
+    }
     cat->index = index;
     return 0;
 
 fail:
     registry_catalog_dispose(cat);
     registry_catalog_init(cat, dereg_default);
+    cat->max_instances = max_instances;
+    cat->max_bytes = max_bytes;
     return rc;
 }
 
@@ -197,7 +205,87 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+/* ---- the file's bytes, written directly ----
+ * The same document registry_catalog_dump builds, without building it: at 100,000 instances
+ * jansson's objects cost seconds on the loop, a straight write of the bytes a small fraction
+ * of that. The strings were validated as UTF-8 on the way in, so escaping is all there is. */
+
+int registry_persist_render(const registry_catalog_t *cat, fv_buf_t *b, fv_error_t *err)
+{
+    registry_out_t o = {.b = b};
+    registry_out_lit(&o, "{\"version\":");
+    registry_out_u64(&o, PERSIST_VERSION);
+    registry_out_lit(&o, ",\"index\":");
+    registry_out_u64(&o, cat->index);
+    registry_out_lit(&o, ",\"names\":{");
+    bool first = true;
+    const registry_name_index_t *lists[] = {cat->live, cat->empty};
+    for (size_t l = 0; l < 2; l++)
+        for (const registry_name_index_t *n = lists[l]; n; n = n->next) {
+            if (!first)
+                registry_out_raw(&o, ",", 1);
+            first = false;
+            registry_out_str(&o, n->name);
+            registry_out_raw(&o, ":", 1);
+            registry_out_u64(&o, n->index);
+        }
+    registry_out_lit(&o, "},\"instances\":[");
+    for (const registry_instance_t *inst = cat->first; inst; inst = inst->next) {
+        registry_out_lit(&o, inst == cat->first ? "{\"ID\":" : ",{\"ID\":");
+        registry_out_str(&o, inst->id);
+        registry_out_lit(&o, ",\"Name\":");
+        registry_out_str(&o, inst->name);
+        registry_out_lit(&o, ",\"Address\":");
+        registry_out_str(&o, inst->address);
+        registry_out_lit(&o, ",\"Port\":");
+        registry_out_u64(&o, (uint64_t)inst->port);
+        registry_out_lit(&o, ",\"Tags\":[");
+        for (size_t t = 0; t < inst->tag_count; t++) {
+            if (t)
+                registry_out_raw(&o, ",", 1);
+            registry_out_str(&o, inst->tags[t]);
+        }
+        registry_out_lit(&o, "],\"Meta\":{");
+        for (size_t m = 0; m < inst->meta_count; m++) {
+            if (m)
+                registry_out_raw(&o, ",", 1);
+            registry_out_str(&o, inst->meta[2 * m]);
+            registry_out_raw(&o, ":", 1);
+            registry_out_str(&o, inst->meta[2 * m + 1]);
+        }
+        registry_out_lit(&o, "},\"TTLMs\":");
+        registry_out_u64(&o, inst->ttl_ms);
+        registry_out_lit(&o, ",\"DeregisterAfterMs\":");
+        registry_out_u64(&o, inst->deregister_after_ms);
+        registry_out_lit(&o, ",\"Status\":");
+        registry_out_str(&o, registry_status_name(inst->status));
+        registry_out_lit(&o, ",\"Output\":");
+        registry_out_str(&o, inst->output);
+        registry_out_lit(&o, ",\"CreateIndex\":");
+        registry_out_u64(&o, inst->create_index);
+        registry_out_lit(&o, ",\"ModifyIndex\":");
+        registry_out_u64(&o, inst->modify_index);
+        registry_out_lit(&o, inst->owned ? ",\"Owned\":true}" : ",\"Owned\":false}");
+    }
+    registry_out_lit(&o, "]}");
+    if (o.rc < 0)
+        return fv_error_set(err, o.rc, "serialising the catalog failed");
+    return 0;
+}
+
 int registry_persist_save(const registry_catalog_t *cat, const char *data_dir, fv_error_t *err)
+{
+    fv_buf_t out;
+    fv_buf_init(&out, 0);
+    int rc = registry_persist_render(cat, &out, err);
+    if (rc == 0)
+        rc = registry_persist_write(data_dir, out.ptr, out.len, err);
+    fv_buf_dispose(&out);
+    return rc;
+}
+
+/* No allocation and no logging here: it also runs on a worker thread. */
+int registry_persist_write(const char *data_dir, const char *text, size_t len, fv_error_t *err)
 {
     char dir[4096], tmp[4200], path[4200];
     int rc;
@@ -208,24 +296,10 @@ int registry_persist_save(const registry_catalog_t *cat, const char *data_dir, f
     snprintf(tmp, sizeof(tmp), "%s/catalog.json.tmp", dir);
     snprintf(path, sizeof(path), "%s/catalog.json", dir);
 
-    json_t *doc = registry_catalog_dump(cat);
-    fv_buf_t out;
-    fv_buf_init(&out, 0);
-    rc = fv_json_dump(doc, &out);
-    json_decref(doc);
-    if (rc < 0) {
-        fv_buf_dispose(&out);
-        return fv_error_set(err, rc, "serialising the catalog failed");
-    }
-
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = fv_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-        fv_buf_dispose(&out);
-        return rc;
-    }
-    rc = write_all(fd, out.ptr, out.len);
-    fv_buf_dispose(&out);
+    if (fd < 0)
+        return fv_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+    rc = write_all(fd, text, len);
     /* fsync before rename: otherwise a crash can leave the new name pointing at an empty file. */
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
@@ -280,7 +354,7 @@ int registry_persist_load(registry_catalog_t *cat, const char *data_dir, uint64_
     snprintf(aside, sizeof(aside), "%s/catalog.json.corrupt", dir);
 
     fv_buf_t text;
-    fv_buf_init(&text, PERSIST_MAX_BYTES);
+    fv_buf_init(&text, REGISTRY_FILE_MAX_BYTES);
     rc = read_file(path, &text, err);
     if (rc == FV_ENOENT) {
         fv_buf_dispose(&text);
@@ -291,13 +365,18 @@ int registry_persist_load(registry_catalog_t *cat, const char *data_dir, uint64_
     if (rc == 0) {
         json_t *doc = fv_json_parse(fv_buf_slice(&text), &perr);
         if (doc) {
-            rc = registry_catalog_restore(cat, doc, now_ms, &perr);
+            size_t skipped = 0;
+            rc = registry_catalog_restore(cat, doc, now_ms, &skipped, &perr);
             json_decref(doc);
+            if (rc == 0 && skipped > 0)
+                fv_log_warn("registry", "%s: skipped %zu instances that are invalid, duplicate "
+                            "or past the limits; their services register again at their next "
+                            "heartbeat", path, skipped);
         } else {
             rc = FV_EINVAL;
         }
     } else if (rc == FV_ETOOBIG) {
-        fv_error_set(&perr, rc, "file over %u bytes", PERSIST_MAX_BYTES);
+        fv_error_set(&perr, rc, "file over %u bytes", REGISTRY_FILE_MAX_BYTES);
     } else {
         fv_buf_dispose(&text);
         return rc;
@@ -306,8 +385,11 @@ int registry_persist_load(registry_catalog_t *cat, const char *data_dir, uint64_
     if (rc == 0)
         return 0;
     uint32_t dereg_default = cat->default_deregister_after_ms;
+    size_t max_instances = cat->max_instances, max_bytes = cat->max_bytes;
     registry_catalog_dispose(cat);
     registry_catalog_init(cat, dereg_default);
+    cat->max_instances = max_instances;
+    cat->max_bytes = max_bytes;
 
     /* A bad file must not keep the registry down: keep it for a person to look at, start
      * empty, and let the services re-register on their next heartbeat. */

@@ -6,22 +6,31 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/log.h"
 
 #define PERSIST_DELAY_DEFAULT_MS 200
 #define PERSIST_RETRY_MS 5000
+/* A save runs on the loop and costs O(catalog): the debounce grows with it so that saving
+ * takes at most about a tenth of the loop's time however big the catalog gets (a 25 MB
+ * catalog then saves every few seconds rather than five times a second). */
+#define PERSIST_SHARE 10
+#define PERSIST_DELAY_MAX_MS 10000
 
 static void on_persist(uv_timer_t *t);
 
-static void on_handle_closed(uv_handle_t *h)
+/* One of the things close waits for is done: a handle, or a save on a worker thread. */
+static void release(registry_server_t *s)
 {
-    registry_server_t *s = h->data;
     if (--s->open_handles > 0)
         return;
     /* libuv is done with every handle: now the memory may go. */
     void (*cb)(void *) = s->closed_cb;
     void *data = s->closed_data;
     registry_catalog_dispose(&s->cat);
+    registry_acl_dispose(&s->acl);
+    registry_map_dispose(&s->groups);    /* empty: quiesce answered every waiter */
+    registry_map_dispose(&s->clients);
     fv_free(s->data_dir);
     fv_free(s->leader);
     fv_free(s);
@@ -29,14 +38,27 @@ static void on_handle_closed(uv_handle_t *h)
         cb(data);
 }
 
-static void persist_now(registry_server_t *s)
+static void on_handle_closed(uv_handle_t *h)
 {
-    if (!s->data_dir || s->cat.index == s->saved_index)
-        return;
+    release(h->data);
+}
+
+/* A save in two halves: the bytes are made on the loop (they read the catalog), the write,
+ * fsync and rename, which can take longer than the rest together, on a worker thread. */
+typedef struct persist_job {
+    uv_work_t req;
+    registry_server_t *s;
+    fv_buf_t text;
+    uint64_t index;
+    int rc;
     fv_error_t err;
-    if (registry_persist_save(&s->cat, s->data_dir, &err) < 0) {
+} persist_job_t;
+
+static void persist_result(registry_server_t *s, int rc, const fv_error_t *err, uint64_t index)
+{
+    if (rc < 0) {
         if (!s->persist_failing)
-            fv_log_warn("registry", "saving the catalog failed: %s", err.msg);
+            fv_log_warn("registry", "saving the catalog failed: %s", err->msg);
         s->persist_failing = true;
         /* Retry later by itself: no further change may come to trigger it. */
         if (!s->closing)
@@ -46,8 +68,70 @@ static void persist_now(registry_server_t *s)
     if (s->persist_failing)
         fv_log_info("registry", "saving the catalog works again");
     s->persist_failing = false;
-    s->saved_index = s->cat.index;
+    s->saved_index = index;
 }
+
+/* At quiesce and close: written before returning, so a clean stop loses nothing. */
+static void persist_sync(registry_server_t *s)
+{
+    if (!s->data_dir || s->cat.index == s->saved_index || s->saving)
+        return;
+    fv_error_t err;
+    int rc = registry_persist_save(&s->cat, s->data_dir, &err);
+    persist_result(s, rc, &err, s->cat.index);
+}
+
+static void persist_schedule(registry_server_t *s);
+
+static void persist_work(uv_work_t *w)
+{
+    persist_job_t *job = w->data;
+    job->rc = registry_persist_write(job->s->data_dir, job->text.ptr, job->text.len, &job->err);
+}
+
+static void persist_done(uv_work_t *w, int status)
+{
+    persist_job_t *job = w->data;
+    registry_server_t *s = job->s;
+    s->saving = false;
+    if (status < 0 && job->rc == 0)
+        job->rc = fv_error_set(&job->err, status, "the save was cancelled");
+    persist_result(s, job->rc, &job->err, job->index);
+    fv_buf_dispose(&job->text);
+    fv_free(job);
+    if (s->closing)
+        persist_sync(s);      /* what changed while the write ran */
+    else if (s->cat.index != s->saved_index && !s->persist_failing)
+        persist_schedule(s);
+    release(s);
+}
+
+static void persist_now(registry_server_t *s)
+{
+    if (!s->data_dir || s->cat.index == s->saved_index)
+        return;
+    if (s->saving)
+        return;   /* persist_done schedules the next one */
+    persist_job_t *job = fv_calloc(1, sizeof(*job));
+    job->s = s;
+    job->index = s->cat.index;
+    job->req.data = job;
+    fv_buf_init(&job->text, 0);
+    uint64_t t0 = uv_hrtime();
+    int rc = registry_persist_render(&s->cat, &job->text, &job->err);
+    s->persist_last_ms = (uv_hrtime() - t0) / 1000000;
+    if (rc == 0 && uv_queue_work(s->loop, &job->req, persist_work, persist_done) == 0) {
+        s->saving = true;
+        s->open_handles++;
+        return;
+    }
+    if (rc == 0)
+        rc = registry_persist_write(s->data_dir, job->text.ptr, job->text.len, &job->err);
+    persist_result(s, rc, &job->err, job->index);
+    fv_buf_dispose(&job->text);
+    fv_free(job);
+}
+
 
 static void on_persist(uv_timer_t *t)
 {
@@ -84,16 +168,56 @@ void registry_server_changed(registry_server_t *s)
     registry_http_wake(s, false);
     rearm_sweep(s);
     /* Without a debounce a burst of registrations at start would mean one fsync each. */
-    if (s->data_dir && s->cat.index != s->saved_index) {
-        if (!uv_is_active((uv_handle_t *)&s->persist))
-            uv_timer_start(&s->persist, on_persist, s->persist_delay_ms, 0);
+    if (s->data_dir && s->cat.index != s->saved_index)
+        persist_schedule(s);
+}
+
+static void persist_schedule(registry_server_t *s)
+{
+    uint64_t delay = s->persist_last_ms * PERSIST_SHARE;
+    if (delay < s->persist_delay_ms)
+        delay = s->persist_delay_ms;
+    if (delay > PERSIST_DELAY_MAX_MS)
+        delay = PERSIST_DELAY_MAX_MS;
+    if (!s->closing && !uv_is_active((uv_handle_t *)&s->persist))
+        uv_timer_start(&s->persist, on_persist, delay, 0);
+}
+
+/* A registry anyone on the network can reach must not let anyone change what the stack
+ * routes to: off loopback, requests without a token get nothing, and some token must exist. */
+static int acl_setup(registry_acl_t *acl, const registry_server_opts_t *opts, fv_error_t *err)
+{
+    int rc = registry_acl_parse(acl, opts->acl_default_policy, opts->acl_tokens, err);
+    if (rc < 0)
+        return rc;
+    if (opts->admin_token && *opts->admin_token &&
+        (rc = registry_acl_add_admin(acl, opts->admin_token)) < 0 && rc != FV_EEXIST) {
+        registry_acl_dispose(acl);
+        return fv_error_set(err, rc, "registry.token: a token is %d..%d characters of letters, "
+                            "digits and - _ . ~ + /", REGISTRY_TOKEN_MIN, REGISTRY_TOKEN_MAX);
     }
+    if (opts->public_bind && !acl->deny) {
+        registry_acl_dispose(acl);
+        return fv_error_set(err, FV_EINVAL, "the registry listens beyond loopback, so "
+                            "registry.acl_default_policy must be \"deny\"");
+    }
+    if (opts->public_bind && acl->count == 0) {
+        registry_acl_dispose(acl);
+        return fv_error_set(err, FV_EINVAL, "the registry listens beyond loopback and has no "
+                            "token: set registry.token or registry.acl_tokens");
+    }
+    return 0;
 }
 
 int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
                         registry_server_t **out, fv_error_t *err)
 {
+    registry_acl_t acl;
+    int arc = acl_setup(&acl, opts, err);
+    if (arc < 0)
+        return arc;
     registry_server_t *s = fv_calloc(1, sizeof(*s));
+    s->acl = acl;
     s->loop = loop;
     registry_catalog_init(&s->cat, opts->deregister_after_ms);
     s->data_dir = opts->data_dir && *opts->data_dir ? fv_strdup(opts->data_dir) : NULL;
@@ -105,6 +229,7 @@ int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
         int rc = registry_persist_load(&s->cat, s->data_dir, uv_now(loop), &corrupt, err);
         if (rc < 0) {
             registry_catalog_dispose(&s->cat);
+            registry_acl_dispose(&s->acl);
             fv_free(s->data_dir);
             fv_free(s->leader);
             fv_free(s);
@@ -120,7 +245,17 @@ int registry_server_new(uv_loop_t *loop, const registry_server_opts_t *opts,
         uv_timer_init(loop, timers[i]);
         timers[i]->data = s;
     }
-    s->open_handles = 3;
+    uv_idle_init(loop, &s->pump);
+    s->pump.data = s;
+    s->open_handles = 4;
+    registry_map_init(&s->groups);
+    registry_map_init(&s->clients);
+    s->max_waiters = opts->max_waiters ? opts->max_waiters : REGISTRY_MAX_WAITERS_DEFAULT;
+    s->max_waiters_per_client = opts->max_waiters_per_client
+                                    ? opts->max_waiters_per_client
+                                    : REGISTRY_MAX_WAITERS_PER_CLIENT_DEFAULT;
+    s->woken_index = s->cat.index;
+    s->rng = uv_hrtime() | 1;
     rearm_sweep(s);
     *out = s;
     return 0;
@@ -133,7 +268,7 @@ void registry_server_quiesce(registry_server_t *s)
     /* Waiters first, while the catalog is intact: each gets the current data. */
     registry_http_wake(s, true);
     s->closing = true;
-    persist_now(s);
+    persist_sync(s);   /* when a write is running, its end writes what is left */
 }
 
 void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *data)
@@ -142,10 +277,11 @@ void registry_server_close(registry_server_t *s, void (*cb)(void *data), void *d
         return;
     s->close_called = true;
     registry_server_quiesce(s);
-    persist_now(s);
+    persist_sync(s);
     s->closed_cb = cb;
     s->closed_data = data;
     uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
     uv_close((uv_handle_t *)&s->persist, on_handle_closed);
     uv_close((uv_handle_t *)&s->wait, on_handle_closed);
+    uv_close((uv_handle_t *)&s->pump, on_handle_closed);
 }

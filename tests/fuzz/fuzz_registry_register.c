@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/json.h"
 #include "registry/catalog.h"
 
@@ -31,8 +32,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         registry_catalog_init(&back, 30000);
         (void)registry_catalog_register(&cat, inst, 0, NULL);
         json_t *doc = registry_catalog_dump(&cat);
-        if (registry_catalog_restore(&back, doc, 0, &err) != 0)
+        size_t skipped = 0;
+        if (registry_catalog_restore(&back, doc, 0, &skipped, &err) != 0 || skipped != 0)
             __builtin_trap();
+        /* The byte count is an upper bound of the file: what makes the file always load. */
+        fv_buf_t out;
+        fv_buf_init(&out, 0);
+        if (fv_json_dump(doc, &out) != 0 || out.len > cat.bytes || cat.bytes != back.bytes)
+            __builtin_trap();
+        /* The file's writer says what the dump says. */
+        fv_buf_reset(&out);
+        if (registry_persist_render(&cat, &out, &err) != 0 || out.len > cat.bytes)
+            __builtin_trap();
+        json_t *written = fv_json_parse(fv_buf_slice(&out), &err);
+        if (!written || !json_equal(written, doc))
+            __builtin_trap();
+        json_decref(written);
+        fv_buf_dispose(&out);
         json_t *a = registry_json_agent_services(&cat);
         json_t *b = registry_json_agent_services(&back);
         if (!json_equal(a, b))

@@ -170,6 +170,14 @@ static void type_errors_name_file_line_and_key(void **state)
                "t.toml:2: general.log_level: \"loud\" is not one of error, warn, info, debug");
     load_fails("[general]\nlog_format = \"xml\"\n", no_env, NULL,
                "t.toml:2: general.log_format: \"xml\" is not one of text, json");
+    load_fails("[registry]\nacl_default_policy = \"open\"\n", no_env, NULL,
+               "t.toml:2: registry.acl_default_policy: \"open\" is not one of allow, deny");
+    load_fails("[registry]\nacl_tokens = \"ops-secret-1=admin\"\n", no_env, NULL,
+               "t.toml:2: registry.acl_tokens: token 1: unknown rule \"admin\" (read, write, "
+               "service:write:<name> or service:write:<prefix>*)");
+    load_fails("[registry]\ntoken = \"short\"\n", no_env, NULL,
+               "t.toml:2: registry.token: a token is 8..128 characters of letters, digits and "
+               "- _ . ~ + /");
     load_fails("[gateway]\nupstream_timeout_ms = 0\n", no_env, NULL,
                "t.toml:2: gateway.upstream_timeout_ms: 0 is not in 1..86400000");
     load_fails("[gateway]\ncors_origins = \"*\"\n", no_env, NULL,

@@ -84,7 +84,7 @@ static void parse_defaults_and_fields(void **state)
     assert_int_equal(a->status, REGISTRY_PASSING);
     registry_instance_free(a);
 
-    a = parse_ok("{\"Name\":\"s\",\"ID\":\"s-1\",\"Address\":\"10.0.0.1\",\"Port\":0,"
+    a = parse_ok("{\"Name\":\"s\",\"ID\":\"s-1\",\"Address\":\"10.0.0.1\",\"Port\":8080,"
                  "\"Tags\":[\"a\",\"b\"],\"Meta\":{\"k\":\"v\"},"
                  "\"Check\":{\"TTL\":\"10s\",\"DeregisterCriticalServiceAfter\":\"1m\","
                  "\"Status\":\"warning\"}}");
@@ -122,8 +122,9 @@ static void validation_messages(void **state)
     expect_error("{\"Name\":\"a/b\"}", "Name may contain only");
     expect_error("{\"Name\":\"a\",\"ID\":7}", "ID must be a string");
     expect_error("{\"Name\":\"a\",\"ID\":\"a:b\"}", "ID may contain only");
-    expect_error("{\"Name\":\"a\",\"Port\":-1}", "Port must be an integer in 0..65535");
-    expect_error("{\"Name\":\"a\",\"Port\":65536}", "Port must be an integer in 0..65535");
+    expect_error("{\"Name\":\"a\",\"Port\":-1}", "Port must be an integer in 1..65535");
+    expect_error("{\"Name\":\"a\",\"Port\":0}", "Port must be an integer in 1..65535");
+    expect_error("{\"Name\":\"a\",\"Port\":65536}", "Port must be an integer in 1..65535");
     expect_error("{\"Name\":\"a\",\"Port\":\"80\"}", "Port must be an integer");
     expect_error("{\"Name\":\"a\",\"Address\":1}", "Address must be a string");
     expect_error("{\"Name\":\"a\",\"Tags\":\"x\"}", "Tags must be an array of strings");
@@ -145,7 +146,22 @@ static void validation_messages(void **state)
 
     fv_buf_t b;
     fv_buf_init(&b, 0);
+    /* Tags and Meta values at their bounds pass, one byte more does not. */
+    char t[1024];
+    snprintf(t, sizeof(t), "{\"Name\":\"a\",\"Tags\":[\"%0256d\"]}", 0);
+    registry_instance_free(parse_ok(t));
+    snprintf(t, sizeof(t), "{\"Name\":\"a\",\"Tags\":[\"%0257d\"]}", 0);
+    expect_error(t, "Tags[0] must be at most 256 bytes");
+    snprintf(t, sizeof(t), "{\"Name\":\"a\",\"Meta\":{\"k\":\"%0512d\"}}", 0);
+    registry_instance_free(parse_ok(t));
+    snprintf(t, sizeof(t), "{\"Name\":\"a\",\"Meta\":{\"k\":\"%0513d\"}}", 0);
+    expect_error(t, "Meta.k must be at most 512 bytes");
+    snprintf(t, sizeof(t), "{\"Name\":\"a\",\"Meta\":{\"k%0128d\":\"v\"}}", 0);
+    expect_error(t, "Meta keys must be 1..128 characters long (got 129)");
+    snprintf(t, sizeof(t), "{\"Name\":\"a\",\"Meta\":{\"k%0127d\":\"v\"}}", 0);
+    registry_instance_free(parse_ok(t));
     assert_int_equal(fv_buf_append_str(&b, "{\"Name\":\"a\",\"Tags\":["), 0);
+
     for (int i = 0; i < 65; i++)
         assert_int_equal(fv_buf_printf(&b, "%s\"t%d\"", i ? "," : "", i), 0);
     assert_int_equal(fv_buf_append_str(&b, "]}"), 0);
@@ -157,6 +173,49 @@ static void validation_messages(void **state)
     assert_int_equal(fv_buf_append_str(&b, "}}"), 0);
     expect_error(b.ptr, "Meta may hold at most 64 keys");
     fv_buf_dispose(&b);
+}
+
+static void addresses(void **state)
+{
+    const char *good[] = {"10.0.0.1", "::1", "fe80::1", "2001:db8::8a2e:370:7334", "localhost",
+                          "song-engine", "a.b-c.example.com", "x1", "1host"};
+    char body[512];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(body, sizeof(body), "{\"Name\":\"a\",\"Address\":\"%s\"}", good[i]);
+        registry_instance_t *a = parse_ok(body);
+        assert_string_equal(a->address, good[i]);
+        registry_instance_free(a);
+    }
+    const char *bad[] = {"a\\r\\nb", "a b", "-a", "a-", "a..b", ".a", "a.", "a/b", "[::1]",
+                         "http://a", "a:80", "a\\u0000b", "\\t", "caf\\u00e9"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body), "{\"Name\":\"a\",\"Address\":\"%s\"}", bad[i]);
+        fv_error_t err;
+        json_t *j = fv_json_parse(fv_slice_cstr(body), &err);
+        if (!j)
+            continue;   /* refused earlier by the JSON parser: as good */
+        registry_instance_t *inst = NULL;
+        if (registry_instance_from_json(j, 30000, &inst, &err) != FV_EINVAL)
+            fail_msg("address %s was accepted", bad[i]);
+        assert_non_null(strstr(err.msg, "Address must be a host name or an IP address"));
+        json_decref(j);
+    }
+    char label[80];
+    snprintf(label, sizeof(label), "%064d", 0);   /* a DNS label is at most 63 */
+    snprintf(body, sizeof(body), "{\"Name\":\"a\",\"Address\":\"%s\"}", label);
+    expect_error(body, "Address must be a host name");
+    fv_buf_t b;
+    fv_buf_init(&b, 0);
+    assert_int_equal(fv_buf_append_str(&b, "{\"Name\":\"a\",\"Address\":\""), 0);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(fv_buf_append_str(&b, "abc."), 0);
+    assert_int_equal(fv_buf_append_str(&b, "d\"}"), 0);
+    expect_error(b.ptr, "Address must be at most 253 characters");
+    fv_buf_dispose(&b);
+    expect_error("{\"Name\":\"a\",\"Meta\":{\"a b\":\"v\"}}",
+                 "Meta key \"a b\" may contain only letters");
+    expect_error("{\"Name\":\"a\",\"Meta\":{\"consul-x\":\"v\"}}", "reserved prefix");
+    expect_error("{\"Name\":\"a\",\"Meta\":{\"\":\"v\"}}", "Meta keys must be 1..128");
 }
 
 static void register_upsert_and_indexes(void **state)
@@ -479,8 +538,8 @@ static void persist_missing_and_corrupt(void **state)
         "[]",
         "{\"version\":2,\"index\":3,\"names\":{},\"instances\":[]}",
         "{\"version\":1,\"index\":3,\"names\":{\"s\":9},\"instances\":[]}",
-        "{\"version\":1,\"index\":3,\"names\":{},\"instances\":[{\"Name\":\"a b\"}]}",
-        "{\"version\":1,\"index\":3,\"names\":{},\"instances\":[{\"Name\":\"s\"}]}",
+        "{\"version\":1,\"index\":3,\"names\":{},\"instances\":{}}",
+        "{\"version\":1,\"index\":3,\"names\":{},\"instances\":[{\"Name\":\"s\"}]",
     };
     char sub[600], path[700], aside[700];
     snprintf(sub, sizeof(sub), "%s/registry", dir);
@@ -509,12 +568,268 @@ static void persist_missing_and_corrupt(void **state)
     fv_free(dir);
 }
 
+/* The file's size stays under the byte count, whatever the entries hold, so the file always
+ * loads; registers past the limits are refused with a message and change nothing. */
+static void limits_and_bytes(void **state)
+{
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    cat.max_instances = 3;
+    reg(&cat, "{\"Name\":\"a\",\"ID\":\"a1\"}", 0, true);
+    reg(&cat, "{\"Name\":\"a\",\"ID\":\"a2\"}", 0, true);
+    reg(&cat, "{\"Name\":\"b\",\"ID\":\"b1\",\"Meta\":{\"q\":\"\\n\\n\\\"\\\\\"}}", 0, true);
+    uint64_t index = cat.index;
+    bool changed = true;
+    assert_int_equal(registry_catalog_register(&cat, parse_ok("{\"Name\":\"c\"}"), 0, &changed),
+                     FV_ETOOBIG);
+    assert_false(changed);
+    assert_int_equal(cat.index, index);
+    fv_error_t err;
+    registry_catalog_full_msg(&cat, &err);
+    assert_int_equal(err.code, FV_ETOOBIG);
+    assert_non_null(strstr(err.msg, "the catalog is full: 3 instances"));
+    /* An upsert of an id already in is no new instance. */
+    reg(&cat, "{\"Name\":\"a\",\"ID\":\"a1\",\"Port\":1}", 0, true);
+
+    /* Bytes: room for a few small instances only. */
+    cat.max_instances = 1000;
+    cat.max_bytes = cat.bytes + 600;
+    fv_buf_t b;
+    fv_buf_init(&b, 0);
+    assert_int_equal(fv_buf_append_str(&b, "{\"Name\":\"big\",\"Meta\":{"), 0);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(fv_buf_printf(&b, "%s\"k%d\":\"%0500d\"", i ? "," : "", i, 0), 0);
+    assert_int_equal(fv_buf_append_str(&b, "}}"), 0);
+    assert_int_equal(registry_catalog_register(&cat, parse_ok(b.ptr), 0, NULL), FV_ETOOBIG);
+    registry_catalog_full_msg(&cat, &err);
+    assert_non_null(strstr(err.msg, "bytes used"));
+    assert_null(registry_catalog_find(&cat, "big"));
+    /* The same growth on an existing id is refused too, and the old entry stays. */
+    fv_buf_reset(&b);
+    assert_int_equal(fv_buf_append_str(&b, "{\"Name\":\"a\",\"ID\":\"a2\",\"Meta\":{"), 0);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(fv_buf_printf(&b, "%s\"k%d\":\"%0500d\"", i ? "," : "", i, 0), 0);
+    assert_int_equal(fv_buf_append_str(&b, "}}"), 0);
+    assert_int_equal(registry_catalog_register(&cat, parse_ok(b.ptr), 0, NULL), FV_ETOOBIG);
+    assert_int_equal(registry_catalog_find(&cat, "a2")->meta_count, 0);
+    fv_buf_dispose(&b);
+
+    /* A note that does not fit is dropped; the status still changes. */
+    char note[2000];
+    memset(note, 'n', sizeof(note) - 1);
+    note[sizeof(note) - 1] = '\0';
+    assert_int_equal(registry_catalog_check_update(&cat, "service:a1", REGISTRY_WARNING, note, 0,
+                                                   NULL), 0);
+    registry_instance_t *a1 = registry_catalog_find(&cat, "a1");
+    assert_int_equal(a1->status, REGISTRY_WARNING);
+    assert_string_equal(a1->output, "");
+    /* With room, a long note is cut to REGISTRY_OUTPUT_MAX on a character boundary. */
+    cat.max_bytes = REGISTRY_MAX_BYTES;
+    memcpy(note + REGISTRY_OUTPUT_MAX - 1, "\xc3\xa9", 2);   /* 'é' across the cut */
+    assert_int_equal(registry_catalog_check_update(&cat, "service:a1", REGISTRY_PASSING, note, 0,
+                                                   NULL), 0);
+    assert_int_equal(strlen(a1->output), REGISTRY_OUTPUT_MAX - 1);
+    assert_int_equal(registry_catalog_check_update(&cat, "service:a1", REGISTRY_PASSING,
+                                                   "\xff\xfe", 0, NULL), FV_EINVAL);
+
+    /* Empty names make room when room is short. */
+    assert_int_equal(registry_catalog_deregister(&cat, "b1"), 0);
+    size_t before = cat.name_count;
+    registry_instance_t *probe = parse_ok("{\"Name\":\"n\"}");
+    cat.max_bytes = cat.bytes + registry_instance_cost(probe) + registry_name_cost("n") - 10;
+    registry_instance_free(probe);
+    reg(&cat, "{\"Name\":\"n\"}", 0, true);
+    assert_int_equal(cat.name_count, before);   /* "b" went, "n" came */
+    assert_int_equal(registry_catalog_name_index(&cat, "b"), 1);
+
+    /* The byte count bounds the file, and the file's writer says what the dump says. */
+    json_t *doc = registry_catalog_dump(&cat);
+    fv_buf_t out;
+    fv_buf_init(&out, 0);
+    assert_int_equal(fv_json_dump(doc, &out), 0);
+    assert_true(out.len <= cat.bytes);
+    fv_buf_reset(&out);
+    assert_int_equal(registry_persist_render(&cat, &out, &err), 0);
+    assert_true(out.len <= cat.bytes);
+    json_t *written = fv_json_parse(fv_buf_slice(&out), &err);
+    assert_non_null(written);
+    assert_true(json_equal(written, doc));
+    json_decref(written);
+    fv_buf_dispose(&out);
+    json_decref(doc);
+    registry_catalog_dispose(&cat);
+}
+
+static void persist_skips_bad_entries(void **state)
+{
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    cat.max_instances = 2;
+    fv_error_t err;
+    json_t *doc = fv_json_parse(fv_slice_cstr(
+        "{\"version\":1,\"index\":9,\"names\":{\"s\":4,\"a b\":3},\"instances\":["
+        "{\"ID\":\"x\",\"Name\":\"a b\"},"
+        "{\"ID\":\"s1\",\"Name\":\"s\",\"Address\":\"a\\r\\nb\",\"Port\":1,\"Tags\":[],"
+        "\"Meta\":{},\"TTLMs\":0,\"DeregisterAfterMs\":0,\"Status\":\"passing\","
+        "\"Output\":\"\",\"CreateIndex\":2,\"ModifyIndex\":2},"
+        "{\"ID\":\"s2\",\"Name\":\"s\",\"Address\":\"h\",\"Port\":0,\"Tags\":[],"
+        "\"Meta\":{},\"TTLMs\":0,\"DeregisterAfterMs\":0,\"Status\":\"passing\","
+        "\"Output\":\"\",\"CreateIndex\":3,\"ModifyIndex\":3},"
+        "{\"ID\":\"s2\",\"Name\":\"s\",\"Address\":\"h\",\"Port\":2,\"Tags\":[],"
+        "\"Meta\":{},\"TTLMs\":0,\"DeregisterAfterMs\":0,\"Status\":\"passing\","
+        "\"Output\":\"\",\"CreateIndex\":3,\"ModifyIndex\":3},"
+        "{\"ID\":\"s3\",\"Name\":\"s\",\"Address\":\"h\",\"Port\":3,\"Tags\":[],"
+        "\"Meta\":{},\"TTLMs\":0,\"DeregisterAfterMs\":0,\"Status\":\"passing\","
+        "\"Output\":\"\",\"CreateIndex\":4,\"ModifyIndex\":4},"
+        "{\"ID\":\"s4\",\"Name\":\"s\",\"Address\":\"h\",\"Port\":4,\"Tags\":[],"
+        "\"Meta\":{},\"TTLMs\":0,\"DeregisterAfterMs\":0,\"Status\":\"passing\","
+        "\"Output\":\"\",\"CreateIndex\":4,\"ModifyIndex\":4}]}"), &err);
+    assert_non_null(doc);
+    size_t skipped = 0;
+    assert_int_equal(registry_catalog_restore(&cat, doc, 0, &skipped, &err), 0);
+    json_decref(doc);
+    /* kept: s2 (no port) and s3; skipped: the bad name, the bad address, the duplicate s2,
+     * and s4 past max_instances */
+    assert_int_equal(cat.count, 2);
+    assert_int_equal(skipped, 4);
+    assert_int_equal(cat.max_instances, 2);
+    assert_int_equal(registry_catalog_find(&cat, "s2")->port, 0);
+    assert_non_null(registry_catalog_find(&cat, "s3"));
+    assert_int_equal(registry_catalog_name_index(&cat, "s"), 4);
+    assert_int_equal(registry_catalog_count(&cat, "s", false), 2);
+    assert_int_equal(cat.index, 9);
+    registry_catalog_dispose(&cat);
+}
+
+/* The indexes agree with the list they index: every instance is found by id, sits in its
+ * name's list, and the heap holds exactly those with a deadline, in heap order, with its top
+ * the earliest of them. */
+static void check_invariants(const registry_catalog_t *cat)
+{
+    size_t n = 0, with_deadline = 0;
+    uint64_t earliest = UINT64_MAX;
+    for (const registry_instance_t *i = cat->first; i; i = i->next, n++) {
+        assert_ptr_equal(registry_catalog_find(cat, i->id), i);
+        if (i->deadline != UINT64_MAX) {
+            with_deadline++;
+            assert_ptr_equal(cat->heap[i->heap_pos], i);
+            if (i->deadline < earliest)
+                earliest = i->deadline;
+        } else {
+            assert_int_equal(i->heap_pos, SIZE_MAX);
+        }
+    }
+    assert_int_equal(n, cat->count);
+    assert_int_equal(cat->ids.count, cat->count);
+    assert_int_equal(with_deadline, cat->heap_len);
+    for (size_t k = 1; k < cat->heap_len; k++)
+        assert_true(cat->heap[(k - 1) / 2]->deadline <= cat->heap[k]->deadline);
+    assert_int_equal(registry_catalog_next_deadline(cat, 0), earliest);
+    size_t in_names = 0, names = 0;
+    for (const registry_name_index_t *e = cat->live; e; e = e->next, names++) {
+        size_t k = 0;
+        for (const registry_instance_t *i = e->first; i; i = i->name_next, k++)
+            assert_string_equal(i->name, e->name);
+        assert_int_equal(k, e->count);
+        assert_true(k > 0);
+        in_names += k;
+    }
+    for (const registry_name_index_t *e = cat->empty; e; e = e->next, names++)
+        assert_int_equal(e->count, 0);
+    assert_int_equal(in_names, cat->count);
+    assert_int_equal(names, cat->name_count);
+}
+
+/* 20,000 instances over 500 names through every operation, the indexes checked after each
+ * phase, and a dump and restore of the lot. Bounded work, no clock. */
+static void twenty_thousand(void **state)
+{
+    enum { N = 20000, NAMES = 500 };
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    char body[256], id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"Name\":\"svc-%d\",\"ID\":\"i-%d\",\"Address\":\"10.0.%d.%d\",\"Port\":%d%s}",
+                 i % NAMES, i, (i / 250) % 256, i % 250, 1 + i % 60000,
+                 i % 3 ? ",\"Check\":{\"TTL\":\"10s\",\"DeregisterCriticalServiceAfter\":\"1m\"}"
+                       : "");
+        reg(&cat, body, (uint64_t)i, true);
+    }
+    assert_int_equal(cat.count, N);
+    check_invariants(&cat);
+    assert_int_equal(registry_catalog_count(&cat, "svc-7", false), N / NAMES);
+
+    /* heartbeats move deadlines; every 7th goes critical */
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "service:i-%d", i);
+        assert_int_equal(registry_catalog_check_update(&cat, id,
+                                                       i % 7 ? REGISTRY_PASSING
+                                                             : REGISTRY_CRITICAL,
+                                                       NULL, (uint64_t)(N + N - i), NULL), 0);
+    }
+    check_invariants(&cat);
+    /* deregister every other one; re-register a quarter under a new name */
+    for (int i = 0; i < N; i += 2) {
+        snprintf(id, sizeof(id), "i-%d", i);
+        assert_int_equal(registry_catalog_deregister(&cat, id), 0);
+    }
+    for (int i = 1; i < N; i += 4) {
+        snprintf(body, sizeof(body), "{\"Name\":\"moved-%d\",\"ID\":\"i-%d\",\"Port\":9}",
+                 i % 10, i);
+        reg(&cat, body, 50000, true);
+    }
+    assert_int_equal(cat.count, N / 2);
+    check_invariants(&cat);
+
+    /* the sweep: TTLs (10 s) run out, then the critical ones are removed (1 m) */
+    registry_catalog_expire(&cat, 45000);
+    check_invariants(&cat);
+    registry_catalog_expire(&cat, 200000);
+    check_invariants(&cat);
+    for (const registry_instance_t *i = cat.first; i; i = i->next)
+        assert_true(i->ttl_ms == 0 || (i->status == REGISTRY_CRITICAL && !i->deregister_after_ms));
+
+    /* a dump and a restore keep every instance and index; the writer agrees with the dump */
+    json_t *doc = registry_catalog_dump(&cat);
+    fv_buf_t text;
+    fv_buf_init(&text, 0);
+    fv_error_t werr;
+    assert_int_equal(registry_persist_render(&cat, &text, &werr), 0);
+    json_t *written = fv_json_parse(fv_buf_slice(&text), &werr);
+    assert_non_null(written);
+    assert_true(json_equal(written, doc));
+    json_decref(written);
+    fv_buf_dispose(&text);
+    registry_catalog_t back;
+    registry_catalog_init(&back, 30000);
+    fv_error_t err;
+    size_t skipped = 1;
+    assert_int_equal(registry_catalog_restore(&back, doc, 0, &skipped, &err), 0);
+    assert_int_equal(skipped, 0);
+    assert_int_equal(back.count, cat.count);
+    assert_int_equal(back.index, cat.index);
+    assert_int_equal(back.bytes, cat.bytes);
+    check_invariants(&back);
+    json_t *a = registry_json_agent_services(&cat), *b = registry_json_agent_services(&back);
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+    json_decref(doc);
+    registry_catalog_dispose(&back);
+    registry_catalog_dispose(&cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(durations),
         cmocka_unit_test(parse_defaults_and_fields),
         cmocka_unit_test(validation_messages),
+        cmocka_unit_test(addresses),
+        cmocka_unit_test(limits_and_bytes),
+        cmocka_unit_test(persist_skips_bad_entries),
+        cmocka_unit_test(twenty_thousand),
         cmocka_unit_test(register_upsert_and_indexes),
         cmocka_unit_test(check_updates),
         cmocka_unit_test(ttl_expiry_and_removal),
