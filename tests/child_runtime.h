@@ -6,7 +6,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/select.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -84,6 +87,25 @@ static inline void fv_test_read_line(int fd, char *out, size_t cap, int timeout_
         n++;
     }
     out[n] = '\0';
+}
+
+/* Waits for the child (after SIGTERM when term) and checks that it exited with 0. */
+static inline void fv_test_child_exits_ok(pid_t pid, bool term)
+{
+    int st;
+    if (term)
+        kill(pid, SIGTERM);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* Removes two scratch directories the children used. */
+static inline void fv_test_rm_dirs(const char *a, const char *b)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", a, b);
+    assert_int_equal(system(cmd), 0);
 }
 
 #endif

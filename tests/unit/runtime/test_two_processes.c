@@ -180,22 +180,14 @@ static void event_crosses_processes_over_redis(void **state)
     assert_string_equal(strtok(NULL, " "), "57.0");            /* world-engine's answer */
     assert_string_equal(strtok(NULL, " "), "harmony-of:terra-nova");
 
-    int st;
-    assert_int_equal(waitpid(b, &st, 0), b);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-    kill(a, SIGTERM);
-    assert_int_equal(waitpid(a, &st, 0), a);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    fv_test_child_exits_ok(b, false);
+    fv_test_child_exits_ok(a, true);
     close(a_out);
     close(b_out);
     fv__modules_override(FV_MOD_SONG_ENGINE, NULL);
     fv__modules_override(FV_MOD_ECHO_ENGINE, NULL);
     fv__modules_override(FV_MOD_WORLD_ENGINE, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir_a, dir_b);
-    assert_int_equal(system(cmd), 0);
+    fv_test_rm_dirs(dir_a, dir_b);
 }
 
 int main(void)
