@@ -645,10 +645,11 @@ static void after_answer(fv__http_conn_t *c, bool keep)
 }
 
 void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_type,
-                           const void *body, size_t len, char *owned)
+                           const void *body, size_t len, char *owned, fv_shared_t *shared)
 {
     if (!r || !r->active) {
         fv_free(owned);
+        fv_shared_unref(shared);
         if (r && r->orphan) {
             fv_log_debug("http", "request=%" PRIu64 " answered after its connection closed",
                          r->id);
@@ -665,8 +666,8 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
     bool keep = r->keep_alive && c->state == FV_HTTP_CONN_OPEN && !s->stopping &&
                 !c->body_streams;
     fv_sock_write_t *w = fv_sock_write_get(c->sock);
-    bool inline_body = !owned && len && !r->is_head && len <= FV_HTTP_INLINE_BODY;
-    if (!owned && len && !r->is_head && !inline_body) {
+    bool inline_body = !owned && !shared && len && !r->is_head && len <= FV_HTTP_INLINE_BODY;
+    if (!owned && !shared && len && !r->is_head && !inline_body) {
         /* a borrowed body is copied once; owned bodies go out as they are */
         owned = fv_try_malloc(len);
         if (!owned) {
@@ -682,9 +683,11 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
             memcpy(owned, body, len);
         }
     }
-    if (r->is_head && owned) {
+    if (r->is_head && (owned || shared)) {
         fv_free(owned);
         owned = NULL;
+        fv_shared_unref(shared);
+        shared = NULL;
     }
     fv_buf_t *head = fv_sock_write_head(w);
     int rc = fv__http_write_head(head, status, len, keep, content_type, &r->resp_headers);
@@ -697,11 +700,16 @@ void fv__http_conn_respond(fv_http_req_t *r, int status, const char *content_typ
 
     if (rc < 0) {
         fv_free(owned);
+        fv_shared_unref(shared);
         fv_sock_write_drop(c->sock, w);
         fv_sock_close(c->sock);
         return;
     }
-    fv_sock_write_send(c->sock, w, owned, owned ? len : 0, owned);
+    if (shared)
+        fv_sock_write_send_shared(c->sock, w, (const char *)fv_shared_data(shared),
+                                  fv_shared_len(shared), fv_shared_release, shared);
+    else
+        fv_sock_write_send(c->sock, w, owned, owned ? len : 0, owned);
     after_answer(c, keep);
 }
 

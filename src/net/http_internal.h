@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/shared.h"
 #include "core/slice.h"
 #include "net/http_client.h"
 #include "net/http_server.h"
@@ -214,7 +215,7 @@ extern const fv_sock_driver_t fv__http1_driver;
 fv__http_conn_t *fv__http1_new(fv_http_server_t *srv, fv_sock_t *s);
 /* Queues a response for the active request and finishes it (reply.c builds head). */
 void fv__http_conn_respond(fv_http_req_t *req, int status, const char *content_type,
-                           const void *body, size_t len, char *owned);
+                           const void *body, size_t len, char *owned, fv_shared_t *shared);
 /* Frees the orphaned requests (at server close). */
 void fv__http_free_orphans(fv_http_server_t *s);
 /* A socket freed: tells the server (http_server.c). */

@@ -178,13 +178,20 @@ void fv_http_resp_header(fv_http_req_t *req, const char *name, const char *value
 void fv_http_reply(fv_http_req_t *req, int status, const char *content_type, const void *body,
                    size_t len)
 {
-    fv__http_conn_respond(req, status, content_type, body, len, NULL);
+    fv__http_conn_respond(req, status, content_type, body, len, NULL, NULL);
 }
 
 void fv_http_reply_owned(fv_http_req_t *req, int status, const char *content_type, char *body,
                          size_t len)
 {
-    fv__http_conn_respond(req, status, content_type, body, len, body);
+    fv__http_conn_respond(req, status, content_type, body, len, body, NULL);
+}
+
+void fv_http_reply_shared(fv_http_req_t *req, int status, const char *content_type,
+                          fv_shared_t *body)
+{
+    fv__http_conn_respond(req, status, content_type, fv_shared_data(body), fv_shared_len(body),
+                          NULL, body);
 }
 
 void fv_http_reply_json(fv_http_req_t *req, int status, json_t *j)

@@ -33,6 +33,7 @@
 
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/shared.h"
 #include "core/slice.h"
 #include "net/sock.h"
 
@@ -205,6 +206,12 @@ void fv_http_reply(fv_http_req_t *req, int status, const char *content_type, con
  * once written), so a large response is not copied. */
 void fv_http_reply_owned(fv_http_req_t *req, int status, const char *content_type, char *body,
                          size_t len);
+
+/* As fv_http_reply for a body that many answers share (one rendering for thousands of
+ * waiters): not copied; the call takes over one reference of body (core/shared.h), dropped
+ * once this answer is written or dropped. Take a reference first to keep one. */
+void fv_http_reply_shared(fv_http_req_t *req, int status, const char *content_type,
+                          fv_shared_t *body);
 
 /* ---- streaming a response ----
  * fv_http_reply_start() sends the status line and headers (Transfer-Encoding: chunked for

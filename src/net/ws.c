@@ -52,12 +52,6 @@ static void msg_free(fv_ws_t *ws)
     ws->msg = NULL;
 }
 
-struct fv_ws_shared {
-    uint32_t refs;
-    size_t len;
-    uint8_t data[];
-};
-
 static size_t open_count;
 
 void fv_ws_limits_default(fv_ws_limits_t *lim)
@@ -71,46 +65,6 @@ void fv_ws_limits_default(fv_ws_limits_t *lim)
 size_t fv_ws_open_count(void)
 {
     return open_count;
-}
-
-/* ---- shared bodies ---- */
-
-fv_ws_shared_t *fv_ws_shared_new(const void *body, size_t len)
-{
-    fv_ws_shared_t *sh = fv_try_malloc(sizeof(*sh) + len);
-    if (!sh)
-        return NULL;
-    sh->refs = 1;
-    sh->len = len;
-    if (len)
-        memcpy(sh->data, body, len);
-    return sh;
-}
-
-void fv_ws_shared_ref(fv_ws_shared_t *sh)
-{
-    sh->refs++;
-}
-
-void fv_ws_shared_unref(fv_ws_shared_t *sh)
-{
-    if (sh && --sh->refs == 0)
-        fv_free(sh);
-}
-
-static void shared_release(void *p)
-{
-    fv_ws_shared_unref(p);
-}
-
-size_t fv_ws_shared_len(const fv_ws_shared_t *sh)
-{
-    return sh->len;
-}
-
-const uint8_t *fv_ws_shared_data(const fv_ws_shared_t *sh)
-{
-    return sh->data;
 }
 
 /* ---- the end ---- */
@@ -177,7 +131,7 @@ void fv_ws_close(fv_ws_t *ws, unsigned code, const char *reason)
 /* ---- sending ---- */
 
 static int send_frame(fv_ws_t *ws, uint8_t op, const void *prefix, size_t plen,
-                      const void *body, size_t blen, fv_ws_shared_t *shared)
+                      const void *body, size_t blen, fv_shared_t *shared)
 {
     if (ws->state != WS_OPEN || !fv_sock_is_open(ws->sock))
         return FV_ECANCELED;
@@ -195,9 +149,9 @@ static int send_frame(fv_ws_t *ws, uint8_t op, const void *prefix, size_t plen,
         return rc;
     }
     if (shared) {
-        fv_ws_shared_ref(shared);
-        fv_sock_write_send_shared(ws->sock, w, (const char *)shared->data, shared->len,
-                                  shared_release, shared);
+        fv_shared_ref(shared);
+        fv_sock_write_send_shared(ws->sock, w, (const char *)fv_shared_data(shared),
+                                  fv_shared_len(shared), fv_shared_release, shared);
     } else {
         fv_sock_write_send(ws->sock, w, NULL, 0, NULL);
     }
@@ -209,9 +163,9 @@ int fv_ws_send(fv_ws_t *ws, bool text, const void *msg, size_t len)
     return send_frame(ws, text ? FV_WS_OP_TEXT : FV_WS_OP_BINARY, NULL, 0, msg, len, NULL);
 }
 
-int fv_ws_send_shared(fv_ws_t *ws, const void *prefix, size_t prefix_len, fv_ws_shared_t *body)
+int fv_ws_send_shared(fv_ws_t *ws, const void *prefix, size_t prefix_len, fv_shared_t *body)
 {
-    return send_frame(ws, FV_WS_OP_TEXT, prefix, prefix_len, NULL, body->len, body);
+    return send_frame(ws, FV_WS_OP_TEXT, prefix, prefix_len, NULL, fv_shared_len(body), body);
 }
 
 size_t fv_ws_output_bytes(const fv_ws_t *ws)

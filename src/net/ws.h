@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/shared.h"
 #include "net/http_server.h"
 #include "net/ws_frame.h"
 
@@ -61,19 +62,11 @@ FV_MUST_USE int fv_ws_accept(fv_http_req_t *req, const fv_ws_limits_t *lim,
 /* Sends a text or binary message (copied). FV_ECANCELED once the connection is closing. */
 FV_MUST_USE int fv_ws_send(fv_ws_t *ws, bool text, const void *msg, size_t len);
 
-/* A message body many connections send, by reference. */
-typedef struct fv_ws_shared fv_ws_shared_t;
-/* Copies body once; the caller holds one reference. NULL when out of memory. */
-fv_ws_shared_t *fv_ws_shared_new(const void *body, size_t len);
-void fv_ws_shared_ref(fv_ws_shared_t *sh);
-void fv_ws_shared_unref(fv_ws_shared_t *sh);   /* NULL-safe */
-size_t fv_ws_shared_len(const fv_ws_shared_t *sh);
-const uint8_t *fv_ws_shared_data(const fv_ws_shared_t *sh);
-
-/* Sends one text message: prefix (copied, may be empty) followed by the shared body (a
- * reference is taken until it is written). */
+/* Sends one text message: prefix (copied, may be empty) followed by body, shared by
+ * reference among many connections (core/shared.h: one event to 10,000 clients is encoded
+ * once); a reference is held until it is written. */
 FV_MUST_USE int fv_ws_send_shared(fv_ws_t *ws, const void *prefix, size_t prefix_len,
-                                  fv_ws_shared_t *body);
+                                  fv_shared_t *body);
 
 /* Bytes queued and not yet taken by the kernel; whether that is over the socket's ceiling. */
 size_t fv_ws_output_bytes(const fv_ws_t *ws);

@@ -43,8 +43,9 @@ typedef struct registry_group {
     bool passing;
     registry_waiter_t *first, *last;
     size_t count;
-    char *body;                         /* the answer rendered at body_index, or NULL */
-    size_t body_len;
+    fv_shared_t *body;                  /* the answer rendered at body_index, or NULL; every
+                                         * answer queued with it holds a reference, so 2,000
+                                         * waiters of a 1 MB view queue 1 MB, not 2 GB */
     uint64_t body_index;
     bool ready;                         /* in the ready list: has waiters to answer */
     struct registry_group *ready_next;
@@ -84,14 +85,15 @@ static int render(const registry_server_t *s, registry_query_t kind, const char 
     return rc;
 }
 
-static void send_answer(fv_http_req_t *req, uint64_t index, const char *body, size_t len)
+static void send_answer(fv_http_req_t *req, uint64_t index, fv_shared_t *body)
 {
     char idx[32];
     snprintf(idx, sizeof(idx), "%" PRIu64, index);
     fv_http_resp_header(req, "X-Consul-Index", idx);
     fv_http_resp_header(req, "X-Consul-KnownLeader", "true");
     fv_http_resp_header(req, "X-Consul-LastContact", "0");
-    fv_http_reply(req, 200, "application/json", body, len);
+    fv_shared_ref(body);
+    fv_http_reply_shared(req, 200, "application/json", body);
 }
 
 /* The group's answer at the current index, rendered when it is not yet. 0, or a negative
@@ -100,7 +102,7 @@ static int group_body(registry_server_t *s, registry_group_t *g, uint64_t index)
 {
     if (g->body && g->body_index == index)
         return 0;
-    fv_free(g->body);
+    fv_shared_unref(g->body);
     g->body = NULL;
     uint64_t t0 = uv_hrtime();
     fv_buf_t b;
@@ -113,7 +115,11 @@ static int group_body(registry_server_t *s, registry_group_t *g, uint64_t index)
         fv_buf_dispose(&b);
         return rc;
     }
-    g->body = fv_buf_steal(&b, &g->body_len);
+    size_t len;
+    char *bytes = fv_buf_steal(&b, &len);
+    g->body = bytes ? fv_shared_adopt(bytes, len) : fv_shared_new("", 0);
+    if (!g->body)
+        return FV_ENOMEM;
     g->body_index = index;
     s->renders++;
     return 0;
@@ -130,7 +136,7 @@ static void group_free(registry_server_t *s, registry_group_t *g)
     registry_map_del(&s->groups, g->key);
     fv_free(g->key);
     fv_free(g->name);
-    fv_free(g->body);
+    fv_shared_unref(g->body);
     fv_free(g);
 }
 
@@ -182,7 +188,7 @@ static void waiter_answer(registry_server_t *s, registry_waiter_t *w)
     if (rc < 0)
         fv_http_reply_errorf(w->req, rc, "rendering the answer failed");
     else
-        send_answer(w->req, index, g->body, g->body_len);
+        send_answer(w->req, index, g->body);
     waiter_unlink(s, w);   /* may free g */
     fv_free(w);
 }
@@ -372,7 +378,7 @@ void registry_wait_query(registry_server_t *s, fv_http_req_t *req, registry_quer
             if (rc < 0)
                 fv_http_reply_errorf(req, rc, "rendering the answer failed");
             else
-                send_answer(req, index, g->body, g->body_len);
+                send_answer(req, index, g->body);
             return;
         }
         fv_buf_t b;

@@ -207,7 +207,7 @@ static json_t *payload_json(wsg_t *gw, const fv_bus_event_t *ev)
 
 /* The shared body: the event object without its opening brace, which each session's own
  * prefix ({"type":"event","seq":N,) supplies. */
-static fv_ws_shared_t *v1_body(const char *channel, const fv_bus_event_t *ev, json_t *data)
+static fv_shared_t *v1_body(const char *channel, const fv_bus_event_t *ev, json_t *data)
 {
     json_t *o = json_object();
     if (!o)
@@ -220,14 +220,14 @@ static fv_ws_shared_t *v1_body(const char *channel, const fv_bus_event_t *ev, js
     json_decref(o);
     if (!text)
         return NULL;
-    fv_ws_shared_t *sh = fv_ws_shared_new(text + 1, strlen(text + 1));
+    fv_shared_t *sh = fv_shared_new(text + 1, strlen(text + 1));
     free(text);
     return sh;
 }
 
 /* What the first web viewer understands of an event, whole (it has no sequence numbers), or
  * NULL: one row per event it knows. */
-static fv_ws_shared_t *legacy_body(const fv_bus_event_t *ev, json_t *data)
+static fv_shared_t *legacy_body(const fv_bus_event_t *ev, json_t *data)
 {
     json_t *out = NULL;
     if (ev->type.len == 14 && memcmp(ev->type.ptr, "song.performed", 14) == 0) {
@@ -243,7 +243,7 @@ static fv_ws_shared_t *legacy_body(const fv_bus_event_t *ev, json_t *data)
     json_decref(out);
     if (!text)
         return NULL;
-    fv_ws_shared_t *sh = fv_ws_shared_new(text, strlen(text));
+    fv_shared_t *sh = fv_shared_new(text, strlen(text));
     free(text);
     return sh;
 }
@@ -260,13 +260,13 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
         return;
     gw->events_in++;
     json_t *payload = payload_json(gw, ev);
-    fv_ws_shared_t *body = payload ? v1_body(name, ev, payload) : NULL;
+    fv_shared_t *body = payload ? v1_body(name, ev, payload) : NULL;
     if (!body) {
         json_decref(payload);
         fv_log_info("websocket-gateway", "out of memory for an event on %s", name);
         return;
     }
-    fv_ws_shared_t *legacy = NULL;
+    fv_shared_t *legacy = NULL;
     bool legacy_tried = false;
     char key[FV_BUS_MAX_NAME + 1];
     const char *k = NULL;
@@ -298,7 +298,7 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
     gw->delivering = false;
     channel_free_if_empty(gw, ch);
     wsg_sessions_trim(gw);
-    fv_ws_shared_unref(body);
-    fv_ws_shared_unref(legacy);
+    fv_shared_unref(body);
+    fv_shared_unref(legacy);
     json_decref(payload);
 }

@@ -37,7 +37,7 @@ typedef struct wsg_channel wsg_channel_t;
 typedef struct wsg_held {
     uint64_t seq;
     uint64_t time_ms;           /* monotonic, for the history's age bound */
-    fv_ws_shared_t *body;       /* one reference */
+    fv_shared_t *body;       /* one reference */
     wsg_channel_t *channel;     /* for coalescing queued ones (pending only) */
     char *key;                  /* coalesce key, or NULL (pending only) */
 } wsg_held_t;
@@ -136,7 +136,7 @@ void wsg_session_replay(wsg_session_t *s, uint64_t last_seq);
 /* Gives body the session's next sequence number and sends it, or holds it while the client
  * is behind (coalescing by key), or closes a client too far behind with 1013. */
 void wsg_session_push(wsg_session_t *s, wsg_channel_t *ch, const char *key,
-                      fv_ws_shared_t *body);
+                      fv_shared_t *body);
 /* The socket drained: send what was held back. */
 void wsg_session_flush(wsg_session_t *s);
 void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms);

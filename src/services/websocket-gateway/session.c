@@ -115,7 +115,7 @@ static void away_link(wsg_session_t *s, uint64_t now_ms)
 
 static void held_release(wsg_held_t *h)
 {
-    fv_ws_shared_unref(h->body);
+    fv_shared_unref(h->body);
     fv_free(h->key);
     memset(h, 0, sizeof(*h));
 }
@@ -179,7 +179,7 @@ void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms)
 /* ---- sending numbered events ---- */
 
 /* The per-client part in front of the shared body: {"type":"event","seq":N, */
-static int send_numbered(wsg_session_t *s, uint64_t seq, fv_ws_shared_t *body)
+static int send_numbered(wsg_session_t *s, uint64_t seq, fv_shared_t *body)
 {
     char prefix[64];
     int n = seq ? snprintf(prefix, sizeof(prefix), "{\"type\":\"event\",\"seq\":%" PRIu64 ",", seq)
@@ -194,15 +194,15 @@ static int send_numbered(wsg_session_t *s, uint64_t seq, fv_ws_shared_t *body)
  * one of the same channel and key (a newer position makes the older one worthless); past
  * max_pending the client is closed, so one slow reader never grows without bound. */
 static void hold(wsg_session_t *s, uint64_t seq, wsg_channel_t *ch, const char *key,
-                 fv_ws_shared_t *body)
+                 fv_shared_t *body)
 {
     wsg_t *gw = s->gw;
     if (key) {
         for (uint32_t i = 0; i < s->npending; i++) {
             wsg_held_t *h = &s->pending[i];
             if (h->channel == ch && h->key && strcmp(h->key, key) == 0) {
-                fv_ws_shared_ref(body);
-                fv_ws_shared_unref(h->body);
+                fv_shared_ref(body);
+                fv_shared_unref(h->body);
                 h->body = body;
                 h->seq = seq;
                 gw->events_coalesced++;
@@ -226,12 +226,12 @@ static void hold(wsg_session_t *s, uint64_t seq, wsg_channel_t *ch, const char *
     h->seq = seq;
     h->channel = ch;
     h->key = key ? fv_strdup(key) : NULL;
-    fv_ws_shared_ref(body);
+    fv_shared_ref(body);
     h->body = body;
 }
 
 static void deliver(wsg_session_t *s, uint64_t seq, wsg_channel_t *ch, const char *key,
-                    fv_ws_shared_t *body)
+                    fv_shared_t *body)
 {
     if (!s->ws)
         return;
@@ -260,7 +260,7 @@ static void history_grow(wsg_session_t *s)
     s->hist_head = 0;
 }
 
-static void history_add(wsg_session_t *s, uint64_t seq, fv_ws_shared_t *body)
+static void history_add(wsg_session_t *s, uint64_t seq, fv_shared_t *body)
 {
     if (s->gw->set->history_events == 0)
         return;
@@ -282,13 +282,13 @@ static void history_add(wsg_session_t *s, uint64_t seq, fv_ws_shared_t *body)
     wsg_held_t *h = &s->hist[(s->hist_head + s->hist_count) % cap];
     h->seq = seq;
     h->time_ms = now;
-    fv_ws_shared_ref(body);
+    fv_shared_ref(body);
     h->body = body;
     s->hist_count++;
 }
 
 void wsg_session_push(wsg_session_t *s, wsg_channel_t *ch, const char *key,
-                      fv_ws_shared_t *body)
+                      fv_shared_t *body)
 {
     if (s->dialect == WSG_DIALECT_LEGACY) {
         deliver(s, 0, ch, key, body);   /* the old viewer has no numbers and no resume */

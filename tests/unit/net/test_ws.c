@@ -432,14 +432,14 @@ static void shared_body_to_many(void **state)
         assert_non_null(ws[i]);
     }
     const char *body = "\"event\":\"song.performed\",\"data\":{}}";
-    fv_ws_shared_t *sh = fv_ws_shared_new(body, strlen(body));
+    fv_shared_t *sh = fv_shared_new(body, strlen(body));
     assert_non_null(sh);
     for (int i = 0; i < 3; i++) {
         char prefix[32];
         int pl = snprintf(prefix, sizeof(prefix), "{\"seq\":%d,", i + 1);
         assert_int_equal(fv_ws_send_shared(ws[i], prefix, (size_t)pl, sh), 0);
     }
-    fv_ws_shared_unref(sh);         /* the writes hold what they need */
+    fv_shared_unref(sh);         /* the writes hold what they need */
     for (int i = 0; i < 3; i++) {
         char want[128];
         int wl = snprintf(want, sizeof(want), "{\"seq\":%d,%s", i + 1, body);
