@@ -81,6 +81,7 @@ struct fv_registry_client {
     int port;
     char token[REGISTRY_TOKEN_MAX + 1]; /* "" until known */
     char *data_dir;               /* where `finalverse up` keeps its generated token; owned */
+    uint64_t token_looked_at;     /* loop time of the last failed look for that file */
     uint32_t ttl_ms;
     uint32_t heartbeat_ms;
     uint32_t retry_max_ms;
@@ -110,9 +111,16 @@ static void send_deregister(client_inst_t *i);
  * client was created). Returns how many headers it put at h. */
 static size_t token_header(fv_registry_client_t *c, fv_http_header_t *h)
 {
+    /* looked for at most once a second, so a process without the registry module does not
+     * pay a failed open() per request */
+    uint64_t now = uv_now(c->loop);
     if (!c->token[0] && c->data_dir &&
-        registry_token_read(c->data_dir, c->token, sizeof(c->token)) < 0)
-        c->token[0] = '\0';
+        (c->token_looked_at == 0 || now - c->token_looked_at >= 1000)) {
+        if (registry_token_read(c->data_dir, c->token, sizeof(c->token)) < 0) {
+            c->token[0] = '\0';
+            c->token_looked_at = now ? now : 1;
+        }
+    }
     if (!c->token[0])
         return 0;
     h->name = "X-Consul-Token";
