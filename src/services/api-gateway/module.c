@@ -6,6 +6,7 @@
 #include "services/api-gateway/gateway.h"
 
 #include "core/alloc.h"
+#include "core/token.h"
 #include "runtime/modules.h"
 #include "store/stores.h"
 
@@ -25,9 +26,14 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
     const gateway_settings_t *set = fv_module_settings(ctx);
-    gateway_t *gw = fv_calloc(1, sizeof(*gw));
     fv_http_client_opts_t opts;
     int rc;
+
+    /* the gateway issues and checks access tokens: a secret anyone can read must not sign
+     * them where anyone can reach the gateway */
+    if ((rc = fv_token_secret_check(cfg->auth.jwt_secret, cfg->general.bind, err)) < 0)
+        return rc;
+    gateway_t *gw = fv_calloc(1, sizeof(*gw));
 
     gw->ctx = ctx;
     gw->upstream_timeout_ms = set->upstream_timeout_ms;
