@@ -81,6 +81,7 @@ typedef struct fv_config {
         uint32_t password_opslimit;       /* argon2id passes */
         size_t password_memlimit_bytes;   /* argon2id memory per hash */
         uint32_t max_hashing;             /* password hashes queued or running at once */
+        uint32_t max_parallel_hashes;     /* of those, running on the thread pool */
     } auth;
 
     fv_service_config_t services[FV_MOD_COUNT];  /* indexed by FV_MOD_* */

@@ -121,6 +121,9 @@ static const fv_cfg_field_t global_fields[] = {
          67108864, "argon2id memory per password hash"),
     U32("auth", "max_hashing", auth.max_hashing, 1, 10000, 64,
         "password hashes queued or running at once; more get 503, try again"),
+    U32("auth", "max_parallel_hashes", auth.max_parallel_hashes, 1, 1024, 2,
+        "of those, hashes running at once on libuv's thread pool, which SQLite and file storage "
+        "share: keep it below the pool size (4 unless UV_THREADPOOL_SIZE is set)"),
 
 #define FV_MODULE_SERVICE(idx, id, sym, name, port, role)                               \
     SERVICE(FV_MOD_##id, name, #port ", or general.port_base + " #idx),

@@ -48,6 +48,7 @@ typedef struct auth_call {
     size_t password_len;
     bool known;                          /* login: the name has a password hash */
     bool hashed;                         /* the call holds one of gw->hashing */
+    struct auth_call *wait_next;         /* in gw->hash_wait */
     int work_rc;                         /* 0, FV_EUNAUTH (no match) or FV_ENOMEM */
     unsigned long long opslimit;
     size_t memlimit;
@@ -197,10 +198,13 @@ static void hash_work(uv_work_t *w)
 }
 
 static void on_inserted(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res);
+static void pump_hashes(gateway_t *gw);
 
 static void after_hash(uv_work_t *w, int status)
 {
     auth_call_t *call = w->data;
+    call->gw->hashes_running--;
+    pump_hashes(call->gw);
     sodium_memzero(call->password, call->password_len);
     if (status < 0 || call->work_rc == FV_ENOMEM) {
         fv_log_error("gateway", "password hashing failed (%s)",
@@ -227,24 +231,56 @@ static void after_hash(uv_work_t *w, int status)
         call_reply_error(call, FV_EBACKEND, "the account store is unavailable");
 }
 
-/* Takes one of the bounded hashing places and queues the job; false after answering 503. */
-static bool start_hash(auth_call_t *call)
+/* Hands a queued call to the thread pool; a call whose client went away while it waited is
+ * finished instead, unhashed. */
+static void submit_hash(auth_call_t *call)
+{
+    gateway_t *gw = call->gw;
+    if (!call->req) {
+        call_finish(call);
+        return;
+    }
+    gw->hashes_running++;
+    call->work.data = call;
+    int rc = uv_queue_work(fv_module_loop(gw->ctx), &call->work, hash_work, after_hash);
+    if (rc < 0) {
+        gw->hashes_running--;
+        fv_log_error("gateway", "cannot queue password hashing: %s", uv_strerror(rc));
+        call_reply_error(call, FV_EUNAVAILABLE, "cannot hash the password now, try again");
+    }
+}
+
+/* libuv's thread pool also runs SQLite statements and file storage: a burst of sign-ins must
+ * not take all of its threads, or every query waits behind seconds of hashing. So only
+ * max_parallel_hashes go to the pool; the rest wait here, in order, bounded by max_hashing. */
+static void pump_hashes(gateway_t *gw)
+{
+    while (gw->hash_wait && gw->hashes_running < gw->cfg->auth.max_parallel_hashes) {
+        auth_call_t *call = gw->hash_wait;
+        gw->hash_wait = call->wait_next;
+        if (!gw->hash_wait)
+            gw->hash_wait_tail = NULL;
+        call->wait_next = NULL;
+        submit_hash(call);
+    }
+}
+
+/* Takes one of the bounded hashing places and queues the job; answers 503 past the bound. */
+static void start_hash(auth_call_t *call)
 {
     gateway_t *gw = call->gw;
     if (gw->hashing >= gw->cfg->auth.max_hashing) {
         call_reply_error(call, FV_EAGAIN, "too many sign-ins at once, try again");
-        return false;
+        return;
     }
     gw->hashing++;
     call->hashed = true;
-    call->work.data = call;
-    int rc = uv_queue_work(fv_module_loop(gw->ctx), &call->work, hash_work, after_hash);
-    if (rc < 0) {
-        fv_log_error("gateway", "cannot queue password hashing: %s", uv_strerror(rc));
-        call_reply_error(call, FV_EUNAVAILABLE, "cannot hash the password now, try again");
-        return false;
-    }
-    return true;
+    if (gw->hash_wait_tail)
+        gw->hash_wait_tail->wait_next = call;
+    else
+        gw->hash_wait = call;
+    gw->hash_wait_tail = call;
+    pump_hashes(gw);
 }
 
 /* ---- the sql store ---- */
@@ -294,7 +330,7 @@ static void on_account(fv_sql_req_t *sreq, int rc, const fv_sql_result_t *res)
             call->known = true;
         }
     }
-    (void)start_hash(call);
+    start_hash(call);
 }
 
 /* ---- the routes ---- */
@@ -358,7 +394,7 @@ static void on_register(fv_http_req_t *req, void *data)
     if (!read_credentials(call))
         return;
     fv_id_random_hex(call->id, 16);
-    (void)start_hash(call);
+    start_hash(call);
 }
 
 static void on_login(fv_http_req_t *req, void *data)
@@ -367,7 +403,7 @@ static void on_login(fv_http_req_t *req, void *data)
     if (!read_credentials(call))
         return;
     if (!call->name_key[0]) {
-        (void)start_hash(call);      /* no such name can exist: unknown, at the same cost */
+        start_hash(call);   /* no such name can exist: unknown, at the same cost */
         return;
     }
     fv_sql_param_t p[] = {FV_SQL_TEXT(call->name_key)};

@@ -19,6 +19,9 @@ typedef struct gateway {
     const fv_config_t *cfg;       /* [auth] settings among others */
     fv_sql_t *sql;                /* accounts (auth.c) */
     size_t hashing;               /* password hashes queued or running (auth.c) */
+    size_t hashes_running;        /* of those, on the thread pool */
+    struct auth_call *hash_wait;  /* the queued ones, oldest first */
+    struct auth_call *hash_wait_tail;
     fv_http_client_t *upstream;   /* pooled connections to the services */
     uint32_t upstream_timeout_ms;
     size_t in_flight;             /* proxied requests not finished, lookups included */

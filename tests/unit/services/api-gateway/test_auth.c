@@ -1,7 +1,8 @@
 /* test_auth.c - the api-gateway's /api/auth routes in the real runtime over loopback HTTP:
  * register (and its refusals), login with the same answer for an unknown name and a wrong
- * password, guests, /me with good and bad tokens, and the body limit. The accounts go to an
- * in-memory SQLite store; argon2id runs at its lowest cost so the test stays quick. */
+ * password, guests, /me with good and bad tokens, the body limit, and more sign-ins at once than
+ * may hash at once. The accounts go to an in-memory SQLite store; argon2id runs at a low cost
+ * so the test stays quick. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -249,6 +250,39 @@ static void test_guest(void **state)
     json_decref(a.body);
 }
 
+/* More sign-ins at once than max_parallel_hashes (2 here): the rest wait their turn in the
+ * gateway, and each gets its own right answer. */
+static void test_many_at_once(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    static wsc_t c[N];
+    answer_t a;
+    http("POST", "/api/auth/register", NULL, "{\"name\":\"Crowd\",\"password\":\"many voices\"}",
+         &a);
+    assert_int_equal(a.status, 201);
+    json_decref(a.body);
+    for (int i = 0; i < N; i++) {
+        char req[512], body[128];
+        snprintf(body, sizeof(body), "{\"name\":\"Crowd\",\"password\":\"%s\"}",
+                 i % 2 ? "many voices" : "wrong voices");
+        snprintf(req, sizeof(req),
+                 "POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n%s",
+                 strlen(body), body);
+        wsc_open(&c[i], &loop, port);
+        wsc_write(&c[i], req, strlen(req));
+    }
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < 10000 && !c[i].eof; k++)
+            wsc_wait(&c[i]);
+        assert_true(c[i].eof);
+        c[i].in[c[i].in_len < sizeof(c[i].in) ? c[i].in_len : sizeof(c[i].in) - 1] = '\0';
+        assert_int_equal(atoi((const char *)c[i].in + 9), i % 2 ? 200 : 401);
+        wsc_close_fd(&c[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_login_failures_look_alike),
         cmocka_unit_test(test_register_refusals),
         cmocka_unit_test(test_guest),
+        cmocka_unit_test(test_many_at_once),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
