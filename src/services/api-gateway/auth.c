@@ -97,10 +97,19 @@ static void call_reply_json(auth_call_t *call, int status, json_t *j)
     call_finish(call);
 }
 
+static const char *const kind_names[] = {"register", "login", "guest"};
+
 static void call_reply_error(auth_call_t *call, int code, const char *msg)
 {
     fv_http_req_t *req = call->req;
     if (req) {
+        /* a refused sign-in is the client's doing, so info; an operator looking for password
+         * guessing wants the address. Neither the name nor the password: both are whatever
+         * the client typed, and a password often lands in the name field. */
+        if (code == FV_EUNAUTH || code == FV_EINVAL || code == FV_ECONFLICT)
+            fv_log_info("gateway", "%s refused: %s (peer %s, request %llu)",
+                        kind_names[call->kind], msg, fv_http_req_peer(req),
+                        (unsigned long long)fv_http_req_id(req));
         fv_http_req_on_abort(req, NULL, NULL);
         call->req = NULL;
         if (code == FV_EUNAUTH)
