@@ -75,6 +75,15 @@ typedef struct fv_config {
         bool probe_service;               /* serve finalverse.testing.v1.Probe (tests) */
     } grpc;
 
+    struct {
+        char *jwt_secret;                 /* HS256 key of access tokens; secret */
+        uint32_t access_ttl_ms;           /* lifetime of an access token */
+        uint32_t password_opslimit;       /* argon2id passes */
+        size_t password_memlimit_bytes;   /* argon2id memory per hash */
+        uint32_t max_hashing;             /* password hashes queued or running at once */
+        uint32_t max_parallel_hashes;     /* of those, running on the thread pool */
+    } auth;
+
     fv_service_config_t services[FV_MOD_COUNT];  /* indexed by FV_MOD_* */
 
     /* Each module's own settings (its descriptor's settings table), indexed by FV_MOD_*; NULL

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "core/alloc.h"
+#include "core/token.h"
 #include "runtime/modules.h"
 
 #define OFF(member) offsetof(fv_config_t, member)
@@ -108,6 +109,22 @@ static const fv_cfg_field_t global_fields[] = {
     BOOL("grpc", "probe_service", grpc.probe_service, 0,
          "true: every module also serves finalverse.testing.v1.Probe (for tests)"),
 
+    {.section = "auth", .key = "jwt_secret", .type = FV_CFG_T_STR, .offset = OFF(auth.jwt_secret),
+     .def_str = FV_TOKEN_PLACEHOLDER_SECRET, .secret = true,
+     .doc = "HS256 key of access tokens, 32 bytes or more; the placeholder is refused when "
+            "general.bind is beyond loopback"},
+    MS("auth", "access_ttl_ms", auth.access_ttl_ms, 1000, DAY_MS, 900000,
+       "lifetime of an access token"),
+    U32("auth", "password_opslimit", auth.password_opslimit, 1, 10, 3,
+        "argon2id passes over memory per password hash"),
+    SIZE("auth", "password_memlimit_bytes", auth.password_memlimit_bytes, 8 * KIB, 1 * GIB,
+         67108864, "argon2id memory per password hash"),
+    U32("auth", "max_hashing", auth.max_hashing, 1, 10000, 64,
+        "password hashes queued or running at once; more get 503, try again"),
+    U32("auth", "max_parallel_hashes", auth.max_parallel_hashes, 1, 1024, 2,
+        "of those, hashes running at once on libuv's thread pool, which SQLite and file storage "
+        "share: keep it below the pool size (4 unless UV_THREADPOOL_SIZE is set)"),
+
 #define FV_MODULE_SERVICE(idx, id, sym, name, port, role)                               \
     SERVICE(FV_MOD_##id, name, #port ", or general.port_base + " #idx),
     FV_MODULE_LIST(FV_MODULE_SERVICE)
@@ -193,6 +210,7 @@ static const struct {
     {"registry", "service registration and discovery"},
     {"http", "limits and timeouts of every HTTP listener"},
     {"grpc", "gRPC (h2c) on every module's port"},
+    {"auth", "player accounts and access tokens"},
     {"database", "relational store"},
     {"redis", "key-value store and pub/sub"},
     {"vector", "vector store for similarity search"},

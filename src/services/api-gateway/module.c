@@ -1,11 +1,12 @@
 /* module.c - the api-gateway module: the HTTP entry point on 8080. It forwards
  * /api/<module>/... to the module through the registry (proxy.c). At shutdown it keeps
  * forwarding what it holds through the drain, so a request in flight at SIGTERM gets its whole
- * answer; only close() lets go of the upstream client. Accounts, CORS policy and
- * rate limiting arrive with the gateway's own issue. */
+ * answer; only close() lets go of the upstream client. Accounts and access tokens are its own
+ * /api/auth routes (auth.c); CORS policy and rate limiting arrive with the gateway's issue. */
 #include "services/api-gateway/gateway.h"
 
 #include "core/alloc.h"
+#include "core/token.h"
 #include "runtime/modules.h"
 #include "store/stores.h"
 
@@ -25,11 +26,18 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
     const gateway_settings_t *set = fv_module_settings(ctx);
-    gateway_t *gw = fv_calloc(1, sizeof(*gw));
     fv_http_client_opts_t opts;
     int rc;
 
+    /* the gateway issues and checks access tokens: a secret anyone can read must not sign
+     * them where anyone can reach the gateway */
+    if ((rc = fv_token_secret_check(cfg->auth.jwt_secret, cfg->general.bind, err)) < 0)
+        return rc;
+    gateway_t *gw = fv_calloc(1, sizeof(*gw));
+
     gw->ctx = ctx;
+    gw->cfg = cfg;
+    gw->sql = fv_stores_sql(fv_module_stores(ctx));
     gw->upstream_timeout_ms = set->upstream_timeout_ms;
     fv_http_client_opts_default(&opts);
     opts.request_timeout_ms = set->upstream_timeout_ms;
@@ -43,7 +51,8 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     /* uploads pass through the gateway on their way to the asset service: its object limit,
      * not the default request body limit, bounds them */
     size_t upload = cfg->storage.max_object_bytes;
-    if ((rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service/*rest",
+    if ((rc = gateway_auth_routes(gw, fv_module_router(ctx))) < 0 ||
+        (rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service/*rest",
                                     gateway_proxy, gw, upload)) < 0 ||
         (rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service", gateway_proxy,
                                     gw, upload)) < 0)

@@ -78,6 +78,7 @@ struct wsg_session {
 struct wsg {
     fv_module_ctx_t *ctx;
     const wsg_settings_t *set;
+    const char *jwt_secret;     /* auth.jwt_secret: checks the API gateway's access tokens */
     fv_ws_limits_t limits;
     /* sessions by id (chained) */
     wsg_session_t **sessions;

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/token.h"
 #include "runtime/modules.h"
 #include "store/stores.h"
 
@@ -88,9 +89,16 @@ static const char *const bus_patterns[] = {"region.*", "player.*", "group.*", "c
 
 static int wsg_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
+    const fv_config_t *cfg = fv_module_config(ctx);
+    /* hello takes access tokens signed with this secret: one anyone can read must not be
+     * trusted where anyone can connect */
+    int src = fv_token_secret_check(cfg->auth.jwt_secret, cfg->general.bind, err);
+    if (src < 0)
+        return src;
     wsg_t *gw = fv_calloc(1, sizeof(*gw));
     gw->ctx = ctx;
     gw->set = fv_module_settings(ctx);
+    gw->jwt_secret = cfg->auth.jwt_secret;
     fv_ws_limits_default(&gw->limits);
     gw->limits.max_message_bytes = gw->set->max_message_bytes;
     gw->limits.max_frame_bytes = gw->set->max_message_bytes;

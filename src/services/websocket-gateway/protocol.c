@@ -15,6 +15,8 @@
 #include "core/alloc.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/time.h"
+#include "core/token.h"
 
 #define MAX_CHANNELS_PER_MESSAGE 64
 #define MAX_CHANNEL_NAME 100
@@ -127,6 +129,16 @@ static int sign_in(wsg_session_t *s, const char *token, const char *name, char *
             snprintf(s->player_id, sizeof(s->player_id), "dev");
             snprintf(s->name, sizeof(s->name), "Developer");
             s->guest = false;
+            return 0;
+        }
+        /* an access token from the API gateway: the player and guest flag are its claims */
+        fv_token_claims_t claims;
+        if (fv_token_verify(s->gw->jwt_secret, token, (int64_t)(fv_wall_ms() / 1000),
+                            &claims) == 0 &&
+            strlen(claims.sub) < sizeof(s->player_id) && strlen(claims.name) < sizeof(s->name)) {
+            memcpy(s->player_id, claims.sub, strlen(claims.sub) + 1);
+            memcpy(s->name, claims.name, strlen(claims.name) + 1);
+            s->guest = claims.guest;
             return 0;
         }
         snprintf(msg, cap, "invalid or expired token");

@@ -1,10 +1,10 @@
 /* test_gateway.c - the websocket-gateway module in the real runtime, played by the RFC-written
- * test client over loopback: hello as a guest and with tokens, subscriptions and their
- * refusals, live events from the bus as JSON with per-session numbers, errors that keep the
- * connection open, the legacy dialect of the first web viewer, resume after a drop (exactly the
- * missed events) and after a forged id, a slow reader closed with 1013 while a fast one gets
- * everything, the Origin policy, and /health beside the WebSockets. A stand-in song-engine
- * publishes the events. */
+ * test client over loopback: hello as a guest and with tokens (the development token and the
+ * API gateway's access tokens), subscriptions and their refusals, live events from the bus as
+ * JSON with per-session numbers, errors that keep the connection open, the legacy dialect of
+ * the first web viewer, resume after a drop (exactly the missed events) and after a forged id,
+ * a slow reader closed with 1013 while a fast one gets everything, the Origin policy, and
+ * /health beside the WebSockets. A stand-in song-engine publishes the events. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +22,9 @@
 
 #include "bus/bus.h"
 #include "config/config.h"
+#include "core/alloc.h"
+#include "core/time.h"
+#include "core/token.h"
 #include "loopback.h"
 #include "proto/common.pb-c.h"
 #include "proto/events.pb-c.h"
@@ -258,6 +261,62 @@ static void tokens(void **state)
     expect_error(&a, "{\"type\":\"hello\",\"token\":\"forged\"}", "unauthenticated");
     assert_int_equal(wsc_read_close(&a, 3000), 1008);
     wsc_close_fd(&a);
+}
+
+/* An access token as the API gateway issues it, signed with secret. */
+static char *access_token(const char *secret, const char *sub, bool guest, int64_t exp_delta_s)
+{
+    fv_token_claims_t c = {.guest = guest};
+    snprintf(c.sub, sizeof(c.sub), "%s", sub);
+    snprintf(c.name, sizeof(c.name), "Name-%s", sub);
+    c.iat = (int64_t)(fv_wall_ms() / 1000);
+    c.exp = c.iat + exp_delta_s;
+    char *t = NULL;
+    assert_int_equal(fv_token_issue(secret, &c, &t), 0);
+    return t;
+}
+
+static void hello_with(const char *token, char *msg, size_t cap)
+{
+    snprintf(msg, cap, "{\"type\":\"hello\",\"token\":\"%s\"}", token);
+}
+
+static void access_tokens(void **state)
+{
+    (void)state;
+    char msg[FV_TOKEN_MAX_BYTES + 64];
+    char *t = access_token(FV_TOKEN_PLACEHOLDER_SECRET, "p123", false, 600);
+    wsc_connect(&a, &loop, port, "/ws");
+    hello_with(t, msg, sizeof(msg));
+    json_t *w = ask(&a, msg, "welcome");
+    assert_string_equal(str(w, "player", "id"), "p123");
+    assert_string_equal(str(w, "player", "name"), "Name-p123");
+    assert_true(json_is_false(json_object_get(json_object_get(w, "player"), "guest")));
+    json_decref(w);
+    wsc_close_fd(&a);
+    fv_free(t);
+
+    t = access_token(FV_TOKEN_PLACEHOLDER_SECRET, "g456", true, 600);
+    wsc_connect(&a, &loop, port, "/ws");
+    hello_with(t, msg, sizeof(msg));
+    w = ask(&a, msg, "welcome");
+    assert_string_equal(str(w, "player", "id"), "g456");
+    assert_true(json_is_true(json_object_get(json_object_get(w, "player"), "guest")));
+    json_decref(w);
+    wsc_close_fd(&a);
+    fv_free(t);
+
+    /* expired, and signed with another secret */
+    char *bad[] = {access_token(FV_TOKEN_PLACEHOLDER_SECRET, "p123", false, -1),
+                   access_token("another-secret-another-secret-another", "p123", false, 600)};
+    for (size_t i = 0; i < 2; i++) {
+        wsc_connect(&a, &loop, port, "/ws");
+        hello_with(bad[i], msg, sizeof(msg));
+        expect_error(&a, msg, "unauthenticated");
+        assert_int_equal(wsc_read_close(&a, 3000), 1008);
+        wsc_close_fd(&a);
+        fv_free(bad[i]);
+    }
 }
 
 static void legacy_dialect(void **state)
@@ -531,6 +590,7 @@ int main(void)
         cmocka_unit_test(guest_subscribes_and_receives),
         cmocka_unit_test(errors_keep_the_connection),
         cmocka_unit_test(tokens),
+        cmocka_unit_test(access_tokens),
         cmocka_unit_test(legacy_dialect),
         cmocka_unit_test(resume_delivers_exactly_the_missed),
         cmocka_unit_test(slow_reader_closed_fast_one_served),
