@@ -18,22 +18,9 @@
 #include <jwt.h>
 #include <sodium.h>
 
+#include "core/addr.h"
 #include "core/alloc.h"
 #include "core/id.h"
-
-/* A host name other than localhost may resolve to anything, so it counts as public. */
-static bool bind_is_public(const char *bind)
-{
-    if (!bind || !*bind || strcmp(bind, "localhost") == 0)
-        return false;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, bind, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) != 127;
-    if (inet_pton(AF_INET6, bind, &a6) == 1)
-        return !IN6_IS_ADDR_LOOPBACK(&a6);
-    return true;
-}
 
 int fv_token_secret_check(const char *secret, const char *bind, fv_error_t *err)
 {
@@ -41,7 +28,7 @@ int fv_token_secret_check(const char *secret, const char *bind, fv_error_t *err)
     if (len < FV_TOKEN_MIN_SECRET_BYTES)
         return fv_error_set(err, FV_EINVAL, "auth.jwt_secret: %zu bytes; at least %d are needed",
                             len, FV_TOKEN_MIN_SECRET_BYTES);
-    if (bind_is_public(bind) && strcmp(secret, FV_TOKEN_PLACEHOLDER_SECRET) == 0)
+    if (fv_bind_is_public(bind) && strcmp(secret, FV_TOKEN_PLACEHOLDER_SECRET) == 0)
         return fv_error_set(err, FV_EINVAL,
                             "auth.jwt_secret is the shipped placeholder and general.bind (%s) is "
                             "beyond loopback: anyone could forge tokens; set a secret of your own",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "core/addr.h"
 #include "core/alloc.h"
 #include "core/log.h"
 #include "registry/registry.h"
@@ -36,21 +37,6 @@ static double gauge_waiters(void *data)
     return (double)registry_http_waiter_count(data);
 }
 
-/* Whether clients beyond this machine can reach the registry. A host name other than
- * localhost counts as public: it may resolve to anything. */
-static bool public_bind(const char *bind)
-{
-    if (!bind || !*bind || strcmp(bind, "localhost") == 0)
-        return false;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, bind, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) != 127;
-    if (inet_pton(AF_INET6, bind, &a6) == 1)
-        return !IN6_IS_ADDR_LOOPBACK(&a6);
-    return true;
-}
-
 static double gauge_turn_max(void *data)
 {
     return (double)((registry_server_t *)data)->pump_turn_max_ns / 1e9;
@@ -79,7 +65,7 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
      * process's modules (and `finalverse up` after a restart) find it. */
     char token[REGISTRY_TOKEN_MAX + 1];
     const char *admin = cfg->registry.token;
-    bool public = public_bind(cfg->general.bind);
+    bool public = fv_bind_is_public(cfg->general.bind);
     /* Off loopback the token must be chosen on purpose (and given to every other process),
      * so none is made up there. */
     if ((!admin || !*admin) && !public) {
