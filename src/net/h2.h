@@ -79,6 +79,10 @@ FV_MUST_USE int fv_h2_conn_new(fv_sock_t *s, const fv_h2_limits_t *lim,
 fv_slice_t fv_h2_stream_method(const fv_h2_stream_t *st);
 fv_slice_t fv_h2_stream_path(const fv_h2_stream_t *st);
 fv_slice_t fv_h2_stream_header(const fv_h2_stream_t *st, const char *name);
+/* The request headers in order, pseudo-headers included: *pos starts at 0; false after the
+ * last. Valid until on_close. */
+bool fv_h2_stream_header_next(const fv_h2_stream_t *st, size_t *pos, fv_slice_t *name,
+                              fv_slice_t *value);
 uint32_t fv_h2_stream_id(const fv_h2_stream_t *st);
 uv_loop_t *fv_h2_stream_loop(const fv_h2_stream_t *st);
 

@@ -141,6 +141,21 @@ fv_slice_t fv_h2_stream_header(const fv_h2_stream_t *st, const char *name)
     return FV_SLICE_NULL;
 }
 
+bool fv_h2_stream_header_next(const fv_h2_stream_t *st, size_t *pos, fv_slice_t *name,
+                              fv_slice_t *value)
+{
+    if (!st->hdrs.ptr || *pos >= st->hdrs.len)
+        return false;
+    const char *p = st->hdrs.ptr + *pos;
+    size_t nl = strlen(p);
+    const char *v = p + nl + 1;
+    size_t vl = strlen(v);
+    *name = fv_slice(p, nl);
+    *value = fv_slice(v, vl);
+    *pos = (size_t)(v + vl + 1 - st->hdrs.ptr);
+    return true;
+}
+
 fv_slice_t fv_h2_stream_method(const fv_h2_stream_t *st)
 {
     return fv_h2_stream_header(st, ":method");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_grpc.sh - a gRPC client nobody here wrote (Debian's python3-grpcio) calls a running
 # module on its own port: health Check (SERVING, NOT_FOUND for a service it lacks), unary calls
-# on the probe service (grpc.probe_service), a message just under the limit and one over it
+# on the probe service (grpc.probe_service), custom metadata (text and -bin) both ways, a
+# message just under the limit and one over it
 # (RESOURCE_EXHAUSTED), an unknown method and an unknown service (UNIMPLEMENTED), a deadline
 # that passes (DEADLINE_EXCEEDED), and a cancelled call whose end reaches the module (its
 # calls in flight fall back to 0); then h2load drives many streams over few connections.
@@ -77,6 +78,28 @@ say(ans == msg, "Probe/Echo returns a message near the limit intact")
 big = b"\x0a" + varint(70000) + b"x" * 70000
 c = code_of("/finalverse.testing.v1.Probe/Echo", big)
 say(c == "RESOURCE_EXHAUSTED", "a message over the limit is RESOURCE_EXHAUSTED (%s)" % c)
+
+# custom metadata both ways: Probe/Echo sends the request's metadata back as headers and
+# trailers; -bin values travel base64 and arrive as the same bytes; reserved names stay out
+raw = bytes(range(256))
+md = (("x-text", "hello world"), ("x-blob-bin", raw), ("x-empty-bin", b""))
+ans, call = unary("/finalverse.testing.v1.Probe/Echo").with_call(msg, metadata=md, timeout=5)
+head, trail = dict(call.initial_metadata()), dict(call.trailing_metadata())
+say(ans == msg, "Probe/Echo with metadata answers its message")
+say(head.get("x-text") == "hello world" and trail.get("x-text") == "hello world",
+    "a text metadata value comes back in headers and trailers")
+say(head.get("x-blob-bin") == raw and trail.get("x-blob-bin") == raw,
+    "a -bin value of every byte comes back intact")
+say(head.get("x-empty-bin") == b"", "an empty -bin value comes back empty")
+say(not any(k.startswith("grpc-") or k in ("user-agent", "te") for k in head),
+    "no reserved header is echoed as metadata (%r)" % sorted(head))
+try:
+    unary("/finalverse.testing.v1.Probe/Echo")(msg, metadata=(("fail-now", "1"),), timeout=5)
+    say(False, "an error with metadata fails")
+except grpc.RpcError as e:
+    got = dict(e.trailing_metadata())
+    say(e.code().name == "INVALID_ARGUMENT" and got.get("fail-now") == "1",
+        "an error answer carries the handler's metadata (%s, %r)" % (e.code().name, got))
 
 # unknown method and service
 c = code_of("/finalverse.testing.v1.Probe/Nope", b"")
