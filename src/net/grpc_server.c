@@ -3,7 +3,7 @@
  * is exactly what fv_rpc_dispatch takes and gives back, so nothing is decoded here.
  *
  * A call object lives while either end holds it: the stream (until the h2 driver's on_close)
- * and the rpc (from fv_rpc_dispatch until its done callback). Streaming methods, metadata and
+ * and the rpc (from fv_rpc_dispatch until its done callback). Streaming methods and
  * compression are not here yet. */
 #include "net/grpc_server.h"
 

@@ -14,7 +14,10 @@
  * many clients each sending most of a large message cannot hold memory without bound. An answer goes as headers,
  * one message and trailers (grpc-status 0); an error as trailers-only (grpc-status and the
  * percent-encoded grpc-message, FV_E codes mapped by fv_err_grpc_status). A client that resets
- * the stream or goes away cancels the call (the handler's cancel callback runs).
+ * the stream or goes away cancels the call (the handler's cancel callback runs). Custom
+ * request metadata (rpc/metadata.h: reserved names left out, -bin values base64-decoded) reaches
+ * the handler, and the handler's answer headers and trailers go back (in the one header block
+ * of an error).
  *
  * Everything runs on the loop thread of the rpc. */
 #ifndef FV_NET_GRPC_SERVER_H
