@@ -34,6 +34,14 @@ typedef struct grpc_route {
     struct grpc_route *next;
 } grpc_route_t;
 
+typedef struct grpc_smethod {
+    char service[GRPC_NAME_MAX];
+    char method[GRPC_NAME_MAX];
+    fv_grpc_stream_fn fn;
+    void *data;
+    struct grpc_smethod *next;
+} grpc_smethod_t;
+
 struct fv_grpc_server {
     fv_rpc_t *rpc;
     char module[GRPC_NAME_MAX];
@@ -41,12 +49,15 @@ struct fv_grpc_server {
     size_t max_buffered;
     fv_h2_limits_t h2;
     grpc_route_t *routes;
+    grpc_smethod_t *smethods;
     fv_grpc_stats_t stats;
     size_t live;                    /* call objects not yet freed */
     bool freed;                     /* fv_grpc_server_free ran; the last call frees us */
 };
 
-typedef struct grpc_call {
+/* A call; a server-streaming one is handed to its handler as the fv_grpc_stream_t. */
+typedef struct fv_grpc_stream grpc_call_t;
+struct fv_grpc_stream {
     fv_grpc_server_t *g;
     fv_h2_stream_t *st;             /* NULL once the stream is gone */
     fv_rpc_req_t *req;              /* while dispatched */
@@ -59,7 +70,14 @@ typedef struct grpc_call {
     bool dispatched;                /* the rpc's done callback is owed */
     bool answered;
     bool busy;                      /* inside our own code that may lose the stream */
-} grpc_call_t;
+    /* server-streaming */
+    const grpc_smethod_t *sm;
+    const fv_grpc_stream_cbs_t *cbs;
+    void *cbs_data;
+    bool held;                      /* the stream handler holds it: finish or cancel owed */
+    bool begun;                     /* the head went out: the end goes as trailers */
+    int in_fn;                      /* inside the stream handler's fn */
+};
 
 static void server_release(fv_grpc_server_t *g)
 {
@@ -67,6 +85,11 @@ static void server_release(fv_grpc_server_t *g)
         grpc_route_t *r = g->routes;
         g->routes = r->next;
         fv_free(r);
+    }
+    while (g->smethods) {
+        grpc_smethod_t *m = g->smethods;
+        g->smethods = m->next;
+        fv_free(m);
     }
     fv_free(g);
 }
@@ -83,7 +106,7 @@ static void in_release(grpc_call_t *c)
 
 static void call_maybe_free(grpc_call_t *c)
 {
-    if (c->st || c->dispatched || c->busy)
+    if (c->st || c->dispatched || c->busy || c->held || c->in_fn)
         return;
     fv_grpc_server_t *g = c->g;
     in_release(c);
@@ -263,6 +286,16 @@ static void dispatch(grpc_call_t *c)
     }
     if (rc < 0)
         return;                          /* told already when its prefix arrived */
+    if (c->sm) {
+        c->held = true;
+        c->g->stats.in_flight++;
+        c->in_fn++;
+        c->sm->fn(c, (const uint8_t *)msg.ptr, msg.len, c->sm->data);
+        c->in_fn--;
+        in_release(c);
+        call_maybe_free(c);              /* finished and gone inside fn */
+        return;
+    }
     rc = fv_rpc_dispatch(c->g->rpc, c->module, c->method, (const uint8_t *)c->in.ptr, c->in.len,
                          &c->md, c->deadline_ms, on_done, c, &c->req);
     if (rc < 0) {
@@ -381,7 +414,10 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
     }
     snprintf(svc, sizeof(svc), "%.*s", (int)service.len, service.ptr);
     snprintf(c->method, sizeof(c->method), "%.*s", (int)method.len, method.ptr);
-    const char *module = route_of(g, service);
+    for (const grpc_smethod_t *m = g->smethods; m; m = m->next)
+        if (fv_slice_eq_cstr(service, m->service) && fv_slice_eq_cstr(method, m->method))
+            c->sm = m;
+    const char *module = c->sm ? g->module : route_of(g, service);
     if (!module) {
         char msg[GRPC_NAME_MAX + 64];
         snprintf(msg, sizeof(msg), "unknown service %s", svc);
@@ -406,7 +442,7 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
 static void h2_on_body(fv_h2_stream_t *st, const uint8_t *p, size_t len, bool end, void *data)
 {
     grpc_call_t *c = fv_h2_stream_data(st);
-    if (!c || c->answered || c->dispatched)
+    if (!c || c->answered || c->dispatched || c->held)
         return;
     if (len > c->g->max_buffered - buffered_total || buffered_total > c->g->max_buffered) {
         answer_error(c, FV_GRPC_RESOURCE_EXHAUSTED,
@@ -454,13 +490,30 @@ static void h2_on_close(fv_h2_stream_t *st, uint32_t code, void *data)
     c->st = NULL;
     if (c->dispatched && c->req)
         fv_rpc_cancel(c->req);           /* the handler hears it; on_done follows */
+    if (c->held) {
+        c->held = false;
+        c->g->stats.in_flight--;
+        c->g->stats.failed++;
+        c->in_fn++;                      /* the stream stays valid through on_cancel */
+        if (c->cbs && c->cbs->on_cancel)
+            c->cbs->on_cancel(c, c->cbs_data);
+        c->in_fn--;
+    }
     call_maybe_free(c);
+}
+
+static void h2_on_writable(fv_h2_stream_t *st, void *data)
+{
+    grpc_call_t *c = fv_h2_stream_data(st);
+    if (c && c->held && c->cbs && c->cbs->on_writable)
+        c->cbs->on_writable(c, c->cbs_data);
 }
 
 static const fv_h2_handler_t grpc_h2_handler = {
     .on_request = h2_on_request,
     .on_body = h2_on_body,
     .on_close = h2_on_close,
+    .on_writable = h2_on_writable,
 };
 
 static int h2_factory(fv_sock_t *s, void *data, const fv_sock_driver_t **driver, void **state)
@@ -505,6 +558,96 @@ int fv_grpc_server_route(fv_grpc_server_t *g, const char *service, const char *r
     r->next = g->routes;
     g->routes = r;
     return 0;
+}
+
+int fv_grpc_server_stream_method(fv_grpc_server_t *g, const char *service, const char *method,
+                                 fv_grpc_stream_fn fn, void *data)
+{
+    if (!g || !service || !*service || !method || !*method || !fn ||
+        strlen(service) >= GRPC_NAME_MAX || strlen(method) >= GRPC_NAME_MAX)
+        return FV_EINVAL;
+    for (grpc_smethod_t *m = g->smethods; m; m = m->next)
+        if (strcmp(m->service, service) == 0 && strcmp(m->method, method) == 0)
+            return FV_EEXIST;
+    grpc_smethod_t *m = fv_calloc(1, sizeof(*m));
+    snprintf(m->service, sizeof(m->service), "%s", service);
+    snprintf(m->method, sizeof(m->method), "%s", method);
+    m->fn = fn;
+    m->data = data;
+    m->next = g->smethods;
+    g->smethods = m;
+    return 0;
+}
+
+void fv_grpc_stream_set_cbs(fv_grpc_stream_t *s, const fv_grpc_stream_cbs_t *cbs, void *data)
+{
+    s->cbs = cbs;
+    s->cbs_data = data;
+}
+
+int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
+{
+    if (!s->held)
+        return FV_EINVAL;
+    if (!s->st)
+        return FV_ECANCELED;
+    if (len > s->g->max_msg)
+        return FV_ETOOBIG;
+    if (!s->begun) {
+        int rc = fv_h2_stream_begin(s->st, ok_head, 3);
+        if (rc < 0)
+            return rc;
+        s->begun = true;
+        s->answered = true;
+        if (!s->st)
+            return FV_ECANCELED;
+    }
+    /* one write for prefix and message: a refusal must not leave half a frame queued */
+    uint8_t *frame = fv_try_malloc(FV_RPC_FRAME_HEADER + len);
+    if (!frame)
+        return FV_ENOMEM;
+    fv_rpc_frame_header(frame, (uint32_t)len);
+    if (len)
+        memcpy(frame + FV_RPC_FRAME_HEADER, msg, len);
+    int rc = fv_h2_stream_write(s->st, frame, FV_RPC_FRAME_HEADER + len);
+    fv_free(frame);
+    return rc;
+}
+
+void fv_grpc_stream_finish(fv_grpc_stream_t *s, int code, const char *message)
+{
+    if (!s->held)
+        return;
+    s->held = false;
+    s->g->stats.in_flight--;
+    if (!s->begun) {
+        if (code == 0)
+            answer_ok(s, NULL, 0, no_md);
+        else
+            answer_fv(s, code, message, no_md);
+    } else if (s->st) {
+        char num[12];
+        snprintf(num, sizeof(num), "%d", code ? fv_err_grpc_status(code) : 0);
+        fv_buf_t enc;
+        fv_buf_init(&enc, 4096);
+        if (code && fv_grpc_message_encode(&enc, message && *message ? message
+                                                                     : fv_strerror(code)) < 0)
+            fv_buf_reset(&enc);
+        fv_h2_header_t trailers[] = {
+            {FV_SLICE_LIT("grpc-status"), fv_slice_cstr(num)},
+            {FV_SLICE_LIT("grpc-message"), fv_buf_slice(&enc)},
+        };
+        if (code)
+            s->g->stats.failed++;
+        else
+            s->g->stats.ok++;
+        s->busy = true;
+        if (fv_h2_stream_end(s->st, trailers, enc.len ? 2 : 1) < 0 && s->st)
+            fv_h2_stream_reset(s->st, 2);
+        s->busy = false;
+        fv_buf_dispose(&enc);
+    }
+    call_maybe_free(s);
 }
 
 void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http)

@@ -50,6 +50,43 @@ FV_MUST_USE int fv_grpc_server_new(fv_rpc_t *rpc, const char *module, const fv_g
 FV_MUST_USE int fv_grpc_server_route(fv_grpc_server_t *g, const char *service,
                                      const char *rpc_module);
 
+/* ---- server-streaming methods ----
+ *
+ * A method that answers with several messages then a status, served by the gRPC server itself
+ * rather than a method table (the rpc layer's calls are unary). The handler gets the request
+ * message (the protobuf bytes, valid during the call) and a stream; it sends messages with
+ * fv_grpc_stream_send (each a protobuf, framed here) and ends with fv_grpc_stream_finish. A
+ * stream queues at most FV_H2_STREAM_MAX_QUEUED unsent bytes: past that send is FV_EAGAIN and
+ * on_writable runs once the client has read them (a client that never reads costs a bounded
+ * amount). When the client cancels, resets or goes away, on_cancel runs and the stream is gone
+ * after it returns; after fv_grpc_stream_finish it is gone at once. */
+typedef struct fv_grpc_stream fv_grpc_stream_t;
+
+typedef struct fv_grpc_stream_cbs {
+    void (*on_cancel)(fv_grpc_stream_t *s, void *data);
+    void (*on_writable)(fv_grpc_stream_t *s, void *data);   /* may be NULL */
+} fv_grpc_stream_cbs_t;
+
+typedef void (*fv_grpc_stream_fn)(fv_grpc_stream_t *s, const uint8_t *msg, size_t len,
+                                  void *data);
+
+/* Serves service/method (copied) as a server-streaming method: fn(data) runs once the request
+ * message is complete. 0, FV_EINVAL, FV_EEXIST. */
+FV_MUST_USE int fv_grpc_server_stream_method(fv_grpc_server_t *g, const char *service,
+                                             const char *method, fv_grpc_stream_fn fn,
+                                             void *data);
+
+/* The stream's callbacks and their data (set once, in fn, before returning). */
+void fv_grpc_stream_set_cbs(fv_grpc_stream_t *s, const fv_grpc_stream_cbs_t *cbs, void *data);
+
+/* Sends one message. 0, FV_EAGAIN (queue full: wait for on_writable), FV_ETOOBIG (over the
+ * server's max_message_bytes), FV_ECANCELED (the client is gone; on_cancel has run or runs),
+ * FV_ENOMEM. */
+FV_MUST_USE int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len);
+
+/* Ends with an FV_E code (0 for OK) and, for an error, a sentence; the stream is gone after. */
+void fv_grpc_stream_finish(fv_grpc_stream_t *s, int code, const char *message);
+
 /* Serves gRPC on http's port: connections opening with the HTTP/2 preface go to the h2 driver
  * with this server's calls. */
 void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http);

@@ -6,7 +6,8 @@
  * the body, a protobuf that does not decode, gzip asked for, a client reset reaching the
  * handler, a request that is not gRPC, and custom metadata both ways (-bin values padded,
  * unpadded and not base64; names a handler may not set). Also the grpc-timeout, grpc-message
- * and path helpers. */
+ * and path helpers, and a server-streaming method (three messages then OK; a held stream
+ * whose client resets it hears on_cancel). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +40,8 @@ typedef struct tc {
     char md_seen[64];              /* what Meta read of x-key-bin, as hex */
     int md_reserved_rc;            /* Meta adding grpc-status as a header */
     int md_ua_seen;                /* user-agent reached Meta as metadata */
+    fv_grpc_stream_t *stream;      /* a Watch-like stream held open */
+    int stream_cancels;
     /* client side */
     int http_status;
     int grpc_status;               /* -1 until seen */
@@ -100,6 +103,31 @@ static void m_meta(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
     assert_int_equal(fv_rpc_call_add_header(call, "x-got", len, strlen(len)), 0);
     assert_int_equal(fv_rpc_call_add_trailer(call, "x-t-bin", raw, sizeof(raw)), 0);
     m_echo(call, in, data);
+}
+
+/* Server-streaming: the request's bytes as three messages, then OK; a request of "hold"
+ * keeps the stream open after one message. */
+static void on_stream_cancel(fv_grpc_stream_t *s, void *data)
+{
+    tc_t *t = data;
+    t->stream_cancels++;
+    t->stream = NULL;
+}
+
+static const fv_grpc_stream_cbs_t stream_cbs = {on_stream_cancel, NULL};
+
+static void s_repeat(fv_grpc_stream_t *s, const uint8_t *msg, size_t len, void *data)
+{
+    tc_t *t = data;
+    fv_grpc_stream_set_cbs(s, &stream_cbs, t);
+    if (len == 4 && memcmp(msg, "hold", 4) == 0) {
+        assert_int_equal(fv_grpc_stream_send(s, msg, len), 0);
+        t->stream = s;
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fv_grpc_stream_send(s, msg, len), 0);
+    fv_grpc_stream_finish(s, 0, NULL);
 }
 
 static const fv_rpc_method_t methods[] = {
@@ -265,6 +293,10 @@ static int setup(void **state)
     fv_grpc_opts_t go = {.max_message_bytes = 1024, .max_buffered_bytes = next_budget};
     assert_int_equal(fv_grpc_server_new(t->rpc, "world-engine", &go, &t->g), 0);
     assert_int_equal(fv_http_server_new(&t->loop, NULL, http_handler, NULL, &t->srv), 0);
+    assert_int_equal(fv_grpc_server_stream_method(t->g, "finalverse.test.v1.Things", "Repeat",
+                                                  s_repeat, t), 0);
+    assert_int_equal(fv_grpc_server_stream_method(t->g, "finalverse.test.v1.Things", "Repeat",
+                                                  s_repeat, t), FV_EEXIST);
     fv_grpc_server_attach(t->g, t->srv);
     fv_buf_init(&t->sink, 0);
     fv_buf_init(&t->data, 0);
@@ -456,6 +488,34 @@ static void metadata_bin_not_base64(void **state)
     assert_string_equal(t->md_seen, "");          /* the handler never ran */
 }
 
+static void server_streaming(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {0, 0, 0, 0, 2, 'h', 'i'};
+    call(t, "/finalverse.test.v1.Things/Repeat", NULL, NULL, f, sizeof(f));
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_false(t->trailers_only);
+    assert_int_equal(t->data.len, 3 * sizeof(f));
+    for (int i = 0; i < 3; i++)
+        assert_memory_equal(t->data.ptr + i * sizeof(f), f, sizeof(f));
+}
+
+static void server_stream_cancelled(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {0, 0, 0, 0, 4, 'h', 'o', 'l', 'd'};
+    int32_t id = call(t, "/finalverse.test.v1.Things/Repeat", NULL, NULL, f, sizeof(f));
+    pump(t);
+    assert_non_null(t->stream);
+    assert_int_equal(t->data.len, sizeof(f));
+    assert_int_equal(t->closed, 0);
+    assert_int_equal(nghttp2_submit_rst_stream(t->cli, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL), 0);
+    pump(t);
+    assert_int_equal(t->stream_cancels, 1);
+    assert_null(t->stream);
+}
+
 static void gzip_unimplemented(void **state)
 {
     tc_t *t = *state;
@@ -581,6 +641,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(prefix_longer_than_body, setup, teardown),
         cmocka_unit_test_setup_teardown(protobuf_does_not_decode, setup, teardown),
         cmocka_unit_test_setup_teardown(gzip_unimplemented, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_streaming, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_stream_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_bin_padded, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_reserved_not_passed, setup, teardown),
