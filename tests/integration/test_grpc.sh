@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_grpc.sh - a gRPC client nobody here wrote (Debian's python3-grpcio) calls a running
-# module on its own port: health Check (SERVING, NOT_FOUND for a service it lacks), unary calls
+# module on its own port: health Check (SERVING, NOT_FOUND for a service it lacks) and Watch
+# (the status first, then open until cancelled; SERVICE_UNKNOWN for a service it lacks), unary calls
 # on the probe service (grpc.probe_service), custom metadata (text and -bin) both ways, a
 # message just under the limit and one over it
 # (RESOURCE_EXHAUSTED), an unknown method and an unknown service (UNIMPLEMENTED), a deadline
@@ -67,6 +68,23 @@ ans = unary("/grpc.health.v1.Health/Check")(b"\x0a\x0bsong-engine", timeout=5)
 say(ans == b"\x08\x01", "health Check of the module by name says SERVING")
 c = code_of("/grpc.health.v1.Health/Check", b"\x0a\x04nope")
 say(c == "NOT_FOUND", "health Check of an unknown service is NOT_FOUND (%s)" % c)
+
+# Watch (server-streaming): the status now, and the stream stays open until the client cancels
+watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=ident,
+                        response_deserializer=ident)
+it = watch(b"", timeout=30)
+first = next(it)
+say(first == b"\x08\x01", "health Watch starts with SERVING (%r)" % first)
+it.cancel()
+try:
+    next(it)
+    say(False, "a cancelled Watch ends")
+except grpc.RpcError as e:
+    say(e.code().name == "CANCELLED", "a cancelled Watch ends as CANCELLED (%s)" % e.code().name)
+it = watch(b"\x0a\x04nope", timeout=30)
+first = next(it)
+say(first == b"\x08\x03", "Watch of an unknown service says SERVICE_UNKNOWN (%r)" % first)
+it.cancel()
 
 # unary through the module's method table
 c = code_of("/finalverse.testing.v1.Probe/Sleep", b"")
