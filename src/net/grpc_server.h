@@ -2,8 +2,10 @@
  * become calls on the module's method table through fv_rpc_dispatch (rpc/rpc.h).
  *
  * A request is POST /<service>/<method> with content-type application/grpc (or +proto) and one
- * length-prefixed message (unary). <service> picks the rpc module: a route added with
- * fv_grpc_server_route(), else the service the server's own module serves (fv_rpc_serve), or
+ * length-prefixed message. A server-streaming method added with fv_grpc_server_stream_method
+ * (below) is served here; any other <service> picks the rpc module (a unary call): a route
+ * added with fv_grpc_server_route(), else the service the server's own module serves
+ * (fv_rpc_serve), or
  * the module's own name as an alias of it (what rpc/grpc_transport.h sends);
  * anything else is UNIMPLEMENTED, as is a method the table lacks. grpc-timeout becomes the
  * call's deadline (DEADLINE_EXCEEDED when it passes); a message over max_message_bytes is
