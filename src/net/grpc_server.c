@@ -3,12 +3,14 @@
  * is exactly what fv_rpc_dispatch takes and gives back, so nothing is decoded here.
  *
  * A call object lives while either end holds it: the stream (until the h2 driver's on_close)
- * and the rpc (from fv_rpc_dispatch until its done callback). Streaming methods, metadata and
+ * and the rpc (from fv_rpc_dispatch until its done callback). Streaming methods and
  * compression are not here yet. */
 #include "net/grpc_server.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -18,6 +20,8 @@
 
 #define GRPC_NAME_MAX 192
 #define GRPC_DEFAULT_BUFFERED (256u * 1024u * 1024u)
+#define GRPC_MAX_REQUEST_MD (64u * 1024u)   /* above the h2 header list limit: never the cap */
+#define GRPC_B64 sodium_base64_VARIANT_ORIGINAL_NO_PADDING
 
 /* Request bytes buffered now by every gRPC server of the process (all on one loop thread):
  * each call's buffer has the message ceiling, but a thousand streams each holding most of a
@@ -30,6 +34,14 @@ typedef struct grpc_route {
     struct grpc_route *next;
 } grpc_route_t;
 
+typedef struct grpc_smethod {
+    char service[GRPC_NAME_MAX];
+    char method[GRPC_NAME_MAX];
+    fv_grpc_stream_fn fn;
+    void *data;
+    struct grpc_smethod *next;
+} grpc_smethod_t;
+
 struct fv_grpc_server {
     fv_rpc_t *rpc;
     char module[GRPC_NAME_MAX];
@@ -37,12 +49,15 @@ struct fv_grpc_server {
     size_t max_buffered;
     fv_h2_limits_t h2;
     grpc_route_t *routes;
+    grpc_smethod_t *smethods;
     fv_grpc_stats_t stats;
     size_t live;                    /* call objects not yet freed */
     bool freed;                     /* fv_grpc_server_free ran; the last call frees us */
 };
 
-typedef struct grpc_call {
+/* A call; a server-streaming one is handed to its handler as the fv_grpc_stream_t. */
+typedef struct fv_grpc_stream grpc_call_t;
+struct fv_grpc_stream {
     fv_grpc_server_t *g;
     fv_h2_stream_t *st;             /* NULL once the stream is gone */
     fv_rpc_req_t *req;              /* while dispatched */
@@ -50,11 +65,19 @@ typedef struct grpc_call {
     char method[GRPC_NAME_MAX];
     uint32_t deadline_ms;
     fv_buf_t in;                    /* the request body, ceiling one frame of max_msg */
+    fv_md_t md;                     /* the request's custom metadata, until dispatched */
     size_t counted;                 /* of it, counted in buffered_total */
     bool dispatched;                /* the rpc's done callback is owed */
     bool answered;
     bool busy;                      /* inside our own code that may lose the stream */
-} grpc_call_t;
+    /* server-streaming */
+    const grpc_smethod_t *sm;
+    const fv_grpc_stream_cbs_t *cbs;
+    void *cbs_data;
+    bool held;                      /* the stream handler holds it: finish or cancel owed */
+    bool begun;                     /* the head went out: the end goes as trailers */
+    int in_fn;                      /* inside the stream handler's fn */
+};
 
 static void server_release(fv_grpc_server_t *g)
 {
@@ -62,6 +85,11 @@ static void server_release(fv_grpc_server_t *g)
         grpc_route_t *r = g->routes;
         g->routes = r->next;
         fv_free(r);
+    }
+    while (g->smethods) {
+        grpc_smethod_t *m = g->smethods;
+        g->smethods = m->next;
+        fv_free(m);
     }
     fv_free(g);
 }
@@ -73,11 +101,12 @@ static void in_release(grpc_call_t *c)
     c->counted = 0;
     fv_buf_dispose(&c->in);
     fv_buf_init(&c->in, 0);
+    fv_md_dispose(&c->md);
 }
 
 static void call_maybe_free(grpc_call_t *c)
 {
-    if (c->st || c->dispatched || c->busy)
+    if (c->st || c->dispatched || c->busy || c->held || c->in_fn)
         return;
     fv_grpc_server_t *g = c->g;
     in_release(c);
@@ -94,8 +123,68 @@ static const fv_h2_header_t ok_head[] = {
     {FV_SLICE_LIT("grpc-accept-encoding"), FV_SLICE_LIT("identity")},
 };
 
-/* Trailers-only: the whole answer is one header block ending the stream. */
-static void answer_error(grpc_call_t *c, int grpc_status, const char *msg)
+/* The answer's metadata (the handler's headers and trailers; none before a handler ran). */
+typedef struct answer_md {
+    const fv_md_t *head, *trail;
+} answer_md_t;
+
+static size_t md_count(const fv_md_t *md)
+{
+    return md ? md->count : 0;
+}
+
+/* Base64 bytes the -bin values of md need. */
+static size_t md_b64_bytes(const fv_md_t *md)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < md_count(md); i++) {
+        fv_slice_t name, value;
+        fv_md_at(md, i, &name, &value);
+        if (fv_md_name_is_bin(name))
+            n += sodium_base64_ENCODED_LEN(value.len, GRPC_B64);
+    }
+    return n;
+}
+
+/* Appends md's pairs to h[*n..] as header fields; -bin values are base64-encoded into enc,
+ * which the caller reserved (md_b64_bytes) so that earlier slices into it stay put. */
+static void md_headers(const fv_md_t *md, fv_buf_t *enc, fv_h2_header_t *h, size_t *n)
+{
+    for (size_t i = 0; i < md_count(md); i++) {
+        fv_slice_t name, value;
+        fv_md_at(md, i, &name, &value);
+        if (fv_md_name_is_bin(name)) {
+            size_t cap = sodium_base64_ENCODED_LEN(value.len, GRPC_B64);
+            char *out = enc->ptr + enc->len;
+            sodium_bin2base64(out, cap, (const unsigned char *)value.ptr, value.len, GRPC_B64);
+            enc->len += cap;
+            value = fv_slice(out, strlen(out));
+        }
+        h[(*n)++] = (fv_h2_header_t){name, value};
+    }
+}
+
+/* head[0..fixed) then the pairs of a and b, with their base64 in *enc (disposed by the
+ * caller). NULL out of memory. */
+static fv_h2_header_t *headers_with_md(const fv_h2_header_t *fixed, size_t nfixed,
+                                       const fv_md_t *a, const fv_md_t *b, fv_buf_t *enc,
+                                       size_t *n)
+{
+    fv_buf_init(enc, 0);
+    size_t b64 = md_b64_bytes(a) + md_b64_bytes(b);
+    if (b64 && fv_buf_reserve(enc, b64) < 0)
+        return NULL;
+    fv_h2_header_t *h = fv_calloc(nfixed + md_count(a) + md_count(b), sizeof(*h));
+    memcpy(h, fixed, nfixed * sizeof(*h));
+    *n = nfixed;
+    md_headers(a, enc, h, n);
+    md_headers(b, enc, h, n);
+    return h;
+}
+
+/* Trailers-only: the whole answer is one header block ending the stream, so the handler's
+ * headers and trailers both go in it. */
+static void answer_status(grpc_call_t *c, int grpc_status, const char *msg, answer_md_t md)
 {
     if (c->answered || !c->st)
         return;
@@ -108,36 +197,57 @@ static void answer_error(grpc_call_t *c, int grpc_status, const char *msg)
     fv_buf_init(&enc, 4096);
     if (fv_grpc_message_encode(&enc, msg ? msg : "") < 0)
         fv_buf_reset(&enc);       /* too long or no memory: the status alone still tells */
-    fv_h2_header_t head[] = {
+    fv_h2_header_t fixed[] = {
         ok_head[0], ok_head[1], ok_head[2],
         {FV_SLICE_LIT("grpc-status"), fv_slice_cstr(num)},
         {FV_SLICE_LIT("grpc-message"), fv_buf_slice(&enc)},
     };
-    size_t n = enc.len ? 5 : 4;
-    fv_h2_stream_t *st = c->st;
+    fv_buf_t b64;
+    size_t n = 0;
+    fv_h2_header_t *head = headers_with_md(fixed, enc.len ? 5 : 4, md.head, md.trail, &b64, &n);
     c->busy = true;
-    if (fv_h2_stream_respond(st, head, n, NULL, 0, NULL, 0) < 0 && c->st)
+    if ((!head || fv_h2_stream_respond(c->st, head, n, NULL, 0, NULL, 0) < 0) && c->st)
         fv_h2_stream_reset(c->st, 2);   /* INTERNAL_ERROR: no memory for the answer */
     c->busy = false;
+    fv_free(head);
+    fv_buf_dispose(&b64);
     fv_buf_dispose(&enc);
 }
 
-static void answer_ok(grpc_call_t *c, const uint8_t *frame, size_t len)
+static void answer_ok(grpc_call_t *c, const uint8_t *frame, size_t len, answer_md_t md)
 {
-    static const fv_h2_header_t trailers[] = {{FV_SLICE_LIT("grpc-status"), FV_SLICE_LIT("0")}};
+    static const fv_h2_header_t ok_trailer[] = {
+        {FV_SLICE_LIT("grpc-status"), FV_SLICE_LIT("0")},
+    };
     if (c->answered || !c->st)
         return;
     c->answered = true;
     c->g->stats.ok++;
+    fv_buf_t hb64, tb64;
+    size_t nh = 0, nt = 0;
+    fv_h2_header_t *head = headers_with_md(ok_head, 3, md.head, NULL, &hb64, &nh);
+    fv_h2_header_t *trail = headers_with_md(ok_trailer, 1, md.trail, NULL, &tb64, &nt);
     c->busy = true;
-    if (fv_h2_stream_respond(c->st, ok_head, 3, frame, len, trailers, 1) < 0 && c->st)
+    if ((!head || !trail ||
+         fv_h2_stream_respond(c->st, head, nh, frame, len, trail, nt) < 0) && c->st)
         fv_h2_stream_reset(c->st, 2);
     c->busy = false;
+    fv_free(head);
+    fv_free(trail);
+    fv_buf_dispose(&hb64);
+    fv_buf_dispose(&tb64);
 }
 
-static void answer_fv(grpc_call_t *c, int code, const char *msg)
+static const answer_md_t no_md = {NULL, NULL};
+
+static void answer_error(grpc_call_t *c, int grpc_status, const char *msg)
 {
-    answer_error(c, fv_err_grpc_status(code), msg && *msg ? msg : fv_strerror(code));
+    answer_status(c, grpc_status, msg, no_md);
+}
+
+static void answer_fv(grpc_call_t *c, int code, const char *msg, answer_md_t md)
+{
+    answer_status(c, fv_err_grpc_status(code), msg && *msg ? msg : fv_strerror(code), md);
 }
 
 /* ---- the rpc side ---- */
@@ -146,13 +256,15 @@ static void on_done(int status, const uint8_t *frame, size_t len, const char *me
                     void *data)
 {
     grpc_call_t *c = data;
+    answer_md_t md;
+    fv_rpc_req_answer_metadata(c->req, &md.head, &md.trail);
     c->dispatched = false;
-    c->req = NULL;
     c->g->stats.in_flight--;
     if (status == 0)
-        answer_ok(c, frame, len);
+        answer_ok(c, frame, len, md);
     else
-        answer_fv(c, status, message);
+        answer_fv(c, status, message, md);
+    c->req = NULL;
     call_maybe_free(c);
 }
 
@@ -174,10 +286,20 @@ static void dispatch(grpc_call_t *c)
     }
     if (rc < 0)
         return;                          /* told already when its prefix arrived */
+    if (c->sm) {
+        c->held = true;
+        c->g->stats.in_flight++;
+        c->in_fn++;
+        c->sm->fn(c, (const uint8_t *)msg.ptr, msg.len, c->sm->data);
+        c->in_fn--;
+        in_release(c);
+        call_maybe_free(c);              /* finished and gone inside fn */
+        return;
+    }
     rc = fv_rpc_dispatch(c->g->rpc, c->module, c->method, (const uint8_t *)c->in.ptr, c->in.len,
-                         c->deadline_ms, on_done, c, &c->req);
+                         &c->md, c->deadline_ms, on_done, c, &c->req);
     if (rc < 0) {
-        answer_fv(c, rc, NULL);
+        answer_fv(c, rc, NULL, no_md);
         return;
     }
     c->dispatched = true;
@@ -208,6 +330,59 @@ static bool is_grpc_type(fv_slice_t ct)
     return ct.len == base.len || ct.ptr[base.len] == '+' || ct.ptr[base.len] == ';';
 }
 
+/* One -bin value: base64, padded or not (the spec asks servers to take both). */
+static int md_add_b64(fv_md_t *md, fv_slice_t name, fv_slice_t b64)
+{
+    while (b64.len && b64.ptr[b64.len - 1] == '=')
+        b64.len--;
+    size_t cap = b64.len / 4 * 3 + 3, len = 0;
+    unsigned char *raw = fv_malloc(cap);
+    int rc = FV_EINVAL;
+    if (sodium_base642bin(raw, cap, b64.ptr, b64.len, NULL, &len, NULL, GRPC_B64) == 0)
+        rc = fv_md_add(md, name, raw, len);
+    fv_free(raw);
+    return rc;
+}
+
+/* The request's custom metadata for the handler. Reserved names are the transport's and are
+ * not passed on; a -bin header may hold several values joined by commas. */
+static void request_metadata(grpc_call_t *c)
+{
+    size_t pos = 0;
+    fv_slice_t name, value;
+    while (fv_h2_stream_header_next(c->st, &pos, &name, &value)) {
+        if (!fv_md_name_ok(name))
+            continue;
+        int rc = 0;
+        if (fv_md_name_is_bin(name)) {
+            while (rc == 0) {
+                const char *comma = memchr(value.ptr, ',', value.len);
+                size_t one = comma ? (size_t)(comma - value.ptr) : value.len;
+                rc = md_add_b64(&c->md, name, fv_slice(value.ptr, one));
+                if (!comma)
+                    break;
+                value = fv_slice(comma + 1, value.len - one - 1);
+            }
+        } else {
+            /* a value HTTP/2 took but gRPC calls not ASCII is the client's mistake; skipping
+             * it keeps the call, as a handler cannot ask for what it never gets */
+            rc = fv_md_add(&c->md, name, value.ptr, value.len);
+            if (rc == FV_EINVAL)
+                rc = 0;
+        }
+        if (rc == FV_EINVAL) {
+            char m[GRPC_NAME_MAX + 64];
+            snprintf(m, sizeof(m), "metadata %.*s is not base64", (int)name.len, name.ptr);
+            answer_error(c, FV_GRPC_INTERNAL, m);
+            return;
+        }
+        if (rc < 0) {
+            answer_error(c, FV_GRPC_RESOURCE_EXHAUSTED, "too much request metadata");
+            return;
+        }
+    }
+}
+
 static void h2_on_request(fv_h2_stream_t *st, void *data)
 {
     fv_grpc_server_t *g = data;
@@ -215,6 +390,7 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
     c->g = g;
     c->st = st;
     fv_buf_init(&c->in, g->max_msg + FV_RPC_FRAME_HEADER);
+    fv_md_init(&c->md, GRPC_MAX_REQUEST_MD);
     g->live++;
     g->stats.calls++;
     fv_h2_stream_set_data(st, c);
@@ -238,7 +414,10 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
     }
     snprintf(svc, sizeof(svc), "%.*s", (int)service.len, service.ptr);
     snprintf(c->method, sizeof(c->method), "%.*s", (int)method.len, method.ptr);
-    const char *module = route_of(g, service);
+    for (const grpc_smethod_t *m = g->smethods; m; m = m->next)
+        if (fv_slice_eq_cstr(service, m->service) && fv_slice_eq_cstr(method, m->method))
+            c->sm = m;
+    const char *module = c->sm ? g->module : route_of(g, service);
     if (!module) {
         char msg[GRPC_NAME_MAX + 64];
         snprintf(msg, sizeof(msg), "unknown service %s", svc);
@@ -257,12 +436,13 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
         answer_error(c, FV_GRPC_INTERNAL, "grpc-timeout is malformed");
         return;
     }
+    request_metadata(c);
 }
 
 static void h2_on_body(fv_h2_stream_t *st, const uint8_t *p, size_t len, bool end, void *data)
 {
     grpc_call_t *c = fv_h2_stream_data(st);
-    if (!c || c->answered || c->dispatched)
+    if (!c || c->answered || c->dispatched || c->held)
         return;
     if (len > c->g->max_buffered - buffered_total || buffered_total > c->g->max_buffered) {
         answer_error(c, FV_GRPC_RESOURCE_EXHAUSTED,
@@ -310,13 +490,30 @@ static void h2_on_close(fv_h2_stream_t *st, uint32_t code, void *data)
     c->st = NULL;
     if (c->dispatched && c->req)
         fv_rpc_cancel(c->req);           /* the handler hears it; on_done follows */
+    if (c->held) {
+        c->held = false;
+        c->g->stats.in_flight--;
+        c->g->stats.failed++;
+        c->in_fn++;                      /* the stream stays valid through on_cancel */
+        if (c->cbs && c->cbs->on_cancel)
+            c->cbs->on_cancel(c, c->cbs_data);
+        c->in_fn--;
+    }
     call_maybe_free(c);
+}
+
+static void h2_on_writable(fv_h2_stream_t *st, void *data)
+{
+    grpc_call_t *c = fv_h2_stream_data(st);
+    if (c && c->held && c->cbs && c->cbs->on_writable)
+        c->cbs->on_writable(c, c->cbs_data);
 }
 
 static const fv_h2_handler_t grpc_h2_handler = {
     .on_request = h2_on_request,
     .on_body = h2_on_body,
     .on_close = h2_on_close,
+    .on_writable = h2_on_writable,
 };
 
 static int h2_factory(fv_sock_t *s, void *data, const fv_sock_driver_t **driver, void **state)
@@ -361,6 +558,96 @@ int fv_grpc_server_route(fv_grpc_server_t *g, const char *service, const char *r
     r->next = g->routes;
     g->routes = r;
     return 0;
+}
+
+int fv_grpc_server_stream_method(fv_grpc_server_t *g, const char *service, const char *method,
+                                 fv_grpc_stream_fn fn, void *data)
+{
+    if (!g || !service || !*service || !method || !*method || !fn ||
+        strlen(service) >= GRPC_NAME_MAX || strlen(method) >= GRPC_NAME_MAX)
+        return FV_EINVAL;
+    for (grpc_smethod_t *m = g->smethods; m; m = m->next)
+        if (strcmp(m->service, service) == 0 && strcmp(m->method, method) == 0)
+            return FV_EEXIST;
+    grpc_smethod_t *m = fv_calloc(1, sizeof(*m));
+    snprintf(m->service, sizeof(m->service), "%s", service);
+    snprintf(m->method, sizeof(m->method), "%s", method);
+    m->fn = fn;
+    m->data = data;
+    m->next = g->smethods;
+    g->smethods = m;
+    return 0;
+}
+
+void fv_grpc_stream_set_cbs(fv_grpc_stream_t *s, const fv_grpc_stream_cbs_t *cbs, void *data)
+{
+    s->cbs = cbs;
+    s->cbs_data = data;
+}
+
+int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
+{
+    if (!s->held)
+        return FV_EINVAL;
+    if (!s->st)
+        return FV_ECANCELED;
+    if (len > s->g->max_msg)
+        return FV_ETOOBIG;
+    if (!s->begun) {
+        int rc = fv_h2_stream_begin(s->st, ok_head, 3);
+        if (rc < 0)
+            return rc;
+        s->begun = true;
+        s->answered = true;
+        if (!s->st)
+            return FV_ECANCELED;
+    }
+    /* one write for prefix and message: a refusal must not leave half a frame queued */
+    uint8_t *frame = fv_try_malloc(FV_RPC_FRAME_HEADER + len);
+    if (!frame)
+        return FV_ENOMEM;
+    fv_rpc_frame_header(frame, (uint32_t)len);
+    if (len)
+        memcpy(frame + FV_RPC_FRAME_HEADER, msg, len);
+    int rc = fv_h2_stream_write(s->st, frame, FV_RPC_FRAME_HEADER + len);
+    fv_free(frame);
+    return rc;
+}
+
+void fv_grpc_stream_finish(fv_grpc_stream_t *s, int code, const char *message)
+{
+    if (!s->held)
+        return;
+    s->held = false;
+    s->g->stats.in_flight--;
+    if (!s->begun) {
+        if (code == 0)
+            answer_ok(s, NULL, 0, no_md);
+        else
+            answer_fv(s, code, message, no_md);
+    } else if (s->st) {
+        char num[12];
+        snprintf(num, sizeof(num), "%d", code ? fv_err_grpc_status(code) : 0);
+        fv_buf_t enc;
+        fv_buf_init(&enc, 4096);
+        if (code && fv_grpc_message_encode(&enc, message && *message ? message
+                                                                     : fv_strerror(code)) < 0)
+            fv_buf_reset(&enc);
+        fv_h2_header_t trailers[] = {
+            {FV_SLICE_LIT("grpc-status"), fv_slice_cstr(num)},
+            {FV_SLICE_LIT("grpc-message"), fv_buf_slice(&enc)},
+        };
+        if (code)
+            s->g->stats.failed++;
+        else
+            s->g->stats.ok++;
+        s->busy = true;
+        if (fv_h2_stream_end(s->st, trailers, enc.len ? 2 : 1) < 0 && s->st)
+            fv_h2_stream_reset(s->st, 2);
+        s->busy = false;
+        fv_buf_dispose(&enc);
+    }
+    call_maybe_free(s);
 }
 
 void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http)

@@ -2,8 +2,10 @@
  * become calls on the module's method table through fv_rpc_dispatch (rpc/rpc.h).
  *
  * A request is POST /<service>/<method> with content-type application/grpc (or +proto) and one
- * length-prefixed message (unary). <service> picks the rpc module: a route added with
- * fv_grpc_server_route(), else the service the server's own module serves (fv_rpc_serve), or
+ * length-prefixed message. A server-streaming method added with fv_grpc_server_stream_method
+ * (below) is served here; any other <service> picks the rpc module (a unary call): a route
+ * added with fv_grpc_server_route(), else the service the server's own module serves
+ * (fv_rpc_serve), or
  * the module's own name as an alias of it (what rpc/grpc_transport.h sends);
  * anything else is UNIMPLEMENTED, as is a method the table lacks. grpc-timeout becomes the
  * call's deadline (DEADLINE_EXCEEDED when it passes); a message over max_message_bytes is
@@ -14,7 +16,10 @@
  * many clients each sending most of a large message cannot hold memory without bound. An answer goes as headers,
  * one message and trailers (grpc-status 0); an error as trailers-only (grpc-status and the
  * percent-encoded grpc-message, FV_E codes mapped by fv_err_grpc_status). A client that resets
- * the stream or goes away cancels the call (the handler's cancel callback runs).
+ * the stream or goes away cancels the call (the handler's cancel callback runs). Custom
+ * request metadata (rpc/metadata.h: reserved names left out, -bin values base64-decoded) reaches
+ * the handler, and the handler's answer headers and trailers go back (in the one header block
+ * of an error).
  *
  * Everything runs on the loop thread of the rpc. */
 #ifndef FV_NET_GRPC_SERVER_H
@@ -46,6 +51,43 @@ FV_MUST_USE int fv_grpc_server_new(fv_rpc_t *rpc, const char *module, const fv_g
  * copied. 0, FV_EINVAL, FV_EEXIST. */
 FV_MUST_USE int fv_grpc_server_route(fv_grpc_server_t *g, const char *service,
                                      const char *rpc_module);
+
+/* ---- server-streaming methods ----
+ *
+ * A method that answers with several messages then a status, served by the gRPC server itself
+ * rather than a method table (the rpc layer's calls are unary). The handler gets the request
+ * message (the protobuf bytes, valid during the call) and a stream; it sends messages with
+ * fv_grpc_stream_send (each a protobuf, framed here) and ends with fv_grpc_stream_finish. A
+ * stream queues at most FV_H2_STREAM_MAX_QUEUED unsent bytes: past that send is FV_EAGAIN and
+ * on_writable runs once the client has read them (a client that never reads costs a bounded
+ * amount). When the client cancels, resets or goes away, on_cancel runs and the stream is gone
+ * after it returns; after fv_grpc_stream_finish it is gone at once. */
+typedef struct fv_grpc_stream fv_grpc_stream_t;
+
+typedef struct fv_grpc_stream_cbs {
+    void (*on_cancel)(fv_grpc_stream_t *s, void *data);
+    void (*on_writable)(fv_grpc_stream_t *s, void *data);   /* may be NULL */
+} fv_grpc_stream_cbs_t;
+
+typedef void (*fv_grpc_stream_fn)(fv_grpc_stream_t *s, const uint8_t *msg, size_t len,
+                                  void *data);
+
+/* Serves service/method (copied) as a server-streaming method: fn(data) runs once the request
+ * message is complete. 0, FV_EINVAL, FV_EEXIST. */
+FV_MUST_USE int fv_grpc_server_stream_method(fv_grpc_server_t *g, const char *service,
+                                             const char *method, fv_grpc_stream_fn fn,
+                                             void *data);
+
+/* The stream's callbacks and their data (set once, in fn, before returning). */
+void fv_grpc_stream_set_cbs(fv_grpc_stream_t *s, const fv_grpc_stream_cbs_t *cbs, void *data);
+
+/* Sends one message. 0, FV_EAGAIN (queue full: wait for on_writable), FV_ETOOBIG (over the
+ * server's max_message_bytes), FV_ECANCELED (the client is gone; on_cancel has run or runs),
+ * FV_ENOMEM. */
+FV_MUST_USE int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len);
+
+/* Ends with an FV_E code (0 for OK) and, for an error, a sentence; the stream is gone after. */
+void fv_grpc_stream_finish(fv_grpc_stream_t *s, int code, const char *message);
 
 /* Serves gRPC on http's port: connections opening with the HTTP/2 preface go to the h2 driver
  * with this server's calls. */

@@ -2,8 +2,9 @@
  *
  * A connection whose first bytes are the HTTP/2 preface is handed (by the HTTP server's h2
  * factory) to the h2 driver; each request stream reaches a handler as an fv_h2_stream_t. The
- * handler answers once, at once or later, with fv_h2_stream_respond() (head, a body, trailers)
- * or resets the stream. The driver keeps the protocol's limits:
+ * handler answers once, at once or later, with fv_h2_stream_respond() (head, a body, trailers),
+ * or streams an answer produced over time (fv_h2_stream_begin, _write, _end), or resets the
+ * stream. The driver keeps the protocol's limits:
  *
  * - SETTINGS: max_concurrent_streams, max_frame_bytes, max_header_list_bytes and the initial
  *   windows are advertised and enforced (a header list over its limit resets its stream; a
@@ -63,6 +64,9 @@ typedef struct fv_h2_handler {
     /* The stream is gone: answered and sent (error_code 0), reset by the peer, or the
      * connection closed. Runs once for every stream on_request saw; drop st after it. */
     void (*on_close)(fv_h2_stream_t *st, uint32_t error_code, void *data);
+    /* A streaming answer's queue drained after fv_h2_stream_write refused bytes (FV_EAGAIN):
+     * write again. Once per refusal; may be NULL. */
+    void (*on_writable)(fv_h2_stream_t *st, void *data);
 } fv_h2_handler_t;
 
 /* A driver for socket s (from an fv_http_h2_factory_cb): lim (copied; NULL for the defaults),
@@ -79,6 +83,10 @@ FV_MUST_USE int fv_h2_conn_new(fv_sock_t *s, const fv_h2_limits_t *lim,
 fv_slice_t fv_h2_stream_method(const fv_h2_stream_t *st);
 fv_slice_t fv_h2_stream_path(const fv_h2_stream_t *st);
 fv_slice_t fv_h2_stream_header(const fv_h2_stream_t *st, const char *name);
+/* The request headers in order, pseudo-headers included: *pos starts at 0; false after the
+ * last. Valid until on_close. */
+bool fv_h2_stream_header_next(const fv_h2_stream_t *st, size_t *pos, fv_slice_t *name,
+                              fv_slice_t *value);
 uint32_t fv_h2_stream_id(const fv_h2_stream_t *st);
 uv_loop_t *fv_h2_stream_loop(const fv_h2_stream_t *st);
 
@@ -94,6 +102,23 @@ void *fv_h2_stream_data(const fv_h2_stream_t *st);
 FV_MUST_USE int fv_h2_stream_respond(fv_h2_stream_t *st, const fv_h2_header_t *head,
                                      size_t head_count, const void *body, size_t len,
                                      const fv_h2_header_t *trailers, size_t trailer_count);
+
+/* Streaming answers, for a body produced over time: fv_h2_stream_begin sends the head and
+ * keeps the stream open; fv_h2_stream_write queues body bytes (copied), sent as the peer's
+ * windows allow; fv_h2_stream_end sends the trailers (none: END_STREAM on the last DATA) after
+ * what is queued. A stream holds at most FV_H2_STREAM_MAX_QUEUED unsent bytes (one write may
+ * pass it): past that write refuses with FV_EAGAIN and on_writable runs once the queue has
+ * drained, so a peer that does not read costs a bounded amount. All three: 0, FV_ECANCELED
+ * (the stream or the connection is gone), FV_EINVAL (answered already / not begun, or ended),
+ * FV_ENOMEM; write also FV_EAGAIN. on_close may run before they return. */
+#define FV_H2_STREAM_MAX_QUEUED (64u * 1024u)
+FV_MUST_USE int fv_h2_stream_begin(fv_h2_stream_t *st, const fv_h2_header_t *head,
+                                   size_t head_count);
+FV_MUST_USE int fv_h2_stream_write(fv_h2_stream_t *st, const void *p, size_t len);
+FV_MUST_USE int fv_h2_stream_end(fv_h2_stream_t *st, const fv_h2_header_t *trailers,
+                                 size_t trailer_count);
+/* Bytes written and not yet handed to the connection. */
+size_t fv_h2_stream_queued(const fv_h2_stream_t *st);
 
 /* Ends the stream with RST_STREAM error_code (an RFC 9113 code). on_close follows (perhaps
  * before this returns). */

@@ -39,6 +39,13 @@ struct fv_h2_stream {
     size_t body_off;
     fv_buf_t trailers;              /* "name\0value\0", sent after the body */
     size_t trailer_count;
+    fv_buf_t out;                   /* a streaming answer's queued body bytes */
+    size_t out_off;                 /* of them, handed to nghttp2 */
+    bool streaming;                 /* begun with fv_h2_stream_begin */
+    bool ending;                    /* fv_h2_stream_end: trailers after the queued bytes */
+    bool deferred;                  /* read_body said DEFERRED: resume on the next write */
+    bool want_writable;             /* a write was refused: on_writable is owed */
+    bool writable_due;              /* the queue drained since: deliver on_writable */
     bool requested;                 /* on_request ran: on_close is owed */
     bool answered;                  /* respond or reset was called */
     bool told_closed;               /* on_close ran */
@@ -110,6 +117,7 @@ static void stream_free(fv_h2_stream_t *st)
         st->next->prev = st->prev;
     fv_buf_dispose(&st->hdrs);
     fv_buf_dispose(&st->trailers);
+    fv_buf_dispose(&st->out);
     fv_free(st->body);
     fv_free(st);
 }
@@ -139,6 +147,21 @@ fv_slice_t fv_h2_stream_header(const fv_h2_stream_t *st, const char *name)
         p = v + vl + 1;
     }
     return FV_SLICE_NULL;
+}
+
+bool fv_h2_stream_header_next(const fv_h2_stream_t *st, size_t *pos, fv_slice_t *name,
+                              fv_slice_t *value)
+{
+    if (!st->hdrs.ptr || *pos >= st->hdrs.len)
+        return false;
+    const char *p = st->hdrs.ptr + *pos;
+    size_t nl = strlen(p);
+    const char *v = p + nl + 1;
+    size_t vl = strlen(v);
+    *name = fv_slice(p, nl);
+    *value = fv_slice(v, vl);
+    *pos = (size_t)(v + vl + 1 - st->hdrs.ptr);
+    return true;
 }
 
 fv_slice_t fv_h2_stream_method(const fv_h2_stream_t *st)
@@ -183,6 +206,25 @@ static void conn_maybe_end(h2_conn_t *c)
         fv_sock_end(c->sock);
 }
 
+/* Streams whose queue drained after a refused write hear it now, outside nghttp2's callbacks.
+ * A callback may write (flushing again) or end streams, so the list is walked afresh after
+ * each one; the flag is cleared first, so each drain is told once. */
+static void deliver_writable(h2_conn_t *c)
+{
+    if (!c->h->on_writable)
+        return;
+    for (;;) {
+        fv_h2_stream_t *st = c->streams;
+        while (st && !st->writable_due)
+            st = st->next;
+        if (!st || c->closed)
+            return;
+        st->writable_due = false;
+        if (!st->told_closed)
+            c->h->on_writable(st, c->hdata);
+    }
+}
+
 /* Moves nghttp2's pending frames into the socket while it has room. Pulling frames can close
  * streams (their on_close runs from here), which may answer others: the loop takes those too. */
 static void conn_flush(h2_conn_t *c)
@@ -221,12 +263,45 @@ static void conn_flush(h2_conn_t *c)
         fv_sock_write_send(c->sock, w, NULL, 0, NULL);
     c->in_flush = false;
     conn_maybe_end(c);
+    deliver_writable(c);
+}
+
+static ssize_t read_trailers(nghttp2_session *session, fv_h2_stream_t *st, uint32_t *flags);
+
+/* A streaming answer: what is queued, DEFERRED while nothing is (until the next write), and
+ * the end (trailers) once fv_h2_stream_end was called and the queue is empty. */
+static ssize_t read_stream(nghttp2_session *session, fv_h2_stream_t *st, uint8_t *buf,
+                           size_t length, uint32_t *flags)
+{
+    size_t n = st->out.len - st->out_off;
+    if (n > length)
+        n = length;
+    if (n)
+        memcpy(buf, st->out.ptr + st->out_off, n);
+    st->out_off += n;
+    if (st->out_off < st->out.len)
+        return (ssize_t)n;
+    fv_buf_reset(&st->out);
+    st->out_off = 0;
+    if (st->want_writable) {
+        st->want_writable = false;
+        st->writable_due = true;
+    }
+    if (st->ending)
+        return read_trailers(session, st, flags) < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
+                                                     : (ssize_t)n;
+    if (n)
+        return (ssize_t)n;
+    st->deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
 }
 
 static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *user)
 {
     fv_h2_stream_t *st = src->ptr;
+    if (st->streaming)
+        return read_stream(session, st, buf, length, flags);
     size_t n = st->body_len - st->body_off;
     if (n > length)
         n = length;
@@ -235,22 +310,29 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     st->body_off += n;
     if (st->body_off < st->body_len)
         return (ssize_t)n;
+    return read_trailers(session, st, flags) < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
+                                                 : (ssize_t)n;
+}
+
+/* The body has ended: EOF, and the trailers when there are any. -1 out of memory. */
+static ssize_t read_trailers(nghttp2_session *session, fv_h2_stream_t *st, uint32_t *flags)
+{
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (st->trailer_count) {
         nghttp2_nv inline_nv[H2_NV_INLINE];
         nghttp2_nv *nv = inline_nv;
         if (st->trailer_count > H2_NV_INLINE &&
             !(nv = fv_try_malloc(st->trailer_count * sizeof(*nv))))
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            return -1;
         nv_from_buf(&st->trailers, nv, st->trailer_count);
         /* nghttp2 copies the trailers; without them the stream still ends (END_STREAM on the
          * last DATA), which a client reads as a missing status rather than a hang */
-        if (nghttp2_submit_trailer(session, id, nv, st->trailer_count) == 0)
+        if (nghttp2_submit_trailer(session, st->id, nv, st->trailer_count) == 0)
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         if (nv != inline_nv)
             fv_free(nv);
     }
-    return (ssize_t)n;
+    return 0;
 }
 
 int fv_h2_stream_respond(fv_h2_stream_t *st, const fv_h2_header_t *head, size_t head_count,
@@ -296,6 +378,89 @@ int fv_h2_stream_respond(fv_h2_stream_t *st, const fv_h2_header_t *head, size_t 
     return 0;
 }
 
+int fv_h2_stream_begin(fv_h2_stream_t *st, const fv_h2_header_t *head, size_t head_count)
+{
+    h2_conn_t *c = st->conn;
+    if (st->told_closed || c->closed)
+        return FV_ECANCELED;
+    if (st->answered || head_count == 0)
+        return FV_EINVAL;
+    nghttp2_nv inline_nv[H2_NV_INLINE];
+    nghttp2_nv *nv = inline_nv;
+    if (head_count > H2_NV_INLINE && !(nv = fv_try_malloc(head_count * sizeof(*nv))))
+        return FV_ENOMEM;
+    for (size_t i = 0; i < head_count; i++)
+        nv[i] = (nghttp2_nv){(uint8_t *)head[i].name.ptr, (uint8_t *)head[i].value.ptr,
+                             head[i].name.len, head[i].value.len, NGHTTP2_NV_FLAG_NONE};
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
+    int rc = nghttp2_submit_response(c->session, st->id, nv, head_count, &prd) == 0 ? 0
+                                                                                 : FV_ENOMEM;
+    if (nv != inline_nv)
+        fv_free(nv);
+    if (rc < 0)
+        return rc;
+    st->answered = true;
+    st->streaming = true;
+    conn_flush(c);
+    return 0;
+}
+
+/* The queued bytes changed or the end was asked for: a provider that said DEFERRED runs
+ * again. */
+static void stream_resume(fv_h2_stream_t *st)
+{
+    h2_conn_t *c = st->conn;
+    if (st->deferred) {
+        st->deferred = false;
+        if (nghttp2_session_resume_data(c->session, st->id) != 0) {
+            fv_h2_stream_reset(st, 2);
+            return;
+        }
+    }
+    conn_flush(c);
+}
+
+int fv_h2_stream_write(fv_h2_stream_t *st, const void *p, size_t len)
+{
+    if (st->told_closed || st->conn->closed)
+        return FV_ECANCELED;
+    if (!st->streaming || st->ending)
+        return FV_EINVAL;
+    if (st->out.len - st->out_off >= FV_H2_STREAM_MAX_QUEUED) {
+        st->want_writable = true;
+        return FV_EAGAIN;
+    }
+    int rc = fv_buf_append(&st->out, p, len);
+    if (rc < 0)
+        return rc;
+    stream_resume(st);
+    return 0;
+}
+
+size_t fv_h2_stream_queued(const fv_h2_stream_t *st)
+{
+    return st->out.len - st->out_off;
+}
+
+int fv_h2_stream_end(fv_h2_stream_t *st, const fv_h2_header_t *trailers, size_t trailer_count)
+{
+    if (st->told_closed || st->conn->closed)
+        return FV_ECANCELED;
+    if (!st->streaming || st->ending)
+        return FV_EINVAL;
+    int rc = 0;
+    for (size_t i = 0; i < trailer_count && rc == 0; i++)
+        rc = nv_put(&st->trailers, trailers[i].name, trailers[i].value);
+    if (rc < 0) {
+        fv_buf_reset(&st->trailers);
+        return rc;
+    }
+    st->trailer_count = trailer_count;
+    st->ending = true;
+    stream_resume(st);
+    return 0;
+}
+
 void fv_h2_stream_reset(fv_h2_stream_t *st, uint32_t error_code)
 {
     h2_conn_t *c = st->conn;
@@ -321,6 +486,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     st->id = frame->hd.stream_id;
     fv_buf_init(&st->hdrs, 0);      /* bounded by max_header_list_bytes in on_header */
     fv_buf_init(&st->trailers, 0);  /* bounded by what our own handler sends */
+    fv_buf_init(&st->out, 0);       /* bounded by FV_H2_STREAM_MAX_QUEUED in write */
     st->next = c->streams;
     if (c->streams)
         c->streams->prev = st;

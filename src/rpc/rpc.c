@@ -72,6 +72,8 @@ struct fv_rpc_req {
     fv_rpc_cancel_cb cancel_cb;
     void *cancel_data;
     bool handler_holds;                   /* handed to the handler, not answered */
+    fv_md_t md_in;                        /* request metadata */
+    fv_md_t md_head, md_trail;            /* the handler's, for the answer */
 
     bool queued;                          /* on the defer queue */
     bool delivering;                      /* inside its handler, called from req_deliver */
@@ -248,6 +250,9 @@ static void maybe_free(fv_rpc_req_t *r)
         protobuf_c_message_free_unpacked(r->in, NULL);
     fv_free(r->frame);
     fv_free(r->answer);
+    fv_md_dispose(&r->md_in);
+    fv_md_dispose(&r->md_head);
+    fv_md_dispose(&r->md_trail);
     fv_free(r);
     if (rpc->stats.in_flight)
         rpc->stats.in_flight--;
@@ -297,6 +302,10 @@ static fv_rpc_req_t *req_new(fv_rpc_t *rpc, const char *module, const char *meth
     r->rpc = rpc;
     r->call.req = r;
     r->start_ns = fv_now_ns();
+    /* the request's list was bounded by the transport's header limit already */
+    fv_md_init(&r->md_in, 64u * 1024u);
+    fv_md_init(&r->md_head, 0);
+    fv_md_init(&r->md_trail, 0);
     if (deadline_ms == 0)
         deadline_ms = FV_RPC_DEFAULT_DEADLINE_MS;
     if (deadline_ms > FV_RPC_MAX_DEADLINE_MS)
@@ -591,6 +600,36 @@ void fv_rpc_call_on_cancel(fv_rpc_call_t *call, fv_rpc_cancel_cb cb, void *data)
     call->req->cancel_data = data;
 }
 
+const fv_md_t *fv_rpc_call_metadata(const fv_rpc_call_t *call)
+{
+    return &call->req->md_in;
+}
+
+static int call_add_md(fv_rpc_call_t *call, fv_md_t *md, const char *name, const void *value,
+                       size_t len)
+{
+    if (!call || !name || !call->req->handler_holds)
+        return FV_EINVAL;
+    return fv_md_add(md, fv_slice_cstr(name), value, len);
+}
+
+int fv_rpc_call_add_header(fv_rpc_call_t *call, const char *name, const void *value, size_t len)
+{
+    return call_add_md(call, call ? &call->req->md_head : NULL, name, value, len);
+}
+
+int fv_rpc_call_add_trailer(fv_rpc_call_t *call, const char *name, const void *value, size_t len)
+{
+    return call_add_md(call, call ? &call->req->md_trail : NULL, name, value, len);
+}
+
+void fv_rpc_req_answer_metadata(const fv_rpc_req_t *req, const fv_md_t **headers,
+                                const fv_md_t **trailers)
+{
+    *headers = &req->md_head;
+    *trailers = &req->md_trail;
+}
+
 const char *fv_rpc_call_method(const fv_rpc_call_t *call)
 {
     return call->req->method;
@@ -630,7 +669,7 @@ void fv_rpc_remote_done(fv_rpc_req_t *r, int status, const uint8_t *frame, size_
 }
 
 int fv_rpc_dispatch(fv_rpc_t *rpc, const char *module, const char *method,
-                    const uint8_t *frame, size_t len, uint32_t deadline_ms,
+                    const uint8_t *frame, size_t len, const fv_md_t *md, uint32_t deadline_ms,
                     fv_rpc_dispatch_cb done, void *data, fv_rpc_req_t **out)
 {
     if (!rpc || !module || !method || (!frame && len) || !done)
@@ -655,6 +694,13 @@ int fv_rpc_dispatch(fv_rpc_t *rpc, const char *module, const char *method,
     }
     memcpy(r->frame, frame, len);
     r->frame_len = len;
+    if (md) {
+        int rc = fv_md_copy(&r->md_in, md);
+        if (rc < 0) {
+            finish(r, rc, "request metadata: %s", fv_strerror(rc));
+            return 0;
+        }
+    }
     push(r, req_deliver);
     return 0;
 }

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "core/err.h"
+#include "rpc/metadata.h"
 
 typedef struct fv_rpc fv_rpc_t;
 typedef struct fv_rpc_call fv_rpc_call_t;   /* a call as its handler sees it */
@@ -106,6 +107,19 @@ void fv_rpc_fail(fv_rpc_call_t *call, int code, const char *fmt, ...) FV_PRINTF(
 typedef void (*fv_rpc_cancel_cb)(fv_rpc_call_t *call, void *data);
 void fv_rpc_call_on_cancel(fv_rpc_call_t *call, fv_rpc_cancel_cb cb, void *data);
 
+/* The request's custom metadata (empty for a call made in this process: fv_rpc_call carries
+ * none). Valid while the call is. */
+const fv_md_t *fv_rpc_call_metadata(const fv_rpc_call_t *call);
+
+/* Custom metadata for the answer: headers (sent before the message, or with the status of an
+ * error) and trailers (sent with the status). Add them before answering; a gRPC client sees
+ * them, a caller in this process does not. 0, FV_EINVAL (a reserved or malformed name, a bad
+ * text value, or the call is answered already), FV_ETOOBIG (over 8 KiB a list), FV_ENOMEM. */
+FV_MUST_USE int fv_rpc_call_add_header(fv_rpc_call_t *call, const char *name, const void *value,
+                                       size_t len);
+FV_MUST_USE int fv_rpc_call_add_trailer(fv_rpc_call_t *call, const char *name,
+                                        const void *value, size_t len);
+
 /* The call's method name and its remaining time (0 when past). */
 const char *fv_rpc_call_method(const fv_rpc_call_t *call);
 uint64_t fv_rpc_call_remaining_ms(const fv_rpc_call_t *call);
@@ -128,16 +142,23 @@ void fv_rpc_set_remote(fv_rpc_t *rpc, const fv_rpc_transport_t *t, void *data);
 void fv_rpc_remote_done(fv_rpc_req_t *req, int status, const uint8_t *frame, size_t len,
                         const char *message);
 
-/* A call that arrived from another process: runs module's method on the request frame and
- * calls done(status, answer frame, message, data) once, from the loop, never inside this call
+/* A call that arrived from another process: runs module's method on the request frame, with
+ * md (copied; NULL for none) as its request metadata, and calls done(status, answer frame,
+ * message, data) once, from the loop, never inside this call
  * (answer valid during done only). Returns 0, or FV_EINVAL for missing arguments. *out (may be
  * NULL) is a handle for fv_rpc_cancel (the remote caller went away: done then runs with
  * FV_ECANCELED and the handler gets its cancel callback), valid until done starts. */
 typedef void (*fv_rpc_dispatch_cb)(int status, const uint8_t *frame, size_t len,
                                    const char *message, void *data);
 FV_MUST_USE int fv_rpc_dispatch(fv_rpc_t *rpc, const char *module, const char *method,
-                                const uint8_t *frame, size_t len, uint32_t deadline_ms,
-                                fv_rpc_dispatch_cb done, void *data, fv_rpc_req_t **out);
+                                const uint8_t *frame, size_t len, const fv_md_t *md,
+                                uint32_t deadline_ms, fv_rpc_dispatch_cb done, void *data,
+                                fv_rpc_req_t **out);
+
+/* During a dispatched call's done callback: the metadata its handler added for the answer
+ * (empty lists when none, or when the call failed before its handler). */
+void fv_rpc_req_answer_metadata(const fv_rpc_req_t *req, const fv_md_t **headers,
+                                const fv_md_t **trailers);
 
 /* The service name module serves ("finalverse.world.v1.WorldService"), or NULL. Valid until
  * the rpc closes. */

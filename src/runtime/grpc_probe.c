@@ -1,10 +1,13 @@
 /* grpc_probe.c - finalverse.testing.v1.Probe, served by every module when grpc.probe_service
  * is on (tests and interop checks, never production): Sleep answers after the time asked, so
- * a deadline or a cancel can overtake it; Echo answers its message, for size limits. Like the
+ * a deadline or a cancel can overtake it; Echo answers its message, for size limits, and sends
+ * the request's custom metadata back as answer headers and again as trailers (for metadata
+ * round trips; a name prefixed "fail-" makes it an error, to see metadata on one). Like the
  * health service it is a method table of its own, the rpc module "<module>.probe". */
 #include "runtime/runtime_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "probe.pb-c.h"
@@ -53,7 +56,26 @@ static void on_sleep(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data
 
 static void on_echo(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
 {
-    fv_rpc_reply(call, in);     /* the input is of the output type: answered as it came */
+    (void)data;
+    const fv_md_t *md = fv_rpc_call_metadata(call);
+    bool fail = false;
+    for (size_t i = 0; i < md->count; i++) {
+        fv_slice_t name, value;
+        fv_md_at(md, i, &name, &value);
+        char key[256];
+        snprintf(key, sizeof(key), "%.*s", (int)name.len, name.ptr);
+        fail = fail || strncmp(key, "fail-", 5) == 0;
+        int rc = fv_rpc_call_add_header(call, key, value.ptr, value.len);
+        rc = rc ? rc : fv_rpc_call_add_trailer(call, key, value.ptr, value.len);
+        if (rc < 0) {
+            fv_rpc_fail(call, rc, "echoing metadata %s: %s", key, fv_strerror(rc));
+            return;
+        }
+    }
+    if (fail)
+        fv_rpc_fail(call, FV_EINVAL, "asked to fail by metadata");
+    else
+        fv_rpc_reply(call, in);   /* the input is of the output type: answered as it came */
 }
 
 static const fv_rpc_method_t probe_methods[] = {

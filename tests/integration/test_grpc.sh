@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_grpc.sh - a gRPC client nobody here wrote (Debian's python3-grpcio) calls a running
-# module on its own port: health Check (SERVING, NOT_FOUND for a service it lacks), unary calls
-# on the probe service (grpc.probe_service), a message just under the limit and one over it
+# module on its own port: health Check (SERVING, NOT_FOUND for a service it lacks) and Watch
+# (the status first, then open until cancelled; SERVICE_UNKNOWN for a service it lacks), unary calls
+# on the probe service (grpc.probe_service), custom metadata (text and -bin) both ways, a
+# message just under the limit and one over it
 # (RESOURCE_EXHAUSTED), an unknown method and an unknown service (UNIMPLEMENTED), a deadline
 # that passes (DEADLINE_EXCEEDED), and a cancelled call whose end reaches the module (its
 # calls in flight fall back to 0); then h2load drives many streams over few connections.
@@ -67,6 +69,23 @@ say(ans == b"\x08\x01", "health Check of the module by name says SERVING")
 c = code_of("/grpc.health.v1.Health/Check", b"\x0a\x04nope")
 say(c == "NOT_FOUND", "health Check of an unknown service is NOT_FOUND (%s)" % c)
 
+# Watch (server-streaming): the status now, and the stream stays open until the client cancels
+watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=ident,
+                        response_deserializer=ident)
+it = watch(b"", timeout=30)
+first = next(it)
+say(first == b"\x08\x01", "health Watch starts with SERVING (%r)" % first)
+it.cancel()
+try:
+    next(it)
+    say(False, "a cancelled Watch ends")
+except grpc.RpcError as e:
+    say(e.code().name == "CANCELLED", "a cancelled Watch ends as CANCELLED (%s)" % e.code().name)
+it = watch(b"\x0a\x04nope", timeout=30)
+first = next(it)
+say(first == b"\x08\x03", "Watch of an unknown service says SERVICE_UNKNOWN (%r)" % first)
+it.cancel()
+
 # unary through the module's method table
 c = code_of("/finalverse.testing.v1.Probe/Sleep", b"")
 say(c == "OK", "Probe/Sleep 0 ms answers OK (%s)" % c)
@@ -77,6 +96,28 @@ say(ans == msg, "Probe/Echo returns a message near the limit intact")
 big = b"\x0a" + varint(70000) + b"x" * 70000
 c = code_of("/finalverse.testing.v1.Probe/Echo", big)
 say(c == "RESOURCE_EXHAUSTED", "a message over the limit is RESOURCE_EXHAUSTED (%s)" % c)
+
+# custom metadata both ways: Probe/Echo sends the request's metadata back as headers and
+# trailers; -bin values travel base64 and arrive as the same bytes; reserved names stay out
+raw = bytes(range(256))
+md = (("x-text", "hello world"), ("x-blob-bin", raw), ("x-empty-bin", b""))
+ans, call = unary("/finalverse.testing.v1.Probe/Echo").with_call(msg, metadata=md, timeout=5)
+head, trail = dict(call.initial_metadata()), dict(call.trailing_metadata())
+say(ans == msg, "Probe/Echo with metadata answers its message")
+say(head.get("x-text") == "hello world" and trail.get("x-text") == "hello world",
+    "a text metadata value comes back in headers and trailers")
+say(head.get("x-blob-bin") == raw and trail.get("x-blob-bin") == raw,
+    "a -bin value of every byte comes back intact")
+say(head.get("x-empty-bin") == b"", "an empty -bin value comes back empty")
+say(not any(k.startswith("grpc-") or k in ("user-agent", "te") for k in head),
+    "no reserved header is echoed as metadata (%r)" % sorted(head))
+try:
+    unary("/finalverse.testing.v1.Probe/Echo")(msg, metadata=(("fail-now", "1"),), timeout=5)
+    say(False, "an error with metadata fails")
+except grpc.RpcError as e:
+    got = dict(e.trailing_metadata())
+    say(e.code().name == "INVALID_ARGUMENT" and got.get("fail-now") == "1",
+        "an error answer carries the handler's metadata (%s, %r)" % (e.code().name, got))
 
 # unknown method and service
 c = code_of("/finalverse.testing.v1.Probe/Nope", b"")

@@ -4,8 +4,10 @@
  * needs percent-encoding, a deadline from grpc-timeout, a message over the limit told from its
  * prefix (RESOURCE_EXHAUSTED), a compressed flag without grpc-encoding, a prefix longer than
  * the body, a protobuf that does not decode, gzip asked for, a client reset reaching the
- * handler, and a request that is not gRPC. Also the grpc-timeout, grpc-message and path
- * helpers. */
+ * handler, a request that is not gRPC, and custom metadata both ways (-bin values padded,
+ * unpadded and not base64; names a handler may not set). Also the grpc-timeout, grpc-message
+ * and path helpers, and a server-streaming method (three messages then OK; a held stream
+ * whose client resets it hears on_cancel). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,10 +37,17 @@ typedef struct tc {
     /* handler side */
     int cancels;
     int held;
+    char md_seen[64];              /* what Meta read of x-key-bin, as hex */
+    int md_reserved_rc;            /* Meta adding grpc-status as a header */
+    int md_ua_seen;                /* user-agent reached Meta as metadata */
+    fv_grpc_stream_t *stream;      /* a Watch-like stream held open */
+    int stream_cancels;
     /* client side */
     int http_status;
     int grpc_status;               /* -1 until seen */
     char grpc_message[256];
+    char got[64];                  /* the answer's x-got header */
+    char trail_bin[64];            /* the answer's x-t-bin trailer as sent */
     bool trailers_only;            /* grpc-status came in the first header block */
     int header_blocks;
     fv_buf_t data;
@@ -78,6 +87,49 @@ static void m_hold(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
     fv_rpc_call_on_cancel(call, on_cancel, t);
 }
 
+/* Reads x-key-bin and answers with its length as a header and fixed bytes as a -bin trailer. */
+static void m_meta(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    tc_t *t = data;
+    const fv_md_t *md = fv_rpc_call_metadata(call);
+    fv_slice_t v = fv_md_get(md, "x-key-bin");
+    for (size_t i = 0; i < v.len && 2 * i + 2 < sizeof(t->md_seen); i++)
+        snprintf(t->md_seen + 2 * i, 3, "%02x", (unsigned char)v.ptr[i]);
+    t->md_ua_seen = fv_md_get(md, "user-agent").ptr != NULL;
+    t->md_reserved_rc = fv_rpc_call_add_header(call, "grpc-status", "0", 1);
+    char len[16];
+    snprintf(len, sizeof(len), "%zu", v.len);
+    static const uint8_t raw[] = {0x00, 0xff};
+    assert_int_equal(fv_rpc_call_add_header(call, "x-got", len, strlen(len)), 0);
+    assert_int_equal(fv_rpc_call_add_trailer(call, "x-t-bin", raw, sizeof(raw)), 0);
+    m_echo(call, in, data);
+}
+
+/* Server-streaming: the request's bytes as three messages, then OK; a request of "hold"
+ * keeps the stream open after one message. */
+static void on_stream_cancel(fv_grpc_stream_t *s, void *data)
+{
+    tc_t *t = data;
+    t->stream_cancels++;
+    t->stream = NULL;
+}
+
+static const fv_grpc_stream_cbs_t stream_cbs = {on_stream_cancel, NULL};
+
+static void s_repeat(fv_grpc_stream_t *s, const uint8_t *msg, size_t len, void *data)
+{
+    tc_t *t = data;
+    fv_grpc_stream_set_cbs(s, &stream_cbs, t);
+    if (len == 4 && memcmp(msg, "hold", 4) == 0) {
+        assert_int_equal(fv_grpc_stream_send(s, msg, len), 0);
+        t->stream = s;
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fv_grpc_stream_send(s, msg, len), 0);
+    fv_grpc_stream_finish(s, 0, NULL);
+}
+
 static const fv_rpc_method_t methods[] = {
     {"Echo", &finalverse__common__v1__id_request__descriptor,
      &finalverse__common__v1__status__descriptor, m_echo, true},
@@ -85,6 +137,8 @@ static const fv_rpc_method_t methods[] = {
      &finalverse__common__v1__status__descriptor, m_fail, true},
     {"Hold", &finalverse__common__v1__id_request__descriptor,
      &finalverse__common__v1__status__descriptor, m_hold, true},
+    {"Meta", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_meta, true},
 };
 
 static void http_handler(fv_http_req_t *req, void *data)
@@ -112,6 +166,10 @@ static int cli_header(nghttp2_session *session, const nghttp2_frame *frame, cons
         t->grpc_status = atoi((const char *)value);
         t->trailers_only = t->header_blocks == 1;
     }
+    if (namelen == 5 && memcmp(name, "x-got", 5) == 0)
+        snprintf(t->got, sizeof(t->got), "%.*s", (int)valuelen, value);
+    if (namelen == 7 && memcmp(name, "x-t-bin", 7) == 0)
+        snprintf(t->trail_bin, sizeof(t->trail_bin), "%.*s", (int)valuelen, value);
     if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0)
         snprintf(t->grpc_message, sizeof(t->grpc_message), "%.*s", (int)valuelen, value);
     return 0;
@@ -231,10 +289,14 @@ static int setup(void **state)
     fv_rpc_opts_t ro = {.max_message_bytes = 1024};
     assert_int_equal(fv_rpc_new(&t->loop, &ro, &t->rpc), 0);
     assert_int_equal(fv_rpc_serve(t->rpc, "world-engine", "finalverse.test.v1.Things", methods,
-                                  3, t), 0);
+                                  sizeof(methods) / sizeof(methods[0]), t), 0);
     fv_grpc_opts_t go = {.max_message_bytes = 1024, .max_buffered_bytes = next_budget};
     assert_int_equal(fv_grpc_server_new(t->rpc, "world-engine", &go, &t->g), 0);
     assert_int_equal(fv_http_server_new(&t->loop, NULL, http_handler, NULL, &t->srv), 0);
+    assert_int_equal(fv_grpc_server_stream_method(t->g, "finalverse.test.v1.Things", "Repeat",
+                                                  s_repeat, t), 0);
+    assert_int_equal(fv_grpc_server_stream_method(t->g, "finalverse.test.v1.Things", "Repeat",
+                                                  s_repeat, t), FV_EEXIST);
     fv_grpc_server_attach(t->g, t->srv);
     fv_buf_init(&t->sink, 0);
     fv_buf_init(&t->data, 0);
@@ -378,6 +440,82 @@ static void protobuf_does_not_decode(void **state)
     assert_int_equal(t->grpc_status, 3);
 }
 
+static void metadata_round_trip(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Meta", "x-key-bin", "AP8", f, n);   /* 00 ff */
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_string_equal(t->md_seen, "00ff");
+    assert_int_equal(t->md_reserved_rc, FV_EINVAL);
+    assert_string_equal(t->got, "2");
+    assert_string_equal(t->trail_bin, "AP8");
+}
+
+static void metadata_bin_padded(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Meta", "x-key-bin", "AP8=", f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_string_equal(t->md_seen, "00ff");
+}
+
+static void metadata_reserved_not_passed(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Meta", "user-agent", "test/1", f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_int_equal(t->md_ua_seen, 0);
+}
+
+static void metadata_bin_not_base64(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));
+    call(t, "/finalverse.test.v1.Things/Meta", "x-key-bin", "!!!", f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 13);
+    assert_true(t->trailers_only);
+    assert_string_equal(t->md_seen, "");          /* the handler never ran */
+}
+
+static void server_streaming(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {0, 0, 0, 0, 2, 'h', 'i'};
+    call(t, "/finalverse.test.v1.Things/Repeat", NULL, NULL, f, sizeof(f));
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_false(t->trailers_only);
+    assert_int_equal(t->data.len, 3 * sizeof(f));
+    for (int i = 0; i < 3; i++)
+        assert_memory_equal(t->data.ptr + i * sizeof(f), f, sizeof(f));
+}
+
+static void server_stream_cancelled(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {0, 0, 0, 0, 4, 'h', 'o', 'l', 'd'};
+    int32_t id = call(t, "/finalverse.test.v1.Things/Repeat", NULL, NULL, f, sizeof(f));
+    pump(t);
+    assert_non_null(t->stream);
+    assert_int_equal(t->data.len, sizeof(f));
+    assert_int_equal(t->closed, 0);
+    assert_int_equal(nghttp2_submit_rst_stream(t->cli, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL), 0);
+    pump(t);
+    assert_int_equal(t->stream_cancels, 1);
+    assert_null(t->stream);
+}
+
 static void gzip_unimplemented(void **state)
 {
     tc_t *t = *state;
@@ -503,6 +641,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(prefix_longer_than_body, setup, teardown),
         cmocka_unit_test_setup_teardown(protobuf_does_not_decode, setup, teardown),
         cmocka_unit_test_setup_teardown(gzip_unimplemented, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_streaming, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_stream_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(metadata_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(metadata_bin_padded, setup, teardown),
+        cmocka_unit_test_setup_teardown(metadata_reserved_not_passed, setup, teardown),
+        cmocka_unit_test_setup_teardown(metadata_bin_not_base64, setup, teardown),
         cmocka_unit_test_setup_teardown(client_reset_cancels_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(not_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(buffer_budget, setup_small_budget, teardown),

@@ -42,6 +42,7 @@ typedef struct tc {
     int bodies_ended;
     int closes;
     uint32_t last_close_code;
+    int writables;
     fv_h2_stream_t *held[MAX_HELD];
     size_t held_count;
     /* client side */
@@ -93,7 +94,12 @@ static void on_close(fv_h2_stream_t *st, uint32_t code, void *data)
             t->held[i] = NULL;
 }
 
-static const fv_h2_handler_t handler = {on_request, on_body, on_close};
+static void on_writable(fv_h2_stream_t *st, void *data)
+{
+    ((tc_t *)data)->writables++;
+}
+
+static const fv_h2_handler_t handler = {on_request, on_body, on_close, on_writable};
 
 static int factory(fv_sock_t *s, void *data, const fv_sock_driver_t **driver, void **state)
 {
@@ -285,6 +291,63 @@ static void flow_control_follows_the_reader(void **state)
     assert_int_equal(t->data_bytes, 100000);
     assert_true(t->saw_trailer);
     assert_int_equal(t->stream_close_code, 0);
+}
+
+/* A streaming answer to a client whose window opens only as it reads: writes are taken until
+ * the stream's queue passes its ceiling, then refused (FV_EAGAIN) until on_writable says the
+ * queue drained; the end's trailers follow the last byte. */
+static void streaming_answer_is_bounded(void **state)
+{
+    tc_t *t = *state;
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1000}};
+    client_new(t, iv, 1, true);
+    t->mode = HOLD;
+    int32_t id = get(t, "/stream");
+    pump(t);
+    assert_int_equal(t->held_count, 1);
+    fv_h2_stream_t *st = t->held[0];
+    static const fv_h2_header_t head[] = {{FV_SLICE_LIT(":status"), FV_SLICE_LIT("200")}};
+    static const fv_h2_header_t trailers[] = {{FV_SLICE_LIT("x-end"), FV_SLICE_LIT("yes")}};
+    assert_int_equal(fv_h2_stream_write(st, "x", 1), FV_EINVAL);       /* not begun */
+    assert_int_equal(fv_h2_stream_begin(st, head, 1), 0);
+    pump(t);
+    assert_int_equal(t->status, 200);
+    static char piece[30000];
+    memset(piece, 'p', sizeof(piece));
+    size_t written = 0;
+    int rc;
+    while ((rc = fv_h2_stream_write(st, piece, sizeof(piece))) == 0) {
+        written += sizeof(piece);
+        pump(t);
+        assert_true(written < 10 * sizeof(piece));
+    }
+    assert_int_equal(rc, FV_EAGAIN);
+    assert_true(fv_h2_stream_queued(st) >= FV_H2_STREAM_MAX_QUEUED);
+    assert_true(fv_h2_stream_queued(st) < FV_H2_STREAM_MAX_QUEUED + sizeof(piece));
+    assert_int_equal(t->writables, 0);
+    size_t seen = 0;
+    for (int i = 0; i < 1000 && t->data_bytes < written; i++) {
+        assert_int_equal(nghttp2_session_consume(t->cli, id, t->data_bytes - seen), 0);
+        seen = t->data_bytes;
+        pump(t);
+    }
+    assert_int_equal(t->data_bytes, written);
+    assert_int_equal(t->writables, 1);
+    assert_int_equal(t->streams_closed, 0);
+    assert_int_equal(fv_h2_stream_write(st, "tail", 4), 0);
+    assert_int_equal(fv_h2_stream_end(st, trailers, 1), 0);
+    assert_int_equal(fv_h2_stream_write(st, "x", 1), FV_EINVAL);       /* ended */
+    for (int i = 0; i < 10 && t->streams_closed == 0; i++) {
+        assert_int_equal(nghttp2_session_consume(t->cli, id, t->data_bytes - seen), 0);
+        seen = t->data_bytes;
+        pump(t);
+    }
+    assert_int_equal(t->data_bytes, written + 4);
+    assert_true(t->saw_trailer);
+    assert_int_equal(t->streams_closed, 1);
+    assert_int_equal(t->stream_close_code, 0);
+    assert_int_equal(t->closes, 1);
+    assert_int_equal(t->writables, 1);
 }
 
 static void ping_answered(void **state)
@@ -485,6 +548,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(answer_with_trailers, setup, teardown),
         cmocka_unit_test_setup_teardown(settings_advertised, setup, teardown),
         cmocka_unit_test_setup_teardown(flow_control_follows_the_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(streaming_answer_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(ping_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(client_reset_reaches_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(rapid_reset_ends_the_connection, setup, teardown),

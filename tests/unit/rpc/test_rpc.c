@@ -364,7 +364,7 @@ static void garbage_through_dispatch(void **state)
     static const size_t lens[] = {8, 5, 5, 7};
     dispatched_t d[4] = {{0}};
     for (int i = 0; i < 4; i++)
-        assert_int_equal(fv_rpc_dispatch(f.rpc, "world-engine", "Echo", bad[i], lens[i], 0,
+        assert_int_equal(fv_rpc_dispatch(f.rpc, "world-engine", "Echo", bad[i], lens[i], NULL, 0,
                                          on_dispatched, &d[i], NULL),
                          0);
     fv_test_run_until(&f.loop, &d[3].calls, 1, WAIT_MS);
@@ -398,7 +398,7 @@ static int hop_start(void *data, fv_rpc_req_t *req, const char *module, const ch
     hop_t *h = fv_calloc(1, sizeof(*h));
     h->b = hop_target;
     h->req = req;
-    return fv_rpc_dispatch(h->b, module, method, frame, len, deadline_ms, on_hop_answer, h, NULL);
+    return fv_rpc_dispatch(h->b, module, method, frame, len, NULL, deadline_ms, on_hop_answer, h, NULL);
 }
 
 static const fv_rpc_transport_t hop_transport = {hop_start, NULL};
@@ -446,7 +446,7 @@ static void allocation_failures(void **state)
         fv_alloc_fail_at(n);
         assert_int_equal(call(&f, "world-engine", "Echo", "x", 0, &o), 0);
         assert_int_equal(fv_rpc_dispatch(f.rpc, "world-engine", "Echo", frame, sizeof(frame),
-                                         0, on_dispatched, &d, NULL),
+                                         NULL, 0, on_dispatched, &d, NULL),
                          0);
         fv_test_run_until(&f.loop, &o.calls, 1, WAIT_MS);
         fv_test_run_until(&f.loop, &d.calls, 1, WAIT_MS);
