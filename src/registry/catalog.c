@@ -721,8 +721,8 @@ static void unlink_instance(registry_catalog_t *cat, registry_instance_t *inst)
     heap_remove(cat, inst);
 }
 
-/* inst takes old's place: the same position in registration order, new indexes. */
-static void replace_instance(registry_catalog_t *cat, registry_instance_t *old,
+/* inst takes old's position in registration order, its byte count and its id. */
+static void take_order_place(registry_catalog_t *cat, registry_instance_t *old,
                              registry_instance_t *inst)
 {
     inst->prev = old->prev;
@@ -737,11 +737,25 @@ static void replace_instance(registry_catalog_t *cat, registry_instance_t *old,
         cat->last = inst;
     cat->bytes = cat->bytes - old->cost + inst->cost;
     registry_map_put(&cat->ids, inst->id, inst);
-    name_remove_instance(cat, old);
-    name_add_instance(cat, inst);
+}
+
+/* old leaves the deadline heap; inst enters it with its own deadline. */
+static void take_deadline(registry_catalog_t *cat, registry_instance_t *old,
+                          registry_instance_t *inst)
+{
     heap_remove(cat, old);
     inst->heap_pos = SIZE_MAX;
     deadline_update(cat, inst);
+}
+
+/* inst takes old's place: the same position in registration order, new indexes. */
+static void replace_instance(registry_catalog_t *cat, registry_instance_t *old,
+                             registry_instance_t *inst)
+{
+    take_order_place(cat, old, inst);
+    name_remove_instance(cat, old);
+    name_add_instance(cat, inst);
+    take_deadline(cat, old, inst);
 }
 
 /* The same, when the name stays: inst also keeps old's place among its name's instances. */
@@ -749,16 +763,7 @@ static void replace_same_name(registry_catalog_t *cat, registry_instance_t *old,
                               registry_instance_t *inst)
 {
     registry_name_index_t *n = name_slot(cat, old->name, false);
-    inst->prev = old->prev;
-    inst->next = old->next;
-    if (old->prev)
-        old->prev->next = inst;
-    else
-        cat->first = inst;
-    if (old->next)
-        old->next->prev = inst;
-    else
-        cat->last = inst;
+    take_order_place(cat, old, inst);
     inst->name_prev = old->name_prev;
     inst->name_next = old->name_next;
     if (old->name_prev)
@@ -769,11 +774,7 @@ static void replace_same_name(registry_catalog_t *cat, registry_instance_t *old,
         old->name_next->name_prev = inst;
     else
         n->last = inst;
-    cat->bytes = cat->bytes - old->cost + inst->cost;
-    registry_map_put(&cat->ids, inst->id, inst);
-    heap_remove(cat, old);
-    inst->heap_pos = SIZE_MAX;
-    deadline_update(cat, inst);
+    take_deadline(cat, old, inst);
 }
 
 int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst, uint64_t now_ms,
