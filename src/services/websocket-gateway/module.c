@@ -34,39 +34,15 @@ static const fv_cfg_field_t wsg_settings_fields[] = {
                "sessions kept for resume at once; past it the oldest are dropped"),
 };
 
-static double connected_gauge(void *data)
+/* The gauges read the gateway's counters where they live. */
+static double read_size(void *field)
 {
-    return (double)((wsg_t *)data)->connected;
+    return (double)*(const size_t *)field;
 }
 
-static double sessions_gauge(void *data)
+static double read_u64(void *field)
 {
-    return (double)((wsg_t *)data)->session_count;
-}
-
-static double channels_gauge(void *data)
-{
-    return (double)((wsg_t *)data)->channel_count;
-}
-
-static double sent_gauge(void *data)
-{
-    return (double)((wsg_t *)data)->events_sent;
-}
-
-static double coalesced_gauge(void *data)
-{
-    return (double)((wsg_t *)data)->events_coalesced;
-}
-
-static double slow_gauge(void *data)
-{
-    return (double)((wsg_t *)data)->slow_closed;
-}
-
-static double resumed_gauge(void *data)
-{
-    return (double)((wsg_t *)data)->resumed;
+    return (double)*(const uint64_t *)field;
 }
 
 /* Every second; every PRESENCE_REFRESH_S-th writes the presence records again. */
@@ -135,21 +111,31 @@ static int wsg_start(fv_module_ctx_t *ctx, fv_error_t *err)
     uv_timer_start(&gw->sweep, on_sweep, every, every);
     uv_unref((uv_handle_t *)&gw->sweep);
 
-    fv_module_add_gauge(ctx, "finalverse_ws_connections", "Open WebSocket client connections.",
-                        connected_gauge, gw);
-    fv_module_add_gauge(ctx, "finalverse_ws_sessions",
-                        "Sessions, connected or kept for resume.", sessions_gauge, gw);
-    fv_module_add_gauge(ctx, "finalverse_ws_channels", "Channels with local subscribers.",
-                        channels_gauge, gw);
-    fv_module_add_gauge(ctx, "finalverse_ws_events_sent_total", "Events handed to clients.",
-                        sent_gauge, gw);
-    fv_module_add_gauge(ctx, "finalverse_ws_events_coalesced_total",
-                        "Events replaced by a newer one while a client was behind.",
-                        coalesced_gauge, gw);
-    fv_module_add_gauge(ctx, "finalverse_ws_slow_closed_total",
-                        "Clients closed with 1013 for falling too far behind.", slow_gauge, gw);
-    fv_module_add_gauge(ctx, "finalverse_ws_resumed_total", "Sessions resumed without a gap.",
-                        resumed_gauge, gw);
+    const struct {
+        const char *name;
+        const char *help;
+        fv_gauge_fn read;
+        void *field;
+    } gauges[] = {
+        {"finalverse_ws_connections", "Open WebSocket client connections.", read_size,
+         &gw->connected},
+        {"finalverse_ws_sessions", "Sessions, connected or kept for resume.", read_size,
+         &gw->session_count},
+        {"finalverse_ws_channels", "Channels with local subscribers.", read_size,
+         &gw->channel_count},
+        {"finalverse_ws_events_sent_total", "Events handed to clients.", read_u64,
+         &gw->events_sent},
+        {"finalverse_ws_events_coalesced_total",
+         "Events replaced by a newer one while a client was behind.", read_u64,
+         &gw->events_coalesced},
+        {"finalverse_ws_slow_closed_total", "Clients closed with 1013 for falling too far behind.",
+         read_u64, &gw->slow_closed},
+        {"finalverse_ws_resumed_total", "Sessions resumed without a gap.", read_u64,
+         &gw->resumed},
+    };
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+        fv_module_add_gauge(ctx, gauges[i].name, gauges[i].help, gauges[i].read,
+                            gauges[i].field);
     return 0;
 }
 
