@@ -52,11 +52,15 @@ start_registry() {   # data dir
     exit 1
 }
 value() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+ms() { awk -v k="$1" 'index($1, k "{") == 1 || $1 == k { printf "%.1f", $2 * 1000 }' \
+    "${2:-$work/metrics.txt}"; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 mkdir -p "$work/a" "$work/b"
 start_registry "$work/a"
 "$work/registry_bench" register 127.0.0.1 "$port" "$token" "$n" "$window" >"$work/reg.txt"
+sleep 3         # the debounced save of the whole catalog runs meanwhile
+curl -s "http://127.0.0.1:$port/metrics" | grep '^finalverse_registry_' >"$work/metrics_a.txt" || true
 stop_registry   # saves the catalog at close
 "$work/registry_bench" load "$work/a" >"$work/load.txt"
 bytes=$(stat -c %s "$work/a/registry/catalog.json")
@@ -77,13 +81,19 @@ printf '  %-34s %10s /s\n' "last 10,000" "$(value last_10k_per_s "$work/reg.txt"
 printf '  %-34s %10s s\n' "all" "$(value seconds "$work/reg.txt")"
 echo "loading the catalog at $(value loaded "$work/load.txt") instances ($bytes bytes)"
 printf '  %-34s %10s ms\n' "load" "$(value load_ms "$work/load.txt")"
+echo "saving the catalog at $n instances (in process, then in the running registry)"
+printf '  %-34s %10s ms\n' "rendering it whole" "$(value render_whole_ms "$work/load.txt")"
+printf '  %-34s %10s ms\n' "every instance's bytes" "$(value render_pieces_ms "$work/load.txt")"
+printf '  %-34s %10s ms\n' "the snapshot turn" "$(value snapshot_ms "$work/load.txt")"
+printf '  %-34s %10s ms\n' "the next save, one change" "$(value next_save_turn_ms "$work/load.txt")"
+printf '  %-34s %10s ms\n' "loop time, all turns" "$(ms finalverse_registry_save_last_seconds "$work/metrics_a.txt")"
+printf '  %-34s %10s ms\n' "longest turn" "$(ms finalverse_registry_save_turn_max_seconds "$work/metrics_a.txt")"
 echo "$waiters waiters on /v1/agent/services over $catalog instances, one change"
 printf '  %-34s %10s ms\n' "all answered after" "$(value all_answered_ms "$work/wait.txt")"
 printf '  %-34s %10s /s\n' "waiters woken" "$(value woken_per_s "$work/wait.txt")"
 printf '  %-34s %10s ms\n' "worst probe latency meanwhile" "$(value worst_probe_ms "$work/probe.txt")"
 printf '  %-34s %10s\n' "probes answered" "$(value probes "$work/probe.txt")"
-ms() { awk -v k="$1" 'index($1, k "{") == 1 || $1 == k { printf "%.1f", $2 * 1000 }' \
-    "$work/metrics.txt"; }
 printf '  %-34s %10s ms\n' "registry: longest wake-up turn" "$(ms finalverse_registry_wake_turn_max_seconds)"
 printf '  %-34s %10s ms\n' "registry: longest rendering" "$(ms finalverse_registry_render_max_seconds)"
 printf '  %-34s %10s ms\n' "registry: last catalog save" "$(ms finalverse_registry_save_last_seconds)"
+printf '  %-34s %10s ms\n' "registry: its longest turn" "$(ms finalverse_registry_save_turn_max_seconds)"

@@ -78,6 +78,9 @@ void registry_catalog_dispose(registry_catalog_t *cat)
     for (size_t i = 0; i < cat->change_count; i++)
         fv_free(cat->changes[i]);
     fv_free(cat->changes);
+    cat->pinned = false;
+    registry_catalog_unpin(cat);
+    fv_free(cat->graveyard);
     uint32_t dereg = cat->default_deregister_after_ms;
     size_t max_instances = cat->max_instances, max_bytes = cat->max_bytes;
     registry_catalog_init(cat, dereg);
@@ -98,8 +101,40 @@ void registry_instance_free(registry_instance_t *inst)
     for (size_t i = 0; i < 2 * inst->meta_count; i++)
         fv_free(inst->meta[i]);
     fv_free(inst->meta);
+    fv_free(inst->persisted);
     fv_free(inst->output);
     fv_free(inst);
+}
+
+void registry_catalog_retire_piece(registry_catalog_t *cat, char *p)
+{
+    if (!p)
+        return;
+    if (!cat->pinned) {
+        fv_free(p);
+        return;
+    }
+    if (cat->grave_count == cat->grave_cap) {
+        cat->grave_cap = cat->grave_cap ? 2 * cat->grave_cap : 64;
+        cat->graveyard = fv_realloc(cat->graveyard, cat->grave_cap * sizeof(*cat->graveyard));
+    }
+    cat->graveyard[cat->grave_count++] = p;
+}
+
+void registry_catalog_unpin(registry_catalog_t *cat)
+{
+    for (size_t i = 0; i < cat->grave_count; i++)
+        fv_free(cat->graveyard[i]);
+    cat->grave_count = 0;
+    cat->pinned = false;
+}
+
+/* An instance leaves the catalog for good: its bytes may still be in a save's hands. */
+static void drop_instance(registry_catalog_t *cat, registry_instance_t *inst)
+{
+    registry_catalog_retire_piece(cat, inst->persisted);
+    inst->persisted = NULL;
+    registry_instance_free(inst);
 }
 
 /* ---- validation ---- */
@@ -829,7 +864,7 @@ int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst
             bump(cat, old->name);   /* the old name lost an instance */
         }
         inst->modify_index = bump(cat, inst->name);
-        registry_instance_free(old);
+        drop_instance(cat, old);
     }
     if (changed)
         *changed = true;
@@ -861,7 +896,7 @@ static void remove_instance(registry_catalog_t *cat, registry_instance_t *inst)
 {
     bump(cat, inst->name);
     unlink_instance(cat, inst);
-    registry_instance_free(inst);
+    drop_instance(cat, inst);
 }
 
 int registry_catalog_deregister(registry_catalog_t *cat, const char *id)

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "registry/map.h"
 
@@ -74,6 +75,13 @@ typedef struct registry_instance {
     struct registry_instance *name_prev, *name_next; /* the instances of its name */
     uint64_t deadline;           /* when expire() must look at it; UINT64_MAX: never */
     size_t heap_pos;             /* in the deadline heap; SIZE_MAX when not in it */
+    /* persist.c's: the instance's bytes in the catalog file as of persisted_index and
+     * persisted_owned (NULL until a save made them); owned, and let go through
+     * registry_catalog_retire_piece so that a save in progress keeps reading them. */
+    char *persisted;
+    size_t persisted_len;
+    uint64_t persisted_index;
+    bool persisted_owned;
 } registry_instance_t;
 
 typedef struct registry_name_index {
@@ -106,6 +114,11 @@ typedef struct registry_catalog {
     size_t bytes;                /* upper bound of the persisted file's size */
     size_t max_instances;        /* REGISTRY_MAX_INSTANCES unless a test lowers it */
     size_t max_bytes;            /* REGISTRY_MAX_BYTES unless a test lowers it */
+    /* While a save's parts point into the instances' bytes (pinned), bytes let go of wait in
+     * the graveyard until the save is done with them. Owned. */
+    bool pinned;
+    char **graveyard;
+    size_t grave_count, grave_cap;
 } registry_catalog_t;
 
 /* Limits start at REGISTRY_MAX_INSTANCES and REGISTRY_MAX_BYTES; a caller may lower them
@@ -137,6 +150,12 @@ void registry_instance_free(registry_instance_t *inst);   /* NULL-safe */
  * max_instances or max_bytes; registry_catalog_full_msg says which. */
 int registry_catalog_register(registry_catalog_t *cat, registry_instance_t *inst, uint64_t now_ms,
                               bool *changed);
+
+/* Lets go of an instance's persisted bytes (p may be NULL): freed now, or when the save that
+ * pinned the catalog is done. */
+void registry_catalog_retire_piece(registry_catalog_t *cat, char *p);
+/* The save is done with the bytes: the graveyard is emptied. */
+void registry_catalog_unpin(registry_catalog_t *cat);
 
 /* The message for a register refused with FV_ETOOBIG. */
 void registry_catalog_full_msg(const registry_catalog_t *cat, fv_error_t *err);
@@ -226,6 +245,34 @@ FV_MUST_USE int registry_persist_render(const registry_catalog_t *cat, struct fv
                                         fv_error_t *err);
 FV_MUST_USE int registry_persist_write(const char *data_dir, const char *text, size_t len,
                                        fv_error_t *err);
+
+/* The same document in parts, so that no loop turn renders the whole catalog. Each instance
+ * keeps its bytes, made again only when it changed:
+ *   registry_persist_collect   the head and where every instance's bytes are: the catalog as
+ *                              of now. It makes the bytes of changed instances, about
+ *                              budget_bytes of them at most; when more changed, it gives
+ *                              FV_EAGAIN (parts left empty; what it made is kept, so a call on
+ *                              a later turn goes on). On 0 the catalog is pinned: bytes the
+ *                              catalog lets go of stay until parts_dispose. 0, FV_EAGAIN,
+ *                              FV_ECONFLICT (already pinned) or another negative code with err;
+ *   registry_persist_write_parts  the atomic write of them (a worker thread may run it: it
+ *                              only reads the parts, and allocates and logs nothing);
+ *   registry_persist_parts_dispose  on the loop, after the write: unpins the catalog. */
+typedef struct registry_piece {
+    const char *p;
+    size_t len;
+} registry_piece_t;
+typedef struct registry_persist_parts {
+    struct fv_buf head;
+    registry_piece_t *pieces;
+    size_t count;
+} registry_persist_parts_t;
+FV_MUST_USE int registry_persist_collect(registry_catalog_t *cat, size_t budget_bytes,
+                                         registry_persist_parts_t *parts, fv_error_t *err);
+FV_MUST_USE int registry_persist_write_parts(const char *data_dir,
+                                             const registry_persist_parts_t *parts,
+                                             fv_error_t *err);
+void registry_persist_parts_dispose(registry_catalog_t *cat, registry_persist_parts_t *parts);
 
 /* Loads <data_dir>/registry/catalog.json into cat. A missing file is 0 (empty catalog).
  * A corrupt one is logged, moved aside to catalog.json.corrupt and also gives 0 with an empty

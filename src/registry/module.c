@@ -52,6 +52,11 @@ static double gauge_save_last(void *data)
     return (double)((registry_server_t *)data)->persist_last_ms / 1e3;
 }
 
+static double gauge_save_turn_max(void *data)
+{
+    return (double)((registry_server_t *)data)->persist_turn_max_ns / 1e9;
+}
+
 static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
@@ -110,8 +115,11 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
     fv_module_add_gauge(ctx, "finalverse_registry_render_max_seconds",
                         "Longest rendering of a blocking query's answer.", gauge_render_max, s);
     fv_module_add_gauge(ctx, "finalverse_registry_save_last_seconds",
-                        "How long the last save of the catalog took (it runs on the loop).",
+                        "Loop time the last save of the catalog took, its turns together.",
                         gauge_save_last, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_save_turn_max_seconds",
+                        "Longest loop turn of the last save of the catalog.",
+                        gauge_save_turn_max, s);
     return 0;
 }
 

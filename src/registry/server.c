@@ -43,12 +43,16 @@ static void on_handle_closed(uv_handle_t *h)
     release(h->data);
 }
 
-/* A save in two halves: the bytes are made on the loop (they read the catalog), the write,
- * fsync and rename, which can take longer than the rest together, on a worker thread. */
+/* A save in three steps: each instance's bytes are made again on the loop where it changed,
+ * at most PERSIST_TURN_BYTES of them a loop turn; then, in one turn, references to all of them
+ * are taken (the catalog as of that moment); the write, fsync and rename, which can take longer
+ * than the rest together, run on a worker thread. */
+#define PERSIST_TURN_BYTES (256u * 1024)
+
 typedef struct persist_job {
     uv_work_t req;
     registry_server_t *s;
-    fv_buf_t text;
+    registry_persist_parts_t parts;
     uint64_t index;
     int rc;
     fv_error_t err;
@@ -86,7 +90,7 @@ static void persist_schedule(registry_server_t *s);
 static void persist_work(uv_work_t *w)
 {
     persist_job_t *job = w->data;
-    job->rc = registry_persist_write(job->s->data_dir, job->text.ptr, job->text.len, &job->err);
+    job->rc = registry_persist_write_parts(job->s->data_dir, &job->parts, &job->err);
 }
 
 static void persist_done(uv_work_t *w, int status)
@@ -97,7 +101,7 @@ static void persist_done(uv_work_t *w, int status)
     if (status < 0 && job->rc == 0)
         job->rc = fv_error_set(&job->err, status, "the save was cancelled");
     persist_result(s, job->rc, &job->err, job->index);
-    fv_buf_dispose(&job->text);
+    registry_persist_parts_dispose(&s->cat, &job->parts);
     fv_free(job);
     if (s->closing)
         persist_sync(s);      /* what changed while the write ran */
@@ -106,32 +110,53 @@ static void persist_done(uv_work_t *w, int status)
     release(s);
 }
 
+static void note_turn(registry_server_t *s, uint64_t t0)
+{
+    uint64_t ns = uv_hrtime() - t0;
+    s->persist_cost_ns += ns;
+    if (ns > s->persist_turn_max_ns)
+        s->persist_turn_max_ns = ns;
+}
+
 static void persist_now(registry_server_t *s)
 {
     if (!s->data_dir || s->cat.index == s->saved_index)
         return;
     if (s->saving)
         return;   /* persist_done schedules the next one */
+    uint64_t t0 = uv_hrtime();
+    if (!s->persist_warming) {
+        s->persist_warming = true;
+        s->persist_cost_ns = 0;
+        s->persist_turn_max_ns = 0;
+    }
     persist_job_t *job = fv_calloc(1, sizeof(*job));
     job->s = s;
     job->index = s->cat.index;
     job->req.data = job;
-    fv_buf_init(&job->text, 0);
-    uint64_t t0 = uv_hrtime();
-    int rc = registry_persist_render(&s->cat, &job->text, &job->err);
-    s->persist_last_ms = (uv_hrtime() - t0) / 1000000;
+    int rc = registry_persist_collect(&s->cat, PERSIST_TURN_BYTES, &job->parts, &job->err);
+    if (rc == FV_EAGAIN) {
+        /* more changed than one turn should render: the rest on the next turns */
+        fv_free(job);
+        note_turn(s, t0);
+        if (!s->closing)
+            uv_timer_start(&s->persist, on_persist, 0, 0);
+        return;
+    }
+    note_turn(s, t0);
+    s->persist_warming = false;
+    s->persist_last_ms = s->persist_cost_ns / 1000000;
     if (rc == 0 && uv_queue_work(s->loop, &job->req, persist_work, persist_done) == 0) {
         s->saving = true;
         s->open_handles++;
         return;
     }
     if (rc == 0)
-        rc = registry_persist_write(s->data_dir, job->text.ptr, job->text.len, &job->err);
+        rc = registry_persist_write_parts(s->data_dir, &job->parts, &job->err);
     persist_result(s, rc, &job->err, job->index);
-    fv_buf_dispose(&job->text);
+    registry_persist_parts_dispose(&s->cat, &job->parts);
     fv_free(job);
 }
-
 
 static void on_persist(uv_timer_t *t)
 {

@@ -47,7 +47,10 @@ typedef struct registry_server {
     char *data_dir;
     char *leader;
     uint32_t persist_delay_ms;
-    uint64_t persist_last_ms;   /* how long the last save took */
+    uint64_t persist_last_ms;   /* loop time the last save took, its turns together */
+    uint64_t persist_cost_ns;   /* ... summed while a save is being made */
+    uint64_t persist_turn_max_ns; /* the longest loop turn of the last save */
+    bool persist_warming;       /* a save is rendering changed instances, turn by turn */
     uint64_t saved_index;       /* catalog index last written; differs = dirty */
     bool persist_failing;       /* so a full disk logs once, not once per change */
     bool saving;                /* a write is on a worker thread (counted in open_handles) */

@@ -660,6 +660,83 @@ static void limits_and_bytes(void **state)
     registry_catalog_dispose(&cat);
 }
 
+/* A save in parts writes the very file the whole rendering writes, renders an instance again
+ * only when it changed, never more than about the budget a turn, and holds the bytes it
+ * writes even when their instances go meanwhile. */
+static void persist_in_parts(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir();
+    registry_catalog_t cat;
+    registry_catalog_init(&cat, 30000);
+    char body[160];
+    for (int i = 0; i < 50; i++) {
+        snprintf(body, sizeof(body), "{\"Name\":\"s%d\",\"ID\":\"i%d\",\"Port\":%d,"
+                 "\"Tags\":[\"t\"],\"Meta\":{\"k\":\"v\"}}", i % 7, i, 1000 + i);
+        reg(&cat, body, 5, true);
+    }
+    fv_error_t err;
+    /* a budget of one byte renders one instance a call: 49 calls ask for another turn, the
+     * 50th renders the last one and takes the snapshot */
+    registry_persist_parts_t parts;
+    int turns = 0, rc;
+    while ((rc = registry_persist_collect(&cat, 1, &parts, &err)) == FV_EAGAIN) {
+        assert_int_equal(parts.count, 0);
+        turns++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(turns, 49);
+    assert_int_equal(parts.count, 50);
+    assert_int_equal(registry_persist_write_parts(dir, &parts, &err), 0);
+    registry_persist_parts_dispose(&cat, &parts);
+
+    fv_buf_t whole, file;
+    fv_buf_init(&whole, 0);
+    fv_buf_init(&file, 0);
+    assert_int_equal(registry_persist_render(&cat, &whole, &err), 0);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/registry/catalog.json", dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        assert_int_equal(fv_buf_append(&file, chunk, n), 0);
+    fclose(f);
+    assert_int_equal(file.len, whole.len);
+    assert_memory_equal(file.ptr, whole.ptr, whole.len);
+
+    /* one change: one instance stale, so one call of the smallest budget finishes */
+    registry_instance_t *i3 = registry_catalog_find(&cat, "i3");
+    uint64_t before = i3->persisted_index;
+    assert_int_equal(registry_catalog_check_update(&cat, "service:i3", REGISTRY_CRITICAL, "down",
+                                                   6, NULL), 0);
+    assert_int_equal(registry_persist_collect(&cat, 1, &parts, &err), 0);
+    assert_true(i3->persisted_index > before);
+
+    /* the pieces outlive instances removed while a write holds them */
+    for (int i = 0; i < 50; i += 2) {
+        snprintf(body, sizeof(body), "i%d", i);
+        assert_int_equal(registry_catalog_deregister(&cat, body), 0);
+    }
+    assert_int_equal(registry_persist_write_parts(dir, &parts, &err), 0);
+    registry_persist_parts_dispose(&cat, &parts);
+    registry_catalog_t back;
+    registry_catalog_init(&back, 30000);
+    bool corrupt = true;
+    assert_int_equal(registry_persist_load(&back, dir, 0, &corrupt, &err), 0);
+    assert_false(corrupt);
+    assert_int_equal(back.count, 50);
+    assert_int_equal(registry_catalog_find(&back, "i3")->status, REGISTRY_CRITICAL);
+    registry_catalog_dispose(&back);
+
+    fv_buf_dispose(&whole);
+    fv_buf_dispose(&file);
+    registry_catalog_dispose(&cat);
+    rm_rf(dir);
+    fv_free(dir);
+}
+
 static void persist_skips_bad_entries(void **state)
 {
     registry_catalog_t cat;
@@ -836,6 +913,7 @@ int main(void)
         cmocka_unit_test(blocking_rule),
         cmocka_unit_test(json_shapes),
         cmocka_unit_test(persist_round_trip),
+        cmocka_unit_test(persist_in_parts),
         cmocka_unit_test(persist_missing_and_corrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
