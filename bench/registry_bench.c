@@ -226,12 +226,13 @@ static int run_load(const char *dir)
     uint64_t t3 = uv_hrtime();
     fv_buf_dispose(&whole);
     registry_persist_parts_t parts;
-    if (rc == 0)
-        rc = registry_persist_collect(&cat, SIZE_MAX, &parts, &err);
+    if (rc == 0 && (rc = registry_persist_begin(&cat, &parts, &err)) == 0)
+        rc = registry_persist_step(&cat, &parts, SIZE_MAX, SIZE_MAX, &err);
     uint64_t t4 = uv_hrtime();
     if (rc == 0) {
         registry_persist_parts_dispose(&cat, &parts);
-        rc = registry_persist_collect(&cat, SIZE_MAX, &parts, &err);
+        if ((rc = registry_persist_begin(&cat, &parts, &err)) == 0)
+            rc = registry_persist_step(&cat, &parts, SIZE_MAX, SIZE_MAX, &err);
     }
     uint64_t t5 = uv_hrtime();
     if (rc == 0) {
@@ -239,7 +240,8 @@ static int run_load(const char *dir)
         uint64_t t6 = uv_hrtime();
         registry_instance_t *one = cat.first;
         one->modify_index++;
-        rc = registry_persist_collect(&cat, 256 * 1024, &parts, &err);
+        if ((rc = registry_persist_begin(&cat, &parts, &err)) == 0)
+            rc = registry_persist_step(&cat, &parts, 256 * 1024, SIZE_MAX, &err);
         uint64_t t7 = uv_hrtime();
         if (rc == 0)
             registry_persist_parts_dispose(&cat, &parts);

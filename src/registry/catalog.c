@@ -132,6 +132,7 @@ void registry_catalog_unpin(registry_catalog_t *cat)
 /* An instance leaves the catalog for good: its bytes may still be in a save's hands. */
 static void drop_instance(registry_catalog_t *cat, registry_instance_t *inst)
 {
+    cat->removals++;
     registry_catalog_retire_piece(cat, inst->persisted);
     inst->persisted = NULL;
     registry_instance_free(inst);

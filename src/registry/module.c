@@ -57,6 +57,16 @@ static double gauge_save_turn_max(void *data)
     return (double)((registry_server_t *)data)->persist_turn_max_ns / 1e9;
 }
 
+static double gauge_save_turn_max_cpu(void *data)
+{
+    return (double)((registry_server_t *)data)->persist_turn_max_cpu_ns / 1e9;
+}
+
+static double gauge_turn_max_cpu(void *data)
+{
+    return (double)((registry_server_t *)data)->pump_turn_max_cpu_ns / 1e9;
+}
+
 static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const fv_config_t *cfg = fv_module_config(ctx);
@@ -112,6 +122,9 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
                         "Blocking queries currently held.", gauge_waiters, s);
     fv_module_add_gauge(ctx, "finalverse_registry_wake_turn_max_seconds",
                         "Longest loop turn spent answering blocking queries.", gauge_turn_max, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_wake_turn_max_cpu_seconds",
+                        "Longest loop turn answering blocking queries, in the loop thread's CPU "
+                        "time.", gauge_turn_max_cpu, s);
     fv_module_add_gauge(ctx, "finalverse_registry_render_max_seconds",
                         "Longest rendering of a blocking query's answer.", gauge_render_max, s);
     fv_module_add_gauge(ctx, "finalverse_registry_save_last_seconds",
@@ -120,6 +133,9 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
     fv_module_add_gauge(ctx, "finalverse_registry_save_turn_max_seconds",
                         "Longest loop turn of the last save of the catalog.",
                         gauge_save_turn_max, s);
+    fv_module_add_gauge(ctx, "finalverse_registry_save_turn_max_cpu_seconds",
+                        "Longest loop turn of the last save, in the loop thread's CPU time.",
+                        gauge_save_turn_max_cpu, s);
     return 0;
 }
 

@@ -319,19 +319,48 @@ static int render_piece(registry_catalog_t *cat, registry_instance_t *inst, fv_b
     return 0;
 }
 
-int registry_persist_collect(registry_catalog_t *cat, size_t budget_bytes,
-                             registry_persist_parts_t *parts, fv_error_t *err)
+int registry_persist_begin(registry_catalog_t *cat, registry_persist_parts_t *parts,
+                           fv_error_t *err)
 {
     memset(parts, 0, sizeof(*parts));
     fv_buf_init(&parts->head, 0);
     if (cat->pinned)
         return fv_error_set(err, FV_ECONFLICT, "a save of the catalog is already in progress");
-    parts->pieces = fv_malloc((cat->count ? cat->count : 1) * sizeof(*parts->pieces));
+    cat->pinned = true;
+    parts->pinned = true;
+    parts->index = cat->index;
+    parts->cursor = cat->first;
+    parts->removals = cat->removals;
+    return 0;
+}
+
+int registry_persist_step(registry_catalog_t *cat, registry_persist_parts_t *parts,
+                          size_t budget_bytes, size_t max_instances, fv_error_t *err)
+{
+    if (parts->removals != cat->removals) {
+        /* the cursor may point at freed memory: walk again from the start */
+        parts->count = 0;
+        parts->cursor = cat->first;
+        parts->removals = cat->removals;
+        parts->restarts++;
+    }
+    if (parts->restarts > REGISTRY_PERSIST_RESTARTS)
+        max_instances = SIZE_MAX;
+    if (parts->cap < cat->count) {
+        /* room for every instance there is now; ones added later grow it */
+        parts->cap = cat->count;
+        parts->pieces = fv_realloc(parts->pieces, parts->cap * sizeof(*parts->pieces));
+    }
     fv_buf_t scratch;
     fv_buf_init(&scratch, 0);
-    size_t spent = 0;
+    size_t spent = 0, walked = 0;
     int rc = 0;
-    for (registry_instance_t *inst = cat->first; inst; inst = inst->next) {
+    registry_instance_t *inst = parts->cursor;
+    for (; inst; inst = inst->next) {
+        if (walked++ >= max_instances) {
+            rc = FV_EAGAIN;
+            break;
+        }
         if (!piece_fresh(inst)) {
             if (spent >= budget_bytes) {
                 rc = FV_EAGAIN;
@@ -343,32 +372,33 @@ int registry_persist_collect(registry_catalog_t *cat, size_t budget_bytes,
             }
             spent += scratch.len;
         }
+        if (parts->count == parts->cap) {
+            parts->cap = parts->cap ? 2 * parts->cap : 64;
+            parts->pieces = fv_realloc(parts->pieces, parts->cap * sizeof(*parts->pieces));
+        }
         parts->pieces[parts->count++] = (registry_piece_t){inst->persisted,
                                                            inst->persisted_len};
     }
+    parts->cursor = inst;
     fv_buf_dispose(&scratch);
-    if (rc == 0) {
-        registry_out_t o = {.b = &parts->head};
-        render_head(&o, cat);
-        if ((rc = o.rc) < 0)
-            fv_error_set(err, rc, "serialising the catalog failed");
-    }
-    if (rc < 0) {
-        fv_free(parts->pieces);
-        fv_buf_dispose(&parts->head);
-        memset(parts, 0, sizeof(*parts));
+    if (rc != 0)
         return rc;
-    }
-    cat->pinned = true;
+    /* the head last: its name indexes are at least those of every instance walked */
+    registry_out_t o = {.b = &parts->head};
+    render_head(&o, cat);
+    if (o.rc < 0)
+        return fv_error_set(err, o.rc, "serialising the catalog failed");
     return 0;
 }
 
 void registry_persist_parts_dispose(registry_catalog_t *cat, registry_persist_parts_t *parts)
 {
+    bool pinned = parts->pinned;
     fv_free(parts->pieces);
     fv_buf_dispose(&parts->head);
     memset(parts, 0, sizeof(*parts));
-    registry_catalog_unpin(cat);
+    if (pinned)
+        registry_catalog_unpin(cat);
 }
 
 int registry_persist_save(const registry_catalog_t *cat, const char *data_dir, fv_error_t *err)

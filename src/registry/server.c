@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/time.h"
 
 #define PERSIST_DELAY_DEFAULT_MS 200
 #define PERSIST_RETRY_MS 5000
@@ -43,11 +44,12 @@ static void on_handle_closed(uv_handle_t *h)
     release(h->data);
 }
 
-/* A save in three steps: each instance's bytes are made again on the loop where it changed,
- * at most PERSIST_TURN_BYTES of them a loop turn; then, in one turn, references to all of them
- * are taken (the catalog as of that moment); the write, fsync and rename, which can take longer
- * than the rest together, run on a worker thread. */
+/* A save is a walk over the catalog on the loop, a bounded share of it a turn (at most
+ * PERSIST_TURN_INSTANCES instances looked at and PERSIST_TURN_BYTES of changed instances'
+ * bytes made), gathering where every instance's bytes are; then the write, fsync and rename,
+ * which can take longer than the rest together, on a worker thread. */
 #define PERSIST_TURN_BYTES (256u * 1024)
+#define PERSIST_TURN_INSTANCES 16384u
 
 typedef struct persist_job {
     uv_work_t req;
@@ -78,6 +80,11 @@ static void persist_result(registry_server_t *s, int rc, const fv_error_t *err, 
 /* At quiesce and close: written before returning, so a clean stop loses nothing. */
 static void persist_sync(registry_server_t *s)
 {
+    if (s->walking) {
+        /* a save was being gathered: this one writes everything instead */
+        registry_persist_parts_dispose(&s->cat, &s->walk);
+        s->walking = false;
+    }
     if (!s->data_dir || s->cat.index == s->saved_index || s->saving)
         return;
     fv_error_t err;
@@ -110,12 +117,14 @@ static void persist_done(uv_work_t *w, int status)
     release(s);
 }
 
-static void note_turn(registry_server_t *s, uint64_t t0)
+static void note_turn(registry_server_t *s, uint64_t t0, uint64_t c0)
 {
-    uint64_t ns = uv_hrtime() - t0;
+    uint64_t ns = uv_hrtime() - t0, cpu = fv_thread_cpu_ns() - c0;
     s->persist_cost_ns += ns;
     if (ns > s->persist_turn_max_ns)
         s->persist_turn_max_ns = ns;
+    if (cpu > s->persist_turn_max_cpu_ns)
+        s->persist_turn_max_cpu_ns = cpu;
 }
 
 static void persist_now(registry_server_t *s)
@@ -124,35 +133,46 @@ static void persist_now(registry_server_t *s)
         return;
     if (s->saving)
         return;   /* persist_done schedules the next one */
-    uint64_t t0 = uv_hrtime();
-    if (!s->persist_warming) {
-        s->persist_warming = true;
+    uint64_t t0 = uv_hrtime(), c0 = fv_thread_cpu_ns();
+    fv_error_t err;
+    int rc;
+    if (!s->walking) {
         s->persist_cost_ns = 0;
         s->persist_turn_max_ns = 0;
+        s->persist_turn_max_cpu_ns = 0;
+        if ((rc = registry_persist_begin(&s->cat, &s->walk, &err)) < 0) {
+            persist_result(s, rc, &err, s->cat.index);
+            return;
+        }
+        s->walking = true;
     }
-    persist_job_t *job = fv_calloc(1, sizeof(*job));
-    job->s = s;
-    job->index = s->cat.index;
-    job->req.data = job;
-    int rc = registry_persist_collect(&s->cat, PERSIST_TURN_BYTES, &job->parts, &job->err);
+    rc = registry_persist_step(&s->cat, &s->walk, PERSIST_TURN_BYTES, PERSIST_TURN_INSTANCES,
+                               &err);
+    note_turn(s, t0, c0);
     if (rc == FV_EAGAIN) {
-        /* more changed than one turn should render: the rest on the next turns */
-        fv_free(job);
-        note_turn(s, t0);
         if (!s->closing)
             uv_timer_start(&s->persist, on_persist, 0, 0);
         return;
     }
-    note_turn(s, t0);
-    s->persist_warming = false;
+    s->walking = false;
     s->persist_last_ms = s->persist_cost_ns / 1000000;
-    if (rc == 0 && uv_queue_work(s->loop, &job->req, persist_work, persist_done) == 0) {
+    if (rc < 0) {
+        registry_persist_parts_dispose(&s->cat, &s->walk);
+        persist_result(s, rc, &err, s->cat.index);
+        return;
+    }
+    persist_job_t *job = fv_calloc(1, sizeof(*job));
+    job->s = s;
+    job->parts = s->walk;
+    memset(&s->walk, 0, sizeof(s->walk));
+    job->index = job->parts.index;
+    job->req.data = job;
+    if (uv_queue_work(s->loop, &job->req, persist_work, persist_done) == 0) {
         s->saving = true;
         s->open_handles++;
         return;
     }
-    if (rc == 0)
-        rc = registry_persist_write_parts(s->data_dir, &job->parts, &job->err);
+    rc = registry_persist_write_parts(s->data_dir, &job->parts, &job->err);
     persist_result(s, rc, &job->err, job->index);
     registry_persist_parts_dispose(&s->cat, &job->parts);
     fv_free(job);

@@ -50,7 +50,9 @@ typedef struct registry_server {
     uint64_t persist_last_ms;   /* loop time the last save took, its turns together */
     uint64_t persist_cost_ns;   /* ... summed while a save is being made */
     uint64_t persist_turn_max_ns; /* the longest loop turn of the last save */
-    bool persist_warming;       /* a save is rendering changed instances, turn by turn */
+    uint64_t persist_turn_max_cpu_ns; /* ... in CPU time of the loop's thread */
+    bool walking;               /* a save is being gathered, turn by turn, into walk */
+    registry_persist_parts_t walk;
     uint64_t saved_index;       /* catalog index last written; differs = dirty */
     bool persist_failing;       /* so a full disk logs once, not once per change */
     bool saving;                /* a write is on a worker thread (counted in open_handles) */
@@ -73,6 +75,8 @@ typedef struct registry_server {
     uint64_t renders;           /* answers rendered for waiter groups (tests, metrics) */
     uint64_t pump_turns;        /* loop turns that answered waiters (tests, metrics) */
     uint64_t pump_turn_max_ns;  /* the longest such turn (metrics) */
+    uint64_t pump_turn_max_cpu_ns; /* ... in CPU time of the loop's thread: the stall the
+                                    * registry made, without time the machine ran others */
     uint64_t render_max_ns;     /* the longest rendering of a group's answer (metrics) */
     void (*closed_cb)(void *data);
     void *closed_data;

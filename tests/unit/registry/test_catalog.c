@@ -661,8 +661,9 @@ static void limits_and_bytes(void **state)
 }
 
 /* A save in parts writes the very file the whole rendering writes, renders an instance again
- * only when it changed, never more than about the budget a turn, and holds the bytes it
- * writes even when their instances go meanwhile. */
+ * only when it changed, never more than its budgets a step, starts its walk again when an
+ * instance left between steps, and holds the bytes it writes even when their instances go
+ * meanwhile. */
 static void persist_in_parts(void **state)
 {
     (void)state;
@@ -676,14 +677,17 @@ static void persist_in_parts(void **state)
         reg(&cat, body, 5, true);
     }
     fv_error_t err;
-    /* a budget of one byte renders one instance a call: 49 calls ask for another turn, the
-     * 50th renders the last one and takes the snapshot */
+    /* a budget of one byte renders one instance a step: 49 steps ask for another turn, the
+     * 50th renders the last one and ends the walk */
     registry_persist_parts_t parts;
+    assert_int_equal(registry_persist_begin(&cat, &parts, &err), 0);
+    registry_persist_parts_t again;
+    assert_int_equal(registry_persist_begin(&cat, &again, &err), FV_ECONFLICT);
+    registry_persist_parts_dispose(&cat, &again);
+    assert_true(cat.pinned);            /* the refused one leaves the first save's pin */
     int turns = 0, rc;
-    while ((rc = registry_persist_collect(&cat, 1, &parts, &err)) == FV_EAGAIN) {
-        assert_int_equal(parts.count, 0);
+    while ((rc = registry_persist_step(&cat, &parts, 1, SIZE_MAX, &err)) == FV_EAGAIN)
         turns++;
-    }
     assert_int_equal(rc, 0);
     assert_int_equal(turns, 49);
     assert_int_equal(parts.count, 50);
@@ -706,12 +710,22 @@ static void persist_in_parts(void **state)
     assert_int_equal(file.len, whole.len);
     assert_memory_equal(file.ptr, whole.ptr, whole.len);
 
-    /* one change: one instance stale, so one call of the smallest budget finishes */
+    /* nothing changed: 10 instances a step, 4 steps ask for more, the 5th ends */
+    assert_int_equal(registry_persist_begin(&cat, &parts, &err), 0);
+    turns = 0;
+    while ((rc = registry_persist_step(&cat, &parts, SIZE_MAX, 10, &err)) == FV_EAGAIN)
+        turns++;
+    assert_int_equal(rc, 0);
+    assert_int_equal(turns, 4);
+    registry_persist_parts_dispose(&cat, &parts);
+
+    /* one change: one instance stale, one step of the smallest budget ends the walk */
     registry_instance_t *i3 = registry_catalog_find(&cat, "i3");
     uint64_t before = i3->persisted_index;
     assert_int_equal(registry_catalog_check_update(&cat, "service:i3", REGISTRY_CRITICAL, "down",
                                                    6, NULL), 0);
-    assert_int_equal(registry_persist_collect(&cat, 1, &parts, &err), 0);
+    assert_int_equal(registry_persist_begin(&cat, &parts, &err), 0);
+    assert_int_equal(registry_persist_step(&cat, &parts, 1, SIZE_MAX, &err), 0);
     assert_true(i3->persisted_index > before);
 
     /* the pieces outlive instances removed while a write holds them */
@@ -728,6 +742,27 @@ static void persist_in_parts(void **state)
     assert_false(corrupt);
     assert_int_equal(back.count, 50);
     assert_int_equal(registry_catalog_find(&back, "i3")->status, REGISTRY_CRITICAL);
+    registry_catalog_dispose(&back);
+
+    /* a removal between steps: the walk starts again and writes only what is there at its
+     * end; past REGISTRY_PERSIST_RESTARTS restarts it ends in one step */
+    assert_int_equal(registry_persist_begin(&cat, &parts, &err), 0);
+    assert_int_equal(registry_persist_step(&cat, &parts, SIZE_MAX, 5, &err), FV_EAGAIN);
+    assert_int_equal(registry_catalog_deregister(&cat, "i1"), 0);
+    for (int r = 0; r < REGISTRY_PERSIST_RESTARTS; r++) {
+        assert_int_equal(registry_persist_step(&cat, &parts, SIZE_MAX, 5, &err), FV_EAGAIN);
+        snprintf(body, sizeof(body), "i%d", 3 + 2 * r);
+        assert_int_equal(registry_catalog_deregister(&cat, body), 0);
+    }
+    assert_int_equal(registry_persist_step(&cat, &parts, SIZE_MAX, 5, &err), 0);
+    assert_int_equal(parts.count, cat.count);
+    assert_int_equal(registry_persist_write_parts(dir, &parts, &err), 0);
+    registry_persist_parts_dispose(&cat, &parts);
+    registry_catalog_init(&back, 30000);
+    assert_int_equal(registry_persist_load(&back, dir, 0, &corrupt, &err), 0);
+    assert_int_equal(back.count, cat.count);
+    assert_null(registry_catalog_find(&back, "i1"));
+    assert_non_null(registry_catalog_find(&back, "i49"));
     registry_catalog_dispose(&back);
 
     fv_buf_dispose(&whole);
