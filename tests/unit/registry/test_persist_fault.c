@@ -104,10 +104,69 @@ static void save_and_load_under_faults(void **state)
     fv_log_set_level(FV_LOG_INFO);
 }
 
+/* The save in parts (a walk over several steps, then the write) under the same faults: a
+ * failed step is an error that leaves the earlier file whole, and the catalog unpinned. */
+static void save_in_parts_under_faults(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/fv_registry_fault_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    fv_log_set_level(FV_LOG_ERROR);
+    registry_catalog_t first, second;
+    registry_catalog_init(&first, 30000);
+    registry_catalog_init(&second, 30000);
+    fill(&first, 300, 1);
+    fill(&second, 310, 2);
+    fv_error_t err;
+    assert_int_equal(registry_persist_save(&first, dir, &err), 0);
+
+    unsigned long n;
+    for (n = 1;; n++) {
+        /* a fresh catalog each time, so every piece is made under the fault */
+        registry_catalog_t cat;
+        registry_catalog_init(&cat, 30000);
+        fill(&cat, 310, 2);
+        fv_alloc_fail_at(n);
+        registry_persist_parts_t parts;
+        int rc = registry_persist_begin(&cat, &parts, &err);
+        while (rc == 0 && (rc = registry_persist_step(&cat, &parts, 4096, 64, &err)) == FV_EAGAIN)
+            rc = 0;
+        if (rc == 0)
+            rc = registry_persist_write_parts(dir, &parts, &err);
+        bool failed = fv_alloc_failed();
+        fv_alloc_fail_at(0);
+        registry_persist_parts_dispose(&cat, &parts);
+        assert_false(cat.pinned);
+        registry_catalog_dispose(&cat);
+        registry_catalog_t back;
+        registry_catalog_init(&back, 30000);
+        bool corrupt = true;
+        assert_int_equal(registry_persist_load(&back, dir, 0, &corrupt, &err), 0);
+        assert_false(corrupt);
+        if (!failed) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(back.count, 310);
+            registry_catalog_dispose(&back);
+            break;
+        }
+        assert_true(rc < 0);
+        assert_int_equal(back.count, 300);
+        registry_catalog_dispose(&back);
+    }
+    assert_true(n > 1);
+    registry_catalog_dispose(&first);
+    registry_catalog_dispose(&second);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    fv_log_set_level(FV_LOG_INFO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(save_and_load_under_faults),
+        cmocka_unit_test(save_in_parts_under_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
