@@ -37,34 +37,15 @@ static double gauge_waiters(void *data)
     return (double)registry_http_waiter_count(data);
 }
 
-static double gauge_turn_max(void *data)
+/* The stall gauges read the server's counters where they live. */
+static double read_ns(void *field)
 {
-    return (double)((registry_server_t *)data)->pump_turn_max_ns / 1e9;
+    return (double)*(const uint64_t *)field / 1e9;
 }
 
-static double gauge_render_max(void *data)
+static double read_ms(void *field)
 {
-    return (double)((registry_server_t *)data)->render_max_ns / 1e9;
-}
-
-static double gauge_save_last(void *data)
-{
-    return (double)((registry_server_t *)data)->persist_last_ms / 1e3;
-}
-
-static double gauge_save_turn_max(void *data)
-{
-    return (double)((registry_server_t *)data)->persist_turn_max_ns / 1e9;
-}
-
-static double gauge_save_turn_max_cpu(void *data)
-{
-    return (double)((registry_server_t *)data)->persist_turn_max_cpu_ns / 1e9;
-}
-
-static double gauge_turn_max_cpu(void *data)
-{
-    return (double)((registry_server_t *)data)->pump_turn_max_cpu_ns / 1e9;
+    return (double)*(const uint64_t *)field / 1e3;
 }
 
 static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
@@ -120,22 +101,32 @@ static int registry_start(fv_module_ctx_t *ctx, fv_error_t *err)
                         gauge_instances, s);
     fv_module_add_gauge(ctx, "finalverse_registry_blocking_queries",
                         "Blocking queries currently held.", gauge_waiters, s);
-    fv_module_add_gauge(ctx, "finalverse_registry_wake_turn_max_seconds",
-                        "Longest loop turn spent answering blocking queries.", gauge_turn_max, s);
-    fv_module_add_gauge(ctx, "finalverse_registry_wake_turn_max_cpu_seconds",
-                        "Longest loop turn answering blocking queries, in the loop thread's CPU "
-                        "time.", gauge_turn_max_cpu, s);
-    fv_module_add_gauge(ctx, "finalverse_registry_render_max_seconds",
-                        "Longest rendering of a blocking query's answer.", gauge_render_max, s);
-    fv_module_add_gauge(ctx, "finalverse_registry_save_last_seconds",
-                        "Loop time the last save of the catalog took, its turns together.",
-                        gauge_save_last, s);
-    fv_module_add_gauge(ctx, "finalverse_registry_save_turn_max_seconds",
-                        "Longest loop turn of the last save of the catalog.",
-                        gauge_save_turn_max, s);
-    fv_module_add_gauge(ctx, "finalverse_registry_save_turn_max_cpu_seconds",
-                        "Longest loop turn of the last save, in the loop thread's CPU time.",
-                        gauge_save_turn_max_cpu, s);
+    const struct {
+        const char *name;
+        const char *help;
+        fv_gauge_fn read;
+        void *field;
+    } stalls[] = {
+        {"finalverse_registry_wake_turn_max_seconds",
+         "Longest loop turn spent answering blocking queries.", read_ns, &s->pump_turn_max_ns},
+        {"finalverse_registry_wake_turn_max_cpu_seconds",
+         "Longest loop turn answering blocking queries, in the loop thread's CPU time.",
+         read_ns, &s->pump_turn_max_cpu_ns},
+        {"finalverse_registry_render_max_seconds",
+         "Longest rendering of a blocking query's answer.", read_ns, &s->render_max_ns},
+        {"finalverse_registry_save_last_seconds",
+         "Loop time the last save of the catalog took, its turns together.", read_ms,
+         &s->persist_last_ms},
+        {"finalverse_registry_save_turn_max_seconds",
+         "Longest loop turn of the last save of the catalog.", read_ns,
+         &s->persist_turn_max_ns},
+        {"finalverse_registry_save_turn_max_cpu_seconds",
+         "Longest loop turn of the last save, in the loop thread's CPU time.", read_ns,
+         &s->persist_turn_max_cpu_ns},
+    };
+    for (size_t i = 0; i < sizeof(stalls) / sizeof(stalls[0]); i++)
+        fv_module_add_gauge(ctx, stalls[i].name, stalls[i].help, stalls[i].read,
+                            stalls[i].field);
     return 0;
 }
 

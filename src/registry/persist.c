@@ -243,21 +243,11 @@ static void render_instance(registry_out_t *o, const registry_instance_t *inst)
     registry_out_str(o, inst->address);
     registry_out_lit(o, ",\"Port\":");
     registry_out_u64(o, (uint64_t)inst->port);
-    registry_out_lit(o, ",\"Tags\":[");
-    for (size_t t = 0; t < inst->tag_count; t++) {
-        if (t)
-            registry_out_raw(o, ",", 1);
-        registry_out_str(o, inst->tags[t]);
-    }
-    registry_out_lit(o, "],\"Meta\":{");
-    for (size_t m = 0; m < inst->meta_count; m++) {
-        if (m)
-            registry_out_raw(o, ",", 1);
-        registry_out_str(o, inst->meta[2 * m]);
-        registry_out_raw(o, ":", 1);
-        registry_out_str(o, inst->meta[2 * m + 1]);
-    }
-    registry_out_lit(o, "},\"TTLMs\":");
+    registry_out_lit(o, ",\"Tags\":");
+    registry_out_tags(o, inst);
+    registry_out_lit(o, ",\"Meta\":");
+    registry_out_meta(o, inst);
+    registry_out_lit(o, ",\"TTLMs\":");
     registry_out_u64(o, inst->ttl_ms);
     registry_out_lit(o, ",\"DeregisterAfterMs\":");
     registry_out_u64(o, inst->deregister_after_ms);

@@ -44,7 +44,7 @@ void registry_out_str(registry_out_t *o, const char *s)
     registry_out_raw(o, "\"", 1);
 }
 
-static void out_tags(registry_out_t *o, const registry_instance_t *inst)
+void registry_out_tags(registry_out_t *o, const registry_instance_t *inst)
 {
     registry_out_raw(o, "[", 1);
     for (size_t t = 0; t < inst->tag_count; t++) {
@@ -55,7 +55,7 @@ static void out_tags(registry_out_t *o, const registry_instance_t *inst)
     registry_out_raw(o, "]", 1);
 }
 
-static void out_meta(registry_out_t *o, const registry_instance_t *inst)
+void registry_out_meta(registry_out_t *o, const registry_instance_t *inst)
 {
     registry_out_raw(o, "{", 1);
     for (size_t m = 0; m < inst->meta_count; m++) {
@@ -76,9 +76,9 @@ static void out_agent_service(registry_out_t *o, const registry_instance_t *inst
     registry_out_lit(o, ",\"Service\":");
     registry_out_str(o, inst->name);
     registry_out_lit(o, ",\"Tags\":");
-    out_tags(o, inst);
+    registry_out_tags(o, inst);
     registry_out_lit(o, ",\"Meta\":");
-    out_meta(o, inst);
+    registry_out_meta(o, inst);
     registry_out_lit(o, ",\"Port\":");
     registry_out_u64(o, (uint64_t)inst->port);
     registry_out_lit(o, ",\"Address\":");
@@ -121,9 +121,9 @@ int registry_render_catalog_service(const registry_catalog_t *cat, const char *n
         registry_out_lit(&o, ",\"ServiceName\":");
         registry_out_str(&o, inst->name);
         registry_out_lit(&o, ",\"ServiceTags\":");
-        out_tags(&o, inst);
+        registry_out_tags(&o, inst);
         registry_out_lit(&o, ",\"ServiceMeta\":");
-        out_meta(&o, inst);
+        registry_out_meta(&o, inst);
         registry_out_lit(&o, ",\"ServiceAddress\":");
         registry_out_str(&o, inst->address);
         registry_out_lit(&o, ",\"ServicePort\":");

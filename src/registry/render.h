@@ -25,6 +25,9 @@ void registry_out_lit(registry_out_t *o, const char *s);
 void registry_out_u64(registry_out_t *o, uint64_t v);
 /* s as a JSON string; s is valid UTF-8 (everything in the catalog was checked on the way in). */
 void registry_out_str(registry_out_t *o, const char *s);
+/* inst's tags as a JSON array, its Meta as a JSON object. */
+void registry_out_tags(registry_out_t *o, const registry_instance_t *inst);
+void registry_out_meta(registry_out_t *o, const registry_instance_t *inst);
 
 /* The views, as registry_json_agent_services / _catalog_service / _health_service give them.
  * 0 or the first append's failure. */
