@@ -191,20 +191,6 @@ static int mkdir_one(const char *path, fv_error_t *err)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* ---- the file's bytes, written directly ----
  * The same document registry_catalog_dump builds, without building it: at 100,000 instances
@@ -445,10 +431,13 @@ typedef struct text_ref {
     size_t len;
 } text_ref_t;
 
+static int flush_iov(int fd, struct iovec *iov, int n);
+
 static int fill_text(int fd, const void *what)
 {
     const text_ref_t *t = what;
-    return write_all(fd, t->p, t->len);
+    struct iovec one = {(void *)t->p, t->len};
+    return flush_iov(fd, &one, 1);
 }
 
 int registry_persist_write(const char *data_dir, const char *text, size_t len, fv_error_t *err)
@@ -461,6 +450,7 @@ int registry_persist_write(const char *data_dir, const char *text, size_t len, f
  * most PARTS_IOV vectors, so a save costs a few hundred system calls, not one per instance. */
 #define PARTS_IOV 512
 
+/* Writes n vectors whole, however the kernel splits them. */
 static int flush_iov(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
