@@ -683,7 +683,7 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
     if (!c || !q || !cb || c->freeing || !token_ok(q->method) || !q->host || !*q->host ||
         q->port < 1 || q->port > 65535 || !q->target || q->target[0] == '\0' ||
         strpbrk(q->target, " \r\n") || strpbrk(q->host, " \r\n/") ||
-        (q->body_len && !q->body))
+        (q->body_len && !q->body) || (q->raw_headers_len && !q->raw_headers))
         return FV_EINVAL;
     for (size_t i = 0; i < q->header_count; i++)
         if (!token_ok(q->headers[i].name) || !value_ok(q->headers[i].value))
@@ -702,6 +702,8 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
                            q->target, v6 ? "[" : "", q->host, v6 ? "]" : "", q->port);
     for (size_t i = 0; rc == 0 && i < q->header_count; i++)
         rc = fv_buf_printf(&r->out, "%s: %s\r\n", q->headers[i].name, q->headers[i].value);
+    if (rc == 0 && q->raw_headers_len)
+        rc = fv_buf_append(&r->out, q->raw_headers, q->raw_headers_len);
     bool has_body = q->body_len > 0 || strcmp(q->method, "POST") == 0 ||
                     strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
     if (rc == 0 && has_body)

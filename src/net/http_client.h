@@ -39,6 +39,9 @@ typedef struct fv_http_client_req {
     const char *target;              /* "/v1/catalog/services?index=3" */
     const fv_http_header_t *headers; /* extra headers; Host and Content-Length are added */
     size_t header_count;
+    const char *raw_headers;         /* more, already as "Name: value\r\n" lines (a proxy
+                                      * builds them once); copied at the call, not checked */
+    size_t raw_headers_len;
     const void *body;                /* copied at the call */
     size_t body_len;
     uint32_t timeout_ms;             /* 0 = the client's request_timeout_ms */
