@@ -23,6 +23,15 @@
 typedef struct creq creq_t;
 typedef struct cconn cconn_t;
 
+/* The connections to one host:port waiting in the pool, most recently used first, so a
+ * request finds one without looking at the others. */
+typedef struct cpool {
+    struct cpool *next;
+    cconn_t *idle;
+    size_t idle_count;
+    char key[];                    /* "host:port" */
+} cpool_t;
+
 typedef enum cconn_state {
     CCONN_CONNECTING,
     CCONN_ACTIVE,       /* a request is on it */
@@ -38,7 +47,9 @@ struct cconn {
     fv_http_client_t *client;
     cconn_t *prev;
     cconn_t *next;
-    char *key;                     /* "host:port" */
+    cpool_t *pool;                 /* its host:port */
+    cconn_t *idle_prev;            /* in pool->idle while CCONN_IDLE */
+    cconn_t *idle_next;
     llhttp_t parser;
     creq_t *req;
     char *wbuf;                    /* bytes being written; owned until the write callback */
@@ -63,7 +74,7 @@ struct creq {
     uv_getaddrinfo_t gai;
     cconn_t *conn;
     char *host;
-    char *key;
+    cpool_t *pool;
     int port;
     fv_buf_t out;                  /* the serialised request */
     fv_http_client_cb cb;
@@ -88,6 +99,7 @@ struct fv_http_client {
     uv_loop_t *loop;
     fv_http_client_opts_t opts;
     cconn_t *conns;
+    cpool_t *pools;
     creq_t *reqs;
     size_t live;                   /* connections and requests not yet freed */
     bool freeing;
@@ -112,8 +124,61 @@ void fv_http_client_opts_default(fv_http_client_opts_t *o)
 
 static void client_maybe_free(fv_http_client_t *c)
 {
-    if (c->freeing && c->live == 0)
-        fv_free(c);
+    if (!c->freeing || c->live != 0)
+        return;
+    while (c->pools) {
+        cpool_t *p = c->pools;
+        c->pools = p->next;
+        fv_free(p);
+    }
+    fv_free(c);
+}
+
+static cpool_t *pool_get(fv_http_client_t *c, const char *host, int port)
+{
+    char key[300];
+    snprintf(key, sizeof(key), "%s:%d", host, port);
+    cpool_t *prev = NULL;
+    for (cpool_t *p = c->pools; p; prev = p, p = p->next) {
+        if (strcmp(p->key, key) != 0)
+            continue;
+        if (prev) {                /* the busiest hosts stay in front */
+            prev->next = p->next;
+            p->next = c->pools;
+            c->pools = p;
+        }
+        return p;
+    }
+    size_t len = strlen(key);
+    cpool_t *p = fv_calloc(1, sizeof(*p) + len + 1);
+    memcpy(p->key, key, len + 1);
+    p->next = c->pools;
+    c->pools = p;
+    return p;
+}
+
+static void idle_push(cconn_t *c)
+{
+    cpool_t *p = c->pool;
+    c->idle_prev = NULL;
+    c->idle_next = p->idle;
+    if (p->idle)
+        p->idle->idle_prev = c;
+    p->idle = c;
+    p->idle_count++;
+}
+
+static void idle_remove(cconn_t *c)
+{
+    cpool_t *p = c->pool;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        p->idle = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
+    p->idle_count--;
 }
 
 /* ---- requests ---- */
@@ -128,7 +193,6 @@ static void req_free_maybe(creq_t *r)
     fv_buf_dispose(&r->body);
     fv_free(r->hdrs);
     fv_free(r->host);
-    fv_free(r->key);
     fv_free(r);
     c->live--;
     client_maybe_free(c);
@@ -378,7 +442,6 @@ static void on_conn_closed(uv_handle_t *h)
     fv_http_client_t *cl = c->client;
     fv_free(c->wbuf);
     fv_free(c->rbuf);
-    fv_free(c->key);
     fv_free(c);
     cl->live--;
     client_maybe_free(cl);
@@ -388,6 +451,8 @@ static void conn_close(cconn_t *c)
 {
     if (c->state == CCONN_CLOSING)
         return;
+    if (c->state == CCONN_IDLE)
+        idle_remove(c);
     c->state = CCONN_CLOSING;
     if (c->req) {
         c->req->conn = NULL;
@@ -418,15 +483,6 @@ static void conn_fail(cconn_t *c, int rc)
     req_finish(r, rc, NULL);
 }
 
-static size_t idle_count(fv_http_client_t *cl, const char *key)
-{
-    size_t n = 0;
-    for (cconn_t *c = cl->conns; c; c = c->next)
-        if (c->state == CCONN_IDLE && strcmp(c->key, key) == 0)
-            n++;
-    return n;
-}
-
 static void on_idle_timeout(uv_timer_t *t)
 {
     conn_close(t->data);
@@ -438,11 +494,14 @@ static void conn_complete(cconn_t *c, bool reusable)
 {
     creq_t *r = c->req;
     fv_http_client_t *cl = c->client;
-    bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing &&
-                idle_count(cl, c->key) < cl->opts.max_idle_per_host;
+    /* a write still queued (the peer answered before taking the whole request) holds c->write:
+     * such a connection is not reused */
+    bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing && !c->wbuf &&
+                c->pool->idle_count < cl->opts.max_idle_per_host;
     req_detach(r);
     if (keep) {
         c->state = CCONN_IDLE;
+        idle_push(c);
         uv_timer_start(&c->timer, on_idle_timeout, cl->opts.idle_timeout_ms, 0);
     } else {
         conn_close(c);
@@ -508,13 +567,27 @@ static void conn_send(cconn_t *c, creq_t *r)
     c->state = CCONN_ACTIVE;
     uv_timer_stop(&c->timer);
     resp_start(c, r);
-    c->wbuf = fv_malloc(r->out.len);
-    memcpy(c->wbuf, r->out.ptr, r->out.len);
-    uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)r->out.len);
-    c->write.data = c;
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read);
-    if (rc == 0 || rc == UV_EALREADY)
-        rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
+    if (rc != 0 && rc != UV_EALREADY) {
+        conn_fail(c, rc);
+        return;
+    }
+    /* most requests fit the socket buffer at once: no write request, no POLLOUT round trip
+     * and no epoll_ctl for it; only what is left is copied and queued */
+    uv_buf_t b = uv_buf_init(r->out.ptr, (unsigned)r->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    size_t sent = n > 0 ? (size_t)n : 0;
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_fail(c, n);
+        return;
+    }
+    if (sent == r->out.len)
+        return;
+    c->wbuf = fv_malloc(r->out.len - sent);
+    memcpy(c->wbuf, r->out.ptr + sent, r->out.len - sent);
+    b = uv_buf_init(c->wbuf, (unsigned)(r->out.len - sent));
+    c->write.data = c;
+    rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
     if (rc < 0) {
         fv_free(c->wbuf);
         c->wbuf = NULL;
@@ -551,7 +624,7 @@ static void conn_connect(creq_t *r, const struct sockaddr *addr)
     fv_http_client_t *cl = r->client;
     cconn_t *c = fv_calloc(1, sizeof(*c));
     c->client = cl;
-    c->key = fv_strdup(r->key);
+    c->pool = r->pool;
     c->rbuf = fv_malloc(CLIENT_RBUF_LEN);
     c->state = CCONN_CONNECTING;
     uv_tcp_init(cl->loop, &c->tcp);
@@ -599,12 +672,12 @@ static void req_start(creq_t *r, bool may_reuse)
 {
     fv_http_client_t *cl = r->client;
     if (may_reuse) {
-        for (cconn_t *c = cl->conns; c; c = c->next) {
-            if (c->state == CCONN_IDLE && strcmp(c->key, r->key) == 0) {
-                c->reused = true;
-                conn_send(c, r);
-                return;
-            }
+        cconn_t *c = r->pool->idle;
+        if (c) {
+            idle_remove(c);
+            c->reused = true;
+            conn_send(c, r);
+            return;
         }
     }
     struct sockaddr_storage ss;
@@ -720,8 +793,7 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
         fv_free(r);
         return rc;
     }
-    r->key = fv_malloc(strlen(q->host) + 16);
-    sprintf(r->key, "%s:%d", q->host, q->port);
+    r->pool = pool_get(c, q->host, q->port);
     r->idempotent = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD") ||
                     !strcmp(q->method, "PUT") || !strcmp(q->method, "DELETE");
     r->is_head = strcmp(q->method, "HEAD") == 0;
