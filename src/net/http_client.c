@@ -20,7 +20,7 @@
 
 #define CLIENT_RBUF_LEN 16384
 
-typedef struct creq creq_t;
+typedef struct fv_http_call creq_t;
 typedef struct cconn cconn_t;
 
 /* The connections to one host:port waiting in the pool, most recently used first, so a
@@ -53,6 +53,7 @@ struct cconn {
     llhttp_t parser;
     creq_t *req;
     char *wbuf;                    /* bytes being written; owned until the write callback */
+    size_t wlen;
     char *rbuf;
     cconn_state_t state;
     int handles_open;
@@ -66,7 +67,7 @@ typedef struct hdr_off {
     size_t value;
 } hdr_off_t;
 
-struct creq {
+struct fv_http_call {
     fv_http_client_t *client;
     creq_t *prev;
     creq_t *next;
@@ -93,7 +94,24 @@ struct creq {
     bool done;
     bool gai_pending;
     bool timer_closed;
+    /* streaming */
+    uint32_t timeout_ms;
+    fv_buf_t bodyq;                /* request body bytes, framed, not yet given to the socket */
+    bool body_stream;
+    bool body_chunked;
+    bool body_ended;               /* fv_http_call_end ran */
+    bool body_flushed;             /* a body byte went to a socket: no retry */
+    int (*on_head)(const fv_http_response_t *resp, void *data);
+    void (*on_body)(const char *piece, size_t len, void *data);
+    bool streaming_resp;           /* on_head chose pieces */
+    bool paused;
+    bool cancelled;
+    void (*drain_cb)(void *data);
+    void *drain_data;
 };
+
+/* A streamed request body above this, queued and not yet taken by the kernel, is "full". */
+#define BODY_HIGH_WATER (64 * 1024)
 
 struct fv_http_client {
     uv_loop_t *loop;
@@ -109,6 +127,8 @@ static llhttp_settings_t settings;
 static bool settings_ready;
 
 static void conn_close(cconn_t *c);
+static void resp_view(creq_t *r, fv_http_header_t *hdrs, fv_http_response_t *resp);
+static void conn_flush(cconn_t *c);
 static void conn_send(cconn_t *c, creq_t *r);
 static void req_start(creq_t *r, bool may_reuse);
 static void req_finish(creq_t *r, int rc, const fv_http_response_t *resp);
@@ -189,6 +209,7 @@ static void req_free_maybe(creq_t *r)
         return;
     fv_http_client_t *c = r->client;
     fv_buf_dispose(&r->out);
+    fv_buf_dispose(&r->bodyq);
     fv_buf_dispose(&r->head);
     fv_buf_dispose(&r->body);
     fv_free(r->hdrs);
@@ -243,12 +264,20 @@ static void req_detach(creq_t *r)
 static void on_req_timer(uv_timer_t *t)
 {
     creq_t *r = t->data;
-    int rc = r->pending_rc ? r->pending_rc : FV_ETIMEDOUT;
+    int rc = r->cancelled ? FV_ECANCELED : r->pending_rc ? r->pending_rc : FV_ETIMEDOUT;
     cconn_t *conn = r->conn;
     req_detach(r);
     if (conn)
         conn_close(conn);
     req_finish(r, rc, NULL);
+}
+
+/* A streaming body moved: its deadline starts again (none while paused). */
+static void req_progress(creq_t *r)
+{
+    if (r->done || r->cancelled || r->paused)
+        return;
+    uv_timer_start(&r->timer, on_req_timer, r->timeout_ms, 0);
 }
 
 /* ---- response parsing ---- */
@@ -324,6 +353,20 @@ static int on_resp_headers_complete(llhttp_t *p)
         return -1;
     }
     r->status = p->status_code;
+    if (r->on_head && !r->is_head && p->status_code >= 200) {
+        fv_http_header_t stack_hdrs[32];
+        fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
+                                                    : fv_malloc(r->hdr_count * sizeof(*hdrs));
+        fv_http_response_t resp;
+        resp_view(r, hdrs, &resp);
+        r->streaming_resp = r->on_head(&resp, r->data) == 1;
+        if (hdrs != stack_hdrs)
+            fv_free(hdrs);
+        if (r->cancelled)
+            return -1;
+        if (r->streaming_resp)
+            return 0;
+    }
     size_t max = r->client->opts.max_response_bytes;
     r->body.max = max > r->head.len ? max - r->head.len : 1;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body.max) {
@@ -333,10 +376,19 @@ static int on_resp_headers_complete(llhttp_t *p)
     return r->is_head ? 1 : 0;
 }
 
+static void req_progress(creq_t *r);
+
 static int on_resp_body(llhttp_t *p, const char *at, size_t len)
 {
     cconn_t *c = p->data;
-    return resp_append(c->req, &c->req->body, at, len);
+    creq_t *r = c->req;
+    if (!r->streaming_resp)
+        return resp_append(r, &r->body, at, len);
+    if (r->cancelled)
+        return -1;
+    req_progress(r);
+    r->on_body(at, len, r->data);
+    return r->cancelled ? -1 : 0;
 }
 
 static int on_resp_complete(llhttp_t *p)
@@ -469,6 +521,7 @@ static void conn_fail(cconn_t *c, int rc)
 {
     creq_t *r = c->req;
     bool retry = r && c->reused && !c->got_bytes && r->idempotent && !r->retried &&
+                 !r->body_flushed &&
                  !r->client->freeing;
     if (r)
         req_detach(r);
@@ -497,6 +550,7 @@ static void conn_complete(cconn_t *c, bool reusable)
     /* a write still queued (the peer answered before taking the whole request) holds c->write:
      * such a connection is not reused */
     bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing && !c->wbuf &&
+                (!r->body_stream || (r->body_ended && r->bodyq.len == 0)) && !r->paused &&
                 c->pool->idle_count < cl->opts.max_idle_per_host;
     req_detach(r);
     if (keep) {
@@ -558,8 +612,62 @@ static void on_conn_write(uv_write_t *w, int status)
     cconn_t *c = w->data;
     fv_free(c->wbuf);
     c->wbuf = NULL;
-    if (status < 0 && c->state != CCONN_CLOSING)
+    c->wlen = 0;
+    if (c->state == CCONN_CLOSING)
+        return;
+    if (status < 0) {
         conn_fail(c, status);
+        return;
+    }
+    creq_t *r = c->req;
+    if (!r || !r->body_stream)
+        return;
+    req_progress(r);
+    conn_flush(c);
+    if (r->drain_cb && !fv_http_call_full(r)) {
+        void (*cb)(void *) = r->drain_cb;
+        r->drain_cb = NULL;
+        cb(r->drain_data);
+    }
+}
+
+/* Hands len bytes to the socket: what the kernel does not take at once is copied and queued
+ * (one write at a time). 0 or a libuv error. */
+static int conn_write(cconn_t *c, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    size_t sent = n > 0 ? (size_t)n : 0;
+    if (n < 0 && n != UV_EAGAIN)
+        return n;
+    if (sent == len)
+        return 0;
+    c->wlen = len - sent;
+    c->wbuf = fv_malloc(c->wlen);
+    memcpy(c->wbuf, data + sent, c->wlen);
+    b = uv_buf_init(c->wbuf, (unsigned)c->wlen);
+    c->write.data = c;
+    int rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
+    if (rc < 0) {
+        fv_free(c->wbuf);
+        c->wbuf = NULL;
+        c->wlen = 0;
+    }
+    return rc;
+}
+
+/* The streamed body queued so far goes to the socket, unless a write is still under way (its
+ * callback comes back here). */
+static void conn_flush(cconn_t *c)
+{
+    creq_t *r = c->req;
+    if (!r || c->state != CCONN_ACTIVE || c->wbuf || r->bodyq.len == 0)
+        return;
+    r->body_flushed = true;
+    int rc = conn_write(c, r->bodyq.ptr, r->bodyq.len);
+    fv_buf_reset(&r->bodyq);
+    if (rc < 0)
+        conn_fail(c, rc);
 }
 
 static void conn_send(cconn_t *c, creq_t *r)
@@ -574,25 +682,13 @@ static void conn_send(cconn_t *c, creq_t *r)
     }
     /* most requests fit the socket buffer at once: no write request, no POLLOUT round trip
      * and no epoll_ctl for it; only what is left is copied and queued */
-    uv_buf_t b = uv_buf_init(r->out.ptr, (unsigned)r->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    size_t sent = n > 0 ? (size_t)n : 0;
-    if (n < 0 && n != UV_EAGAIN) {
-        conn_fail(c, n);
-        return;
-    }
-    if (sent == r->out.len)
-        return;
-    c->wbuf = fv_malloc(r->out.len - sent);
-    memcpy(c->wbuf, r->out.ptr + sent, r->out.len - sent);
-    b = uv_buf_init(c->wbuf, (unsigned)(r->out.len - sent));
-    c->write.data = c;
-    rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
+    rc = conn_write(c, r->out.ptr, r->out.len);
     if (rc < 0) {
-        fv_free(c->wbuf);
-        c->wbuf = NULL;
         conn_fail(c, rc);
+        return;
     }
+    if (r->body_stream)
+        conn_flush(c);
 }
 
 static void on_connect_timeout(uv_timer_t *t)
@@ -756,7 +852,8 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
     if (!c || !q || !cb || c->freeing || !token_ok(q->method) || !q->host || !*q->host ||
         q->port < 1 || q->port > 65535 || !q->target || q->target[0] == '\0' ||
         strpbrk(q->target, " \r\n") || strpbrk(q->host, " \r\n/") ||
-        (q->body_len && !q->body) || (q->raw_headers_len && !q->raw_headers))
+        (q->body_len && !q->body) || (q->raw_headers_len && !q->raw_headers) ||
+        (q->body_stream && q->body_len) || (q->on_head && !q->on_body))
         return FV_EINVAL;
     for (size_t i = 0; i < q->header_count; i++)
         if (!token_ok(q->headers[i].name) || !value_ok(q->headers[i].value))
@@ -779,7 +876,11 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
         rc = fv_buf_append(&r->out, q->raw_headers, q->raw_headers_len);
     bool has_body = q->body_len > 0 || strcmp(q->method, "POST") == 0 ||
                     strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
-    if (rc == 0 && has_body)
+    if (rc == 0 && q->body_stream && q->body_length >= 0)
+        rc = fv_buf_printf(&r->out, "Content-Length: %lld\r\n", (long long)q->body_length);
+    else if (rc == 0 && q->body_stream)
+        rc = fv_buf_append_str(&r->out, "Transfer-Encoding: chunked\r\n");
+    else if (rc == 0 && has_body)
         rc = fv_buf_printf(&r->out, "Content-Length: %zu\r\n", q->body_len);
     if (rc == 0)
         rc = fv_buf_append(&r->out, "\r\n", 2);
@@ -794,6 +895,14 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
         return rc;
     }
     r->pool = pool_get(c, q->host, q->port);
+    fv_buf_init(&r->bodyq, 0);
+    r->body_stream = q->body_stream;
+    r->body_chunked = q->body_stream && q->body_length < 0;
+    r->on_head = q->on_head;
+    r->on_body = q->on_body;
+    r->timeout_ms = q->timeout_ms ? q->timeout_ms : c->opts.request_timeout_ms;
+    if (q->call)
+        *q->call = r;
     r->idempotent = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD") ||
                     !strcmp(q->method, "PUT") || !strcmp(q->method, "DELETE");
     r->is_head = strcmp(q->method, "HEAD") == 0;
@@ -804,10 +913,96 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
     if (c->reqs)
         c->reqs->prev = r;
     c->reqs = r;
-    uv_timer_start(&r->timer, on_req_timer, q->timeout_ms ? q->timeout_ms
-                                                          : c->opts.request_timeout_ms, 0);
+    uv_timer_start(&r->timer, on_req_timer, r->timeout_ms, 0);
     req_start(r, true);
     return 0;
+}
+
+/* ---- streaming calls ---- */
+
+int fv_http_call_write(fv_http_call_t *r, const void *data, size_t len)
+{
+    if (!r || r->done || r->cancelled)
+        return FV_ECANCELED;
+    if (!r->body_stream || r->body_ended)
+        return FV_EINVAL;
+    if (len == 0)
+        return 0;
+    int rc = 0;
+    if (r->body_chunked)
+        rc = fv_buf_printf(&r->bodyq, "%zx\r\n", len);
+    if (rc == 0)
+        rc = fv_buf_append(&r->bodyq, data, len);
+    if (rc == 0 && r->body_chunked)
+        rc = fv_buf_append(&r->bodyq, "\r\n", 2);
+    if (rc < 0)
+        return rc;
+    if (r->conn)
+        conn_flush(r->conn);
+    return 0;
+}
+
+int fv_http_call_end(fv_http_call_t *r)
+{
+    if (!r || r->done || r->cancelled)
+        return FV_ECANCELED;
+    if (!r->body_stream || r->body_ended)
+        return FV_EINVAL;
+    r->body_ended = true;
+    if (r->body_chunked) {
+        int rc = fv_buf_append(&r->bodyq, "0\r\n\r\n", 5);
+        if (rc < 0)
+            return rc;
+    }
+    if (r->conn)
+        conn_flush(r->conn);
+    return 0;
+}
+
+bool fv_http_call_full(const fv_http_call_t *r)
+{
+    if (!r || r->done)
+        return false;
+    size_t queued = r->bodyq.len + (r->conn ? r->conn->wlen : 0);
+    return queued > BODY_HIGH_WATER;
+}
+
+void fv_http_call_on_drain(fv_http_call_t *r, void (*cb)(void *data), void *data)
+{
+    if (!r || r->done)
+        return;
+    r->drain_cb = cb;
+    r->drain_data = data;
+}
+
+void fv_http_call_pause(fv_http_call_t *r)
+{
+    if (!r || r->done || r->paused)
+        return;
+    r->paused = true;
+    uv_timer_stop(&r->timer);
+    if (r->conn && r->conn->state == CCONN_ACTIVE)
+        uv_read_stop((uv_stream_t *)&r->conn->tcp);
+}
+
+void fv_http_call_resume(fv_http_call_t *r)
+{
+    if (!r || r->done || !r->paused)
+        return;
+    r->paused = false;
+    req_progress(r);
+    if (r->conn && r->conn->state == CCONN_ACTIVE &&
+        uv_read_start((uv_stream_t *)&r->conn->tcp, on_conn_alloc, on_conn_read) < 0)
+        req_fail_later(r, FV_ECONNRESET);
+}
+
+void fv_http_call_cancel(fv_http_call_t *r)
+{
+    if (!r || r->done || r->cancelled)
+        return;
+    r->cancelled = true;
+    r->pending_rc = FV_ECANCELED;
+    uv_timer_start(&r->timer, on_req_timer, 0, 0);
 }
 
 const char *fv_http_response_header(const fv_http_response_t *resp, const char *name)

@@ -822,6 +822,22 @@ void fv_http_reply_end(fv_http_req_t *r)
     after_answer(c, keep);
 }
 
+void fv_http_reply_abort(fv_http_req_t *r)
+{
+    if (!r || !r->active || !r->streaming)
+        return;
+    fv__http_conn_t *c = r->conn;
+    if (c->writable_req == r) {
+        c->writable_req = NULL;
+        c->writable_cb = NULL;
+    }
+    r->streaming = false;
+    req_finish(c, r, r->stream_status);
+    /* no last chunk: the connection ends after what is queued, and the client sees the
+     * answer cut short instead of complete */
+    after_answer(c, false);
+}
+
 /* ---- streaming request bodies ---- */
 
 /* The connection whose streaming body r is, or NULL. */

@@ -72,10 +72,10 @@ static int gateway_routes_setup(gateway_t *gw, const gateway_settings_t *set, si
         char pattern[sizeof(r->prefix) + 8];
         size_t limit = r->max_body_bytes ? r->max_body_bytes : upload;
         snprintf(pattern, sizeof(pattern), "%s/*rest", r->prefix);
-        if ((rc = fv_router_add_limited(router, "*", r->prefix, gateway_route_proxy, r,
-                                        limit)) < 0 ||
-            (rc = fv_router_add_limited(router, "*", pattern, gateway_route_proxy, r,
-                                        limit)) < 0)
+        if ((rc = fv_router_add_streaming(router, "*", r->prefix, gateway_route_proxy, r,
+                                          limit)) < 0 ||
+            (rc = fv_router_add_streaming(router, "*", pattern, gateway_route_proxy, r,
+                                          limit)) < 0)
             return fv_error_set(err, rc, "api-gateway: cannot route %s: %s", r->prefix,
                                 fv_strerror(rc));
     }
@@ -123,10 +123,10 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     if ((rc = gateway_routes_setup(gw, set, upload, err)) < 0)
         return rc;
     if ((rc = gateway_auth_routes(gw, fv_module_router(ctx))) < 0 ||
-        (rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service/*rest",
-                                    gateway_proxy, gw, upload)) < 0 ||
-        (rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service", gateway_proxy,
-                                    gw, upload)) < 0)
+        (rc = fv_router_add_streaming(fv_module_router(ctx), "*", "/api/:service/*rest",
+                                      gateway_proxy, gw, upload)) < 0 ||
+        (rc = fv_router_add_streaming(fv_module_router(ctx), "*", "/api/:service",
+                                      gateway_proxy, gw, upload)) < 0)
         return fv_error_set(err, rc, "api-gateway: cannot add routes: %s", fv_strerror(rc));
     fv_module_add_gauge(ctx, "finalverse_gateway_upstream_in_flight",
                         "Requests the gateway is forwarding right now.", in_flight_gauge, gw);

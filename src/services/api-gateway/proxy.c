@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,6 +27,9 @@
 #include "runtime/module_list.h"
 
 #define MAX_CONNECTION_TOKENS 16
+/* Answers up to this size (by Content-Length) are forwarded whole, in one write with a
+ * Content-Length; larger or unsized ones stream through with back-pressure. */
+#define WHOLE_ANSWER_MAX (64 * 1024)
 #define TARGET_MAX 8192
 
 typedef struct proxy_call {
@@ -37,6 +41,10 @@ typedef struct proxy_call {
     bool waiting;
     bool retried;
     bool retryable;              /* idempotent and no body */
+    bool has_body;               /* the client's body streams through */
+    bool reading_body;
+    bool streaming_out;          /* the answer streams to the client (reply_start sent) */
+    fv_http_call_t *up_call;     /* the upstream request, until on_upstream */
     uint64_t started_ns;
     int status;                  /* what the client got, for the access log */
     char *target;                /* in the request arena */
@@ -162,6 +170,8 @@ static void on_client_abort(fv_http_req_t *req, void *data)
     proxy_call_t *call = data;
     (void)req;
     call->req = NULL;
+    if (call->up_call)
+        fv_http_call_cancel(call->up_call);   /* on_upstream follows, with FV_ECANCELED */
     if (call->waiting) {
         gw_upstream_unwait(call->route->up, &call->wait);
         call_finish(call);
@@ -170,13 +180,55 @@ static void on_client_abort(fv_http_req_t *req, void *data)
 
 static void send_upstream(proxy_call_t *call);
 
+/* The answer's headers onto the client's answer, less the hop-by-hop ones and those its
+ * Connection names; returns its Content-Type (NULL when none). */
+static const char *copy_answer_headers(proxy_call_t *call, const fv_http_response_t *resp)
+{
+    fv_http_req_t *req = call->req;
+    fv_slice_t toks[MAX_CONNECTION_TOKENS];
+    size_t ntok = 0;
+    const char *content_type = NULL;
+    for (size_t i = 0; i < resp->header_count; i++)
+        if (strcasecmp(resp->headers[i].name, "connection") == 0)
+            ntok = connection_tokens(fv_slice_cstr(resp->headers[i].value), toks, ntok,
+                                     MAX_CONNECTION_TOKENS);
+    for (size_t i = 0; i < resp->header_count; i++) {
+        const fv_http_header_t *h = &resp->headers[i];
+        size_t len = strlen(h->name);
+        if (dropped_response_header(h->name, len)) {
+            if (len == 12 && strcasecmp(h->name, "content-type") == 0)
+                content_type = h->value;
+            continue;
+        }
+        if (ntok && named_in(toks, ntok, h->name, len))
+            continue;
+        fv_http_resp_header(req, h->name, h->value);
+    }
+    fv_http_resp_header(req, "X-Request-Id", call->request_id);
+    return content_type;
+}
+
 static void on_upstream(int rc, const fv_http_response_t *resp, void *data)
 {
     proxy_call_t *call = data;
     fv_http_req_t *req = call->req;
     gw_instance_t *inst = call->inst;
-    gw_instance_done(inst, rc);
+    call->up_call = NULL;
+    gw_instance_done(inst, rc == FV_ECANCELED && !req ? 0 : rc);
     if (!req) {
+        call_finish(call);
+        return;
+    }
+    if (call->streaming_out) {
+        fv_http_req_on_abort(req, NULL, NULL);
+        if (rc == 0) {
+            fv_http_reply_end(req);
+        } else {
+            fv_log_warn("gateway", "%s at %s:%d: %s half way through the answer (id=%s)",
+                        call->route->service, inst->host, inst->port, fv_strerror(rc),
+                        call->request_id);
+            fv_http_reply_abort(req);
+        }
         call_finish(call);
         return;
     }
@@ -213,30 +265,57 @@ static void on_upstream(int rc, const fv_http_response_t *resp, void *data)
         call_finish(call);
         return;
     }
-    fv_slice_t toks[MAX_CONNECTION_TOKENS];
-    size_t ntok = 0;
-    const char *content_type = NULL;
-    for (size_t i = 0; i < resp->header_count; i++)
-        if (strcasecmp(resp->headers[i].name, "connection") == 0)
-            ntok = connection_tokens(fv_slice_cstr(resp->headers[i].value), toks, ntok,
-                                     MAX_CONNECTION_TOKENS);
-    for (size_t i = 0; i < resp->header_count; i++) {
-        const fv_http_header_t *h = &resp->headers[i];
-        size_t len = strlen(h->name);
-        if (dropped_response_header(h->name, len)) {
-            if (len == 12 && strcasecmp(h->name, "content-type") == 0)
-                content_type = h->value;
-            continue;
-        }
-        if (ntok && named_in(toks, ntok, h->name, len))
-            continue;
-        fv_http_resp_header(req, h->name, h->value);
-    }
-    fv_http_resp_header(req, "X-Request-Id", call->request_id);
+    const char *content_type = copy_answer_headers(call, resp);
     access_log(call, resp->status);
     fv_http_req_on_abort(req, NULL, NULL);
     fv_http_reply(req, resp->status, content_type, resp->body.ptr, resp->body.len);
     call_finish(call);
+}
+
+static void on_client_writable(fv_http_req_t *req, void *data)
+{
+    proxy_call_t *call = data;
+    (void)req;
+    if (call->up_call)
+        fv_http_call_resume(call->up_call);
+}
+
+/* A piece of a streamed answer: on to the client, pausing the upstream while the client's
+ * connection holds more than its ceiling. */
+static void on_up_body(const char *piece, size_t len, void *data)
+{
+    proxy_call_t *call = data;
+    fv_http_req_t *req = call->req;
+    if (!req || fv_http_reply_write(req, piece, len) < 0) {
+        fv_http_call_cancel(call->up_call);
+        return;
+    }
+    if (fv_http_reply_full(req)) {
+        fv_http_call_pause(call->up_call);
+        if (fv_http_reply_on_writable(req, on_client_writable, call) < 0)
+            fv_http_call_resume(call->up_call);
+    }
+}
+
+/* The answer's head: small sized answers come whole (one write, Content-Length), the others
+ * stream. */
+static int on_up_head(const fv_http_response_t *resp, void *data)
+{
+    proxy_call_t *call = data;
+    fv_http_req_t *req = call->req;
+    if (!req || resp->status == 204 || resp->status == 304)
+        return 0;
+    const char *cl = fv_http_response_header(resp, "content-length");
+    if (cl && strtoull(cl, NULL, 10) <= WHOLE_ANSWER_MAX)
+        return 0;
+    const char *content_type = copy_answer_headers(call, resp);
+    if (fv_http_reply_start(req, resp->status, content_type) < 0) {
+        fv_http_call_cancel(call->up_call);
+        return 0;
+    }
+    access_log(call, resp->status);
+    call->streaming_out = true;
+    return 1;
 }
 
 /* The peer's address without its port ("1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1"). */
@@ -322,6 +401,34 @@ static int build_headers(proxy_call_t *call, fv_buf_t *b)
     return rc;
 }
 
+static void on_up_drain(void *data)
+{
+    proxy_call_t *call = data;
+    if (call->req)
+        fv_http_req_resume_body(call->req);
+}
+
+/* A piece of the client's body: on to the upstream, pausing the client while the upstream
+ * connection holds more than its ceiling. */
+static void on_client_piece(fv_http_req_t *req, void *data, const char *piece, size_t len,
+                            bool end)
+{
+    proxy_call_t *call = data;
+    if (!call->up_call)
+        return;                  /* answered already: the server reads no more */
+    int rc = fv_http_call_write(call->up_call, piece, len);
+    if (rc == 0 && end)
+        rc = fv_http_call_end(call->up_call);
+    if (rc < 0) {
+        fv_http_call_cancel(call->up_call);
+        return;
+    }
+    if (!end && fv_http_call_full(call->up_call)) {
+        fv_http_req_pause_body(req);
+        fv_http_call_on_drain(call->up_call, on_up_drain, call);
+    }
+}
+
 static void send_upstream(proxy_call_t *call)
 {
     gateway_t *gw = call->gw;
@@ -347,11 +454,34 @@ static void send_upstream(proxy_call_t *call)
         .body = body.ptr,
         .body_len = body.len,
         .timeout_ms = r->timeout_ms ? r->timeout_ms : gw->upstream_timeout_ms,
+        .on_head = on_up_head,
+        .on_body = on_up_body,
+        .call = &call->up_call,
     };
+    if (call->has_body) {
+        fv_slice_t cl = fv_http_req_header(req, "content-length");
+        up.body = NULL;
+        up.body_len = 0;
+        up.body_stream = true;
+        up.body_length = -1;
+        if (cl.len && cl.len < 20) {
+            char num[24];
+            memcpy(num, cl.ptr, cl.len);
+            num[cl.len] = '\0';
+            up.body_length = (int64_t)strtoll(num, NULL, 10);
+        }
+    }
     if (rc == 0)
         rc = gw->upstream ? fv_http_client_request(gw->upstream, &up, on_upstream, call)
                           : FV_ECANCELED;
+    if (rc == 0 && call->has_body && !call->reading_body) {
+        call->reading_body = true;
+        if (fv_http_req_read_body(req, on_client_piece, call) < 0)
+            fv_http_call_cancel(call->up_call);
+        return;
+    }
     if (rc < 0) {
+        call->up_call = NULL;
         gw_instance_done(call->inst, FV_ECANCELED);
         call->inst = NULL;
         if (rc == FV_ECANCELED)
@@ -461,7 +591,8 @@ static void proxy(gateway_t *gw, gw_route_t *r, fv_http_req_t *req, const char *
         plen += query.len + 1;
     }
     call->target[plen] = '\0';
-    call->retryable = idempotent(fv_http_req_method(req)) && fv_http_req_body(req).len == 0;
+    call->has_body = fv_http_req_body_streaming(req);
+    call->retryable = idempotent(fv_http_req_method(req)) && !call->has_body;
     fv_http_req_on_abort(req, on_client_abort, call);
     dispatch(call);
 }
