@@ -65,6 +65,8 @@ void gateway_release(gateway_t *gw);
 
 /* Routes /api/<module>/<rest> to a healthy instance of <module> found in the registry. */
 void gateway_proxy(fv_http_req_t *req, void *gateway);
+/* GET /ws with an upgrade: a tunnel to the websocket-gateway (wsproxy.c). 0 or <0. */
+FV_MUST_USE int gateway_ws_routes(gateway_t *gw, fv_router_t *router);
 /* Routes <prefix>[/<rest>] of a configured route (data: its gw_route_t). */
 void gateway_route_proxy(fv_http_req_t *req, void *route);
 

@@ -79,6 +79,8 @@ static int gateway_routes_setup(gateway_t *gw, const gateway_settings_t *set, si
             return fv_error_set(err, rc, "api-gateway: cannot route %s: %s", r->prefix,
                                 fv_strerror(rc));
     }
+    if ((rc = gateway_ws_routes(gw, router)) < 0)
+        return fv_error_set(err, rc, "api-gateway: cannot add /ws: %s", fv_strerror(rc));
     if ((rc = fv_router_add(router, "GET", "/gateway/routes", routes_handler, gw)) < 0)
         return fv_error_set(err, rc, "api-gateway: cannot add /gateway/routes: %s",
                             fv_strerror(rc));
