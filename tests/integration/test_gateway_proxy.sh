@@ -89,6 +89,12 @@ kill -KILL "$A_PID"
 codes=$(for i in $(seq 20); do http_status "$GW/api/song-engine/echo"; echo; done | sort -u | tr '\n' ' ')
 check "with one instance killed every GET still answers 200 ($codes)" test "$codes" = "200 "
 check "the dead instance is being skipped" bash -c "curl -s '$GW/gateway/routes' | jq -e '.routes[] | select(.prefix==\"/api/song-engine\") | .instances[] | select(.port==$UP_A) | .failures >= 1' >/dev/null"
+curl -s --max-time 5 "$GW/metrics" >"$FV_TMP/metrics.txt"
+check "/metrics counts requests per route" grep -Eq '^finalverse_gateway_route_requests_total\{module="api-gateway",route="/api/song-engine",service="song-engine"\} [1-9]' "$FV_TMP/metrics.txt"
+check "/metrics counts errors per instance" grep -Eq "^finalverse_gateway_upstream_errors_total\{module=\"api-gateway\",service=\"song-engine\",instance=\"127.0.0.1:$UP_A\"\} [1-9]" "$FV_TMP/metrics.txt"
+if command -v promtool >/dev/null; then
+    check "promtool accepts /metrics with no lint" bash -c "promtool check metrics <'$FV_TMP/metrics.txt'"
+fi
 post=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data x "$GW/api/song-engine/count")
 check "a POST is answered (200 from b, or 502: never retried elsewhere)" bash -c "[ $post = 200 ] || [ $post = 502 ]"
 finish

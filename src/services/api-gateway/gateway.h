@@ -109,6 +109,8 @@ void gw_upstream_unwait(gw_upstream_t *u, gw_wait_t *w);
 /* The request picked on i ended: rc 0 (an answer), or the upstream's failure; a connection
  * failure marks i to be skipped for a while. */
 void gw_instance_done(gw_instance_t *i, int rc);
+/* /metrics series per route and per instance (the fv_metrics_fn shape, data = gw). */
+int gw_metrics(void *gateway, const char *module, fv_buf_t *out);
 /* The effective table: routes with their instances and health. */
 json_t *gw_routes_json(gateway_t *gw);
 

@@ -132,6 +132,7 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
         return fv_error_set(err, rc, "api-gateway: cannot add routes: %s", fv_strerror(rc));
     fv_module_add_gauge(ctx, "finalverse_gateway_upstream_in_flight",
                         "Requests the gateway is forwarding right now.", in_flight_gauge, gw);
+    fv_module_add_metrics(ctx, gw_metrics, gw);
     return 0;
 }
 

@@ -313,3 +313,61 @@ json_t *gw_routes_json(gateway_t *gw)
     }
     return json_pack("{s:o}", "routes", routes);
 }
+
+/* Per-route and per-instance series for /metrics. Labels hold prefixes and service names the
+ * config checked ([A-Za-z0-9/_.~-]) and instance addresses from the registry's validation, so
+ * none needs escaping. */
+int gw_metrics(void *data, const char *module, fv_buf_t *out)
+{
+    gateway_t *gw = data;
+    int rc = fv_buf_append_str(out, "# HELP finalverse_gateway_route_requests_total Requests "
+                                    "the gateway answered, by route.\n"
+                                    "# TYPE finalverse_gateway_route_requests_total counter\n");
+    for (size_t k = 0; rc == 0 && k < gw->route_count; k++) {
+        const gw_route_t *r = &gw->routes[k];
+        rc = fv_buf_printf(out, "finalverse_gateway_route_requests_total{module=\"%s\","
+                           "route=\"%s\",service=\"%s\"} %llu\n", module, r->prefix,
+                           r->service, (unsigned long long)r->requests);
+    }
+    if (rc == 0)
+        rc = fv_buf_append_str(out, "# HELP finalverse_gateway_route_5xx_total Answers with a "
+                                    "5xx status, by route.\n"
+                                    "# TYPE finalverse_gateway_route_5xx_total counter\n");
+    for (size_t k = 0; rc == 0 && k < gw->route_count; k++) {
+        const gw_route_t *r = &gw->routes[k];
+        rc = fv_buf_printf(out, "finalverse_gateway_route_5xx_total{module=\"%s\","
+                           "route=\"%s\",service=\"%s\"} %llu\n", module, r->prefix,
+                           r->service, (unsigned long long)r->answers_5xx);
+    }
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"finalverse_gateway_upstream_requests_total", "counter",
+         "Requests sent to an upstream instance."},
+        {"finalverse_gateway_upstream_errors_total", "counter",
+         "Requests to an upstream instance that failed (refused, reset, timeout, garbled)."},
+        {"finalverse_gateway_upstream_outstanding", "gauge",
+         "Requests on an upstream instance now."},
+        {"finalverse_gateway_upstream_skipped", "gauge",
+         "1 while passive health skips the instance after a failure."},
+    };
+    gw_upstreams_t *all = gw->ups;
+    uint64_t now = uv_now(fv_module_loop(gw->ctx));
+    for (size_t s = 0; rc == 0 && all && s < sizeof(series) / sizeof(series[0]); s++) {
+        rc = fv_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", series[s].name, series[s].help,
+                           series[s].name, series[s].type);
+        for (size_t k = 0; rc == 0 && k < all->count; k++) {
+            const gw_upstream_t *u = all->ups[k];
+            for (const gw_instance_t *i = u->insts; rc == 0 && i; i = i->next) {
+                unsigned long long v = s == 0   ? i->requests
+                                       : s == 1 ? i->errors
+                                       : s == 2 ? i->outstanding
+                                                : (i->skip_until_ms > now);
+                rc = fv_buf_printf(out, "%s{module=\"%s\",service=\"%s\",instance=\"%s:%d\"} "
+                                   "%llu\n", series[s].name, module, u->name, i->host, i->port,
+                                   v);
+            }
+        }
+    }
+    return rc;
+}
