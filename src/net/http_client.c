@@ -27,6 +27,7 @@ typedef struct cconn cconn_t;
  * request finds one without looking at the others. */
 typedef struct cpool {
     struct cpool *next;
+    cconn_t *open;                 /* a connection whose batch is not written yet */
     cconn_t *idle;
     size_t idle_count;
     char key[];                    /* "host:port" */
@@ -50,6 +51,12 @@ struct cconn {
     cpool_t *pool;                 /* its host:port */
     cconn_t *idle_prev;            /* in pool->idle while CCONN_IDLE */
     cconn_t *idle_next;
+    /* pipelining: requests after c->req wait for their answers in order (pipe_next); those
+     * made in one loop turn leave in one write at its end */
+    fv_buf_t batch;
+    bool batch_open;
+    cconn_t *batch_next;           /* in client->batches while batch_open */
+    size_t depth;                  /* requests on the connection */
     llhttp_t parser;
     creq_t *req;
     char *wbuf;                    /* bytes being written; owned until the write callback */
@@ -59,6 +66,7 @@ struct cconn {
     int handles_open;
     bool reused;
     bool got_bytes;
+    size_t fed_used;               /* bytes the last whole answer took of the fed input */
     bool msg_done;
 };
 
@@ -108,6 +116,8 @@ struct fv_http_call {
     bool cancelled;
     void (*drain_cb)(void *data);
     void *drain_data;
+    creq_t *pipe_next;             /* the next request on the same connection */
+    bool pipelinable;              /* GET or HEAD without a body */
 };
 
 /* A streamed request body above this, queued and not yet taken by the kernel, is "full". */
@@ -119,6 +129,8 @@ struct fv_http_client {
     cconn_t *conns;
     cpool_t *pools;
     creq_t *reqs;
+    uv_check_t flush;              /* writes the batches at the end of each loop turn */
+    cconn_t *batches;
     size_t live;                   /* connections and requests not yet freed */
     bool freeing;
 };
@@ -140,6 +152,7 @@ void fv_http_client_opts_default(fv_http_client_opts_t *o)
     o->max_idle_per_host = 16;
     o->max_response_bytes = 16 * 1024 * 1024;
     o->idle_timeout_ms = 30000;
+    o->max_pipeline = 1;
 }
 
 static void client_maybe_free(fv_http_client_t *c)
@@ -152,6 +165,13 @@ static void client_maybe_free(fv_http_client_t *c)
         fv_free(p);
     }
     fv_free(c);
+}
+
+static void on_flush_closed(uv_handle_t *h)
+{
+    fv_http_client_t *c = h->data;
+    c->live--;
+    client_maybe_free(c);
 }
 
 static cpool_t *pool_get(fv_http_client_t *c, const char *host, int port)
@@ -253,12 +273,46 @@ static void req_fail_later(creq_t *r, int rc)
     uv_timer_start(&r->timer, r->timer.timer_cb, 0, 0);
 }
 
+/* Takes r off its connection's queue (wherever it is in it). */
 static void req_detach(creq_t *r)
 {
-    if (r->conn) {
-        r->conn->req = NULL;
-        r->conn = NULL;
+    cconn_t *c = r->conn;
+    if (!c)
+        return;
+    for (creq_t **p = &c->req; *p; p = &(*p)->pipe_next) {
+        if (*p == r) {
+            *p = r->pipe_next;
+            c->depth--;
+            break;
+        }
     }
+    r->conn = NULL;
+    r->pipe_next = NULL;
+}
+
+/* Every request on c, in order, taken off it. */
+static creq_t *conn_take_all(cconn_t *c)
+{
+    creq_t *list = c->req;
+    for (creq_t *r = list; r; r = r->pipe_next)
+        r->conn = NULL;
+    c->req = NULL;
+    c->depth = 0;
+    return list;
+}
+
+/* A request whose connection went away before its answer began: tried again on a fresh
+ * connection when that is safe, else failed with rc. */
+static void req_retry_or_fail(creq_t *r, int rc, bool may_retry)
+{
+    r->pipe_next = NULL;
+    if (may_retry && r->idempotent && !r->retried && !r->body_flushed &&
+        !r->client->freeing) {
+        r->retried = true;
+        req_start(r, false);
+        return;
+    }
+    req_finish(r, rc, NULL);
 }
 
 static void on_req_timer(uv_timer_t *t)
@@ -267,8 +321,15 @@ static void on_req_timer(uv_timer_t *t)
     int rc = r->cancelled ? FV_ECANCELED : r->pending_rc ? r->pending_rc : FV_ETIMEDOUT;
     cconn_t *conn = r->conn;
     req_detach(r);
+    creq_t *others = conn ? conn_take_all(conn) : NULL;
     if (conn)
         conn_close(conn);
+    /* requests pipelined with r lose their connection with it */
+    while (others) {
+        creq_t *next = others->pipe_next;
+        req_retry_or_fail(others, FV_ECONNRESET, true);
+        others = next;
+    }
     req_finish(r, rc, NULL);
 }
 
@@ -425,6 +486,7 @@ static int resp_feed(cconn_t *c, const char *data, size_t len)
     if (e == HPE_PAUSED && c->msg_done) {
         c->msg_done = false;
         size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+        c->fed_used = used;
         return used == len ? 1 : 2;
     }
     if (e != HPE_OK)
@@ -494,6 +556,7 @@ static void on_conn_closed(uv_handle_t *h)
     fv_http_client_t *cl = c->client;
     fv_free(c->wbuf);
     fv_free(c->rbuf);
+    fv_buf_dispose(&c->batch);
     fv_free(c);
     cl->live--;
     client_maybe_free(cl);
@@ -506,9 +569,17 @@ static void conn_close(cconn_t *c)
     if (c->state == CCONN_IDLE)
         idle_remove(c);
     c->state = CCONN_CLOSING;
-    if (c->req) {
-        c->req->conn = NULL;
-        c->req = NULL;
+    (void)conn_take_all(c);        /* callers dealt with them */
+    if (c->batch_open) {
+        fv_http_client_t *cl = c->client;
+        for (cconn_t **p = &cl->batches; *p; p = &(*p)->batch_next)
+            if (*p == c) {
+                *p = c->batch_next;
+                break;
+            }
+        if (c->pool->open == c)
+            c->pool->open = NULL;
+        c->batch_open = false;
     }
     conn_unlink(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -519,21 +590,16 @@ static void conn_close(cconn_t *c)
  * safe (a reused connection the peer had closed, nothing received, idempotent method). */
 static void conn_fail(cconn_t *c, int rc)
 {
-    creq_t *r = c->req;
-    bool retry = r && c->reused && !c->got_bytes && r->idempotent && !r->retried &&
-                 !r->body_flushed &&
-                 !r->client->freeing;
-    if (r)
-        req_detach(r);
+    bool first_may_retry = c->reused && !c->got_bytes;
+    creq_t *r = conn_take_all(c);
     conn_close(c);
-    if (!r)
-        return;
-    if (retry) {
-        r->retried = true;
-        req_start(r, false);
-        return;
+    /* the first request retries only when nothing of its answer came; the ones pipelined
+     * behind it had no answer at all */
+    for (bool first = true; r; first = false) {
+        creq_t *next = r->pipe_next;
+        req_retry_or_fail(r, rc, !first || first_may_retry);
+        r = next;
     }
-    req_finish(r, rc, NULL);
 }
 
 static void on_idle_timeout(uv_timer_t *t)
@@ -547,6 +613,33 @@ static void conn_complete(cconn_t *c, bool reusable)
 {
     creq_t *r = c->req;
     fv_http_client_t *cl = c->client;
+    if (r->pipe_next) {
+        /* more answers to come on c: it stays busy with the next request */
+        bool go_on = llhttp_should_keep_alive(&c->parser) && !cl->freeing;
+        creq_t *rest = NULL;
+        req_detach(r);
+        if (go_on) {
+            creq_t *next = c->req;
+            resp_start(c, next);
+        } else {
+            rest = conn_take_all(c);
+            conn_close(c);
+        }
+        fv_http_header_t stack_hdrs[32];
+        fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
+                                                    : fv_malloc(r->hdr_count * sizeof(*hdrs));
+        fv_http_response_t resp;
+        resp_view(r, hdrs, &resp);
+        req_finish(r, 0, &resp);
+        if (hdrs != stack_hdrs)
+            fv_free(hdrs);
+        while (rest) {
+            creq_t *next = rest->pipe_next;
+            req_retry_or_fail(rest, FV_ECONNRESET, true);
+            rest = next;
+        }
+        return;
+    }
     /* a write still queued (the peer answered before taking the whole request) holds c->write:
      * such a connection is not reused */
     bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing && !c->wbuf &&
@@ -599,12 +692,26 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_fail(c, nread == UV_EOF ? FV_ECONNRESET : (int)nread);
         return;
     }
-    c->got_bytes = true;
-    int rc = resp_feed(c, buf->base, (size_t)nread);
-    if (rc > 0)
-        conn_complete(c, rc == 1);   /* bytes after the response: out of step, not reused */
-    else if (rc < 0)
-        conn_fail(c, rc);
+    const char *p = buf->base;
+    size_t left = (size_t)nread;
+    while (left > 0) {
+        c->got_bytes = true;
+        int rc = resp_feed(c, p, left);
+        if (rc < 0) {
+            conn_fail(c, rc);
+            return;
+        }
+        if (rc == 0)
+            return;
+        size_t used = c->fed_used;
+        bool pipelined = c->req->pipe_next != NULL;
+        /* bytes after the last answer expected: out of step, not reused */
+        conn_complete(c, rc == 1 || pipelined);
+        if (rc == 1 || !pipelined || c->state != CCONN_ACTIVE || !c->req)
+            return;
+        p += used;
+        left -= used;
+    }
 }
 
 static void on_conn_write(uv_write_t *w, int status)
@@ -670,14 +777,55 @@ static void conn_flush(cconn_t *c)
         conn_fail(c, rc);
 }
 
+/* End of a loop turn: each connection's batch of pipelined requests leaves in one write. */
+static void on_flush(uv_check_t *h)
+{
+    fv_http_client_t *cl = h->data;
+    cconn_t *list = cl->batches;
+    cl->batches = NULL;
+    uv_check_stop(h);
+    while (list) {
+        cconn_t *c = list;
+        list = c->batch_next;
+        c->batch_next = NULL;
+        if (!c->batch_open || c->state != CCONN_ACTIVE)
+            continue;                  /* closed meanwhile */
+        c->batch_open = false;
+        if (c->pool->open == c)
+            c->pool->open = NULL;
+        int rc = conn_write(c, c->batch.ptr, c->batch.len);
+        fv_buf_reset(&c->batch);
+        if (rc < 0)
+            conn_fail(c, rc);
+    }
+}
+
 static void conn_send(cconn_t *c, creq_t *r)
 {
+    fv_http_client_t *cl = c->client;
     c->state = CCONN_ACTIVE;
     uv_timer_stop(&c->timer);
     resp_start(c, r);
+    c->depth = 1;
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read);
     if (rc != 0 && rc != UV_EALREADY) {
         conn_fail(c, rc);
+        return;
+    }
+    cconn_t *open = c->pool->open;
+    if (r->pipelinable && cl->opts.max_pipeline > 1 && !cl->freeing &&
+        (!open || open->depth >= cl->opts.max_pipeline)) {
+        /* the head of a batch: requests to this host made before the loop turn ends join it */
+        fv_buf_reset(&c->batch);
+        if (fv_buf_append(&c->batch, r->out.ptr, r->out.len) < 0) {
+            conn_fail(c, FV_ENOMEM);
+            return;
+        }
+        c->batch_open = true;
+        c->batch_next = cl->batches;
+        cl->batches = c;
+        c->pool->open = c;
+        uv_check_start(&cl->flush, on_flush);
         return;
     }
     /* most requests fit the socket buffer at once: no write request, no POLLOUT round trip
@@ -767,6 +915,19 @@ static void on_gai(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
 static void req_start(creq_t *r, bool may_reuse)
 {
     fv_http_client_t *cl = r->client;
+    cconn_t *open = r->pool->open;
+    if (r->pipelinable && open && open->depth < cl->opts.max_pipeline &&
+        fv_buf_append(&open->batch, r->out.ptr, r->out.len) == 0) {
+        /* another request to the same host in the same loop turn: behind the first, in the
+         * same write */
+        creq_t **tail = &open->req;
+        while (*tail)
+            tail = &(*tail)->pipe_next;
+        *tail = r;
+        r->conn = open;
+        open->depth++;
+        return;
+    }
     if (may_reuse) {
         cconn_t *c = r->pool->idle;
         if (c) {
@@ -811,6 +972,10 @@ int fv_http_client_new(uv_loop_t *loop, const fv_http_client_opts_t *opts,
         c->opts = *opts;
     else
         fv_http_client_opts_default(&c->opts);
+    uv_check_init(loop, &c->flush);
+    c->flush.data = c;
+    uv_unref((uv_handle_t *)&c->flush);
+    c->live++;
     *out = c;
     return 0;
 }
@@ -828,7 +993,7 @@ void fv_http_client_free(fv_http_client_t *c)
     }
     while (c->conns)
         conn_close(c->conns);
-    client_maybe_free(c);
+    uv_close((uv_handle_t *)&c->flush, on_flush_closed);
 }
 
 static bool token_ok(const char *s)
@@ -906,6 +1071,8 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
     r->idempotent = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD") ||
                     !strcmp(q->method, "PUT") || !strcmp(q->method, "DELETE");
     r->is_head = strcmp(q->method, "HEAD") == 0;
+    r->pipelinable = (r->is_head || strcmp(q->method, "GET") == 0) && !q->body_stream &&
+                     q->body_len == 0;
     uv_timer_init(c->loop, &r->timer);
     r->timer.data = r;
     c->live++;

@@ -26,6 +26,10 @@ typedef struct fv_http_client_opts {
     size_t max_idle_per_host;      /* default 16 */
     size_t max_response_bytes;     /* headers + body ceiling; default 16 MiB */
     uint32_t idle_timeout_ms;      /* pooled connection lifetime when unused; default 30000 */
+    size_t max_pipeline;           /* bodyless GET/HEAD requests to one host made in the same
+                                    * loop turn share a connection, up to this many, and leave
+                                    * in one write (HTTP/1.1 pipelining: one slow answer delays
+                                    * those behind it); default 1 (off) */
 } fv_http_client_opts_t;
 
 void fv_http_client_opts_default(fv_http_client_opts_t *o);

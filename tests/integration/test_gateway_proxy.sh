@@ -66,6 +66,19 @@ check "an encoded one too" test "$(http_status "$GW/api/song-engine/a/%2e%2e/%2E
 check "an encoded slash is refused" test "$(http_status "$GW/api/song-engine/a/..%2f..%2fx" --path-as-is)" = 400
 check "the 400 says why" bash -c "curl -s --path-as-is '$GW/api/song-engine/%2e%2e/x' | jq -e '.error.code == \"invalid_argument\"' >/dev/null"
 
+# ---- many at once: pipelined on shared upstream connections, each answer to its own request ----
+cat >"$FV_TMP/many.py" <<'PY'
+import concurrent.futures, json, sys, urllib.request
+base = sys.argv[1]
+def one(i):
+    with urllib.request.urlopen(f"{base}/api/song-engine/echo?n={i}", timeout=10) as r:
+        return json.load(r)["path"] == f"/echo?n={i}"
+with concurrent.futures.ThreadPoolExecutor(64) as ex:
+    ok = sum(ex.map(one, range(2000)))
+print(ok)
+PY
+check "2,000 requests from 64 threads each get their own answer" test "$(/usr/bin/python3 "$FV_TMP/many.py" "$GW")" = 2000
+
 # ---- configured routes ----
 check "a configured route strips its prefix" test "$(path_of '/things/echo')" = "/echo"
 check "a configured route keeps it without strip" test "$(path_of '/whole/echo')" = "/whole/echo"
@@ -88,6 +101,7 @@ check "both instances get requests" test "$names" = "a b "
 kill -KILL "$A_PID"
 codes=$(for i in $(seq 20); do http_status "$GW/api/song-engine/echo"; echo; done | sort -u | tr '\n' ' ')
 check "with one instance killed every GET still answers 200 ($codes)" test "$codes" = "200 "
+check "2,000 concurrent requests with one instance dead all get their own answer" test "$(/usr/bin/python3 "$FV_TMP/many.py" "$GW")" = 2000
 check "the dead instance is being skipped" bash -c "curl -s '$GW/gateway/routes' | jq -e '.routes[] | select(.prefix==\"/api/song-engine\") | .instances[] | select(.port==$UP_A) | .failures >= 1' >/dev/null"
 curl -s --max-time 5 "$GW/metrics" >"$FV_TMP/metrics.txt"
 check "/metrics counts requests per route" grep -Eq '^finalverse_gateway_route_requests_total\{module="api-gateway",route="/api/song-engine",service="song-engine"\} [1-9]' "$FV_TMP/metrics.txt"

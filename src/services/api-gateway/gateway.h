@@ -15,6 +15,7 @@ typedef struct gateway_settings {
     uint32_t upstream_timeout_ms;
     const char *routes;           /* extra prefixes (routes.c) */
     bool access_log;              /* one info line per proxied request */
+    uint32_t pipeline_depth;      /* requests pipelined on one upstream connection */
 } gateway_settings_t;
 
 typedef struct gw_upstream gw_upstream_t;

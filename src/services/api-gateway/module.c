@@ -30,6 +30,9 @@ static const fv_cfg_field_t gateway_settings[] = {
                "[,max_body_bytes=N][,public|authenticated];...\" (docs/gateway.md)"),
     FV_CFG_BOOL("access_log", gateway_settings_t, access_log, 0,
                 "one info log line per forwarded request"),
+    FV_CFG_U32("pipeline_depth", gateway_settings_t, pipeline_depth, 1, 128, 32,
+               "bodyless GETs to one instance in the same loop turn share a connection, up to "
+               "this many, in one write; 1 = one request per connection at a time"),
 };
 
 #define MAX_CONFIGURED_ROUTES 64
@@ -113,6 +116,7 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     /* as many idle connections per instance as a busy gateway keeps in use: fewer would close
      * and reopen connections under load (nginx's upstream keepalive plays the same part) */
     opts.max_idle_per_host = 256;
+    opts.max_pipeline = set->pipeline_depth;
     if ((rc = fv_http_client_new(fv_module_loop(ctx), &opts, &gw->upstream)) < 0) {
         fv_free(gw);
         return fv_error_set(err, rc, "api-gateway: cannot create the upstream client: %s",
