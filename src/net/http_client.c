@@ -65,6 +65,7 @@ struct cconn {
     cconn_state_t state;
     int handles_open;
     bool reused;
+    bool no_reuse;                 /* requests pipelined on it moved away: closed after */
     bool got_bytes;
     size_t fed_used;               /* bytes the last whole answer took of the fed input */
     bool msg_done;
@@ -119,6 +120,10 @@ struct fv_http_call {
     creq_t *pipe_next;             /* the next request on the same connection */
     bool pipelinable;              /* GET or HEAD without a body */
 };
+
+/* An answer larger than this (or unsized) takes the requests pipelined behind it off its
+ * connection. */
+#define PIPELINE_SMALL_ANSWER (64 * 1024)
 
 /* A streamed request body above this, queued and not yet taken by the kernel, is "full". */
 #define BODY_HIGH_WATER (64 * 1024)
@@ -341,6 +346,23 @@ static void req_progress(creq_t *r)
     uv_timer_start(&r->timer, on_req_timer, r->timeout_ms, 0);
 }
 
+/* The requests behind r on c start over elsewhere; c is not reused after r's answer. */
+static void unpipeline(cconn_t *c, creq_t *r)
+{
+    creq_t *rest = r->pipe_next;
+    r->pipe_next = NULL;
+    c->depth = 1;
+    c->no_reuse = true;
+    while (rest) {
+        creq_t *next = rest->pipe_next;
+        rest->pipe_next = NULL;
+        rest->conn = NULL;
+        rest->pipelinable = false;   /* once is enough: alone on a connection now */
+        req_start(rest, true);
+        rest = next;
+    }
+}
+
 /* ---- response parsing ---- */
 
 static int resp_append(creq_t *r, fv_buf_t *b, const char *at, size_t len)
@@ -414,6 +436,13 @@ static int on_resp_headers_complete(llhttp_t *p)
         return -1;
     }
     r->status = p->status_code;
+    /* a large or unsized answer would hold the requests pipelined behind it for as long as it
+     * takes to pass (a slow client pausing it included): they go to other connections now,
+     * and this one is closed once its answer is whole (the peer's answers to them, behind
+     * it, are never read) */
+    if (r->pipe_next && !r->is_head && p->status_code != 204 && p->status_code != 304 &&
+        (!(p->flags & F_CONTENT_LENGTH) || p->content_length > PIPELINE_SMALL_ANSWER))
+        unpipeline(c, r);
     if (r->on_head && !r->is_head && p->status_code >= 200) {
         fv_http_header_t stack_hdrs[32];
         fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
@@ -643,6 +672,7 @@ static void conn_complete(cconn_t *c, bool reusable)
     /* a write still queued (the peer answered before taking the whole request) holds c->write:
      * such a connection is not reused */
     bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing && !c->wbuf &&
+                !c->no_reuse &&
                 (!r->body_stream || (r->body_ended && r->bodyq.len == 0)) && !r->paused &&
                 c->pool->idle_count < cl->opts.max_idle_per_host;
     req_detach(r);

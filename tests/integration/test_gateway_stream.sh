@@ -47,10 +47,10 @@ echo "# gateway peak RSS after the uploads: $peak KiB"
 mem_check "the uploads grew the gateway's peak memory by under 16 MB" $((peak - base)) 16384
 
 for i in $(seq 60); do
-    curl -s --max-time 120 -o /dev/null -w '%{http_code} %{size_download}\n' \
+    curl -s --max-time 240 -o /dev/null -w '%{http_code} %{size_download}\n' \
         "$GW/api/asset-service/big/16777216" >"$FV_TMP/dl.$i" &
 done
-wait_for 120 bash -c "[ \$(cat '$FV_TMP'/dl.* 2>/dev/null | grep -c '^200 16777216$') = 60 ]"
+wait_for 240 bash -c "[ \$(cat '$FV_TMP'/dl.* 2>/dev/null | grep -c '^200 16777216$') = 60 ]"
 check "60 answers of 16 MB at once all arrive whole" \
     test "$(cat "$FV_TMP"/dl.* | grep -c '^200 16777216$')" = 60
 peak=$(kib VmHWM)

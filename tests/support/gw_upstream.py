@@ -4,7 +4,7 @@
 GET  /echo[...]      -> 200 JSON {name, method, path, headers}; also answers
                         "Connection: X-Hop" with an "X-Hop" header the gateway must drop
 GET  /slow/<ms>      -> 200 after <ms>
-GET  /big/<bytes>    -> 200 with that many bytes (streamed out in 64 KiB writes)
+GET  /big/<bytes>    -> 200 with that many bytes (streamed out in 1 MiB writes)
 POST|PUT /count      -> 200 JSON {name, bytes}: the request body counted, never kept
 Any request whose bytes hold a second request line after the first request's end is logged
 to stderr as SMUGGLED (the smuggling test looks for that word).
@@ -17,6 +17,7 @@ import http.server
 
 PORT = int(sys.argv[1])
 NAME = sys.argv[2] if len(sys.argv) > 2 else "up"
+BIG_CHUNK = b"b" * (1 << 20)
 
 
 class H(http.server.BaseHTTPRequestHandler):
@@ -70,7 +71,7 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(n))
             self.end_headers()
-            chunk = b"b" * 65536
+            chunk = BIG_CHUNK
             while n > 0:
                 self.wfile.write(chunk[:min(n, len(chunk))])
                 n -= min(n, len(chunk))
