@@ -20,8 +20,18 @@
 
 #define CLIENT_RBUF_LEN 16384
 
-typedef struct creq creq_t;
+typedef struct fv_http_call creq_t;
 typedef struct cconn cconn_t;
+
+/* The connections to one host:port waiting in the pool, most recently used first, so a
+ * request finds one without looking at the others. */
+typedef struct cpool {
+    struct cpool *next;
+    cconn_t *open;                 /* a connection whose batch is not written yet */
+    cconn_t *idle;
+    size_t idle_count;
+    char key[];                    /* "host:port" */
+} cpool_t;
 
 typedef enum cconn_state {
     CCONN_CONNECTING,
@@ -38,15 +48,26 @@ struct cconn {
     fv_http_client_t *client;
     cconn_t *prev;
     cconn_t *next;
-    char *key;                     /* "host:port" */
+    cpool_t *pool;                 /* its host:port */
+    cconn_t *idle_prev;            /* in pool->idle while CCONN_IDLE */
+    cconn_t *idle_next;
+    /* pipelining: requests after c->req wait for their answers in order (pipe_next); those
+     * made in one loop turn leave in one write at its end */
+    fv_buf_t batch;
+    bool batch_open;
+    cconn_t *batch_next;           /* in client->batches while batch_open */
+    size_t depth;                  /* requests on the connection */
     llhttp_t parser;
     creq_t *req;
     char *wbuf;                    /* bytes being written; owned until the write callback */
+    size_t wlen;
     char *rbuf;
     cconn_state_t state;
     int handles_open;
     bool reused;
+    bool no_reuse;                 /* requests pipelined on it moved away: closed after */
     bool got_bytes;
+    size_t fed_used;               /* bytes the last whole answer took of the fed input */
     bool msg_done;
 };
 
@@ -55,7 +76,7 @@ typedef struct hdr_off {
     size_t value;
 } hdr_off_t;
 
-struct creq {
+struct fv_http_call {
     fv_http_client_t *client;
     creq_t *prev;
     creq_t *next;
@@ -63,7 +84,7 @@ struct creq {
     uv_getaddrinfo_t gai;
     cconn_t *conn;
     char *host;
-    char *key;
+    cpool_t *pool;
     int port;
     fv_buf_t out;                  /* the serialised request */
     fv_http_client_cb cb;
@@ -82,13 +103,39 @@ struct creq {
     bool done;
     bool gai_pending;
     bool timer_closed;
+    /* streaming */
+    uint32_t timeout_ms;
+    fv_buf_t bodyq;                /* request body bytes, framed, not yet given to the socket */
+    bool body_stream;
+    bool body_chunked;
+    bool body_ended;               /* fv_http_call_end ran */
+    bool body_flushed;             /* a body byte went to a socket: no retry */
+    int (*on_head)(const fv_http_response_t *resp, void *data);
+    void (*on_body)(const char *piece, size_t len, void *data);
+    bool streaming_resp;           /* on_head chose pieces */
+    bool paused;
+    bool cancelled;
+    void (*drain_cb)(void *data);
+    void *drain_data;
+    creq_t *pipe_next;             /* the next request on the same connection */
+    bool pipelinable;              /* GET or HEAD without a body */
 };
+
+/* An answer larger than this (or unsized) takes the requests pipelined behind it off its
+ * connection. */
+#define PIPELINE_SMALL_ANSWER (64 * 1024)
+
+/* A streamed request body above this, queued and not yet taken by the kernel, is "full". */
+#define BODY_HIGH_WATER (64 * 1024)
 
 struct fv_http_client {
     uv_loop_t *loop;
     fv_http_client_opts_t opts;
     cconn_t *conns;
+    cpool_t *pools;
     creq_t *reqs;
+    uv_check_t flush;              /* writes the batches at the end of each loop turn */
+    cconn_t *batches;
     size_t live;                   /* connections and requests not yet freed */
     bool freeing;
 };
@@ -97,6 +144,8 @@ static llhttp_settings_t settings;
 static bool settings_ready;
 
 static void conn_close(cconn_t *c);
+static void resp_view(creq_t *r, fv_http_header_t *hdrs, fv_http_response_t *resp);
+static void conn_flush(cconn_t *c);
 static void conn_send(cconn_t *c, creq_t *r);
 static void req_start(creq_t *r, bool may_reuse);
 static void req_finish(creq_t *r, int rc, const fv_http_response_t *resp);
@@ -108,12 +157,73 @@ void fv_http_client_opts_default(fv_http_client_opts_t *o)
     o->max_idle_per_host = 16;
     o->max_response_bytes = 16 * 1024 * 1024;
     o->idle_timeout_ms = 30000;
+    o->max_pipeline = 1;
 }
 
 static void client_maybe_free(fv_http_client_t *c)
 {
-    if (c->freeing && c->live == 0)
-        fv_free(c);
+    if (!c->freeing || c->live != 0)
+        return;
+    while (c->pools) {
+        cpool_t *p = c->pools;
+        c->pools = p->next;
+        fv_free(p);
+    }
+    fv_free(c);
+}
+
+static void on_flush_closed(uv_handle_t *h)
+{
+    fv_http_client_t *c = h->data;
+    c->live--;
+    client_maybe_free(c);
+}
+
+static cpool_t *pool_get(fv_http_client_t *c, const char *host, int port)
+{
+    char key[300];
+    snprintf(key, sizeof(key), "%s:%d", host, port);
+    cpool_t *prev = NULL;
+    for (cpool_t *p = c->pools; p; prev = p, p = p->next) {
+        if (strcmp(p->key, key) != 0)
+            continue;
+        if (prev) {                /* the busiest hosts stay in front */
+            prev->next = p->next;
+            p->next = c->pools;
+            c->pools = p;
+        }
+        return p;
+    }
+    size_t len = strlen(key);
+    cpool_t *p = fv_calloc(1, sizeof(*p) + len + 1);
+    memcpy(p->key, key, len + 1);
+    p->next = c->pools;
+    c->pools = p;
+    return p;
+}
+
+static void idle_push(cconn_t *c)
+{
+    cpool_t *p = c->pool;
+    c->idle_prev = NULL;
+    c->idle_next = p->idle;
+    if (p->idle)
+        p->idle->idle_prev = c;
+    p->idle = c;
+    p->idle_count++;
+}
+
+static void idle_remove(cconn_t *c)
+{
+    cpool_t *p = c->pool;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        p->idle = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
+    p->idle_count--;
 }
 
 /* ---- requests ---- */
@@ -124,11 +234,11 @@ static void req_free_maybe(creq_t *r)
         return;
     fv_http_client_t *c = r->client;
     fv_buf_dispose(&r->out);
+    fv_buf_dispose(&r->bodyq);
     fv_buf_dispose(&r->head);
     fv_buf_dispose(&r->body);
     fv_free(r->hdrs);
     fv_free(r->host);
-    fv_free(r->key);
     fv_free(r);
     c->live--;
     client_maybe_free(c);
@@ -168,23 +278,89 @@ static void req_fail_later(creq_t *r, int rc)
     uv_timer_start(&r->timer, r->timer.timer_cb, 0, 0);
 }
 
+/* Takes r off its connection's queue (wherever it is in it). */
 static void req_detach(creq_t *r)
 {
-    if (r->conn) {
-        r->conn->req = NULL;
-        r->conn = NULL;
+    cconn_t *c = r->conn;
+    if (!c)
+        return;
+    for (creq_t **p = &c->req; *p; p = &(*p)->pipe_next) {
+        if (*p == r) {
+            *p = r->pipe_next;
+            c->depth--;
+            break;
+        }
     }
+    r->conn = NULL;
+    r->pipe_next = NULL;
+}
+
+/* Every request on c, in order, taken off it. */
+static creq_t *conn_take_all(cconn_t *c)
+{
+    creq_t *list = c->req;
+    for (creq_t *r = list; r; r = r->pipe_next)
+        r->conn = NULL;
+    c->req = NULL;
+    c->depth = 0;
+    return list;
+}
+
+/* A request whose connection went away before its answer began: tried again on a fresh
+ * connection when that is safe, else failed with rc. */
+static void req_retry_or_fail(creq_t *r, int rc, bool may_retry)
+{
+    r->pipe_next = NULL;
+    if (may_retry && r->idempotent && !r->retried && !r->body_flushed &&
+        !r->client->freeing) {
+        r->retried = true;
+        req_start(r, false);
+        return;
+    }
+    req_finish(r, rc, NULL);
 }
 
 static void on_req_timer(uv_timer_t *t)
 {
     creq_t *r = t->data;
-    int rc = r->pending_rc ? r->pending_rc : FV_ETIMEDOUT;
+    int rc = r->cancelled ? FV_ECANCELED : r->pending_rc ? r->pending_rc : FV_ETIMEDOUT;
     cconn_t *conn = r->conn;
     req_detach(r);
+    creq_t *others = conn ? conn_take_all(conn) : NULL;
     if (conn)
         conn_close(conn);
+    /* requests pipelined with r lose their connection with it */
+    while (others) {
+        creq_t *next = others->pipe_next;
+        req_retry_or_fail(others, FV_ECONNRESET, true);
+        others = next;
+    }
     req_finish(r, rc, NULL);
+}
+
+/* A streaming body moved: its deadline starts again (none while paused). */
+static void req_progress(creq_t *r)
+{
+    if (r->done || r->cancelled || r->paused)
+        return;
+    uv_timer_start(&r->timer, on_req_timer, r->timeout_ms, 0);
+}
+
+/* The requests behind r on c start over elsewhere; c is not reused after r's answer. */
+static void unpipeline(cconn_t *c, creq_t *r)
+{
+    creq_t *rest = r->pipe_next;
+    r->pipe_next = NULL;
+    c->depth = 1;
+    c->no_reuse = true;
+    while (rest) {
+        creq_t *next = rest->pipe_next;
+        rest->pipe_next = NULL;
+        rest->conn = NULL;
+        rest->pipelinable = false;   /* once is enough: alone on a connection now */
+        req_start(rest, true);
+        rest = next;
+    }
 }
 
 /* ---- response parsing ---- */
@@ -260,6 +436,27 @@ static int on_resp_headers_complete(llhttp_t *p)
         return -1;
     }
     r->status = p->status_code;
+    /* a large or unsized answer would hold the requests pipelined behind it for as long as it
+     * takes to pass (a slow client pausing it included): they go to other connections now,
+     * and this one is closed once its answer is whole (the peer's answers to them, behind
+     * it, are never read) */
+    if (r->pipe_next && !r->is_head && p->status_code != 204 && p->status_code != 304 &&
+        (!(p->flags & F_CONTENT_LENGTH) || p->content_length > PIPELINE_SMALL_ANSWER))
+        unpipeline(c, r);
+    if (r->on_head && !r->is_head && p->status_code >= 200) {
+        fv_http_header_t stack_hdrs[32];
+        fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
+                                                    : fv_malloc(r->hdr_count * sizeof(*hdrs));
+        fv_http_response_t resp;
+        resp_view(r, hdrs, &resp);
+        r->streaming_resp = r->on_head(&resp, r->data) == 1;
+        if (hdrs != stack_hdrs)
+            fv_free(hdrs);
+        if (r->cancelled)
+            return -1;
+        if (r->streaming_resp)
+            return 0;
+    }
     size_t max = r->client->opts.max_response_bytes;
     r->body.max = max > r->head.len ? max - r->head.len : 1;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body.max) {
@@ -269,10 +466,19 @@ static int on_resp_headers_complete(llhttp_t *p)
     return r->is_head ? 1 : 0;
 }
 
+static void req_progress(creq_t *r);
+
 static int on_resp_body(llhttp_t *p, const char *at, size_t len)
 {
     cconn_t *c = p->data;
-    return resp_append(c->req, &c->req->body, at, len);
+    creq_t *r = c->req;
+    if (!r->streaming_resp)
+        return resp_append(r, &r->body, at, len);
+    if (r->cancelled)
+        return -1;
+    req_progress(r);
+    r->on_body(at, len, r->data);
+    return r->cancelled ? -1 : 0;
 }
 
 static int on_resp_complete(llhttp_t *p)
@@ -309,6 +515,7 @@ static int resp_feed(cconn_t *c, const char *data, size_t len)
     if (e == HPE_PAUSED && c->msg_done) {
         c->msg_done = false;
         size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+        c->fed_used = used;
         return used == len ? 1 : 2;
     }
     if (e != HPE_OK)
@@ -378,7 +585,7 @@ static void on_conn_closed(uv_handle_t *h)
     fv_http_client_t *cl = c->client;
     fv_free(c->wbuf);
     fv_free(c->rbuf);
-    fv_free(c->key);
+    fv_buf_dispose(&c->batch);
     fv_free(c);
     cl->live--;
     client_maybe_free(cl);
@@ -388,10 +595,20 @@ static void conn_close(cconn_t *c)
 {
     if (c->state == CCONN_CLOSING)
         return;
+    if (c->state == CCONN_IDLE)
+        idle_remove(c);
     c->state = CCONN_CLOSING;
-    if (c->req) {
-        c->req->conn = NULL;
-        c->req = NULL;
+    (void)conn_take_all(c);        /* callers dealt with them */
+    if (c->batch_open) {
+        fv_http_client_t *cl = c->client;
+        for (cconn_t **p = &cl->batches; *p; p = &(*p)->batch_next)
+            if (*p == c) {
+                *p = c->batch_next;
+                break;
+            }
+        if (c->pool->open == c)
+            c->pool->open = NULL;
+        c->batch_open = false;
     }
     conn_unlink(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -402,29 +619,16 @@ static void conn_close(cconn_t *c)
  * safe (a reused connection the peer had closed, nothing received, idempotent method). */
 static void conn_fail(cconn_t *c, int rc)
 {
-    creq_t *r = c->req;
-    bool retry = r && c->reused && !c->got_bytes && r->idempotent && !r->retried &&
-                 !r->client->freeing;
-    if (r)
-        req_detach(r);
+    bool first_may_retry = c->reused && !c->got_bytes;
+    creq_t *r = conn_take_all(c);
     conn_close(c);
-    if (!r)
-        return;
-    if (retry) {
-        r->retried = true;
-        req_start(r, false);
-        return;
+    /* the first request retries only when nothing of its answer came; the ones pipelined
+     * behind it had no answer at all */
+    for (bool first = true; r; first = false) {
+        creq_t *next = r->pipe_next;
+        req_retry_or_fail(r, rc, !first || first_may_retry);
+        r = next;
     }
-    req_finish(r, rc, NULL);
-}
-
-static size_t idle_count(fv_http_client_t *cl, const char *key)
-{
-    size_t n = 0;
-    for (cconn_t *c = cl->conns; c; c = c->next)
-        if (c->state == CCONN_IDLE && strcmp(c->key, key) == 0)
-            n++;
-    return n;
 }
 
 static void on_idle_timeout(uv_timer_t *t)
@@ -438,11 +642,43 @@ static void conn_complete(cconn_t *c, bool reusable)
 {
     creq_t *r = c->req;
     fv_http_client_t *cl = c->client;
-    bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing &&
-                idle_count(cl, c->key) < cl->opts.max_idle_per_host;
+    if (r->pipe_next) {
+        /* more answers to come on c: it stays busy with the next request */
+        bool go_on = llhttp_should_keep_alive(&c->parser) && !cl->freeing;
+        creq_t *rest = NULL;
+        req_detach(r);
+        if (go_on) {
+            creq_t *next = c->req;
+            resp_start(c, next);
+        } else {
+            rest = conn_take_all(c);
+            conn_close(c);
+        }
+        fv_http_header_t stack_hdrs[32];
+        fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
+                                                    : fv_malloc(r->hdr_count * sizeof(*hdrs));
+        fv_http_response_t resp;
+        resp_view(r, hdrs, &resp);
+        req_finish(r, 0, &resp);
+        if (hdrs != stack_hdrs)
+            fv_free(hdrs);
+        while (rest) {
+            creq_t *next = rest->pipe_next;
+            req_retry_or_fail(rest, FV_ECONNRESET, true);
+            rest = next;
+        }
+        return;
+    }
+    /* a write still queued (the peer answered before taking the whole request) holds c->write:
+     * such a connection is not reused */
+    bool keep = reusable && llhttp_should_keep_alive(&c->parser) && !cl->freeing && !c->wbuf &&
+                !c->no_reuse &&
+                (!r->body_stream || (r->body_ended && r->bodyq.len == 0)) && !r->paused &&
+                c->pool->idle_count < cl->opts.max_idle_per_host;
     req_detach(r);
     if (keep) {
         c->state = CCONN_IDLE;
+        idle_push(c);
         uv_timer_start(&c->timer, on_idle_timeout, cl->opts.idle_timeout_ms, 0);
     } else {
         conn_close(c);
@@ -486,12 +722,26 @@ static void on_conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_fail(c, nread == UV_EOF ? FV_ECONNRESET : (int)nread);
         return;
     }
-    c->got_bytes = true;
-    int rc = resp_feed(c, buf->base, (size_t)nread);
-    if (rc > 0)
-        conn_complete(c, rc == 1);   /* bytes after the response: out of step, not reused */
-    else if (rc < 0)
-        conn_fail(c, rc);
+    const char *p = buf->base;
+    size_t left = (size_t)nread;
+    while (left > 0) {
+        c->got_bytes = true;
+        int rc = resp_feed(c, p, left);
+        if (rc < 0) {
+            conn_fail(c, rc);
+            return;
+        }
+        if (rc == 0)
+            return;
+        size_t used = c->fed_used;
+        bool pipelined = c->req->pipe_next != NULL;
+        /* bytes after the last answer expected: out of step, not reused */
+        conn_complete(c, rc == 1 || pipelined);
+        if (rc == 1 || !pipelined || c->state != CCONN_ACTIVE || !c->req)
+            return;
+        p += used;
+        left -= used;
+    }
 }
 
 static void on_conn_write(uv_write_t *w, int status)
@@ -499,27 +749,124 @@ static void on_conn_write(uv_write_t *w, int status)
     cconn_t *c = w->data;
     fv_free(c->wbuf);
     c->wbuf = NULL;
-    if (status < 0 && c->state != CCONN_CLOSING)
+    c->wlen = 0;
+    if (c->state == CCONN_CLOSING)
+        return;
+    if (status < 0) {
         conn_fail(c, status);
+        return;
+    }
+    creq_t *r = c->req;
+    if (!r || !r->body_stream)
+        return;
+    req_progress(r);
+    conn_flush(c);
+    if (r->drain_cb && !fv_http_call_full(r)) {
+        void (*cb)(void *) = r->drain_cb;
+        r->drain_cb = NULL;
+        cb(r->drain_data);
+    }
+}
+
+/* Hands len bytes to the socket: what the kernel does not take at once is copied and queued
+ * (one write at a time). 0 or a libuv error. */
+static int conn_write(cconn_t *c, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    size_t sent = n > 0 ? (size_t)n : 0;
+    if (n < 0 && n != UV_EAGAIN)
+        return n;
+    if (sent == len)
+        return 0;
+    c->wlen = len - sent;
+    c->wbuf = fv_malloc(c->wlen);
+    memcpy(c->wbuf, data + sent, c->wlen);
+    b = uv_buf_init(c->wbuf, (unsigned)c->wlen);
+    c->write.data = c;
+    int rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
+    if (rc < 0) {
+        fv_free(c->wbuf);
+        c->wbuf = NULL;
+        c->wlen = 0;
+    }
+    return rc;
+}
+
+/* The streamed body queued so far goes to the socket, unless a write is still under way (its
+ * callback comes back here). */
+static void conn_flush(cconn_t *c)
+{
+    creq_t *r = c->req;
+    if (!r || c->state != CCONN_ACTIVE || c->wbuf || r->bodyq.len == 0)
+        return;
+    r->body_flushed = true;
+    int rc = conn_write(c, r->bodyq.ptr, r->bodyq.len);
+    fv_buf_reset(&r->bodyq);
+    if (rc < 0)
+        conn_fail(c, rc);
+}
+
+/* End of a loop turn: each connection's batch of pipelined requests leaves in one write. */
+static void on_flush(uv_check_t *h)
+{
+    fv_http_client_t *cl = h->data;
+    cconn_t *list = cl->batches;
+    cl->batches = NULL;
+    uv_check_stop(h);
+    while (list) {
+        cconn_t *c = list;
+        list = c->batch_next;
+        c->batch_next = NULL;
+        if (!c->batch_open || c->state != CCONN_ACTIVE)
+            continue;                  /* closed meanwhile */
+        c->batch_open = false;
+        if (c->pool->open == c)
+            c->pool->open = NULL;
+        int rc = conn_write(c, c->batch.ptr, c->batch.len);
+        fv_buf_reset(&c->batch);
+        if (rc < 0)
+            conn_fail(c, rc);
+    }
 }
 
 static void conn_send(cconn_t *c, creq_t *r)
 {
+    fv_http_client_t *cl = c->client;
     c->state = CCONN_ACTIVE;
     uv_timer_stop(&c->timer);
     resp_start(c, r);
-    c->wbuf = fv_malloc(r->out.len);
-    memcpy(c->wbuf, r->out.ptr, r->out.len);
-    uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)r->out.len);
-    c->write.data = c;
+    c->depth = 1;
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read);
-    if (rc == 0 || rc == UV_EALREADY)
-        rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_conn_write);
-    if (rc < 0) {
-        fv_free(c->wbuf);
-        c->wbuf = NULL;
+    if (rc != 0 && rc != UV_EALREADY) {
         conn_fail(c, rc);
+        return;
     }
+    cconn_t *open = c->pool->open;
+    if (r->pipelinable && cl->opts.max_pipeline > 1 && !cl->freeing &&
+        (!open || open->depth >= cl->opts.max_pipeline)) {
+        /* the head of a batch: requests to this host made before the loop turn ends join it */
+        fv_buf_reset(&c->batch);
+        if (fv_buf_append(&c->batch, r->out.ptr, r->out.len) < 0) {
+            conn_fail(c, FV_ENOMEM);
+            return;
+        }
+        c->batch_open = true;
+        c->batch_next = cl->batches;
+        cl->batches = c;
+        c->pool->open = c;
+        uv_check_start(&cl->flush, on_flush);
+        return;
+    }
+    /* most requests fit the socket buffer at once: no write request, no POLLOUT round trip
+     * and no epoll_ctl for it; only what is left is copied and queued */
+    rc = conn_write(c, r->out.ptr, r->out.len);
+    if (rc < 0) {
+        conn_fail(c, rc);
+        return;
+    }
+    if (r->body_stream)
+        conn_flush(c);
 }
 
 static void on_connect_timeout(uv_timer_t *t)
@@ -551,7 +898,7 @@ static void conn_connect(creq_t *r, const struct sockaddr *addr)
     fv_http_client_t *cl = r->client;
     cconn_t *c = fv_calloc(1, sizeof(*c));
     c->client = cl;
-    c->key = fv_strdup(r->key);
+    c->pool = r->pool;
     c->rbuf = fv_malloc(CLIENT_RBUF_LEN);
     c->state = CCONN_CONNECTING;
     uv_tcp_init(cl->loop, &c->tcp);
@@ -598,13 +945,26 @@ static void on_gai(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
 static void req_start(creq_t *r, bool may_reuse)
 {
     fv_http_client_t *cl = r->client;
+    cconn_t *open = r->pool->open;
+    if (r->pipelinable && open && open->depth < cl->opts.max_pipeline &&
+        fv_buf_append(&open->batch, r->out.ptr, r->out.len) == 0) {
+        /* another request to the same host in the same loop turn: behind the first, in the
+         * same write */
+        creq_t **tail = &open->req;
+        while (*tail)
+            tail = &(*tail)->pipe_next;
+        *tail = r;
+        r->conn = open;
+        open->depth++;
+        return;
+    }
     if (may_reuse) {
-        for (cconn_t *c = cl->conns; c; c = c->next) {
-            if (c->state == CCONN_IDLE && strcmp(c->key, r->key) == 0) {
-                c->reused = true;
-                conn_send(c, r);
-                return;
-            }
+        cconn_t *c = r->pool->idle;
+        if (c) {
+            idle_remove(c);
+            c->reused = true;
+            conn_send(c, r);
+            return;
         }
     }
     struct sockaddr_storage ss;
@@ -642,6 +1002,10 @@ int fv_http_client_new(uv_loop_t *loop, const fv_http_client_opts_t *opts,
         c->opts = *opts;
     else
         fv_http_client_opts_default(&c->opts);
+    uv_check_init(loop, &c->flush);
+    c->flush.data = c;
+    uv_unref((uv_handle_t *)&c->flush);
+    c->live++;
     *out = c;
     return 0;
 }
@@ -659,7 +1023,7 @@ void fv_http_client_free(fv_http_client_t *c)
     }
     while (c->conns)
         conn_close(c->conns);
-    client_maybe_free(c);
+    uv_close((uv_handle_t *)&c->flush, on_flush_closed);
 }
 
 static bool token_ok(const char *s)
@@ -683,7 +1047,8 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
     if (!c || !q || !cb || c->freeing || !token_ok(q->method) || !q->host || !*q->host ||
         q->port < 1 || q->port > 65535 || !q->target || q->target[0] == '\0' ||
         strpbrk(q->target, " \r\n") || strpbrk(q->host, " \r\n/") ||
-        (q->body_len && !q->body))
+        (q->body_len && !q->body) || (q->raw_headers_len && !q->raw_headers) ||
+        (q->body_stream && q->body_len) || (q->on_head && !q->on_body))
         return FV_EINVAL;
     for (size_t i = 0; i < q->header_count; i++)
         if (!token_ok(q->headers[i].name) || !value_ok(q->headers[i].value))
@@ -702,9 +1067,15 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
                            q->target, v6 ? "[" : "", q->host, v6 ? "]" : "", q->port);
     for (size_t i = 0; rc == 0 && i < q->header_count; i++)
         rc = fv_buf_printf(&r->out, "%s: %s\r\n", q->headers[i].name, q->headers[i].value);
+    if (rc == 0 && q->raw_headers_len)
+        rc = fv_buf_append(&r->out, q->raw_headers, q->raw_headers_len);
     bool has_body = q->body_len > 0 || strcmp(q->method, "POST") == 0 ||
                     strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
-    if (rc == 0 && has_body)
+    if (rc == 0 && q->body_stream && q->body_length >= 0)
+        rc = fv_buf_printf(&r->out, "Content-Length: %lld\r\n", (long long)q->body_length);
+    else if (rc == 0 && q->body_stream)
+        rc = fv_buf_append_str(&r->out, "Transfer-Encoding: chunked\r\n");
+    else if (rc == 0 && has_body)
         rc = fv_buf_printf(&r->out, "Content-Length: %zu\r\n", q->body_len);
     if (rc == 0)
         rc = fv_buf_append(&r->out, "\r\n", 2);
@@ -718,11 +1089,20 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
         fv_free(r);
         return rc;
     }
-    r->key = fv_malloc(strlen(q->host) + 16);
-    sprintf(r->key, "%s:%d", q->host, q->port);
+    r->pool = pool_get(c, q->host, q->port);
+    fv_buf_init(&r->bodyq, 0);
+    r->body_stream = q->body_stream;
+    r->body_chunked = q->body_stream && q->body_length < 0;
+    r->on_head = q->on_head;
+    r->on_body = q->on_body;
+    r->timeout_ms = q->timeout_ms ? q->timeout_ms : c->opts.request_timeout_ms;
+    if (q->call)
+        *q->call = r;
     r->idempotent = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD") ||
                     !strcmp(q->method, "PUT") || !strcmp(q->method, "DELETE");
     r->is_head = strcmp(q->method, "HEAD") == 0;
+    r->pipelinable = (r->is_head || strcmp(q->method, "GET") == 0) && !q->body_stream &&
+                     q->body_len == 0;
     uv_timer_init(c->loop, &r->timer);
     r->timer.data = r;
     c->live++;
@@ -730,10 +1110,96 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
     if (c->reqs)
         c->reqs->prev = r;
     c->reqs = r;
-    uv_timer_start(&r->timer, on_req_timer, q->timeout_ms ? q->timeout_ms
-                                                          : c->opts.request_timeout_ms, 0);
+    uv_timer_start(&r->timer, on_req_timer, r->timeout_ms, 0);
     req_start(r, true);
     return 0;
+}
+
+/* ---- streaming calls ---- */
+
+int fv_http_call_write(fv_http_call_t *r, const void *data, size_t len)
+{
+    if (!r || r->done || r->cancelled)
+        return FV_ECANCELED;
+    if (!r->body_stream || r->body_ended)
+        return FV_EINVAL;
+    if (len == 0)
+        return 0;
+    int rc = 0;
+    if (r->body_chunked)
+        rc = fv_buf_printf(&r->bodyq, "%zx\r\n", len);
+    if (rc == 0)
+        rc = fv_buf_append(&r->bodyq, data, len);
+    if (rc == 0 && r->body_chunked)
+        rc = fv_buf_append(&r->bodyq, "\r\n", 2);
+    if (rc < 0)
+        return rc;
+    if (r->conn)
+        conn_flush(r->conn);
+    return 0;
+}
+
+int fv_http_call_end(fv_http_call_t *r)
+{
+    if (!r || r->done || r->cancelled)
+        return FV_ECANCELED;
+    if (!r->body_stream || r->body_ended)
+        return FV_EINVAL;
+    r->body_ended = true;
+    if (r->body_chunked) {
+        int rc = fv_buf_append(&r->bodyq, "0\r\n\r\n", 5);
+        if (rc < 0)
+            return rc;
+    }
+    if (r->conn)
+        conn_flush(r->conn);
+    return 0;
+}
+
+bool fv_http_call_full(const fv_http_call_t *r)
+{
+    if (!r || r->done)
+        return false;
+    size_t queued = r->bodyq.len + (r->conn ? r->conn->wlen : 0);
+    return queued > BODY_HIGH_WATER;
+}
+
+void fv_http_call_on_drain(fv_http_call_t *r, void (*cb)(void *data), void *data)
+{
+    if (!r || r->done)
+        return;
+    r->drain_cb = cb;
+    r->drain_data = data;
+}
+
+void fv_http_call_pause(fv_http_call_t *r)
+{
+    if (!r || r->done || r->paused)
+        return;
+    r->paused = true;
+    uv_timer_stop(&r->timer);
+    if (r->conn && r->conn->state == CCONN_ACTIVE)
+        uv_read_stop((uv_stream_t *)&r->conn->tcp);
+}
+
+void fv_http_call_resume(fv_http_call_t *r)
+{
+    if (!r || r->done || !r->paused)
+        return;
+    r->paused = false;
+    req_progress(r);
+    if (r->conn && r->conn->state == CCONN_ACTIVE &&
+        uv_read_start((uv_stream_t *)&r->conn->tcp, on_conn_alloc, on_conn_read) < 0)
+        req_fail_later(r, FV_ECONNRESET);
+}
+
+void fv_http_call_cancel(fv_http_call_t *r)
+{
+    if (!r || r->done || r->cancelled)
+        return;
+    r->cancelled = true;
+    r->pending_rc = FV_ECANCELED;
+    uv_timer_start(&r->timer, on_req_timer, 0, 0);
 }
 
 const char *fv_http_response_header(const fv_http_response_t *resp, const char *name)

@@ -8,6 +8,7 @@
 #ifndef FV_NET_HTTP_CLIENT_H
 #define FV_NET_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -16,6 +17,8 @@
 #include "core/slice.h"
 
 typedef struct fv_http_client fv_http_client_t;
+typedef struct fv_http_call fv_http_call_t;   /* one request in flight (streaming) */
+struct fv_http_response;
 
 typedef struct fv_http_client_opts {
     uint32_t connect_timeout_ms;   /* default 2000 */
@@ -23,6 +26,10 @@ typedef struct fv_http_client_opts {
     size_t max_idle_per_host;      /* default 16 */
     size_t max_response_bytes;     /* headers + body ceiling; default 16 MiB */
     uint32_t idle_timeout_ms;      /* pooled connection lifetime when unused; default 30000 */
+    size_t max_pipeline;           /* bodyless GET/HEAD requests to one host made in the same
+                                    * loop turn share a connection, up to this many, and leave
+                                    * in one write (HTTP/1.1 pipelining: one slow answer delays
+                                    * those behind it); default 1 (off) */
 } fv_http_client_opts_t;
 
 void fv_http_client_opts_default(fv_http_client_opts_t *o);
@@ -39,9 +46,22 @@ typedef struct fv_http_client_req {
     const char *target;              /* "/v1/catalog/services?index=3" */
     const fv_http_header_t *headers; /* extra headers; Host and Content-Length are added */
     size_t header_count;
+    const char *raw_headers;         /* more, already as "Name: value\r\n" lines (a proxy
+                                      * builds them once); copied at the call, not checked */
+    size_t raw_headers_len;
     const void *body;                /* copied at the call */
     size_t body_len;
     uint32_t timeout_ms;             /* 0 = the client's request_timeout_ms */
+
+    /* ---- streaming (see below); all optional ---- */
+    bool body_stream;                /* the body comes by fv_http_call_write() (body must be
+                                      * empty); never retried once a byte of it has gone */
+    int64_t body_length;             /* with body_stream: Content-Length, or -1 for chunked */
+    /* The response head arrived (resp->body empty): return 1 to have the body handed to
+     * on_body piece by piece, 0 to get it whole in cb as usual. */
+    int (*on_head)(const struct fv_http_response *resp, void *data);
+    void (*on_body)(const char *piece, size_t len, void *data);
+    fv_http_call_t **call;           /* set at the call: the handle, valid until cb runs */
 } fv_http_client_req_t;
 
 /* A response, valid only during the callback. */
@@ -66,6 +86,27 @@ void fv_http_client_free(fv_http_client_t *c);
 /* 0: cb will run once, later. <0: cb will never run (bad arguments); nothing to undo. */
 FV_MUST_USE int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *r,
                                        fv_http_client_cb cb, void *data);
+
+/* ---- streaming ----
+ * A request with body_stream set sends its head at once (Content-Length: body_length, or
+ * Transfer-Encoding: chunked) and its body as the caller writes it: fv_http_call_write() copies
+ * a piece, fv_http_call_end() ends the body. While fv_http_call_full() (more than 64 KiB queued
+ * and not yet taken by the kernel), stop writing until on_drain runs. An answer that comes
+ * before the body is whole ends the call as usual (the connection is then not reused), and
+ * the handle is gone with cb.
+ * A response that on_head chose to stream comes through on_body; fv_http_call_pause() stops
+ * reading the connection (what the last read brought is still delivered, at most 16 KiB) and
+ * fv_http_call_resume() goes on. While a body streams either way, timeout_ms bounds the time
+ * without progress instead of the whole exchange; a paused response has no deadline.
+ * fv_http_call_cancel() ends the call: cb runs with FV_ECANCELED (from the loop) and the
+ * connection is closed. None of these may be called after cb ran. */
+FV_MUST_USE int fv_http_call_write(fv_http_call_t *call, const void *data, size_t len);
+FV_MUST_USE int fv_http_call_end(fv_http_call_t *call);
+bool fv_http_call_full(const fv_http_call_t *call);
+void fv_http_call_on_drain(fv_http_call_t *call, void (*cb)(void *data), void *data);
+void fv_http_call_pause(fv_http_call_t *call);
+void fv_http_call_resume(fv_http_call_t *call);
+void fv_http_call_cancel(fv_http_call_t *call);
 
 /* First header of that name in a response (case-insensitive), or NULL. */
 const char *fv_http_response_header(const fv_http_response_t *resp, const char *name);

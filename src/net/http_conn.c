@@ -183,7 +183,16 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     if (c->last_cb != 2) {
         h->value_off = c->head.len;
         c->last_cb = 2;
+    } else if (c->value_seq == c->exec_seq || !c->value_at_exec_end || at != c->exec_start) {
+        /* more of the same value, not where a read had cut it: llhttp resumes a value after
+         * CRLF + whitespace, the obsolete line folding a proxy must not pass on (RFC 9112
+         * sec. 5.2) */
+        c->err_status = 400;
+        c->err_msg = "obsolete line folding in a header value";
+        return -1;
     }
+    c->value_seq = c->exec_seq;
+    c->value_at_exec_end = at + len == c->exec_end;
     h->value_len += len;
     return head_append(c, at, len);
 }
@@ -195,9 +204,21 @@ static int on_header_value_complete(llhttp_t *p)
     return 0;
 }
 
+/* A Transfer-Encoding value other than "chunked" alone (OWS around it allowed). */
+static bool te_is_chunked(const char *v, size_t len)
+{
+    while (len && (*v == ' ' || *v == '\t'))
+        v++, len--;
+    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    return len == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
 /* What llhttp lets through and nginx refuses: HTTP/0.9 (which llhttp parses as a request line
  * without a version), any major version but 1 (505), HTTP/1.1 without Host, a second Host, an
- * empty header name. Returns the status to refuse with, or 0. */
+ * empty header name, a value holding CR, LF or NUL (how a folded line, obs-fold, reaches us),
+ * a transfer coding other than chunked (501: a proxy would pass on a body it cannot frame),
+ * Transfer-Encoding on HTTP/1.0 (which has none). Returns the status to refuse with, or 0. */
 static int head_check(fv__http_conn_t *c, const llhttp_t *p, const char *base)
 {
     if (p->http_major == 0 && p->http_minor == 9) {
@@ -217,6 +238,24 @@ static int head_check(fv__http_conn_t *c, const llhttp_t *p, const char *base)
         }
         if (h->name_len == 4 && strncasecmp(base + h->name_off, "host", 4) == 0)
             hosts++;
+        const char *v = base + h->value_off;
+        for (size_t k = 0; k < h->value_len; k++) {
+            if (v[k] == '\r' || v[k] == '\n' || v[k] == '\0') {
+                c->err_msg = v[k] == '\0' ? "NUL in a header value"
+                                          : "line folding or a line break in a header value";
+                return 400;
+            }
+        }
+        if (h->name_len == 17 && strncasecmp(base + h->name_off, "transfer-encoding", 17) == 0) {
+            if (p->http_minor == 0) {
+                c->err_msg = "Transfer-Encoding in an HTTP/1.0 request";
+                return 400;
+            }
+            if (!te_is_chunked(v, h->value_len)) {
+                c->err_msg = "unsupported transfer coding (only chunked is)";
+                return 501;
+            }
+        }
     }
     if (hosts > 1) {
         c->err_msg = "more than one Host header";
@@ -257,10 +296,26 @@ static int on_headers_complete(llhttp_t *p)
     r->method = fv_slice_cstr(m);
     r->is_head = p->method == HTTP_HEAD;
     r->target = fv_slice(base, c->url_len);
-    const char *q = memchr(base, '?', c->url_len);
+    if (c->url_len && base[0] != '/' && !(c->url_len == 1 && base[0] == '*')) {
+        /* absolute-form (RFC 9112 sec. 3.2.2): served only for our own Host, as origin-form */
+        size_t skip = c->url_len > 7 && strncasecmp(base, "http://", 7) == 0 ? 7 : 0;
+        const char *auth = base + skip;
+        const char *slash = skip ? memchr(auth, '/', c->url_len - skip) : NULL;
+        fv_slice_t host = fv_http_req_header(r, "host");
+        size_t alen = slash ? (size_t)(slash - auth) : 0;
+        if (!slash || alen != host.len || strncasecmp(auth, host.ptr, alen) != 0) {
+            c->err_status = 400;
+            c->err_msg = skip ? "absolute-form target for another host"
+                              : "request target is not a path";
+            return -1;
+        }
+        r->target = fv_slice(slash, c->url_len - (size_t)(slash - base));
+    }
+    const char *tb = r->target.ptr;
+    const char *q = memchr(tb, '?', r->target.len);
     if (q) {
-        r->path = fv_slice(base, (size_t)(q - base));
-        r->query = fv_slice(q + 1, c->url_len - (size_t)(q - base) - 1);
+        r->path = fv_slice(tb, (size_t)(q - tb));
+        r->query = fv_slice(q + 1, r->target.len - (size_t)(q - tb) - 1);
     } else {
         r->path = r->target;
         r->query = fv_slice("", 0);
@@ -822,6 +877,22 @@ void fv_http_reply_end(fv_http_req_t *r)
     after_answer(c, keep);
 }
 
+void fv_http_reply_abort(fv_http_req_t *r)
+{
+    if (!r || !r->active || !r->streaming)
+        return;
+    fv__http_conn_t *c = r->conn;
+    if (c->writable_req == r) {
+        c->writable_req = NULL;
+        c->writable_cb = NULL;
+    }
+    r->streaming = false;
+    req_finish(c, r, r->stream_status);
+    /* no last chunk: the connection ends after what is queued, and the client sees the
+     * answer cut short instead of complete */
+    after_answer(c, false);
+}
+
 /* ---- streaming request bodies ---- */
 
 /* The connection whose streaming body r is, or NULL. */
@@ -1015,6 +1086,9 @@ static size_t parse(fv__http_conn_t *c, const char *data, size_t len)
         flush = false;
         c->err_status = 0;
         c->err_msg = NULL;
+        c->exec_start = data + off;
+        c->exec_end = data + len;
+        c->exec_seq++;
         llhttp_errno_t e = llhttp_execute(&c->parser, data + off, len - off);
         size_t used = len - off;
         if (e == HPE_PAUSED) {
@@ -1030,6 +1104,8 @@ static size_t parse(fv__http_conn_t *c, const char *data, size_t len)
                 conn_fail(c, 503, FV_EUNAVAILABLE, c->err_msg);
             else if (st == 503)
                 conn_fail(c, 503, FV_ENOMEM, "out of memory");
+            else if (st == 501)
+                conn_fail(c, 501, FV_EUNIMPLEMENTED, c->err_msg);
             else if (st == 505 || e == HPE_INVALID_VERSION)
                 conn_fail(c, 505, FV_EINVAL, "HTTP version not supported");
             else if (c->err_msg)

@@ -116,6 +116,13 @@ struct fv__http_conn {
     size_t hdr_count;
     size_t hdr_cap;
     int last_cb;                    /* 0 none, 1 field, 2 value, 3 value complete */
+    /* telling a value split across reads from a folded one (obs-fold): the input llhttp is
+     * working on, and where the last value piece ended */
+    const char *exec_start;
+    const char *exec_end;
+    uint64_t exec_seq;
+    uint64_t value_seq;
+    bool value_at_exec_end;
     bool head_done;                 /* later header callbacks are trailers */
     fv_buf_t body;
     size_t body_counted;            /* of it, counted in the process's buffered-body total */

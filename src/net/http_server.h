@@ -231,6 +231,10 @@ bool fv_http_reply_full(const fv_http_req_t *req);
 FV_MUST_USE int fv_http_reply_on_writable(fv_http_req_t *req, fv_http_writable_cb cb,
                                           void *data);
 void fv_http_reply_end(fv_http_req_t *req);
+/* Ends a streaming answer that cannot be completed (its source failed half way): no closing
+ * chunk is sent and the connection ends once what is queued has gone, so the client knows the
+ * answer is cut short (a proxy whose upstream died mid-body). */
+void fv_http_reply_abort(fv_http_req_t *req);
 
 /* ---- streaming a request body ----
  * A request whose route streams its body (fv_router_add_streaming, or a body policy with

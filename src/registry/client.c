@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -47,10 +48,21 @@ typedef struct client_inst {
     uint32_t backoff_ms;
 } client_inst_t;
 
-typedef struct client_addr {
-    char host[64];
-    int port;
-} client_addr_t;
+typedef fv_registry_addr_t client_addr_t;
+
+/* A watch: one blocking query at a time on its service's health view. */
+struct fv_registry_watch {
+    struct fv_registry_watch *next;
+    struct fv_registry_client *c;
+    char *name;
+    fv_registry_watch_cb cb;
+    void *data;
+    uv_timer_t timer;        /* the next query: at once, or after a failure's backoff */
+    uint64_t index;          /* X-Consul-Index of the last answer; 0 = none yet */
+    uint32_t backoff_ms;
+    bool stopped;
+    bool delivered;          /* cb had a list at least once */
+};
 
 typedef struct client_lookup {
     struct client_lookup *next;   /* in its cache entry's pending list */
@@ -88,6 +100,7 @@ struct fv_registry_client {
     uint32_t deregister_after_ms;
     client_inst_t *insts;
     client_cache_t *caches;
+    struct fv_registry_watch *watches;
     fv_defer_queue_t answers;     /* runs callbacks "later", never inside the caller's call */
     uv_timer_t close_timer;       /* bounds the deregistration at close */
     bool down;                    /* registry unreachable: logged once */
@@ -369,17 +382,16 @@ int fv_registry_client_registered(const fv_registry_client_t *c, const char *id)
 
 /* ---- lookups ---- */
 
-static void fill_addrs(client_cache_t *e, const json_t *arr)
+/* The instances in a /v1/health/service answer (at most MAX_ADDRS), into a new array. */
+static size_t parse_addrs(const json_t *arr, client_addr_t **out)
 {
-    fv_free(e->addrs);
-    e->addrs = NULL;
-    e->addr_count = 0;
-    size_t n = json_array_size(arr);
+    *out = NULL;
+    size_t n = json_array_size(arr), count = 0;
     if (n > MAX_ADDRS)
         n = MAX_ADDRS;
     if (n == 0)
-        return;
-    e->addrs = fv_calloc(n, sizeof(*e->addrs));
+        return 0;
+    client_addr_t *addrs = fv_calloc(n, sizeof(*addrs));
     for (size_t k = 0; k < n; k++) {
         json_t *entry = json_array_get(arr, k);
         json_t *svc = json_object_get(entry, "Service");
@@ -389,13 +401,21 @@ static void fill_addrs(client_cache_t *e, const json_t *arr)
         if (!host || !*host)
             host = json_string_value(json_object_get(json_object_get(entry, "Node"),
                                                      "Address"));
-        if (!host || !*host || strlen(host) >= sizeof(e->addrs[0].host) ||
+        if (!host || !*host || strlen(host) >= sizeof(addrs[0].host) ||
             !json_is_integer(port))
             continue;
-        client_addr_t *a = &e->addrs[e->addr_count++];
+        client_addr_t *a = &addrs[count++];
         snprintf(a->host, sizeof(a->host), "%s", host);
         a->port = (int)json_integer_value(port);
     }
+    *out = addrs;
+    return count;
+}
+
+static void fill_addrs(client_cache_t *e, const json_t *arr)
+{
+    fv_free(e->addrs);
+    e->addr_count = parse_addrs(arr, &e->addrs);
 }
 
 static void on_lookup_response(int rc, const fv_http_response_t *resp, void *data)
@@ -501,6 +521,123 @@ int fv_registry_client_lookup(fv_registry_client_t *c, const char *name, fv_regi
     return 0;
 }
 
+/* ---- watches ---- */
+
+#define WATCH_WAIT "30s"
+#define WATCH_TIMEOUT_MS 45000      /* the wait, the registry's jitter (1/16) and some slack */
+
+static void on_watch_timer(uv_timer_t *t);
+
+static void on_watch_response(int rc, const fv_http_response_t *resp, void *data)
+{
+    fv_registry_watch_t *w = data;
+    fv_registry_client_t *c = w->c;
+    c->inflight--;
+    if (c->closing || c->finishing) {
+        maybe_free(c);
+        return;
+    }
+    if (w->stopped)
+        return;
+    json_t *arr = NULL;
+    if (rc == 0 && resp->status == 200) {
+        fv_error_t err;
+        arr = fv_json_parse(resp->body, &err);
+    }
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        if (rc < 0)
+            note_down(c, fv_strerror(rc));
+        w->index = 0;                       /* the next answer comes at once */
+        w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_START_MS;
+        if (w->backoff_ms > c->retry_max_ms)
+            w->backoff_ms = c->retry_max_ms;
+        uv_timer_start(&w->timer, on_watch_timer, w->backoff_ms, 0);
+        w->cb(FV_EBACKEND, NULL, 0, w->data);
+        return;
+    }
+    note_up(c);
+    w->backoff_ms = 0;
+    const char *idx = fv_http_response_header(resp, "X-Consul-Index");
+    uint64_t index = idx ? strtoull(idx, NULL, 10) : 0;
+    bool changed = !w->delivered || index != w->index || index == 0;
+    w->index = index;
+    /* an unchanged index means the wait ran out: ask again (a registry that does not hold
+     * queries is asked ten times a second at most) */
+    uv_timer_start(&w->timer, on_watch_timer, changed ? 0 : 100, 0);
+    if (changed) {
+        client_addr_t *addrs;
+        size_t n = parse_addrs(arr, &addrs);
+        w->delivered = true;
+        w->cb(0, addrs, n, w->data);
+        fv_free(addrs);
+    }
+    json_decref(arr);
+}
+
+static void on_watch_timer(uv_timer_t *t)
+{
+    fv_registry_watch_t *w = t->data;
+    fv_registry_client_t *c = w->c;
+    if (w->stopped || c->closing || c->finishing)
+        return;
+    char target[REGISTRY_NAME_MAX + 80];
+    if (w->index)
+        snprintf(target, sizeof(target), "/v1/health/service/%s?passing&index=%" PRIu64
+                 "&wait=" WATCH_WAIT, w->name, w->index);
+    else
+        snprintf(target, sizeof(target), "/v1/health/service/%s?passing", w->name);
+    fv_http_client_req_t r = {
+        .method = "GET",
+        .host = c->host,
+        .port = c->port,
+        .target = target,
+        .timeout_ms = w->index ? WATCH_TIMEOUT_MS : 2000,
+    };
+    fv_http_header_t hdr;
+    r.header_count = token_header(c, &hdr);
+    r.headers = &hdr;
+    if (fv_http_client_request(c->http, &r, on_watch_response, w) == 0) {
+        c->inflight++;
+        return;
+    }
+    uv_timer_start(&w->timer, on_watch_timer, c->retry_max_ms, 0);
+}
+
+int fv_registry_client_watch(fv_registry_client_t *c, const char *name, fv_registry_watch_cb cb,
+                             void *data, fv_registry_watch_t **out)
+{
+    if (!c || c->closing)
+        return FV_ECANCELED;
+    if (!name || !cb || !out)
+        return FV_EINVAL;
+    size_t nlen = strlen(name);
+    if (nlen == 0 || nlen > REGISTRY_NAME_MAX || strspn(name,
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != nlen)
+        return FV_EINVAL;
+    fv_registry_watch_t *w = fv_calloc(1, sizeof(*w));
+    w->c = c;
+    w->name = fv_strdup(name);
+    w->cb = cb;
+    w->data = data;
+    uv_timer_init(c->loop, &w->timer);
+    w->timer.data = w;
+    c->open_handles++;
+    w->next = c->watches;
+    c->watches = w;
+    uv_timer_start(&w->timer, on_watch_timer, 0, 0);
+    *out = w;
+    return 0;
+}
+
+void fv_registry_watch_stop(fv_registry_watch_t *w)
+{
+    if (!w)
+        return;
+    w->stopped = true;
+    uv_timer_stop(&w->timer);
+}
+
 /* ---- new and close ---- */
 
 int fv_registry_client_new(uv_loop_t *loop, const char *reg_host, int reg_port,
@@ -555,6 +692,13 @@ static void on_answers_closed(fv_defer_queue_t *q)
     maybe_free(c);
 }
 
+static void on_watch_handle_closed(uv_handle_t *h)
+{
+    fv_registry_client_t *c = ((fv_registry_watch_t *)h->data)->c;
+    c->open_handles--;
+    maybe_free(c);
+}
+
 static void on_inst_handle_closed(uv_handle_t *h)
 {
     fv_registry_client_t *c = ((client_inst_t *)h->data)->c;
@@ -574,6 +718,12 @@ static void maybe_free(fv_registry_client_t *c)
         fv_free(i->id);
         fv_free(i->body);
         fv_free(i);
+    }
+    while (c->watches) {
+        fv_registry_watch_t *w = c->watches;
+        c->watches = w->next;
+        fv_free(w->name);
+        fv_free(w);
     }
     while (c->caches) {
         client_cache_t *e = c->caches;
@@ -603,6 +753,8 @@ static void finish_close(fv_registry_client_t *c)
     uv_close((uv_handle_t *)&c->close_timer, on_client_handle_closed);
     for (client_inst_t *i = c->insts; i; i = i->next)
         uv_close((uv_handle_t *)&i->timer, on_inst_handle_closed);
+    for (fv_registry_watch_t *w = c->watches; w; w = w->next)
+        uv_close((uv_handle_t *)&w->timer, on_watch_handle_closed);
 }
 
 /* fv_registry_client_leave is done: its deregistrations are answered or their budget spent. */

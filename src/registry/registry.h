@@ -52,6 +52,25 @@ typedef void (*fv_registry_lookup_cb)(int rc, const char *host, int port, void *
 FV_MUST_USE int fv_registry_client_lookup(fv_registry_client_t *c, const char *name,
                                           fv_registry_lookup_cb cb, void *data);
 
+/* Watching a service: cb(rc, addrs, n, data) runs with every healthy instance of name
+ * (passing checks) when the watch starts and again each time that set changes, fed by the
+ * registry's blocking queries (?index=, one held request per watch), so a gateway knows the
+ * instances without asking per request. rc is 0 with the list (n may be 0), or FV_EBACKEND
+ * when the registry cannot be reached (the watch retries with backoff; keep the last list).
+ * Callbacks run from the loop, never inside a call here. A stopped watch never calls back;
+ * its memory goes with the client. FV_EINVAL for a bad name, FV_ECANCELED when closing. */
+typedef struct fv_registry_addr {
+    char host[64];
+    int port;
+} fv_registry_addr_t;
+typedef void (*fv_registry_watch_cb)(int rc, const fv_registry_addr_t *addrs, size_t n,
+                                     void *data);
+typedef struct fv_registry_watch fv_registry_watch_t;
+FV_MUST_USE int fv_registry_client_watch(fv_registry_client_t *c, const char *name,
+                                         fv_registry_watch_cb cb, void *data,
+                                         fv_registry_watch_t **out);
+void fv_registry_watch_stop(fv_registry_watch_t *w);   /* NULL-safe */
+
 /* Shutdown began: stops the heartbeats and deregisters every instance (best effort, bounded by
  * ~1 s), then runs done(data) from the loop. Lookups keep working, so a gateway can still find
  * the instances it forwards to while it drains; instances can no longer be added. Once only;

@@ -121,6 +121,11 @@ void fv_module_add_gauge(fv_module_ctx_t *ctx, const char *name, const char *hel
     fv_metrics_add_gauge(ctx->metrics, name, help, fn, data);
 }
 
+void fv_module_add_metrics(fv_module_ctx_t *ctx, fv_metrics_fn fn, void *data)
+{
+    fv_metrics_add_writer(ctx->metrics, fn, data);
+}
+
 void fv__module_ctx_dispose(fv_module_ctx_t *ctx)
 {
     for (size_t i = 0; i < ctx->check_count; i++)

@@ -59,6 +59,11 @@ struct fv_metrics {
     size_t route_cap;
     gauge_t *gauges;
     size_t gauge_count;
+    struct {
+        fv_metrics_writer_fn fn;
+        void *data;
+    } *writers;
+    size_t writer_count;
     fv_metrics_tick_t **ticks;
     size_t tick_count;
 };
@@ -79,6 +84,7 @@ void fv_metrics_free(fv_metrics_t *m)
         fv_free(m->gauges[i].help);
     }
     fv_free(m->gauges);
+    fv_free(m->writers);
     for (size_t i = 0; i < m->tick_count; i++) {
         fv_free(m->ticks[i]->name);
         fv_free(m->ticks[i]);
@@ -152,6 +158,14 @@ void fv_metrics_tick_observe(fv_metrics_tick_t *t, uint64_t duration_ns, uint64_
 void fv_metrics_tick_skipped(fv_metrics_tick_t *t, uint64_t skipped)
 {
     t->skipped += skipped;
+}
+
+void fv_metrics_add_writer(fv_metrics_t *m, fv_metrics_writer_fn fn, void *data)
+{
+    m->writers = fv_realloc(m->writers, (m->writer_count + 1) * sizeof(*m->writers));
+    m->writers[m->writer_count].fn = fn;
+    m->writers[m->writer_count].data = data;
+    m->writer_count++;
 }
 
 void fv_metrics_add_gauge(fv_metrics_t *m, const char *name, const char *help,
@@ -336,6 +350,8 @@ int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_
         TRY(fv_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s{module=\"%s\"} %.17g\n",
                           g->name, g->help, g->name, g->name, m->module, g->fn(g->data)));
     }
+    for (size_t i = 0; i < m->writer_count; i++)
+        TRY(m->writers[i].fn(m->writers[i].data, m->module, out));
 #undef TRY
     return rc;
 }

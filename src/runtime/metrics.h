@@ -28,6 +28,12 @@ void fv_metrics_observe(fv_metrics_t *m, const char *route, fv_slice_t method, i
 void fv_metrics_add_gauge(fv_metrics_t *m, const char *name, const char *help,
                           fv_metrics_gauge_fn fn, void *data);
 
+/* A writer of labelled series a module keeps itself (per upstream, per route): called at
+ * render time with the module's name for the module label; appends whole series (HELP, TYPE
+ * and samples) to out. 0 or a negative code. */
+typedef int (*fv_metrics_writer_fn)(void *data, const char *module, fv_buf_t *out);
+void fv_metrics_add_writer(fv_metrics_t *m, fv_metrics_writer_fn fn, void *data);
+
 /* A module tick's series (duration and lateness histograms, overrun and skip counters), kept
  * by m until fv_metrics_free. name is copied. */
 typedef struct fv_metrics_tick fv_metrics_tick_t;

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "config/schema.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "net/router.h"
 #include "rpc/rpc.h"
@@ -151,5 +152,10 @@ void fv_module_add_check(fv_module_ctx_t *ctx, const char *name, fv_check_fn fn,
 typedef double (*fv_gauge_fn)(void *data);
 void fv_module_add_gauge(fv_module_ctx_t *ctx, const char *name, const char *help,
                          fv_gauge_fn fn, void *data);
+
+/* Adds series with labels of the module's own (per route, per upstream) to GET /metrics: fn
+ * appends them, whole (HELP, TYPE, samples with module="<module>"), at render time. */
+typedef int (*fv_metrics_fn)(void *data, const char *module, fv_buf_t *out);
+void fv_module_add_metrics(fv_module_ctx_t *ctx, fv_metrics_fn fn, void *data);
 
 #endif

@@ -4,17 +4,42 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
+#include "core/buf.h"
 #include "net/http_client.h"
 #include "runtime/module.h"
 
 /* [gateway] in finalverse.toml: the module's own settings (module.c declares the keys). */
 typedef struct gateway_settings {
     uint32_t upstream_timeout_ms;
+    const char *routes;           /* extra prefixes (routes.c) */
+    bool access_log;              /* one info line per proxied request */
+    uint32_t pipeline_depth;      /* requests pipelined on one upstream connection */
 } gateway_settings_t;
+
+typedef struct gw_upstream gw_upstream_t;
+typedef struct gw_upstreams gw_upstreams_t;
+
+/* A prefix forwarded to a service: /api/<module> (built in) or one of [gateway] routes. */
+typedef struct gateway gateway_t;
+
+typedef struct gw_route {
+    gateway_t *gw;
+    char prefix[128];             /* "/api/song-engine", "/assets" */
+    char service[64];             /* registry name */
+    bool strip;                   /* forward /<rest> (true) or the whole path */
+    bool authenticated;           /* needs an access token (checked by auth) */
+    uint32_t timeout_ms;          /* 0: the gateway's upstream_timeout_ms */
+    size_t max_body_bytes;        /* 0: the gateway's upload limit */
+    gw_upstream_t *up;            /* resolved at start */
+    uint64_t requests;            /* answered, by class, for /metrics */
+    uint64_t answers_5xx;
+} gw_route_t;
 
 typedef struct fv_sql fv_sql_t;
 
-typedef struct gateway {
+struct gateway {
     fv_module_ctx_t *ctx;
     const fv_config_t *cfg;       /* [auth] settings among others */
     fv_sql_t *sql;                /* accounts (auth.c) */
@@ -25,15 +50,84 @@ typedef struct gateway {
     fv_http_client_t *upstream;   /* pooled connections to the services */
     uint32_t upstream_timeout_ms;
     size_t in_flight;             /* proxied requests not finished, lookups included */
+    gw_upstreams_t *ups;          /* instances per service, watched (upstream.c) */
+    gw_route_t *routes;           /* configured prefixes then one per module (routes.c) */
+    size_t route_count;
+    bool access_log;
+    char id_prefix[17];           /* generated X-Request-Id: <this>-<counter> */
     bool stopping;                /* close() ran: free when in_flight reaches 0 */
     fv_module_closed_cb closed_cb;/* reported then */
-} gateway_t;
+    size_t module_route0;         /* routes[module_route0 + i]: /api/<module i> */
+    fv_buf_t scratch;             /* request heads being built (proxy.c) */
+};
 
 /* Frees gw, and reports the module closed, once it is closing and nothing is in flight. */
 void gateway_release(gateway_t *gw);
 
 /* Routes /api/<module>/<rest> to a healthy instance of <module> found in the registry. */
 void gateway_proxy(fv_http_req_t *req, void *gateway);
+/* GET /ws with an upgrade: a tunnel to the websocket-gateway (wsproxy.c). 0 or <0. */
+FV_MUST_USE int gateway_ws_routes(gateway_t *gw, fv_router_t *router);
+/* Routes <prefix>[/<rest>] of a configured route (data: its gw_route_t). */
+void gateway_route_proxy(fv_http_req_t *req, void *route);
+
+/* ---- upstream.c: instances per service, from registry watches ---- */
+
+typedef struct gw_instance {
+    struct gw_instance *next;     /* in its upstream's list */
+    gw_upstream_t *up;
+    char host[64];
+    int port;
+    uint32_t outstanding;         /* requests on it now */
+    uint32_t failures;            /* connection failures in a row */
+    uint64_t skip_until_ms;       /* passive health: not chosen before (loop ms) */
+    uint64_t requests, errors;    /* since it appeared */
+    bool present;                 /* in the registry's last answer */
+} gw_instance_t;
+
+/* A caller waiting for a service's first instance list (embedded in the proxy's call). */
+typedef struct gw_wait {
+    struct gw_wait *next;
+    void (*ready)(struct gw_wait *w, int rc);   /* 0, or FV_EBACKEND: no answer */
+} gw_wait_t;
+
+FV_MUST_USE int gw_upstreams_new(gateway_t *gw);
+/* Stops the watches (close); the memory goes with gw_upstreams_free (release). */
+void gw_upstreams_stop(gateway_t *gw);
+void gw_upstreams_free(gateway_t *gw);
+/* The service's upstream, watched from the first call on; NULL when out of room. */
+gw_upstream_t *gw_upstream_get(gateway_t *gw, const char *service);
+const char *gw_upstream_name(const gw_upstream_t *u);
+/* 0 and *out (its outstanding count taken), FV_ENOENT: no instance; FV_EAGAIN: the list is
+ * not known yet (wait with gw_upstream_wait); FV_EBACKEND: the registry was unreachable and no
+ * list is known. avoid (may be NULL) is not chosen: the instance that just failed. */
+FV_MUST_USE int gw_upstream_pick(gw_upstream_t *u, const gw_instance_t *avoid,
+                                 gw_instance_t **out);
+/* Queues w until the list is known; FV_ETOOBIG when too many wait. */
+FV_MUST_USE int gw_upstream_wait(gw_upstream_t *u, gw_wait_t *w);
+/* Drops w if queued (its caller went away). */
+void gw_upstream_unwait(gw_upstream_t *u, gw_wait_t *w);
+/* The request picked on i ended: rc 0 (an answer), or the upstream's failure; a connection
+ * failure marks i to be skipped for a while. */
+void gw_instance_done(gw_instance_t *i, int rc);
+/* /metrics series per route and per instance (the fv_metrics_fn shape, data = gw). */
+int gw_metrics(void *gateway, const char *module, fv_buf_t *out);
+/* The effective table: routes with their instances and health. */
+json_t *gw_routes_json(gateway_t *gw);
+
+/* ---- routes.c: the table of forwarded prefixes ---- */
+
+/* Parses [gateway] routes ("<prefix>=<service>[,strip][,timeout_ms=N][,max_body_bytes=N]
+ * [,authenticated];...") into out (at most max). Count or FV_EINVAL with err. Pure. */
+FV_MUST_USE int gw_routes_parse(const char *spec, gw_route_t *out, size_t max,
+                                fv_error_t *err);
+/* Normalises the path below a route's prefix (rest, raw as sent): "//" and "/./" collapse,
+ * "/x/../" goes back, percent-encoded dots count as dots. "/" + result into out (NUL-ended).
+ * 0, FV_EINVAL when ".." climbs above the prefix, FV_ETOOBIG when out is too small. Pure. */
+FV_MUST_USE int gw_path_normalise(const char *rest, size_t len, char *out, size_t cap,
+                                  size_t *out_len);
+/* X-Request-Id a client may choose: 1-128 characters of A-Z a-z 0-9 . _ - */
+bool gw_request_id_ok(const char *s, size_t len);
 
 /* Adds the /api/auth/... routes (auth.c): register, login, guest and me. Literal, so they win
  * over /api/:service/... . 0 or a negative code. */

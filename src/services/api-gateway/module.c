@@ -5,8 +5,13 @@
  * /api/auth routes (auth.c); CORS policy and rate limiting arrive with the gateway's issue. */
 #include "services/api-gateway/gateway.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "core/alloc.h"
+#include "core/id.h"
 #include "core/token.h"
+#include "runtime/module_list.h"
 #include "runtime/modules.h"
 #include "store/stores.h"
 
@@ -20,7 +25,70 @@ static double in_flight_gauge(void *data)
 static const fv_cfg_field_t gateway_settings[] = {
     FV_CFG_MS("upstream_timeout_ms", gateway_settings_t, upstream_timeout_ms, 1, 86400000, 10000,
               "deadline for a proxied request to a module"),
+    FV_CFG_STR("routes", gateway_settings_t, routes, "",
+               "more forwarded prefixes: \"<prefix>=<service>[,strip][,timeout_ms=N]"
+               "[,max_body_bytes=N][,public|authenticated];...\" (docs/gateway.md)"),
+    FV_CFG_BOOL("access_log", gateway_settings_t, access_log, 0,
+                "one info log line per forwarded request"),
+    FV_CFG_U32("pipeline_depth", gateway_settings_t, pipeline_depth, 1, 128, 32,
+               "bodyless GETs to one instance in the same loop turn share a connection, up to "
+               "this many, in one write; 1 = one request per connection at a time"),
 };
+
+#define MAX_CONFIGURED_ROUTES 64
+
+static void routes_handler(fv_http_req_t *req, void *data)
+{
+    fv_http_reply_json(req, 200, gw_routes_json(data));
+}
+
+/* The route table: the configured prefixes, then /api/<module> for every module; each watched
+ * in the registry from now on. */
+static int gateway_routes_setup(gateway_t *gw, const gateway_settings_t *set, size_t upload,
+                                fv_error_t *err)
+{
+    gw_route_t parsed[MAX_CONFIGURED_ROUTES];
+    int n = gw_routes_parse(set->routes, parsed, MAX_CONFIGURED_ROUTES, err);
+    if (n < 0)
+        return n;
+    int rc = gw_upstreams_new(gw);
+    if (rc < 0)
+        return fv_error_set(err, rc, "api-gateway: %s", fv_strerror(rc));
+    gw->route_count = (size_t)n + FV_MOD_COUNT;
+    gw->routes = fv_calloc(gw->route_count, sizeof(*gw->routes));
+    memcpy(gw->routes, parsed, (size_t)n * sizeof(*parsed));
+    gw->module_route0 = (size_t)n;
+    for (size_t i = 0; i < FV_MOD_COUNT; i++) {
+        gw_route_t *r = &gw->routes[(size_t)n + i];
+        snprintf(r->prefix, sizeof(r->prefix), "/api/%s", fv_components[i].name);
+        snprintf(r->service, sizeof(r->service), "%s", fv_components[i].name);
+        r->strip = true;
+        r->max_body_bytes = upload;
+    }
+    fv_router_t *router = fv_module_router(gw->ctx);
+    for (size_t k = 0; k < gw->route_count; k++) {
+        gw_route_t *r = &gw->routes[k];
+        r->gw = gw;
+        r->up = gw_upstream_get(gw, r->service);
+        if (k >= (size_t)n)
+            continue;
+        char pattern[sizeof(r->prefix) + 8];
+        size_t limit = r->max_body_bytes ? r->max_body_bytes : upload;
+        snprintf(pattern, sizeof(pattern), "%s/*rest", r->prefix);
+        if ((rc = fv_router_add_streaming(router, "*", r->prefix, gateway_route_proxy, r,
+                                          limit)) < 0 ||
+            (rc = fv_router_add_streaming(router, "*", pattern, gateway_route_proxy, r,
+                                          limit)) < 0)
+            return fv_error_set(err, rc, "api-gateway: cannot route %s: %s", r->prefix,
+                                fv_strerror(rc));
+    }
+    if ((rc = gateway_ws_routes(gw, router)) < 0)
+        return fv_error_set(err, rc, "api-gateway: cannot add /ws: %s", fv_strerror(rc));
+    if ((rc = fv_router_add(router, "GET", "/gateway/routes", routes_handler, gw)) < 0)
+        return fv_error_set(err, rc, "api-gateway: cannot add /gateway/routes: %s",
+                            fv_strerror(rc));
+    return 0;
+}
 
 static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
@@ -39,9 +107,16 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     gw->cfg = cfg;
     gw->sql = fv_stores_sql(fv_module_stores(ctx));
     gw->upstream_timeout_ms = set->upstream_timeout_ms;
+    gw->access_log = set->access_log;
+    fv_id_random_hex(gw->id_prefix, 8);
+    fv_buf_init(&gw->scratch, 0);
     fv_http_client_opts_default(&opts);
     opts.request_timeout_ms = set->upstream_timeout_ms;
     opts.max_response_bytes = cfg->http.max_body_bytes * 16;
+    /* as many idle connections per instance as a busy gateway keeps in use: fewer would close
+     * and reopen connections under load (nginx's upstream keepalive plays the same part) */
+    opts.max_idle_per_host = 256;
+    opts.max_pipeline = set->pipeline_depth;
     if ((rc = fv_http_client_new(fv_module_loop(ctx), &opts, &gw->upstream)) < 0) {
         fv_free(gw);
         return fv_error_set(err, rc, "api-gateway: cannot create the upstream client: %s",
@@ -51,14 +126,17 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     /* uploads pass through the gateway on their way to the asset service: its object limit,
      * not the default request body limit, bounds them */
     size_t upload = cfg->storage.max_object_bytes;
+    if ((rc = gateway_routes_setup(gw, set, upload, err)) < 0)
+        return rc;
     if ((rc = gateway_auth_routes(gw, fv_module_router(ctx))) < 0 ||
-        (rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service/*rest",
-                                    gateway_proxy, gw, upload)) < 0 ||
-        (rc = fv_router_add_limited(fv_module_router(ctx), "*", "/api/:service", gateway_proxy,
-                                    gw, upload)) < 0)
+        (rc = fv_router_add_streaming(fv_module_router(ctx), "*", "/api/:service/*rest",
+                                      gateway_proxy, gw, upload)) < 0 ||
+        (rc = fv_router_add_streaming(fv_module_router(ctx), "*", "/api/:service",
+                                      gateway_proxy, gw, upload)) < 0)
         return fv_error_set(err, rc, "api-gateway: cannot add routes: %s", fv_strerror(rc));
     fv_module_add_gauge(ctx, "finalverse_gateway_upstream_in_flight",
                         "Requests the gateway is forwarding right now.", in_flight_gauge, gw);
+    fv_module_add_metrics(ctx, gw_metrics, gw);
     return 0;
 }
 
@@ -75,6 +153,7 @@ static void gateway_close(fv_module_ctx_t *ctx, fv_module_closed_cb done)
     gw->stopping = true;
     gw->closed_cb = done;
     fv_module_set_data(ctx, NULL);
+    gw_upstreams_stop(gw);
     fv_http_client_free(gw->upstream);
     gw->upstream = NULL;
     gateway_release(gw);
@@ -86,6 +165,9 @@ void gateway_release(gateway_t *gw)
         return;
     fv_module_closed_cb done = gw->closed_cb;
     fv_module_ctx_t *ctx = gw->ctx;
+    gw_upstreams_free(gw);
+    fv_free(gw->routes);
+    fv_buf_dispose(&gw->scratch);
     fv_free(gw);
     if (done)
         done(ctx);

@@ -163,6 +163,10 @@ static void handler(fv_http_req_t *req, void *data)
     fv_slice_t p = fv_http_req_path(req);
     if (b->npeers < 8)
         snprintf(b->peers[b->npeers++], 64, "%s", fv_http_req_peer(req));
+    if (p.len > 3 && memcmp(p.ptr, "/p/", 3) == 0) {
+        fv_http_reply(req, 200, "text/plain", p.ptr, p.len);
+        return;
+    }
     if (fv_slice_eq_cstr(p, "/echo")) {
         fv_slice_t body = fv_http_req_body(req);
         fv_http_reply(req, 200, "text/plain", body.ptr, body.len);
@@ -491,10 +495,122 @@ static void test_issue_status_not_three_digits(void **state)
     fv__http_resp_parser_free(p);
 }
 
+/* Requests made in one loop turn share connections up to max_pipeline and leave in one write;
+ * each gets its own answer. */
+static void pipelined(void **state)
+{
+    bench_t b;
+    bench_init(&b, false);
+    fv_http_client_free(b.client);
+    fv_http_client_opts_t o;
+    fv_http_client_opts_default(&o);
+    o.max_pipeline = 4;
+    assert_int_equal(fv_http_client_new(&b.loop, &o, &b.client), 0);
+    /* one connection in the pool first: batches form on connections that are there (new ones
+     * take each their request until they are connected) */
+    b.want_calls = 1;
+    send_req(&b, "GET", "/p/9", b.port, NULL, 0);
+    bench_run(&b);
+    b.calls = 0;
+    b.want_calls = 6;
+    char target[6][16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(target[i], sizeof(target[i]), "/p/%d", i);
+        send_req(&b, "GET", target[i], b.port, NULL, 0);
+    }
+    bench_run(&b);
+    assert_int_equal(b.calls, 6);
+    /* 0-3 pipelined on the pooled connection (in request order), 4 and 5 on new ones */
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(b.rc[i], 0);
+        assert_int_equal(b.status[i], 200);
+    }
+    bool seen[6] = {false};
+    for (int i = 0; i < 6; i++) {
+        int n = b.body[i][3] - '0';
+        assert_true(n >= 0 && n < 6 && !seen[n]);
+        seen[n] = true;
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(b.body[i][3], '0' + i);
+    assert_int_equal(fv_http_server_connections(b.srv), 3);
+    bench_finish(&b);
+}
+
+typedef struct stream_ctx {
+    bench_t *b;
+    char got[256];
+    size_t got_len;
+    int heads;
+} stream_ctx_t;
+
+static int on_stream_head(const fv_http_response_t *resp, void *data)
+{
+    stream_ctx_t *s = data;
+    s->heads++;
+    assert_int_equal(resp->status, 200);
+    return 1;
+}
+
+static void on_stream_body(const char *piece, size_t len, void *data)
+{
+    stream_ctx_t *s = data;
+    assert_true(s->got_len + len < sizeof(s->got));
+    memcpy(s->got + s->got_len, piece, len);
+    s->got_len += len;
+}
+
+static void on_stream_done(int rc, const fv_http_response_t *resp, void *data)
+{
+    stream_ctx_t *s = data;
+    on_resp(rc, resp, s->b);
+}
+
+/* A request body written piece by piece (chunked, then sized), the answer taken piece by
+ * piece: what the server echoes is what was written. */
+static void streamed_both_ways(void **state)
+{
+    for (int sized = 0; sized < 2; sized++) {
+        bench_t b;
+        bench_init(&b, false);
+        stream_ctx_t s = {.b = &b};
+        fv_http_call_t *call = NULL;
+        fv_http_client_req_t q = {
+            .method = "POST",
+            .host = "127.0.0.1",
+            .port = b.port,
+            .target = "/echo",
+            .body_stream = true,
+            .body_length = sized ? 9 : -1,
+            .on_head = on_stream_head,
+            .on_body = on_stream_body,
+            .call = &call,
+        };
+        b.want_calls = 1;
+        assert_int_equal(fv_http_client_request(b.client, &q, on_stream_done, &s), 0);
+        assert_non_null(call);
+        assert_int_equal(fv_http_call_write(call, "abc", 3), 0);
+        assert_false(fv_http_call_full(call));
+        assert_int_equal(fv_http_call_write(call, "defghi", 6), 0);
+        assert_int_equal(fv_http_call_end(call), 0);
+        assert_int_equal(fv_http_call_write(call, "x", 1), FV_EINVAL);
+        bench_run(&b);
+        assert_int_equal(b.rc[0], 0);
+        assert_int_equal(b.status[0], 200);
+        assert_string_equal(b.body[0], "");          /* it came through on_body */
+        assert_int_equal(s.heads, 1);
+        assert_int_equal(s.got_len, 9);
+        assert_memory_equal(s.got, "abcdefghi", 9);
+        bench_finish(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(get_and_post),
+        cmocka_unit_test(pipelined),
+        cmocka_unit_test(streamed_both_ways),
         cmocka_unit_test(keep_alive_reuse),
         cmocka_unit_test(chunked_response),
         cmocka_unit_test(read_until_close),

@@ -207,6 +207,36 @@ static void preface_without_h2_closes(void **state)
     assert_int_equal(handled, 0);
 }
 
+/* What a proxy in front could read differently from the server behind: refused as nginx
+ * refuses them, fed whole and byte by byte (a value split across reads is not a fold). */
+static void smuggling_shapes(void **state)
+{
+    fx_t *f = *state;
+    EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n b\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n\tb\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n"
+              "\r\nab", "HTTP/1.1 400 ");
+    EXPECT(f, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+              "0\r\n\r\n", "HTTP/1.1 501 ");
+    EXPECT(f, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+           "HTTP/1.1 501 ");
+    EXPECT(f, "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+           "HTTP/1.1 400 ");
+    EXPECT(f, "GET http://other.example/ HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ");
+    EXPECT(f, "GET other.example:80 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ");
+    assert_int_equal(handled, 0);
+    /* still served: OWS around chunked, a long value, absolute-form for our own host */
+    EXPECT(f, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  chunked \r\n\r\n"
+              "1\r\nx\r\n0\r\n\r\n", "HTTP/1.1 200 ");
+    EXPECT(f, "GET / HTTP/1.1\r\nHost: a\r\nX-Long: abcdefghijklmnopqrstuvwxyz\r\n\r\n",
+           "HTTP/1.1 200 ");
+    EXPECT(f, "GET http://a/x?y HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 ");
+    assert_int_equal(handled, 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +247,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(header_name_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_cr_lf_in_target, setup, teardown),
         cmocka_unit_test_setup_teardown(huge_chunk_refused_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(smuggling_shapes, setup, teardown),
         cmocka_unit_test(sniff_every_prefix),
         cmocka_unit_test_setup_teardown(preface_without_h2_closes, setup, teardown),
     };

@@ -59,6 +59,10 @@ typedef struct fx {
     int lookup_port;
     int lookup_rc;
     int lookup_rc2;
+    fv_registry_watch_t *watch;
+    int watch_n;                    /* instances in the watch's last list; -1 none yet */
+    int watch_calls;
+    int watch_rc;
     int clients_closed;
     int server_closed;
     int polls;
@@ -192,6 +196,18 @@ static void on_poll(uv_timer_t *t)
 static void poll_again(void)
 {
     uv_timer_start(&F.poll, on_poll, 20, 0);
+}
+
+static void on_watch(int rc, const fv_registry_addr_t *addrs, size_t n, void *data)
+{
+    (void)data;
+    F.watch_calls++;
+    F.watch_rc = rc;
+    if (rc == 0) {
+        F.watch_n = (int)n;
+        for (size_t i = 0; i < n; i++)
+            assert_string_equal(addrs[i].host, "127.0.0.1");
+    }
 }
 
 static void on_lookup(int rc, const char *host, int port, void *data)
@@ -397,6 +413,14 @@ static void advance(void)
         assert_int_equal(fv_registry_client_add(F.client, &in2), 0);
         fv_registry_instance_t bad = {.name = "bad name", .port = 1};
         assert_int_equal(fv_registry_client_add(F.client, &bad), FV_EINVAL);
+        /* a watch on the same service sees the instances as they come */
+        F.watch_n = -1;
+        assert_int_equal(fv_registry_client_watch(F.client, "game", on_watch, NULL, &F.watch),
+                         0);
+        assert_int_equal(F.watch_calls, 0);   /* never inside the call */
+        fv_registry_watch_t *w2;
+        assert_int_equal(fv_registry_client_watch(F.client, "bad/name", on_watch, NULL, &w2),
+                         FV_EINVAL);
         poll_again();
         break;
     case 19:
@@ -454,6 +478,12 @@ static void advance(void)
         break;
     case 25:
         assert_int_equal(F.clients_closed, 1);
+        if (F.watch_n != 2) {
+            F.step--;               /* the watch's held query answers after the change */
+            poll_again();
+            break;
+        }
+        assert_int_equal(F.watch_rc, 0);
         /* Shutdown begins: the instances go, lookups stay (a gateway drains through them). */
         fv_registry_client_leave(F.client, on_client_left, NULL);
         break;
@@ -468,7 +498,11 @@ static void advance(void)
         break;
     }
     case 27:
-        /* answered (from the cache, or by the registry: no game instance left), not cancelled */
+        if (F.watch_n != 0) {
+            F.step--;               /* the watch sees both instances go */
+            poll_again();
+            break;
+        }
         assert_true(F.lookup_rc == 0 || F.lookup_rc == FV_ENOENT);
         /* A lookup still pending at close is cancelled. */
         F.lookup_rc2 = 1;

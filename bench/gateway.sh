@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# gateway.sh - GET /health of one module reached through (a) our api-gateway and (b) nginx as a
+# reverse proxy in front of the same upstream, measured with wrk in the same run.
+#   bench/gateway.sh [DURATION_SECONDS] [CONNECTIONS]     (ROUNDS=3 in the environment)
+# The upstream is `finalverse serve song-engine` in its own process; the gateway runs in
+# another (`serve service-registry api-gateway`), nginx (one worker, upstream keep-alive 128)
+# in a third. The sides alternate round by round; each keeps its best round. Prints req/s and
+# p99 for each and the ratio gateway/nginx. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${1:-10}
+CONNS=${2:-64}
+BIN=${FV_BIN:-build/finalverse}
+bash scripts/deps.sh test >/dev/null
+[ -x "$BIN" ] || { echo "build first (make)"; exit 1; }
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# Below the kernel's ephemeral range (32768+): the gateway opens many client sockets, and one
+# of them must not take a port we are about to listen on.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 50); do
+    BASE=$(( (RANDOM % 500) * 20 + 20000 ))
+    port_free $((BASE + 1)) && port_free $((BASE + 12)) && port_free $((BASE + 13)) &&
+        port_free $((BASE + 19)) && break
+done
+SONG_PORT=$((BASE + 1))        # song-engine under --port-base
+GW_PORT=$((BASE + 12))         # api-gateway
+NGINX_PORT=$((BASE + 19))
+export FINALVERSE_GENERAL__DATA_DIR="$TMP/data" FINALVERSE_LOG_LEVEL=warn
+
+"$BIN" serve service-registry api-gateway --port-base "$BASE" >"$TMP/gw.out" 2>"$TMP/gw.log" &
+PIDS+=($!)
+GW_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && break; sleep 0.1; done
+"$BIN" serve song-engine --port-base "$BASE" >"$TMP/song.out" 2>"$TMP/song.log" &
+PIDS+=($!)
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$GW_PORT/api/song-engine/health" >/dev/null && break
+    sleep 0.1
+done
+curl -sf "http://127.0.0.1:$GW_PORT/api/song-engine/health" >/dev/null ||
+    { echo "the gateway does not reach song-engine"; tail "$TMP"/*.log; exit 1; }
+
+mkdir -p "$TMP/nginx/logs"
+cat >"$TMP/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    upstream song {
+        server 127.0.0.1:$SONG_PORT;
+        keepalive 128;
+        keepalive_requests 100000000;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location /api/song-engine/ {
+            proxy_pass http://song/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+CONF
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx.err" &
+PIDS+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$NGINX_PORT/api/song-engine/health" >/dev/null && break; sleep 0.1; done
+
+run_wrk() { # URL -> "rps p99_ms"
+    wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" >"$TMP/wrk.txt" 2>&1
+    local rps p99
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.txt")
+    p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$TMP/wrk.txt")
+    if grep -q "Non-2xx" "$TMP/wrk.txt"; then echo "warning: non-2xx answers on $1" >&2; fi
+    echo "$rps $p99"
+}
+
+GW_URL="http://127.0.0.1:$GW_PORT/api/song-engine/health"
+NG_URL="http://127.0.0.1:$NGINX_PORT/api/song-engine/health"
+ROUNDS=${ROUNDS:-3}
+echo "GET /api/song-engine/health via a proxy, ${DURATION}s x $ROUNDS rounds each, $CONNS connections, wrk 1 thread"
+wrk -t1 -c"$CONNS" -d2s "$GW_URL" >/dev/null 2>&1
+wrk -t1 -c"$CONNS" -d2s "$NG_URL" >/dev/null 2>&1
+if [ -n "${PERF:-}" ]; then
+    # PERF=1: a flat profile of the gateway during one more run (to PERF_OUT or stdout)
+    perf record -o "$TMP/perf.data" -p "$GW_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
+    wrk -t1 -c"$CONNS" -d"${DURATION}s" "$GW_URL" >/dev/null 2>&1
+    wait $! || true
+    perf report -i "$TMP/perf.data" --stdio --sort symbol 2>/dev/null | grep -v "^#" | head -60 >"${PERF_OUT:-/dev/stdout}" || true
+fi
+GW_RPS=0; GW_P99=0; NG_RPS=0; NG_P99=0
+better() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+for round in $(seq "$ROUNDS"); do
+    read -r rps p99 < <(run_wrk "$GW_URL")
+    line="  round $round: gateway $rps req/s (p99 $p99 ms)"
+    if better "$rps" "$GW_RPS"; then GW_RPS=$rps; GW_P99=$p99; fi
+    read -r rps p99 < <(run_wrk "$NG_URL")
+    echo "$line, nginx $rps req/s (p99 $p99 ms)"
+    if better "$rps" "$NG_RPS"; then NG_RPS=$rps; NG_P99=$p99; fi
+done
+printf '%-12s %12s req/s   p99 %8s ms\n' gateway "$GW_RPS" "$GW_P99" nginx "$NG_RPS" "$NG_P99"
+awk -v a="$GW_RPS" -v b="$NG_RPS" -v pa="$GW_P99" -v pb="$NG_P99" \
+    'BEGIN { printf "ratio gateway/nginx: throughput %.2f x, p99 %.2f x (lower is better)\n", a/b, pa/pb }'
