@@ -2,7 +2,8 @@
 # test_terrain.sh - procedural-gen's terrain over HTTP from `finalverse up`: JSON and the binary
 # encoding, directly and through the API gateway (the same bytes), edges shared between
 # neighbouring cells and across a region border, strong ETags with If-None-Match -> 304, the
-# cell summary and points of interest, and 400/404 for bad cells and regions.
+# cell summary and points of interest, 400/404 for bad cells and regions, and GetTerrain over
+# gRPC.
 source "$(dirname "$0")/lib.sh"
 
 pick_port_base
@@ -97,6 +98,65 @@ check "x not an integer: 400" error_is 400 invalid_argument "$PG/regions/terra-n
 check "y not a number: 400" error_is 400 invalid_argument "$PG/regions/terra-nova/cells/0/abc"
 check "x with a leading sign or spaces: 400" error_is 400 invalid_argument "$PG/regions/terra-nova/cells/+1/0/terrain"
 check "an unknown format: 400" error_is 400 invalid_argument "$PG/$T?format=xml"
+
+# the call twin over gRPC on the module's port (Debian's python3-grpcio, no generated code: the
+# few fields are encoded and read by hand)
+cat >"$FV_TMP/grpc_terrain.py" <<'PY'
+import sys, grpc
+port, json_path, bin_path = sys.argv[1], sys.argv[2], sys.argv[3]
+def req(region, x, y, quantized):
+    r = region.encode()
+    return bytes([0x0a, len(r)]) + r + bytes([0x10, x, 0x18, y]) + (b"\x20\x01" if quantized else b"")
+def fields(b):  # field number -> value of the message's top-level fields
+    out, i = {}, 0
+    while i < len(b):
+        key = b[i]; i += 1
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v = 0; s = 0
+            while True:
+                c = b[i]; i += 1; v |= (c & 0x7f) << s; s += 7
+                if c < 0x80: break
+        elif wt == 5:
+            v = b[i:i + 4]; i += 4
+        elif wt == 2:
+            n = 0; s = 0
+            while True:
+                c = b[i]; i += 1; n |= (c & 0x7f) << s; s += 7
+                if c < 0x80: break
+            v = b[i:i + n]; i += n
+        else:
+            raise ValueError("wire type %d" % wt)
+        out[num] = v
+    return out
+import json, struct
+ch = grpc.insecure_channel("127.0.0.1:" + port)
+call = ch.unary_unary("/finalverse.procgen.v1.ProceduralGenService/GetTerrain",
+                      request_serializer=lambda b: b, response_deserializer=lambda b: b)
+j = json.load(open(json_path))
+f = fields(call(req("terra-nova", 3, 5, False), timeout=5))
+heights = struct.unpack("<4225f", f[8])
+assert f[4].decode() == j["biome"], "biome"
+assert all(struct.unpack("<f", struct.pack("<f", a))[0] == b for a, b in zip(j["heights"], heights)), "heights"
+q = fields(call(req("terra-nova", 3, 5, True), timeout=5))
+assert q[9] == open(bin_path, "rb").read() and 8 not in q, "encoded"
+for bad, code in ((req("atlantis", 0, 0, False), grpc.StatusCode.NOT_FOUND),
+                  (req("terra-nova", 16, 0, False), grpc.StatusCode.INVALID_ARGUMENT)):
+    try:
+        call(bad, timeout=5); raise AssertionError("no error")
+    except grpc.RpcError as e:
+        assert e.code() == code, e.code()
+PY
+PY=""
+for p in $(type -ap python3) /usr/bin/python3; do
+    if "$p" -c 'import grpc' 2>/dev/null; then PY=$p; break; fi
+done
+if [ -n "$PY" ]; then
+    check "GetTerrain over gRPC: the same heights, encoding and errors" \
+        "$PY" "$FV_TMP/grpc_terrain.py" "$(port_of procedural-gen)" "$FV_TMP/gw.json" "$FV_TMP/gw.bin"
+else
+    fail "no python3 with grpcio; run scripts/deps.sh test"
+fi
 
 check "the cache counts hits" \
     bash -c "curl -s --max-time 5 '$PG/metrics' | awk '/^finalverse_procgen_cache_hits_total/ {exit !(\$2 > 0)}'"

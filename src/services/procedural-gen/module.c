@@ -1,6 +1,7 @@
 /* module.c - the procedural-gen module on :3010: terrain patches, biomes and points of
  * interest of any cell, generated from the world seed on demand (src/world3d) and cached
- * (cache.c); the routes are http.c's. Nothing is stored: everything can be made again. */
+ * (cache.c); the routes are http.c's, the calls (gRPC too) grpc.c's. Nothing is stored:
+ * everything can be made again. */
 #include "services/procedural-gen/procgen.h"
 
 #include "core/alloc.h"
@@ -32,6 +33,9 @@ static int procgen_start(fv_module_ctx_t *ctx, fv_error_t *err)
     int rc = procgen_routes(pg, fv_module_router(ctx));
     if (rc < 0)
         return fv_error_set(err, rc, "procedural-gen: cannot add routes: %s", fv_strerror(rc));
+    if ((rc = procgen_serve(pg)) < 0)
+        return fv_error_set(err, rc, "procedural-gen: cannot serve its calls: %s",
+                            fv_strerror(rc));
     fv_module_add_gauge(ctx, "finalverse_procgen_cache_patches",
                         "Terrain patches held in the cache.", read_size, &pg->cache.count);
     fv_module_add_gauge(ctx, "finalverse_procgen_cache_hits_total",

@@ -50,5 +50,7 @@ typedef struct procgen {
 
 /* Adds the REST routes (http.c). 0 or a negative code. */
 FV_MUST_USE int procgen_routes(procgen_t *pg, fv_router_t *r);
+/* Serves finalverse.procgen.v1.ProceduralGenService (grpc.c). 0 or a negative code. */
+FV_MUST_USE int procgen_serve(procgen_t *pg);
 
 #endif
