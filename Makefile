@@ -58,7 +58,7 @@ fuzz: test-deps
 
 # Each benchmark starts its own reference server on loopback and prints a ratio.
 bench: build test-deps
-	@for b in http kv sql vector blob tick bus rpc grpc; do echo "== bench/$$b.sh"; bash bench/$$b.sh || exit 1; done
+	@for b in http kv sql vector blob tick bus rpc grpc world; do echo "== bench/$$b.sh"; bash bench/$$b.sh || exit 1; done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
