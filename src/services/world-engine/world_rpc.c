@@ -33,7 +33,8 @@ static void on_move(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
     uint64_t now = world_mono_ms();
     world_player_t *p = world_player_get(w, req->player_id, now);
     if (!p) {
-        fv_rpc_fail(call, FV_ERATELIMIT, "the world holds %u players: no room", w->set->max_players);
+        fv_rpc_fail(call, FV_ERATELIMIT, "the world holds %u players: no room",
+                    w->set->max_players);
         return;
     }
     world_place_t want = {.region = -1, .x = req->position->at->x, .y = req->position->at->y,
