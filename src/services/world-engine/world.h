@@ -39,6 +39,7 @@ typedef struct world_player {
     uint64_t moved_ms;              /* monotonic: the last accepted move, for the speed cap */
     uint64_t seen_ms;               /* monotonic: the last move asked, for idling out */
     bool dirty;                     /* moved since the last movement tick published */
+    struct world_player *dirty_next;    /* in w->dirty while dirty */
 } world_player_t;
 
 typedef struct world {
@@ -54,6 +55,7 @@ typedef struct world {
     size_t player_buckets;
     size_t player_count;
     size_t players_in[FV_WORLD_REGIONS];
+    world_player_t *dirty;          /* players moved since the last movement tick */
     uint64_t next_entity_id;
     /* saving */
     fv_sql_t *db;

@@ -42,29 +42,29 @@ static void publish(world_t *w, int region, const char *type, const ProtobufCMes
 
 void world_events_players(world_t *w)
 {
-    for (size_t i = 0; i < w->player_buckets; i++) {
-        for (world_player_t *p = w->players[i]; p; p = p->next) {
-            if (!p->dirty)
-                continue;
-            p->dirty = false;
-            Finalverse__Common__V1__Vec3 at = FINALVERSE__COMMON__V1__VEC3__INIT;
-            at.x = p->ent.x;
-            at.y = p->ent.y;
-            at.z = p->ent.z;
-            Finalverse__Common__V1__Position pos = FINALVERSE__COMMON__V1__POSITION__INIT;
-            pos.region = (char *)fv_region_at(p->ent.region)->id;
-            pos.at = &at;
-            pos.yaw = p->ent.yaw;
-            Finalverse__Events__V1__PlayerMoved m = FINALVERSE__EVENTS__V1__PLAYER_MOVED__INIT;
-            m.player_id = p->id;
-            m.position = &pos;
-            fv_cell_t cell;
-            if (fv_cell_of(p->ent.region, p->ent.x, p->ent.z, &cell)) {
-                m.cell_x = (uint32_t)cell.cx;
-                m.cell_y = (uint32_t)cell.cy;
-            }
-            publish(w, p->ent.region, "player.moved", &m.base, p->id);
+    world_player_t *list = w->dirty;
+    w->dirty = NULL;
+    for (world_player_t *p = list, *next; p; p = next) {
+        next = p->dirty_next;
+        p->dirty_next = NULL;
+        p->dirty = false;
+        Finalverse__Common__V1__Vec3 at = FINALVERSE__COMMON__V1__VEC3__INIT;
+        at.x = p->ent.x;
+        at.y = p->ent.y;
+        at.z = p->ent.z;
+        Finalverse__Common__V1__Position pos = FINALVERSE__COMMON__V1__POSITION__INIT;
+        pos.region = (char *)fv_region_at(p->ent.region)->id;
+        pos.at = &at;
+        pos.yaw = p->ent.yaw;
+        Finalverse__Events__V1__PlayerMoved m = FINALVERSE__EVENTS__V1__PLAYER_MOVED__INIT;
+        m.player_id = p->id;
+        m.position = &pos;
+        fv_cell_t cell;
+        if (fv_cell_of(p->ent.region, p->ent.x, p->ent.z, &cell)) {
+            m.cell_x = (uint32_t)cell.cx;
+            m.cell_y = (uint32_t)cell.cy;
         }
+        publish(w, p->ent.region, "player.moved", &m.base, p->id);
     }
 }
 

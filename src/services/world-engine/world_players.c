@@ -49,6 +49,7 @@ void world_players_dispose(world_t *w)
     fv_free(w->players);
     w->players = NULL;
     w->player_count = 0;
+    w->dirty = NULL;
 }
 
 world_player_t *world_player_find(world_t *w, const char *id)
@@ -141,7 +142,11 @@ void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
     p->ent.z = out->place.z;
     p->ent.yaw = (float)out->place.yaw;
     p->moved_ms = now_ms;
-    p->dirty = true;
+    if (!p->dirty) {
+        p->dirty = true;
+        p->dirty_next = w->dirty;
+        w->dirty = p;
+    }
 }
 
 void world_players_expire(world_t *w, uint64_t now_ms)
@@ -149,7 +154,8 @@ void world_players_expire(world_t *w, uint64_t now_ms)
     for (size_t i = 0; i < w->player_buckets; i++) {
         for (world_player_t **pp = &w->players[i]; *pp;) {
             world_player_t *p = *pp;
-            if (now_ms - p->seen_ms < w->set->player_idle_ms) {
+            /* one who moved since the last movement tick is not idle, and is on w->dirty */
+            if (p->dirty || now_ms - p->seen_ms < w->set->player_idle_ms) {
                 pp = &p->next;
                 continue;
             }
