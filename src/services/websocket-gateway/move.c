@@ -108,6 +108,8 @@ static void start_move(wsg_session_t *s, json_t *id, bool legacy, const char *re
                        double y, double z, double yaw)
 {
     wsg_t *gw = s->gw;
+    if (!s->ws)
+        return;     /* nobody to answer (the protocol fuzz target runs sessions without one) */
     if (s->moves_in_flight >= MAX_MOVES_IN_FLIGHT) {
         wsg_send_error(s, id, FV_ERATELIMIT, "at most %d moves waiting for an answer",
                        MAX_MOVES_IN_FLIGHT);
