@@ -107,8 +107,18 @@ static void save_check(void *data, fv_check_status_t *status, char *msg, size_t 
     }
 }
 
+static void free_world(world_t *w);
+
 static void on_loaded(world_t *w, int status)
 {
+    w->loading = false;
+    if (w->closed_cb) {         /* shut down before the load answered */
+        fv_module_closed_cb done = w->closed_cb;
+        fv_module_ctx_t *ctx = w->ctx;
+        free_world(w);
+        done(ctx);
+        return;
+    }
     if (status < 0) {
         fv_error_t err;
         fv_error_set(&err, status, "world-engine: cannot load the saved regions: %s",
@@ -185,6 +195,7 @@ static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
     if ((rc = world_store_load(w, on_loaded)) < 0)
         return fv_error_set(err, rc, "world-engine: cannot load the saved regions: %s",
                             fv_strerror(rc));
+    w->loading = true;
     return FV_EAGAIN;
 }
 
@@ -229,8 +240,8 @@ static void world_close(fv_module_ctx_t *ctx, fv_module_closed_cb done)
         return;
     }
     fv_module_set_data(ctx, NULL);
-    if (w->saving) {
-        w->closed_cb = done;    /* world_saved() finishes the close */
+    if (w->saving || w->loading) {
+        w->closed_cb = done;    /* world_saved() or on_loaded() finishes the close */
         return;
     }
     free_world(w);

@@ -61,6 +61,7 @@ typedef struct world {
     fv_sql_t *db;
     bool saving;                    /* a save is in flight */
     bool stopping;
+    bool loading;                   /* the load at start is in flight */
     bool loaded;
     uint64_t last_save_ms;          /* monotonic, when the last save started */
     uint64_t saved_step;            /* sim_step of the last save that committed */
