@@ -61,6 +61,8 @@ for bad in 16/0 0/16 -1/0 a/1 1.5/2 1/%20 999999999999/1; do
     check "cell $bad is a JSON 400" \
         test "$(curl -s -w ' %{http_code}' "$W/regions/terra-nova/cells/$bad" | sed 's/.*"code":"\([a-z_]*\)".* /\1 /')" = "invalid_argument 400"
 done
+check "nobody near a corner of an empty region" \
+    jqt '.entities == [] and .truncated == false' <<<"$(curl -s "$W/regions/silent-expanse/entities?x=0&z=0")"
 check "a nearby query with a radius too big is a 400" \
     test "$(http_status "$W/regions/terra-nova/entities?x=1&z=1&radius=100000")" = 400
 

@@ -195,7 +195,8 @@ static void on_entities(fv_http_req_t *req, void *data)
                 found[n++] = (near_t){p, d2};
         }
     }
-    qsort(found, n, sizeof(*found), by_distance);
+    if (n > 1)
+        qsort(found, n, sizeof(*found), by_distance);
     json_t *list = json_array();
     size_t shown = n < (size_t)limit ? n : (size_t)limit;
     for (size_t i = 0; list && i < shown; i++)
