@@ -160,6 +160,27 @@ static const fv_cfg_field_t global_fields[] = {
 static fv_cfg_field_t *all_fields;
 static size_t all_count;
 
+/* A module's settings either make a section of their own (settings_section "gateway") or extend
+ * the module's own [services.<name>] section (settings_section "services.world-engine"), where
+ * port and enabled already are: a section must be one block, or files and `show` would list it
+ * twice. */
+static bool extends_services(const fv_module_t *d)
+{
+    return d->settings_section && strncmp(d->settings_section, "services.", 9) == 0;
+}
+
+static size_t put_module_fields(size_t n, int m)
+{
+    const fv_module_t *d = fv__modules_builtin(m);
+    for (size_t k = 0; k < d->settings_count; k++) {
+        all_fields[n] = d->settings[k];
+        all_fields[n].section = d->settings_section;
+        all_fields[n].owner = m + 1;
+        n++;
+    }
+    return n;
+}
+
 /* The module sections go just before the [services.*] rows: after the process-wide sections
  * they stand beside. Built once from the modules' own descriptors (not a test's override), and
  * kept for the life of the process. */
@@ -169,19 +190,24 @@ static void assemble(void)
     for (int m = 0; m < FV_MOD_COUNT; m++)
         total += fv__modules_builtin(m)->settings_count;
     all_fields = fv_calloc(total, sizeof(*all_fields));
+    bool placed = false;
     for (size_t i = 0; i < GLOBAL_COUNT; i++) {
-        if (strncmp(global_fields[i].section, "services.", 9) == 0 && n == i) {
-            for (int m = 0; m < FV_MOD_COUNT; m++) {
-                const fv_module_t *d = fv__modules_builtin(m);
-                for (size_t k = 0; k < d->settings_count; k++) {
-                    all_fields[n] = d->settings[k];
-                    all_fields[n].section = d->settings_section;
-                    all_fields[n].owner = m + 1;
-                    n++;
-                }
-            }
+        const char *sec = global_fields[i].section;
+        if (!placed && strncmp(sec, "services.", 9) == 0) {
+            placed = true;
+            for (int m = 0; m < FV_MOD_COUNT; m++)
+                if (!extends_services(fv__modules_builtin(m)))
+                    n = put_module_fields(n, m);
         }
         all_fields[n++] = global_fields[i];
+        /* the last row of a [services.<name>] block: the module's own keys follow */
+        if (i + 1 < GLOBAL_COUNT && strcmp(global_fields[i + 1].section, sec) == 0)
+            continue;
+        for (int m = 0; m < FV_MOD_COUNT; m++) {
+            const fv_module_t *d = fv__modules_builtin(m);
+            if (extends_services(d) && strcmp(d->settings_section, sec) == 0)
+                n = put_module_fields(n, m);
+        }
     }
     all_count = n;
 }

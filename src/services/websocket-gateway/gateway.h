@@ -64,6 +64,7 @@ struct wsg_session {
     wsg_channel_t **subs;       /* &sub_one while there is one */
     wsg_channel_t *sub_one;
     uint32_t nsubs;
+    uint32_t moves_in_flight;   /* Move calls to the world engine not yet answered */
     wsg_held_t *hist;           /* ring of the last history_events sent */
     uint32_t hist_head;         /* index of the oldest */
     uint32_t hist_count;
@@ -104,6 +105,8 @@ struct wsg {
     uint64_t events_coalesced;
     uint64_t events_undecodable;
     uint64_t slow_closed;
+    /* Move calls in flight (move.c): let go of at close, so a late answer finds no gateway */
+    struct wsg_move_call *move_calls;
     uint64_t resumed;
     uint64_t resume_misses;
 };
@@ -114,6 +117,10 @@ extern const fv_ws_handler_t wsg_ws_handler;
 
 /* protocol.c */
 void wsg_on_message(wsg_session_t *s, const uint8_t *msg, size_t len);
+/* {"type":"error","id":id,"code":code,"message":...} (id left out when NULL); in the legacy
+ * dialect {"type":"error","data":{"message":...}}. */
+void wsg_send_error(wsg_session_t *s, json_t *id, int code, const char *fmt, ...)
+    FV_PRINTF(4, 5);
 /* Sends a JSON message (steals j); false when the connection cannot take it. */
 bool wsg_send_json(wsg_session_t *s, json_t *j);
 /* Whether name is a channel this session may subscribe to: 0, FV_EINVAL (malformed or
@@ -143,6 +150,12 @@ void wsg_session_flush(wsg_session_t *s);
 void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms);
 /* Drops the longest-gone kept sessions past max_kept_sessions (deferred during a fan-out). */
 void wsg_sessions_trim(wsg_t *gw);
+
+/* move.c: `move` and the legacy `move_player`, through the world engine's Move call */
+void wsg_move(wsg_session_t *s, json_t *m, json_t *id);
+void wsg_legacy_move(wsg_session_t *s, json_t *data);
+/* The gateway closes: answers still to come are dropped when they arrive. */
+void wsg_moves_orphan(wsg_t *gw);
 
 /* presence.c */
 #define PRESENCE_REFRESH_S 30           /* a gateway rewrites its players' records this often */

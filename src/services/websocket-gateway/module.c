@@ -148,6 +148,7 @@ static void quiesce(fv_module_ctx_t *ctx)
 
 static void free_all(wsg_t *gw)
 {
+    wsg_moves_orphan(gw);
     /* a client still connected (the drain deadline cut it short) is closed first, so its
      * socket never calls back into a freed session; that may free the session itself */
     for (size_t i = 0; i < gw->session_buckets; i++) {

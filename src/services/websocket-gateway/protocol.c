@@ -21,7 +21,7 @@
 #define MAX_CHANNELS_PER_MESSAGE 64
 #define MAX_CHANNEL_NAME 100
 
-/* Where a player appears until the world engine places players. */
+/* Where a player appears (the world engine's spawn point) until their first move. */
 #define SPAWN_REGION "terra-nova"
 #define SPAWN_X 512.0
 #define SPAWN_Z 512.0
@@ -47,10 +47,7 @@ bool wsg_send_json(wsg_session_t *s, json_t *j)
     return rc == 0;
 }
 
-/* {"type":"error","id":id,"code":code,"message":...} (id left out when the message had none) */
-static void send_error(wsg_session_t *s, json_t *id, int code, const char *fmt, ...)
-    FV_PRINTF(4, 5);
-static void send_error(wsg_session_t *s, json_t *id, int code, const char *fmt, ...)
+void wsg_send_error(wsg_session_t *s, json_t *id, int code, const char *fmt, ...)
 {
     char msg[300];
     va_list ap;
@@ -191,7 +188,7 @@ static void send_welcome(wsg_session_t *s, json_t *id, int resumed)
 
 static void refuse_sign_in(wsg_session_t *s, json_t *id, const char *msg)
 {
-    send_error(s, id, FV_EUNAUTH, "%s", msg);
+    wsg_send_error(s, id, FV_EUNAUTH, "%s", msg);
     fv_ws_close(s->ws, FV_WS_CLOSE_POLICY, "unauthenticated");
 }
 
@@ -200,12 +197,12 @@ static void refuse_sign_in(wsg_session_t *s, json_t *id, const char *msg)
 static void on_hello(wsg_session_t *s, json_t *m, json_t *id)
 {
     if (s->welcomed) {
-        send_error(s, id, FV_EINVAL, "hello was said already");
+        wsg_send_error(s, id, FV_EINVAL, "hello was said already");
         return;
     }
     json_t *tok = json_object_get(m, "token");
     if (tok && !json_is_string(tok) && !json_is_null(tok)) {
-        send_error(s, id, FV_EINVAL, "token must be a string");
+        wsg_send_error(s, id, FV_EINVAL, "token must be a string");
         return;
     }
     char msg[160];
@@ -219,7 +216,7 @@ static void on_hello(wsg_session_t *s, json_t *m, json_t *id)
         const char *sid = json_string_value(json_object_get(resume, "session_id"));
         json_t *ls = json_object_get(resume, "last_seq");
         if (!sid || !json_is_integer(ls) || json_integer_value(ls) < 0) {
-            send_error(s, id, FV_EINVAL,
+            wsg_send_error(s, id, FV_EINVAL,
                        "resume needs session_id (string) and last_seq (integer >= 0)");
             return;
         }
@@ -258,7 +255,7 @@ static void on_subscription(wsg_session_t *s, json_t *m, json_t *id, bool add)
     json_t *chs = json_object_get(m, "channels");
     size_t n = json_array_size(chs);
     if (!json_is_array(chs) || n == 0 || n > MAX_CHANNELS_PER_MESSAGE) {
-        send_error(s, id, FV_EINVAL, "channels must be an array of 1 to %d names",
+        wsg_send_error(s, id, FV_EINVAL, "channels must be an array of 1 to %d names",
                    MAX_CHANNELS_PER_MESSAGE);
         return;
     }
@@ -266,17 +263,17 @@ static void on_subscription(wsg_session_t *s, json_t *m, json_t *id, bool add)
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value(json_array_get(chs, i));
         if (!name) {
-            send_error(s, id, FV_EINVAL, "channels[%zu] is not a string", i);
+            wsg_send_error(s, id, FV_EINVAL, "channels[%zu] is not a string", i);
             return;
         }
         int rc = wsg_channel_check(name, s->player_id, msg, sizeof(msg));
         if (rc < 0) {
-            send_error(s, id, rc, "%s", msg);
+            wsg_send_error(s, id, rc, "%s", msg);
             return;
         }
     }
     if (add && s->nsubs + n > s->gw->set->max_subscriptions) {
-        send_error(s, id, FV_ERATELIMIT, "at most %u subscriptions per session",
+        wsg_send_error(s, id, FV_ERATELIMIT, "at most %u subscriptions per session",
                    s->gw->set->max_subscriptions);
         return;
     }
@@ -325,7 +322,7 @@ static const v1_row_t v1_rows[] = {
     {"subscribe", on_subscribe, NULL},
     {"unsubscribe", on_unsubscribe, NULL},
     {"ping", on_ping, NULL},
-    {"move", NULL, "world-engine"},
+    {"move", wsg_move, NULL},
     {"perform", NULL, "song-engine"},
     {"chat", NULL, "community"},
     {"interact", NULL, "echo-engine"},
@@ -338,18 +335,18 @@ static void v1_message(wsg_session_t *s, json_t *m, const char *type, json_t *id
         if (strcmp(r->type, type) != 0)
             continue;
         if (!s->welcomed && r->fn != on_hello) {
-            send_error(s, id, FV_EUNAUTH, "say hello first");
+            wsg_send_error(s, id, FV_EUNAUTH, "say hello first");
             return;
         }
         if (!r->fn) {
-            send_error(s, id, FV_EUNIMPLEMENTED, "'%s' arrives with the %s service", type,
+            wsg_send_error(s, id, FV_EUNIMPLEMENTED, "'%s' arrives with the %s service", type,
                        r->owner);
             return;
         }
         r->fn(s, m, id);
         return;
     }
-    send_error(s, id, FV_EINVAL, "unknown message type '%.64s'", type);
+    wsg_send_error(s, id, FV_EINVAL, "unknown message type '%.64s'", type);
 }
 
 /* ---- the legacy dialect: {type, data} ---- */
@@ -357,13 +354,13 @@ static void v1_message(wsg_session_t *s, json_t *m, const char *type, json_t *id
 static void legacy_connect(wsg_session_t *s, json_t *data)
 {
     if (s->welcomed) {
-        send_error(s, NULL, FV_EINVAL, "already connected");
+        wsg_send_error(s, NULL, FV_EINVAL, "already connected");
         return;
     }
     char msg[160];
     if (sign_in(s, NULL, json_string_value(json_object_get(data, "name")), msg, sizeof(msg)) <
         0) {
-        send_error(s, NULL, FV_EUNAUTH, "%s", msg);
+        wsg_send_error(s, NULL, FV_EUNAUTH, "%s", msg);
         fv_ws_close(s->ws, FV_WS_CLOSE_POLICY, "unauthenticated");
         return;
     }
@@ -389,7 +386,7 @@ static void legacy_subscribe_regions(wsg_session_t *s, json_t *data)
     json_t *regions = json_object_get(data, "regions");
     size_t n = json_array_size(regions);
     if (!json_is_array(regions) || n == 0 || n > MAX_CHANNELS_PER_MESSAGE) {
-        send_error(s, NULL, FV_EINVAL, "regions must be an array of 1 to %d names",
+        wsg_send_error(s, NULL, FV_EINVAL, "regions must be an array of 1 to %d names",
                    MAX_CHANNELS_PER_MESSAGE);
         return;
     }
@@ -399,12 +396,12 @@ static void legacy_subscribe_regions(wsg_session_t *s, json_t *data)
         snprintf(name, sizeof(name), "region:%s", r ? r : "");
         int rc = r ? wsg_channel_check(name, s->player_id, msg, sizeof(msg)) : FV_EINVAL;
         if (rc < 0) {
-            send_error(s, NULL, rc, "region %zu: %s", i, r ? msg : "not a string");
+            wsg_send_error(s, NULL, rc, "region %zu: %s", i, r ? msg : "not a string");
             return;
         }
     }
     if (s->nsubs + n > s->gw->set->max_subscriptions) {
-        send_error(s, NULL, FV_ERATELIMIT, "at most %u subscriptions",
+        wsg_send_error(s, NULL, FV_ERATELIMIT, "at most %u subscriptions",
                    s->gw->set->max_subscriptions);
         return;
     }
@@ -426,7 +423,7 @@ static const legacy_row_t legacy_rows[] = {
     {"connect", legacy_connect, NULL},
     {"ping", legacy_ping, NULL},
     {"subscribe_regions", legacy_subscribe_regions, NULL},
-    {"move_player", NULL, "world engine"},
+    {"move_player", wsg_legacy_move, NULL},
     {"perform_melody", NULL, "song engine"},
     {"interact_echo", NULL, "echo engine"},
 };
@@ -439,17 +436,17 @@ static void legacy_message(wsg_session_t *s, json_t *m, const char *type)
         if (strcmp(r->type, type) != 0)
             continue;
         if (!s->welcomed && r->fn != legacy_connect) {
-            send_error(s, NULL, FV_EUNAUTH, "send connect first");
+            wsg_send_error(s, NULL, FV_EUNAUTH, "send connect first");
             return;
         }
         if (!r->fn) {
-            send_error(s, NULL, FV_EUNIMPLEMENTED, "%s arrives with the %s", type, r->owner);
+            wsg_send_error(s, NULL, FV_EUNIMPLEMENTED, "%s arrives with the %s", type, r->owner);
             return;
         }
         r->fn(s, data);
         return;
     }
-    send_error(s, NULL, FV_EINVAL, "unknown message type '%.64s'", type);
+    wsg_send_error(s, NULL, FV_EINVAL, "unknown message type '%.64s'", type);
 }
 
 /* ---- entry ---- */
@@ -459,14 +456,14 @@ void wsg_on_message(wsg_session_t *s, const uint8_t *msg, size_t len)
     json_error_t jerr;
     json_t *m = json_loadb((const char *)msg, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!m) {
-        send_error(s, NULL, FV_EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
+        wsg_send_error(s, NULL, FV_EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
                    jerr.column, jerr.text);
         return;
     }
     const char *type = json_string_value(json_object_get(m, "type"));
     json_t *id = json_object_get(m, "id");
     if (!json_is_object(m) || !type) {
-        send_error(s, id, FV_EINVAL, "a message is a JSON object with a string \"type\"");
+        wsg_send_error(s, id, FV_EINVAL, "a message is a JSON object with a string \"type\"");
         json_decref(m);
         return;
     }

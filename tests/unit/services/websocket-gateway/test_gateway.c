@@ -79,7 +79,8 @@ static int group_setup(void **state)
              "[http]\nmax_output_bytes = 65536\n"
              "[websocket]\ndev_token = \"devsecret\"\nmax_pending = 16\nhistory_events = 64\n"
              "max_kept_sessions = 4\n"
-             "allowed_origins = \"null, http://localhost:8080\"\n",
+             "allowed_origins = \"null, http://localhost:8080\"\n"
+             "[database]\nurl = \"sqlite::memory:\"\n",
              base);
     static char *const env[] = {NULL};
     fv_error_t err;
@@ -88,8 +89,8 @@ static int group_setup(void **state)
     fv__modules_override(FV_MOD_SONG_ENGINE, &stand_in);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(fv_runtime_new(&loop, cfg, &rt), 0);
-    int which[] = {FV_MOD_WEBSOCKET_GATEWAY, FV_MOD_SONG_ENGINE};
-    if (fv_runtime_start(rt, which, 2, &err) < 0)
+    int which[] = {FV_MOD_WEBSOCKET_GATEWAY, FV_MOD_SONG_ENGINE, FV_MOD_WORLD_ENGINE};
+    if (fv_runtime_start(rt, which, 3, &err) < 0)
         fail_msg("start: %s", err.msg);
     port = fv_component_port(FV_MOD_WEBSOCKET_GATEWAY, base);
     for (int i = 0; i < 50; i++)
@@ -229,8 +230,32 @@ static void errors_keep_the_connection(void **state)
                  "permission_denied");
     expect_error(&a, "{\"type\":\"subscribe\",\"channels\":[\"group:g1\"]}", "permission_denied");
     json_t *e = ask(&a, "{\"type\":\"move\",\"id\":\"m1\",\"x\":1}", "error");
-    assert_string_equal(str(e, "code", NULL), "unimplemented");
+    assert_string_equal(str(e, "code", NULL), "invalid_argument");
     assert_string_equal(str(e, "id", NULL), "m1");
+    json_decref(e);
+    expect_error(&a, "{\"type\":\"move\",\"position\":{\"x\":\"1\",\"z\":2}}",
+                 "invalid_argument");
+    expect_error(&a, "{\"type\":\"move\",\"position\":{\"x\":1,\"z\":2},\"region\":3}",
+                 "invalid_argument");
+    /* a step from the spawn (512, 0, 512) is taken as asked; a jump is cut to the cap */
+    e = ask(&a, "{\"type\":\"move\",\"id\":7,\"position\":{\"x\":513,\"y\":0,\"z\":512}}",
+            "moved");
+    assert_int_equal(json_integer_value(json_object_get(e, "id")), 7);
+    assert_false(json_is_true(json_object_get(e, "corrected")));
+    assert_string_equal(str(e, "position", "region"), "terra-nova");
+    json_decref(e);
+    e = ask(&a, "{\"type\":\"move\",\"id\":8,\"position\":{\"x\":900,\"y\":0,\"z\":512}}",
+            "moved");
+    assert_true(json_is_true(json_object_get(e, "corrected")));
+    assert_string_equal(str(e, "reason", NULL), "too_fast");
+    double x = json_number_value(json_object_get(json_object_get(e, "position"), "x"));
+    assert_true(x > 513 && x < 600);
+    json_decref(e);
+    /* a region two away is refused: the answer is where the player stays */
+    e = ask(&a, "{\"type\":\"move\",\"id\":9,\"region\":\"nowhere\","
+            "\"position\":{\"x\":1,\"z\":1}}", "moved");
+    assert_true(json_is_true(json_object_get(e, "refused")));
+    assert_string_equal(str(e, "reason", NULL), "unknown_region");
     json_decref(e);
     /* a binary frame is no protocol violation either */
     wsc_send(&a, 0x82, "\x01\x02", 2);
@@ -341,7 +366,16 @@ static void legacy_dialect(void **state)
             "region_subscribed");
     assert_int_equal(json_array_size(json_object_get(json_object_get(m, "data"), "regions")), 2);
     json_decref(m);
-    m = ask(&a, "{\"type\":\"move_player\",\"data\":{\"x\":100,\"y\":50,\"z\":200}}", "error");
+    /* the first viewer's default move: far from the spawn, so cut short and answered */
+    m = ask(&a, "{\"type\":\"move_player\",\"data\":{\"x\":100,\"y\":50,\"z\":200}}",
+            "position_updated");
+    json_t *at = json_object_get(m, "data");
+    double dx = json_number_value(json_object_get(at, "x")) - 512;
+    double dz = json_number_value(json_object_get(at, "z")) - 512;
+    assert_true(dx < 0 && dz < 0 && dx * dx + dz * dz <= 26.0 * 26 + 1e-6);
+    assert_true(json_number_value(json_object_get(at, "y")) == 50);
+    json_decref(m);
+    m = ask(&a, "{\"type\":\"move_player\",\"data\":{\"x\":\"a\"}}", "error");
     assert_non_null(str(m, "data", "message"));
     json_decref(m);
     m = ask(&a, "{\"type\":\"bogus\",\"data\":{}}", "error");

@@ -1,0 +1,131 @@
+/* world.h - the world engine's parts: the module with its ticks (module.c), players and their
+ * positions (world_players.c), the REST routes (world_http.c), the WorldService calls
+ * (world_rpc.c), bus events (world_events.c), saving and loading regions (world_store.c), and
+ * the seams to the terrain generator (world_terrain.c). The rules are world_rules.h. */
+#ifndef FV_WORLD_ENGINE_WORLD_H
+#define FV_WORLD_ENGINE_WORLD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "runtime/module.h"
+#include "services/world-engine/world_rules.h"
+#include "store/sql.h"
+#include "world3d/entity.h"
+
+/* [services.world-engine] in finalverse.toml */
+typedef struct world_settings {
+    uint32_t save_interval_ms;      /* region state to the sql store this often */
+    uint32_t weather_interval_ms;   /* each region's weather chain is evaluated this often */
+    uint32_t max_speed_mps;
+    uint32_t move_slack_m;
+    uint32_t max_move_interval_ms;  /* idle time past this earns no more distance */
+    uint32_t max_above_ground_m;
+    uint32_t max_players;           /* players placed at once; past it a new one is refused */
+    uint32_t player_idle_ms;        /* a player who has not moved in this long leaves */
+    uint32_t max_cell_events;       /* cell.changed events per simulation step */
+    uint32_t max_entities;          /* most entities one nearby query answers */
+    bool simulate;                  /* false: regions stand still (maintenance, tests) */
+} world_settings_t;
+
+/* A player placed in the world: chained in the players table by id. */
+typedef struct world_player {
+    struct world_player *next;
+    char id[64];
+    fv_entity_t ent;
+    uint64_t moved_ms;              /* monotonic: the last accepted move, for the speed cap */
+    uint64_t seen_ms;               /* monotonic: the last move asked, for idling out */
+    bool dirty;                     /* moved since the last movement tick published */
+    struct world_player *dirty_next;    /* in w->dirty while dirty */
+} world_player_t;
+
+typedef struct world {
+    fv_module_ctx_t *ctx;
+    const world_settings_t *set;
+    world_state_t *state;
+    world_region_t *published;      /* the cell values last told on the bus, per region */
+    world_eco_params_t eco;
+    world_move_limits_t limits;
+    uint64_t weather_every;         /* simulation steps between weather evaluations */
+    /* players by id (chained) */
+    world_player_t **players;
+    size_t player_buckets;
+    size_t player_count;
+    size_t players_in[FV_WORLD_REGIONS];
+    world_player_t *dirty;          /* players moved since the last movement tick */
+    uint64_t next_entity_id;
+    /* saving */
+    fv_sql_t *db;
+    bool saving;                    /* a save is in flight */
+    bool stopping;
+    bool loading;                   /* the load at start is in flight */
+    bool loaded;
+    uint64_t last_save_ms;          /* monotonic, when the last save started */
+    uint64_t saved_step;            /* sim_step of the last save that committed */
+    uint64_t saves;
+    uint64_t save_failures;
+    bool last_save_failed;
+    fv_module_closed_cb closed_cb;  /* close() waits for the last save */
+    /* counters for /metrics */
+    uint64_t moves;
+    uint64_t moves_corrected;
+    uint64_t moves_refused;
+    uint64_t events_published;
+    uint64_t events_refused;
+} world_t;
+
+/* world_terrain.c: the ground and the biomes, until the terrain generator lands */
+double world_ground_height(void *data, int region, double x, double z);
+int world_cell_biome(uint64_t seed, int region, int cx, int cy);
+const char *world_biome_name(int biome);
+
+/* world_players.c */
+void world_players_init(world_t *w);
+void world_players_dispose(world_t *w);
+world_player_t *world_player_find(world_t *w, const char *id);
+/* The player, placed at the spawn point when new: NULL when the world is full (max_players). */
+world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms);
+/* Validates and applies a move (want.region -1: where the player is). */
+void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
+                       uint64_t now_ms, world_move_result_t *out);
+/* Drops players idle past player_idle_ms. */
+void world_players_expire(world_t *w, uint64_t now_ms);
+/* The spawn point: terra-nova (512, ground, 512). */
+void world_spawn_place(world_place_t *out);
+
+/* world_http.c */
+FV_MUST_USE int world_http_routes(world_t *w, fv_error_t *err);
+/* JSON of one region's summary (players, means, weather), shared with the calls. */
+json_t *world_region_json(const world_t *w, int region, uint64_t now_ms);
+
+/* world_rpc.c */
+FV_MUST_USE int world_rpc_serve(world_t *w, fv_error_t *err);
+
+/* world_events.c */
+/* player.moved for every player moved since the last call (the movement tick). */
+void world_events_players(world_t *w);
+/* cell.changed for cells that moved at least a unit since last told, up to max_cell_events. */
+void world_events_cells(world_t *w, uint64_t now_ms);
+void world_events_weather(world_t *w, int region, world_weather_t from, world_weather_t to);
+
+/* world_store.c */
+/* Loads the saved regions into w->state (fresh ones stay for rows missing or refused); calls
+ * done(w, status) once, from the loop. 0: done will run; < 0: it will not. */
+typedef void (*world_store_done_cb)(world_t *w, int status);
+FV_MUST_USE int world_store_load(world_t *w, world_store_done_cb done);
+/* Starts a save of every region in one transaction unless one is in flight; world_saved()
+ * runs once when it ends. false: no save started (one in flight, nothing loaded yet, or the
+ * store refused at once, counted as a failure). */
+bool world_store_save(world_t *w);
+
+/* module.c: a save ended (rc 0 or its failure); final: it started after shutdown began. */
+void world_saved(world_t *w, int rc, bool final);
+
+/* Monotonic and wall clock in ms. */
+uint64_t world_mono_ms(void);
+uint64_t world_wall_ms(void);
+
+#endif
