@@ -67,7 +67,7 @@ check "a nearby query with a radius too big is a 400" \
     test "$(http_status "$W/regions/terra-nova/entities?x=1&z=1&radius=100000")" = 400
 
 # moves over WebSocket, both dialects
-if out=$(/usr/bin/python3 "$WS/world_move.py" "ws://127.0.0.1:$WSP/ws" 2>"$FV_TMP/move.log"); then
+if out=$(/usr/bin/python3 "$WS/world_move.py" "ws://127.0.0.1:$WSP/ws" "http://127.0.0.1:$(port_of procedural-gen)" 2>"$FV_TMP/move.log"); then
     ok "moves: a step accepted, a jump corrected, NaN and unknown regions refused, seen by another client, legacy position_updated"
     player=$(jq -r .player <<<"$out")
     check "the player's position is where the last move put it" \

@@ -77,7 +77,7 @@ typedef struct world {
     uint64_t events_refused;
 } world_t;
 
-/* world_terrain.c: the ground and the biomes, until the terrain generator lands */
+/* world_terrain.c: the ground (world3d terrain) and the biomes */
 double world_ground_height(void *data, int region, double x, double z);
 int world_cell_biome(uint64_t seed, int region, int cx, int cy);
 const char *world_biome_name(int biome);
@@ -94,7 +94,7 @@ void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
 /* Drops players idle past player_idle_ms. */
 void world_players_expire(world_t *w, uint64_t now_ms);
 /* The spawn point: terra-nova (512, ground, 512). */
-void world_spawn_place(world_place_t *out);
+void world_spawn_place(world_t *w, world_place_t *out);
 
 /* world_http.c */
 FV_MUST_USE int world_http_routes(world_t *w, fv_error_t *err);

@@ -6,6 +6,8 @@
  * player is put on it, and kept under a ceiling over it). */
 #include "services/world-engine/world_rules.h"
 
+#define WORLD_GROUND_SLACK_M 0.01
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -105,9 +107,11 @@ void world_move_validate(const world_place_t *last, uint64_t last_ms, const worl
         g = 0;
     double y = want->y;
     if (y < g) {
-        y = g;
-        if (!reason)
+        /* a client that read the ground from a patch has it rounded (to a float, to the
+         * decimals of JSON): within a centimetre it stands on the ground, not under it */
+        if (!reason && y < g - WORLD_GROUND_SLACK_M)
             reason = "below_ground";
+        y = g;
     } else if (y > g + lim->max_above_ground_m) {
         y = g + lim->max_above_ground_m;
         if (!reason)

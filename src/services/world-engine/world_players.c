@@ -13,13 +13,13 @@
 #define SPAWN_X 512.0
 #define SPAWN_Z 512.0
 
-void world_spawn_place(world_place_t *out)
+void world_spawn_place(world_t *w, world_place_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->region = fv_region_index(SPAWN_REGION);
     out->x = SPAWN_X;
     out->z = SPAWN_Z;
-    out->y = world_ground_height(NULL, out->region, SPAWN_X, SPAWN_Z);
+    out->y = world_ground_height(w, out->region, SPAWN_X, SPAWN_Z);
 }
 
 static size_t bucket_of(const world_t *w, const char *id)
@@ -91,12 +91,12 @@ world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms)
     p = fv_calloc(1, sizeof(*p));
     memcpy(p->id, id, strlen(id) + 1);
     world_place_t spawn;
-    world_spawn_place(&spawn);
+    world_spawn_place(w, &spawn);
     p->ent.id = w->next_entity_id++;
     p->ent.kind = FV_ENTITY_PLAYER;
     p->ent.region = spawn.region;
     p->ent.x = spawn.x;
-    p->ent.y = world_ground_height(w, spawn.region, spawn.x, spawn.z);
+    p->ent.y = spawn.y;
     p->ent.z = spawn.z;
     p->moved_ms = now_ms;
     p->seen_ms = now_ms;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""world_move.py URL - moves through the WebSocket gateway to the world engine, as two clients
+"""world_move.py URL PROCGEN - moves through the WebSocket gateway to the world engine, as two clients
 in our dialect and one in the first viewer's: a step is taken as asked, a jump is cut to the
 speed cap, NaN (not JSON) is an error on an open connection, an unknown region is refused, the
 other client sees the move as a player.moved event on the region's channel, and the legacy
@@ -10,7 +10,19 @@ import json
 import math
 import sys
 
+import urllib.request
+
 import websockets
+
+
+def ground(procgen, x, z):
+    """The ground under region-local (x, z) of terra-nova at integer metres, from the terrain
+    patch procedural-gen serves: where a move is taken as asked (water counts as 0)."""
+    cx, cy, i, j = int(x) // 64, int(z) // 64, int(x) % 64, int(z) % 64
+    with urllib.request.urlopen(f"{procgen}/regions/terra-nova/cells/{cx}/{cy}/terrain",
+                                timeout=10) as r:
+        h = json.load(r)["heights"][j * 65 + i]
+    return max(h, 0)
 
 
 async def recv_type(ws, want):
@@ -20,8 +32,9 @@ async def recv_type(ws, want):
             return msg
 
 
-async def main(url):
+async def main(url, procgen):
     facts = {}
+    gy = ground(procgen, 513, 512)
     async with websockets.connect(url) as a, websockets.connect(url) as b:
         await a.send(json.dumps({"type": "hello", "name": "mover"}))
         wa = await recv_type(a, "welcome")
@@ -33,10 +46,12 @@ async def main(url):
         facts["player"] = me
 
         await a.send(json.dumps({"type": "move", "id": 1,
-                                 "position": {"x": 513, "y": 0, "z": 512}, "yaw": 0.5}))
+                                 "position": {"x": 513, "y": gy, "z": 512}, "yaw": 0.5}))
         m = await recv_type(a, "moved")
         assert m["id"] == 1 and not m["corrected"] and not m["refused"], m
-        assert m["position"] == {"region": "terra-nova", "x": 513, "y": 0, "z": 512}, m
+        pos = m["position"]
+        assert (pos["region"], pos["x"], pos["z"]) == ("terra-nova", 513, 512), m
+        assert abs(pos["y"] - gy) < 1e-6, m              # on the ground (as a float has it)
 
         await a.send(json.dumps({"type": "move", "id": 2,
                                  "position": {"x": 900, "y": -20, "z": 512}}))
@@ -79,4 +94,4 @@ async def main(url):
     print(json.dumps(facts))
 
 
-asyncio.run(asyncio.wait_for(main(sys.argv[1]), 30))
+asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2]), 30))

@@ -30,6 +30,8 @@
 #include "proto/events.pb-c.h"
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
+#include "world3d/grid.h"
+#include "world3d/terrain.h"
 #include "ws_client.h"
 
 static uv_loop_t loop;
@@ -237,9 +239,14 @@ static void errors_keep_the_connection(void **state)
                  "invalid_argument");
     expect_error(&a, "{\"type\":\"move\",\"position\":{\"x\":1,\"z\":2},\"region\":3}",
                  "invalid_argument");
-    /* a step from the spawn (512, 0, 512) is taken as asked; a jump is cut to the cap */
-    e = ask(&a, "{\"type\":\"move\",\"id\":7,\"position\":{\"x\":513,\"y\":0,\"z\":512}}",
-            "moved");
+    /* a step from the spawn (512, ground, 512) onto the ground is taken as asked; a jump is cut
+     * to the cap */
+    char step[160];
+    double gy = fv_terrain_height_at(42, fv_region_index("terra-nova"), 513, 512);
+    snprintf(step, sizeof(step),
+             "{\"type\":\"move\",\"id\":7,\"position\":{\"x\":513,\"y\":%.17g,\"z\":512}}",
+             gy < 0 ? 0 : gy);
+    e = ask(&a, step, "moved");
     assert_int_equal(json_integer_value(json_object_get(e, "id")), 7);
     assert_false(json_is_true(json_object_get(e, "corrected")));
     assert_string_equal(str(e, "position", "region"), "terra-nova");

@@ -48,6 +48,11 @@ static void walk_is_accepted(void **state)
     assert_int_equal(r.status, WORLD_MOVE_CORRECTED);
     assert_string_equal(r.reason, "below_ground");
     assert_true(r.place.y == 5);
+    /* a ground height read rounded (a float, JSON's decimals): on the ground, not corrected */
+    want.y = 5 - 0.005;
+    world_move_validate(&last, 1000, &want, 2000, &lim, hill, &asked, &r);
+    assert_int_equal(r.status, WORLD_MOVE_ACCEPTED);
+    assert_true(r.place.y == 5);
 }
 
 static void non_finite_is_refused(void **state)
