@@ -70,10 +70,13 @@ check "a nearby query with a radius too big is a 400" \
 if out=$(/usr/bin/python3 "$WS/world_move.py" "ws://127.0.0.1:$WSP/ws" "http://127.0.0.1:$(port_of procedural-gen)" 2>"$FV_TMP/move.log"); then
     ok "moves: a step accepted, a jump corrected, NaN and unknown regions refused, seen by another client, legacy position_updated"
     player=$(jq -r .player <<<"$out")
-    check "the player's position is where the last move put it" \
-        jqt --argjson x "$(jq .corrected_x <<<"$out")" \
-        '.position.region == "terra-nova" and .position.at.x == $x' \
-        <<<"$(curl -s "$GW/api/world-engine/players/$player/position")"
+    pos=$(curl -s -w ' %{http_code}' "$GW/api/world-engine/players/$player/position")
+    if jqt --argjson x "$(jq .corrected_x <<<"$out")" \
+        '.position.region == "terra-nova" and .position.at.x == $x' <<<"${pos% *}"; then
+        ok "the player's position is where the last move put it"
+    else
+        fail "the player's position is where the last move put it: got $pos after $out"
+    fi
     check "... and the player is among the entities near it" \
         jqt --arg p "$player" 'any(.entities[]; .player_id == $p and .kind == "player")' \
         <<<"$(curl -s "$W/regions/terra-nova/entities?x=520&z=512&radius=100")"
