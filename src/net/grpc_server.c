@@ -895,6 +895,26 @@ void fv_grpc_stream_finish_status(fv_grpc_stream_t *s, int grpc_status, const ch
     call_maybe_free(s);
 }
 
+void fv_grpc_server_services(const fv_grpc_server_t *g,
+                             void (*fn)(const char *service, void *data), void *data)
+{
+    const char *own = fv_rpc_service_of(g->rpc, g->module);
+    if (own)
+        fn(own, data);
+    for (const grpc_route_t *r = g->routes; r; r = r->next)
+        if (!own || strcmp(r->service, own) != 0)
+            fn(r->service, data);
+    for (const grpc_smethod_t *m = g->smethods; m; m = m->next) {
+        bool seen = own && strcmp(m->service, own) == 0;
+        for (const grpc_route_t *r = g->routes; r && !seen; r = r->next)
+            seen = strcmp(r->service, m->service) == 0;
+        for (const grpc_smethod_t *e = g->smethods; e != m && !seen; e = e->next)
+            seen = strcmp(e->service, m->service) == 0;
+        if (!seen)
+            fn(m->service, data);
+    }
+}
+
 void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http)
 {
     fv_http_server_set_h2(http, h2_factory, g);

@@ -135,6 +135,11 @@ void fv_grpc_stream_finish(fv_grpc_stream_t *s, int code, const char *message);
 /* Ends with a gRPC status number (FV_GRPC_*, net/grpc_wire.h) and its message. */
 void fv_grpc_stream_finish_status(fv_grpc_stream_t *s, int grpc_status, const char *message);
 
+/* The services served on this server's port, each once, in no set order: the module's own,
+ * every routed one, and those of the streaming methods. Calls fn for each. */
+void fv_grpc_server_services(const fv_grpc_server_t *g,
+                             void (*fn)(const char *service, void *data), void *data);
+
 /* Serves gRPC on http's port: connections opening with the HTTP/2 preface go to the h2 driver
  * with this server's calls. */
 void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http);

@@ -26,6 +26,7 @@
 #include "store/stores.h"
 #include "bus/bus.h"
 #include "net/grpc_interop.h"
+#include "net/grpc_reflection.h"
 #include "rpc/grpc_transport.h"
 #include "rpc/rpc.h"
 
@@ -246,6 +247,8 @@ static int grpc_attach(fv_runtime_t *rt, fv_module_ctx_t *ctx, const fv_http_lim
     if (cfg->grpc.probe_service && (rc = fv__grpc_probe_serve(ctx)) < 0)
         return rc;
     if (cfg->grpc.interop_service && (rc = fv_grpc_interop_serve(ctx->grpc)) < 0)
+        return rc;
+    if ((rc = fv_grpc_reflection_serve(ctx->grpc)) < 0)   /* last: it lists the others */
         return rc;
     fv_grpc_server_attach(ctx->grpc, ctx->server);
     return 0;
