@@ -282,7 +282,8 @@ static ssize_t cli_read(nghttp2_session *session, int32_t id, uint8_t *buf, size
     size_t n = t->body_len - t->body_off;
     if (n > length)
         n = length;
-    memcpy(buf, t->body + t->body_off, n);
+    if (n)
+        memcpy(buf, t->body + t->body_off, n);
     t->body_off += n;
     if (t->body_off == t->body_len) {
         if (t->body_open) {
