@@ -96,7 +96,34 @@ struct fv_grpc_stream {
     bool half_closed;               /* the client ended its side (END_STREAM seen) */
     bool told_half;                 /* on_half_close ran */
     bool delivering;                /* inside deliver_messages */
+    struct grpc_deadline *dl;       /* grpc-timeout of a held stream, while it runs */
 };
+
+/* A streaming call's deadline. The timer outlives the call when the call ends first (a libuv
+ * handle closes on a later turn), so it is its own allocation: c is cleared then, and the
+ * close callback frees it. */
+typedef struct grpc_deadline {
+    uv_timer_t timer;
+    grpc_call_t *c;
+} grpc_deadline_t;
+
+static void on_deadline_closed(uv_handle_t *h)
+{
+    fv_free(h->data);
+}
+
+static void deadline_stop(grpc_call_t *c)
+{
+    grpc_deadline_t *dl = c->dl;
+    if (!dl)
+        return;
+    c->dl = NULL;
+    dl->c = NULL;
+    uv_timer_stop(&dl->timer);
+    uv_close((uv_handle_t *)&dl->timer, on_deadline_closed);
+}
+
+static void deadline_start(grpc_call_t *c);
 
 static bool reads_stream(const grpc_call_t *c)
 {
@@ -140,6 +167,7 @@ static void call_maybe_free(grpc_call_t *c)
     if (c->st || c->dispatched || c->busy || c->held || c->in_fn)
         return;
     fv_grpc_server_t *g = c->g;
+    deadline_stop(c);
     in_release(c);
     fv_md_dispose(&c->head_md);
     fv_md_dispose(&c->trail_md);
@@ -322,6 +350,7 @@ static void dispatch(grpc_call_t *c)
     if (c->sm) {
         c->held = true;
         c->g->stats.in_flight++;
+        deadline_start(c);
         c->in_fn++;
         c->sm->fn(c, (const uint8_t *)msg.ptr, msg.len, c->sm->data);
         c->in_fn--;
@@ -354,6 +383,7 @@ static void stream_end(grpc_call_t *s, int grpc_status, const char *message)
 {
     if (!s->held)
         return;
+    deadline_stop(s);
     s->held = false;
     s->g->stats.in_flight--;
     answer_md_t md = {&s->head_md, &s->trail_md};
@@ -484,6 +514,28 @@ static void stream_body(grpc_call_t *c, const uint8_t *p, size_t len, bool end)
     if (end)
         c->half_closed = true;
     deliver_messages(c);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    grpc_deadline_t *dl = t->data;
+    grpc_call_t *c = dl->c;
+    if (c)
+        stream_fail(c, FV_GRPC_DEADLINE_EXCEEDED, "the deadline passed");
+}
+
+/* A held stream with a grpc-timeout ends DEADLINE_EXCEEDED when it passes (the handler hears
+ * on_cancel), as a unary call does in the call layer. */
+static void deadline_start(grpc_call_t *c)
+{
+    if (!c->deadline_ms || !c->st || !c->held)
+        return;
+    grpc_deadline_t *dl = fv_calloc(1, sizeof(*dl));
+    uv_timer_init(fv_h2_stream_loop(c->st), &dl->timer);
+    dl->timer.data = dl;
+    dl->c = c;
+    c->dl = dl;
+    uv_timer_start(&dl->timer, on_deadline, c->deadline_ms, 0);
 }
 
 /* ---- the stream side ---- */
@@ -631,6 +683,7 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
      * messages as they come */
     c->held = true;
     g->stats.in_flight++;
+    deadline_start(c);
     c->in_fn++;
     c->sm->open(c, c->sm->data);
     c->in_fn--;
@@ -693,6 +746,7 @@ static void h2_on_close(fv_h2_stream_t *st, uint32_t code, void *data)
     if (c->dispatched && c->req)
         fv_rpc_cancel(c->req);           /* the handler hears it; on_done follows */
     if (c->held) {
+        deadline_stop(c);
         c->held = false;
         c->g->stats.in_flight--;
         c->g->stats.failed++;

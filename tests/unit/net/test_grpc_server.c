@@ -10,7 +10,7 @@
  * whose client resets it hears on_cancel). Bidirectional and client-streaming methods: echoes
  * as the messages come (the request side still open), metadata both ways, one answer at the
  * end, a handler that pauses reading while the client sends more than a window, a bad message
- * in the middle, a client reset. */
+ * in the middle, a client reset, a grpc-timeout that passes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -758,6 +758,26 @@ static void bidi_client_reset(void **state)
     assert_null(t->bidi);
 }
 
+/* A bidirectional call whose client never ends its side: the grpc-timeout ends it. */
+static void bidi_deadline(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    put_frame(body, &len, "one");
+    t->body_open = true;
+    call(t, "/finalverse.test.v1.Things/Chat", "grpc-timeout", "20m", body, len);
+    for (int i = 0; i < 5000 && t->grpc_status == -1; i++) {
+        pump(t);
+        if (t->grpc_status == -1)
+            uv_run(&t->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(t->grpc_status, 4);
+    assert_int_equal(t->bidi_msgs, 1);
+    assert_int_equal(t->bidi_cancels, 1);
+    assert_null(t->bidi);
+}
+
 #define SMALL_WINDOW 4096u
 
 static int setup_small_window(void **state)
@@ -931,6 +951,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bidi_bad_message_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(bidi_truncated_last_message, setup, teardown),
         cmocka_unit_test_setup_teardown(bidi_client_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(bidi_pause_bounds_the_client, setup_small_window,
                                         teardown),
         cmocka_unit_test_setup_teardown(metadata_round_trip, setup, teardown),
