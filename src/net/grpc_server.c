@@ -896,10 +896,8 @@ int fv_grpc_stream_add_trailer(fv_grpc_stream_t *s, const char *name, const void
     return fv_md_add(&s->trail_md, fv_slice_cstr(name), value, len);
 }
 
-int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
+static int stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
 {
-    if (!s->held || (s->sm->kind == SM_CLIENT && s->sent))
-        return FV_EINVAL;
     if (!s->st)
         return FV_ECANCELED;
     if (len > s->g->max_msg)
@@ -929,6 +927,21 @@ int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
     fv_free(frame);
     if (rc == 0)
         s->sent++;
+    return rc;
+}
+
+int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
+{
+    if (!s->held || (s->sm->kind == SM_CLIENT && s->sent))
+        return FV_EINVAL;
+    /* writing flushes the connection, which can lose it (a fatal error closes the socket):
+     * on_cancel then runs inside, and the stream must stay valid until we are out */
+    s->in_fn++;
+    int rc = stream_send(s, msg, len);
+    s->in_fn--;
+    if (!s->st && rc == 0)
+        rc = FV_ECANCELED;
+    call_maybe_free(s);
     return rc;
 }
 
