@@ -95,7 +95,8 @@ static int rd_field(pb_reader_t *r, uint32_t *field, fv_slice_t *bytes)
         r->p += 4;
         return 1;
     case WT_LEN:
-        if (!rd_varint(r, &v) || v > left)
+        /* what is left after the length itself */
+        if (!rd_varint(r, &v) || v > (uint64_t)(r->end - r->p))
             return -1;
         *bytes = fv_slice((const char *)r->p, (size_t)v);
         r->p += v;

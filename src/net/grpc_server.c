@@ -450,8 +450,9 @@ static void deliver_messages(grpc_call_t *c)
     while (c->held && c->st && !c->paused) {
         fv_slice_t msg;
         size_t used = 0;
-        int rc = fv_rpc_frame_parse((const uint8_t *)c->in.ptr + c->in_off,
-                                    c->in.len - c->in_off, c->g->max_msg, &msg, &used);
+        static const uint8_t none[1];    /* an empty buffer may have no memory yet */
+        const uint8_t *at = c->in.ptr ? (const uint8_t *)c->in.ptr + c->in_off : none;
+        int rc = fv_rpc_frame_parse(at, c->in.len - c->in_off, c->g->max_msg, &msg, &used);
         if (rc == FV_EAGAIN) {
             if (!c->half_closed || c->told_half)
                 break;
