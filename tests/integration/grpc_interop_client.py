@@ -1,6 +1,6 @@
 """The standard gRPC interop cases, as the interop spec describes them, with grpcio and message
 classes built at run time from a descriptor set of grpc/testing/test.proto (no generated code).
-Usage: grpc_interop_client.py PORT DESCRIPTOR_SET. Prints "PASS <case>" or "FAIL <case>: why"
+Usage: grpc_interop_client.py PORT DESCRIPTOR_SET [CASE...]. Prints "PASS <case>" or "FAIL <case>: why"
 per case; exits 1 when any failed."""
 import queue
 import sys
@@ -239,6 +239,8 @@ CASES = [empty_unary, large_unary, client_streaming, server_streaming, ping_pong
          status_code_and_message, custom_metadata, unimplemented_method, unimplemented_service,
          half_duplex]
 failed = 0
+if len(sys.argv) > 3:                       # only the cases named
+    CASES = [c for c in CASES if c.__name__ in sys.argv[3:]]
 for case in CASES:
     try:
         case()

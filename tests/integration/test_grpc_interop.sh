@@ -3,7 +3,8 @@
 # from the interop spec, against song-engine serving grpc.testing.TestService
 # (grpc.interop_service). The message classes come from the grpc-proto package's .proto files,
 # turned into a descriptor set by protoc-c and loaded with python3-protobuf (no generated code).
-# Prints one line per case; every case must pass.
+# Prints one line per case; every case must pass. Then a bidirectional client that sends and
+# never reads finds the server no longer reading it (bounded), and others still served.
 source "$(dirname "$0")/lib.sh"
 
 PY=""
@@ -39,6 +40,17 @@ for c in empty_unary large_unary client_streaming server_streaming ping_pong emp
          half_duplex; do
     check "interop case $c" grep -qx "PASS $c" "$FV_TMP/interop.out"
 done
+
+# a bidirectional client that sends and never reads: the server stops reading it
+rc=0
+"$PY" "$(dirname "$0")/grpc_bidi_no_reader.py" "$SONG" >"$FV_TMP/noreader.out" \
+    2>"$FV_TMP/noreader.log" || rc=$?
+cat "$FV_TMP/noreader.out"
+check "the no-reader client ran to the end (exit $rc)" test "$rc" = 0
+check "every no-reader check passed" \
+    bash -c "! grep -q '^FAIL' '$FV_TMP/noreader.out' && grep -q '^ok' '$FV_TMP/noreader.out'"
+check "interop still answers after it (empty_unary)" bash -c \
+    "'$PY' '$(dirname "$0")/grpc_interop_client.py' '$SONG' '$FV_TMP/test.desc' empty_unary | grep -qx 'PASS empty_unary'"
 
 in_flight() {
     curl -s --max-time 2 "http://127.0.0.1:$SONG/metrics" |
