@@ -2,8 +2,8 @@
  * become calls on the module's method table through fv_rpc_dispatch (rpc/rpc.h).
  *
  * A request is POST /<service>/<method> with content-type application/grpc (or +proto) and one
- * length-prefixed message. A server-streaming method added with fv_grpc_server_stream_method
- * (below) is served here; any other <service> picks the rpc module (a unary call): a route
+ * length-prefixed message. A streaming method (server-, client- or bidirectional, below)
+ * is served here; any other <service> picks the rpc module (a unary call): a route
  * added with fv_grpc_server_route(), else the service the server's own module serves
  * (fv_rpc_serve), or
  * the module's own name as an alias of it (what rpc/grpc_transport.h sends);
