@@ -12,12 +12,14 @@ want=${1:-build}
 build_pkgs=(
     build-essential cmake pkg-config clang-14 lld-14 libclang-rt-14-dev
     libuv1-dev node-llhttp libwslay-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+    grpc-proto
     libjansson-dev libtomlplusplus-dev libsqlite3-dev libpq-dev libhiredis-dev
     libcurl4-openssl-dev libsodium-dev libjwt-dev libedit-dev libncurses-dev wabt
 )
 test_pkgs=(
     libcmocka-dev curl jq wrk nginx-light prometheus postgresql redis-server nodejs npm
-    python3 python3-websockets chromium python3-grpcio python3-h2 nghttp2-client libgrpc++-dev
+    python3 python3-websockets chromium python3-grpcio python3-protobuf python3-h2 nghttp2-client
+    libgrpc++-dev
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -73,6 +73,7 @@ typedef struct fv_config {
         uint32_t max_concurrent_streams;  /* per HTTP/2 connection */
         uint32_t max_resets_per_second;   /* client stream resets before GOAWAY */
         bool probe_service;               /* serve finalverse.testing.v1.Probe (tests) */
+        bool interop_service;             /* serve grpc.testing.TestService (interop) */
     } grpc;
 
     struct {

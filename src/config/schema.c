@@ -108,6 +108,8 @@ static const fv_cfg_field_t global_fields[] = {
         "stream resets a client may send per second before its connection is ended"),
     BOOL("grpc", "probe_service", grpc.probe_service, 0,
          "true: every module also serves finalverse.testing.v1.Probe (for tests)"),
+    BOOL("grpc", "interop_service", grpc.interop_service, 0,
+         "true: every module also serves grpc.testing.TestService (interop checks)"),
 
     {.section = "auth", .key = "jwt_secret", .type = FV_CFG_T_STR, .offset = OFF(auth.jwt_secret),
      .def_str = FV_TOKEN_PLACEHOLDER_SECRET, .secret = true,

@@ -1,10 +1,13 @@
-/* grpc_server.c - unary gRPC calls from h2 streams to the module's method table (see
- * grpc_server.h). The message bytes travel as they came: the length-prefixed frame of the wire
- * is exactly what fv_rpc_dispatch takes and gives back, so nothing is decoded here.
+/* grpc_server.c - gRPC calls from h2 streams to the module's method table, and the streaming
+ * methods served here (see grpc_server.h). The message bytes of a unary call travel as they
+ * came: the length-prefixed frame of the wire is exactly what fv_rpc_dispatch takes and gives
+ * back, so nothing is decoded here.
  *
- * A call object lives while either end holds it: the stream (until the h2 driver's on_close)
- * and the rpc (from fv_rpc_dispatch until its done callback). Streaming methods and
- * compression are not here yet. */
+ * One call object serves every kind: a unary call, and a streaming one handed to its handler
+ * as the fv_grpc_stream_t (one send path, one end path). It lives while anyone holds it: the
+ * stream (until the h2 driver's on_close), the rpc (from fv_rpc_dispatch until its done
+ * callback), the stream handler (until finish or on_cancel), our own code on the stack.
+ * Compression is not here yet. */
 #include "net/grpc_server.h"
 
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #define GRPC_DEFAULT_BUFFERED (256u * 1024u * 1024u)
 #define GRPC_MAX_REQUEST_MD (64u * 1024u)   /* above the h2 header list limit: never the cap */
 #define GRPC_B64 sodium_base64_VARIANT_ORIGINAL_NO_PADDING
+#define GRPC_H2_DEFAULT_WINDOW 65535u      /* RFC 9113 sec. 6.9.2 */
 
 /* Request bytes buffered now by every gRPC server of the process (all on one loop thread):
  * each call's buffer has the message ceiling, but a thousand streams each holding most of a
@@ -34,10 +38,16 @@ typedef struct grpc_route {
     struct grpc_route *next;
 } grpc_route_t;
 
+/* What a streaming method reads: one request message (server-streaming) or a stream of them
+ * (client-streaming, bidirectional; the handler opens on the headers). */
+typedef enum { SM_SERVER, SM_CLIENT, SM_BIDI } sm_kind_t;
+
 typedef struct grpc_smethod {
     char service[GRPC_NAME_MAX];
     char method[GRPC_NAME_MAX];
-    fv_grpc_stream_fn fn;
+    sm_kind_t kind;
+    fv_grpc_stream_fn fn;           /* SM_SERVER */
+    fv_grpc_open_fn open;           /* SM_CLIENT, SM_BIDI */
     void *data;
     struct grpc_smethod *next;
 } grpc_smethod_t;
@@ -64,7 +74,9 @@ struct fv_grpc_stream {
     char module[GRPC_NAME_MAX];
     char method[GRPC_NAME_MAX];
     uint32_t deadline_ms;
-    fv_buf_t in;                    /* the request body, ceiling one frame of max_msg */
+    fv_buf_t in;                    /* the request body, ceiling one frame of max_msg (plus
+                                     * one stream window on a reading stream) */
+    size_t in_off;                  /* of in, messages handed to on_message already */
     fv_md_t md;                     /* the request's custom metadata, until dispatched */
     size_t counted;                 /* of it, counted in buffered_total */
     bool dispatched;                /* the rpc's done callback is owed */
@@ -77,7 +89,46 @@ struct fv_grpc_stream {
     bool held;                      /* the stream handler holds it: finish or cancel owed */
     bool begun;                     /* the head went out: the end goes as trailers */
     int in_fn;                      /* inside the stream handler's fn */
+    fv_md_t head_md, trail_md;      /* the stream handler's answer metadata */
+    size_t sent;                    /* messages sent on the stream */
+    /* client-streaming and bidirectional */
+    bool paused;                    /* fv_grpc_stream_pause: no on_message */
+    bool half_closed;               /* the client ended its side (END_STREAM seen) */
+    bool told_half;                 /* on_half_close ran */
+    bool delivering;                /* inside deliver_messages */
+    struct grpc_deadline *dl;       /* grpc-timeout of a held stream, while it runs */
 };
+
+/* A streaming call's deadline. The timer outlives the call when the call ends first (a libuv
+ * handle closes on a later turn), so it is its own allocation: c is cleared then, and the
+ * close callback frees it. */
+typedef struct grpc_deadline {
+    uv_timer_t timer;
+    grpc_call_t *c;
+} grpc_deadline_t;
+
+static void on_deadline_closed(uv_handle_t *h)
+{
+    fv_free(h->data);
+}
+
+static void deadline_stop(grpc_call_t *c)
+{
+    grpc_deadline_t *dl = c->dl;
+    if (!dl)
+        return;
+    c->dl = NULL;
+    dl->c = NULL;
+    uv_timer_stop(&dl->timer);
+    uv_close((uv_handle_t *)&dl->timer, on_deadline_closed);
+}
+
+static void deadline_start(grpc_call_t *c);
+
+static bool reads_stream(const grpc_call_t *c)
+{
+    return c->sm && c->sm->kind != SM_SERVER;
+}
 
 static void server_release(fv_grpc_server_t *g)
 {
@@ -95,12 +146,19 @@ static void server_release(fv_grpc_server_t *g)
 }
 
 /* The request bytes are no longer needed (dispatched, answered or gone). */
-static void in_release(grpc_call_t *c)
+static void body_release(grpc_call_t *c)
 {
     buffered_total -= c->counted;
     c->counted = 0;
+    c->in_off = 0;
     fv_buf_dispose(&c->in);
     fv_buf_init(&c->in, 0);
+}
+
+/* ... and the request metadata too (the call ends, or the rpc took its own copy). */
+static void in_release(grpc_call_t *c)
+{
+    body_release(c);
     fv_md_dispose(&c->md);
 }
 
@@ -109,7 +167,10 @@ static void call_maybe_free(grpc_call_t *c)
     if (c->st || c->dispatched || c->busy || c->held || c->in_fn)
         return;
     fv_grpc_server_t *g = c->g;
+    deadline_stop(c);
     in_release(c);
+    fv_md_dispose(&c->head_md);
+    fv_md_dispose(&c->trail_md);
     fv_free(c);
     if (--g->live == 0 && g->freed)
         server_release(g);
@@ -289,10 +350,11 @@ static void dispatch(grpc_call_t *c)
     if (c->sm) {
         c->held = true;
         c->g->stats.in_flight++;
+        deadline_start(c);
         c->in_fn++;
         c->sm->fn(c, (const uint8_t *)msg.ptr, msg.len, c->sm->data);
         c->in_fn--;
-        in_release(c);
+        body_release(c);                 /* the metadata stays while the stream is held */
         call_maybe_free(c);              /* finished and gone inside fn */
         return;
     }
@@ -305,6 +367,176 @@ static void dispatch(grpc_call_t *c)
     c->dispatched = true;
     c->g->stats.in_flight++;
     in_release(c);                       /* the rpc holds its own copy */
+}
+
+/* Whether len more request bytes fit the process's budget. */
+static bool budget_ok(const fv_grpc_server_t *g, size_t len)
+{
+    return buffered_total <= g->max_buffered && len <= g->max_buffered - buffered_total;
+}
+
+/* ---- streaming calls: the end, and reading a stream of request messages ---- */
+
+/* Ends a held stream with a gRPC status: a trailers-only answer when nothing was sent, else
+ * the trailers after what is queued. The caller frees (call_maybe_free). */
+static void stream_end(grpc_call_t *s, int grpc_status, const char *message)
+{
+    if (!s->held)
+        return;
+    deadline_stop(s);
+    s->held = false;
+    s->g->stats.in_flight--;
+    answer_md_t md = {&s->head_md, &s->trail_md};
+    if (!s->begun) {
+        if (grpc_status == FV_GRPC_OK)
+            answer_ok(s, NULL, 0, md);
+        else
+            answer_status(s, grpc_status, message && *message ? message : "", md);
+        return;
+    }
+    if (!s->st)
+        return;
+    char num[12];
+    snprintf(num, sizeof(num), "%d", grpc_status);
+    fv_buf_t enc;
+    fv_buf_init(&enc, 4096);
+    if (grpc_status && message && fv_grpc_message_encode(&enc, message) < 0)
+        fv_buf_reset(&enc);
+    fv_h2_header_t fixed[] = {
+        {FV_SLICE_LIT("grpc-status"), fv_slice_cstr(num)},
+        {FV_SLICE_LIT("grpc-message"), fv_buf_slice(&enc)},
+    };
+    fv_buf_t b64;
+    size_t n = 0;
+    fv_h2_header_t *trail = headers_with_md(fixed, enc.len ? 2 : 1, &s->trail_md, NULL, &b64,
+                                            &n);
+    if (grpc_status)
+        s->g->stats.failed++;
+    else
+        s->g->stats.ok++;
+    s->busy = true;
+    if ((!trail || fv_h2_stream_end(s->st, trail, n) < 0) && s->st)
+        fv_h2_stream_reset(s->st, 2);
+    s->busy = false;
+    fv_free(trail);
+    fv_buf_dispose(&b64);
+    fv_buf_dispose(&enc);
+}
+
+/* The request side failed a held stream (a bad message, over a limit): the client gets the
+ * status and the handler on_cancel, as if the client had gone. */
+static void stream_fail(grpc_call_t *c, int grpc_status, const char *message)
+{
+    if (!c->held)
+        return;
+    c->in_fn++;
+    stream_end(c, grpc_status, message);
+    if (c->cbs && c->cbs->on_cancel)
+        c->cbs->on_cancel(c, c->cbs_data);
+    c->in_fn--;
+    call_maybe_free(c);
+}
+
+/* Hands the complete messages in c->in to on_message, one by one while the handler neither
+ * pauses nor ends, then on_half_close once the client's side has ended and everything before
+ * it was read. Any handler call may pause, resume (which lands here again: the outer loop
+ * goes on), send, finish, or lose the stream. Frees c when nothing holds it after. */
+static void deliver_messages(grpc_call_t *c)
+{
+    if (c->delivering)
+        return;
+    c->delivering = true;
+    c->in_fn++;
+    while (c->held && c->st && !c->paused) {
+        fv_slice_t msg;
+        size_t used = 0;
+        static const uint8_t none[1];    /* an empty buffer may have no memory yet */
+        const uint8_t *at = c->in.ptr ? (const uint8_t *)c->in.ptr + c->in_off : none;
+        int rc = fv_rpc_frame_parse(at, c->in.len - c->in_off, c->g->max_msg, &msg, &used);
+        if (rc == FV_EAGAIN) {
+            if (!c->half_closed || c->told_half)
+                break;
+            if (c->in.len > c->in_off) {
+                stream_fail(c, FV_GRPC_INTERNAL, "the last request message is truncated");
+                break;
+            }
+            c->told_half = true;
+            if (c->cbs && c->cbs->on_half_close)
+                c->cbs->on_half_close(c, c->cbs_data);
+            break;
+        }
+        if (rc < 0) {
+            char m[96];
+            if (rc == FV_ETOOBIG)
+                snprintf(m, sizeof(m), "a request message is over %zu bytes", c->g->max_msg);
+            stream_fail(c, rc == FV_ETOOBIG ? FV_GRPC_RESOURCE_EXHAUSTED : FV_GRPC_INTERNAL,
+                        rc == FV_ETOOBIG ? m
+                        : rc == FV_EINVAL ? "a compressed message without grpc-encoding"
+                                          : "the message flag is neither 0 nor 1");
+            break;
+        }
+        c->in_off += used;
+        if (c->cbs && c->cbs->on_message)
+            c->cbs->on_message(c, (const uint8_t *)msg.ptr, msg.len, c->cbs_data);
+    }
+    /* what was read leaves the buffer (and the budget); the rest is under one message */
+    if (c->in_off >= c->in.len) {
+        fv_buf_reset(&c->in);
+        c->in_off = 0;
+    } else if (c->in_off) {
+        fv_buf_consume(&c->in, c->in_off);
+        c->in_off = 0;
+    }
+    buffered_total -= c->counted - c->in.len;
+    c->counted = c->in.len;
+    c->delivering = false;
+    c->in_fn--;
+    call_maybe_free(c);
+}
+
+/* Request bytes of a client-streaming or bidirectional call. */
+static void stream_body(grpc_call_t *c, const uint8_t *p, size_t len, bool end)
+{
+    if (!c->held || !c->st || c->half_closed)
+        return;
+    if (!budget_ok(c->g, len)) {
+        stream_fail(c, FV_GRPC_RESOURCE_EXHAUSTED,
+                    "too much request data in flight on this server; try again");
+        return;
+    }
+    if (len && fv_buf_append(&c->in, p, len) < 0) {
+        /* past one message and one window: the client ignored flow control, or memory ran
+         * out */
+        stream_fail(c, FV_GRPC_RESOURCE_EXHAUSTED, "too much request data on this stream");
+        return;
+    }
+    c->counted += len;
+    buffered_total += len;
+    if (end)
+        c->half_closed = true;
+    deliver_messages(c);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    grpc_deadline_t *dl = t->data;
+    grpc_call_t *c = dl->c;
+    if (c)
+        stream_fail(c, FV_GRPC_DEADLINE_EXCEEDED, "the deadline passed");
+}
+
+/* A held stream with a grpc-timeout ends DEADLINE_EXCEEDED when it passes (the handler hears
+ * on_cancel), as a unary call does in the call layer. */
+static void deadline_start(grpc_call_t *c)
+{
+    if (!c->deadline_ms || !c->st || !c->held)
+        return;
+    grpc_deadline_t *dl = fv_calloc(1, sizeof(*dl));
+    uv_timer_init(fv_h2_stream_loop(c->st), &dl->timer);
+    dl->timer.data = dl;
+    dl->c = c;
+    c->dl = dl;
+    uv_timer_start(&dl->timer, on_deadline, c->deadline_ms, 0);
 }
 
 /* ---- the stream side ---- */
@@ -391,6 +623,8 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
     c->st = st;
     fv_buf_init(&c->in, g->max_msg + FV_RPC_FRAME_HEADER);
     fv_md_init(&c->md, GRPC_MAX_REQUEST_MD);
+    fv_md_init(&c->head_md, 0);
+    fv_md_init(&c->trail_md, 0);
     g->live++;
     g->stats.calls++;
     fv_h2_stream_set_data(st, c);
@@ -425,6 +659,13 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
         return;
     }
     snprintf(c->module, sizeof(c->module), "%s", module);
+    if (reads_stream(c)) {
+        /* a message being read, and what one window lets come meanwhile (before our
+         * SETTINGS arrive a client may use the protocol's default window) */
+        size_t window = g->h2.stream_window_bytes > GRPC_H2_DEFAULT_WINDOW
+                            ? g->h2.stream_window_bytes : GRPC_H2_DEFAULT_WINDOW;
+        fv_buf_init(&c->in, g->max_msg + FV_RPC_FRAME_HEADER + window);
+    }
     fv_slice_t enc = fv_h2_stream_header(st, "grpc-encoding");
     if (enc.ptr && !fv_slice_eq_cstr(enc, "identity")) {
         answer_error(c, FV_GRPC_UNIMPLEMENTED, "only the identity grpc-encoding is supported");
@@ -437,14 +678,29 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
         return;
     }
     request_metadata(c);
+    if (c->answered || !reads_stream(c))
+        return;
+    /* client-streaming and bidirectional calls open on the headers: the handler reads the
+     * messages as they come */
+    c->held = true;
+    g->stats.in_flight++;
+    deadline_start(c);
+    c->in_fn++;
+    c->sm->open(c, c->sm->data);
+    c->in_fn--;
+    call_maybe_free(c);
 }
 
 static void h2_on_body(fv_h2_stream_t *st, const uint8_t *p, size_t len, bool end, void *data)
 {
     grpc_call_t *c = fv_h2_stream_data(st);
+    if (c && reads_stream(c)) {
+        stream_body(c, p, len, end);
+        return;
+    }
     if (!c || c->answered || c->dispatched || c->held)
         return;
-    if (len > c->g->max_buffered - buffered_total || buffered_total > c->g->max_buffered) {
+    if (!budget_ok(c->g, len)) {
         answer_error(c, FV_GRPC_RESOURCE_EXHAUSTED,
                      "too much request data in flight on this server; try again");
         return;
@@ -491,6 +747,7 @@ static void h2_on_close(fv_h2_stream_t *st, uint32_t code, void *data)
     if (c->dispatched && c->req)
         fv_rpc_cancel(c->req);           /* the handler hears it; on_done follows */
     if (c->held) {
+        deadline_stop(c);
         c->held = false;
         c->g->stats.in_flight--;
         c->g->stats.failed++;
@@ -560,10 +817,10 @@ int fv_grpc_server_route(fv_grpc_server_t *g, const char *service, const char *r
     return 0;
 }
 
-int fv_grpc_server_stream_method(fv_grpc_server_t *g, const char *service, const char *method,
-                                 fv_grpc_stream_fn fn, void *data)
+static int smethod_add(fv_grpc_server_t *g, const char *service, const char *method,
+                       sm_kind_t kind, fv_grpc_stream_fn fn, fv_grpc_open_fn open, void *data)
 {
-    if (!g || !service || !*service || !method || !*method || !fn ||
+    if (!g || !service || !*service || !method || !*method || (!fn && !open) ||
         strlen(service) >= GRPC_NAME_MAX || strlen(method) >= GRPC_NAME_MAX)
         return FV_EINVAL;
     for (grpc_smethod_t *m = g->smethods; m; m = m->next)
@@ -572,11 +829,31 @@ int fv_grpc_server_stream_method(fv_grpc_server_t *g, const char *service, const
     grpc_smethod_t *m = fv_calloc(1, sizeof(*m));
     snprintf(m->service, sizeof(m->service), "%s", service);
     snprintf(m->method, sizeof(m->method), "%s", method);
+    m->kind = kind;
     m->fn = fn;
+    m->open = open;
     m->data = data;
     m->next = g->smethods;
     g->smethods = m;
     return 0;
+}
+
+int fv_grpc_server_stream_method(fv_grpc_server_t *g, const char *service, const char *method,
+                                 fv_grpc_stream_fn fn, void *data)
+{
+    return fn ? smethod_add(g, service, method, SM_SERVER, fn, NULL, data) : FV_EINVAL;
+}
+
+int fv_grpc_server_client_stream_method(fv_grpc_server_t *g, const char *service,
+                                        const char *method, fv_grpc_open_fn fn, void *data)
+{
+    return fn ? smethod_add(g, service, method, SM_CLIENT, NULL, fn, data) : FV_EINVAL;
+}
+
+int fv_grpc_server_bidi_method(fv_grpc_server_t *g, const char *service, const char *method,
+                               fv_grpc_open_fn fn, void *data)
+{
+    return fn ? smethod_add(g, service, method, SM_BIDI, NULL, fn, data) : FV_EINVAL;
 }
 
 void fv_grpc_stream_set_cbs(fv_grpc_stream_t *s, const fv_grpc_stream_cbs_t *cbs, void *data)
@@ -585,16 +862,54 @@ void fv_grpc_stream_set_cbs(fv_grpc_stream_t *s, const fv_grpc_stream_cbs_t *cbs
     s->cbs_data = data;
 }
 
-int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
+void fv_grpc_stream_pause(fv_grpc_stream_t *s, bool paused)
 {
-    if (!s->held)
+    if (!s->held || s->paused == paused)
+        return;
+    s->paused = paused;
+    s->in_fn++;
+    if (s->st)
+        fv_h2_stream_hold(s->st, paused);
+    if (!paused && s->st)
+        deliver_messages(s);
+    s->in_fn--;
+    call_maybe_free(s);
+}
+
+const fv_md_t *fv_grpc_stream_metadata(const fv_grpc_stream_t *s)
+{
+    return &s->md;
+}
+
+int fv_grpc_stream_add_header(fv_grpc_stream_t *s, const char *name, const void *value,
+                              size_t len)
+{
+    if (!s->held || s->begun || !name)
         return FV_EINVAL;
+    return fv_md_add(&s->head_md, fv_slice_cstr(name), value, len);
+}
+
+int fv_grpc_stream_add_trailer(fv_grpc_stream_t *s, const char *name, const void *value,
+                               size_t len)
+{
+    if (!s->held || !name)
+        return FV_EINVAL;
+    return fv_md_add(&s->trail_md, fv_slice_cstr(name), value, len);
+}
+
+static int stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
+{
     if (!s->st)
         return FV_ECANCELED;
     if (len > s->g->max_msg)
         return FV_ETOOBIG;
     if (!s->begun) {
-        int rc = fv_h2_stream_begin(s->st, ok_head, 3);
+        fv_buf_t b64;
+        size_t n = 0;
+        fv_h2_header_t *head = headers_with_md(ok_head, 3, &s->head_md, NULL, &b64, &n);
+        int rc = head ? fv_h2_stream_begin(s->st, head, n) : FV_ENOMEM;
+        fv_free(head);
+        fv_buf_dispose(&b64);
         if (rc < 0)
             return rc;
         s->begun = true;
@@ -611,6 +926,23 @@ int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
         memcpy(frame + FV_RPC_FRAME_HEADER, msg, len);
     int rc = fv_h2_stream_write(s->st, frame, FV_RPC_FRAME_HEADER + len);
     fv_free(frame);
+    if (rc == 0)
+        s->sent++;
+    return rc;
+}
+
+int fv_grpc_stream_send(fv_grpc_stream_t *s, const uint8_t *msg, size_t len)
+{
+    if (!s->held || (s->sm->kind == SM_CLIENT && s->sent))
+        return FV_EINVAL;
+    /* writing flushes the connection, which can lose it (a fatal error closes the socket):
+     * on_cancel then runs inside, and the stream must stay valid until we are out */
+    s->in_fn++;
+    int rc = stream_send(s, msg, len);
+    s->in_fn--;
+    if (!s->st && rc == 0)
+        rc = FV_ECANCELED;
+    call_maybe_free(s);
     return rc;
 }
 
@@ -618,36 +950,37 @@ void fv_grpc_stream_finish(fv_grpc_stream_t *s, int code, const char *message)
 {
     if (!s->held)
         return;
-    s->held = false;
-    s->g->stats.in_flight--;
-    if (!s->begun) {
-        if (code == 0)
-            answer_ok(s, NULL, 0, no_md);
-        else
-            answer_fv(s, code, message, no_md);
-    } else if (s->st) {
-        char num[12];
-        snprintf(num, sizeof(num), "%d", code ? fv_err_grpc_status(code) : 0);
-        fv_buf_t enc;
-        fv_buf_init(&enc, 4096);
-        if (code && fv_grpc_message_encode(&enc, message && *message ? message
-                                                                     : fv_strerror(code)) < 0)
-            fv_buf_reset(&enc);
-        fv_h2_header_t trailers[] = {
-            {FV_SLICE_LIT("grpc-status"), fv_slice_cstr(num)},
-            {FV_SLICE_LIT("grpc-message"), fv_buf_slice(&enc)},
-        };
-        if (code)
-            s->g->stats.failed++;
-        else
-            s->g->stats.ok++;
-        s->busy = true;
-        if (fv_h2_stream_end(s->st, trailers, enc.len ? 2 : 1) < 0 && s->st)
-            fv_h2_stream_reset(s->st, 2);
-        s->busy = false;
-        fv_buf_dispose(&enc);
-    }
+    stream_end(s, code ? fv_err_grpc_status(code) : FV_GRPC_OK,
+               code ? (message && *message ? message : fv_strerror(code)) : NULL);
     call_maybe_free(s);
+}
+
+void fv_grpc_stream_finish_status(fv_grpc_stream_t *s, int grpc_status, const char *message)
+{
+    if (!s->held)
+        return;
+    stream_end(s, grpc_status, message);
+    call_maybe_free(s);
+}
+
+void fv_grpc_server_services(const fv_grpc_server_t *g,
+                             void (*fn)(const char *service, void *data), void *data)
+{
+    const char *own = fv_rpc_service_of(g->rpc, g->module);
+    if (own)
+        fn(own, data);
+    for (const grpc_route_t *r = g->routes; r; r = r->next)
+        if (!own || strcmp(r->service, own) != 0)
+            fn(r->service, data);
+    for (const grpc_smethod_t *m = g->smethods; m; m = m->next) {
+        bool seen = own && strcmp(m->service, own) == 0;
+        for (const grpc_route_t *r = g->routes; r && !seen; r = r->next)
+            seen = strcmp(r->service, m->service) == 0;
+        for (const grpc_smethod_t *e = g->smethods; e != m && !seen; e = e->next)
+            seen = strcmp(e->service, m->service) == 0;
+        if (!seen)
+            fn(m->service, data);
+    }
 }
 
 void fv_grpc_server_attach(fv_grpc_server_t *g, fv_http_server_t *http)

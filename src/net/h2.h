@@ -59,7 +59,8 @@ typedef struct fv_h2_handler {
     /* A request's header block is complete (pseudo-headers checked by nghttp2). */
     void (*on_request)(fv_h2_stream_t *st, void *data);
     /* Request body bytes (valid during the call only); end set on the last call, which may
-     * carry no bytes. Not called after the stream was answered. */
+     * carry no bytes. Not called after the stream was answered or reset, except that a
+     * streaming answer (fv_h2_stream_begin) keeps hearing them until fv_h2_stream_end. */
     void (*on_body)(fv_h2_stream_t *st, const uint8_t *p, size_t len, bool end, void *data);
     /* The stream is gone: answered and sent (error_code 0), reset by the peer, or the
      * connection closed. Runs once for every stream on_request saw; drop st after it. */
@@ -117,6 +118,12 @@ FV_MUST_USE int fv_h2_stream_begin(fv_h2_stream_t *st, const fv_h2_header_t *hea
 FV_MUST_USE int fv_h2_stream_write(fv_h2_stream_t *st, const void *p, size_t len);
 FV_MUST_USE int fv_h2_stream_end(fv_h2_stream_t *st, const fv_h2_header_t *trailers,
                                  size_t trailer_count);
+/* Back-pressure on the request body: while held, bytes still arrive (on_body) but the
+ * stream's receive window is not reopened, so the peer stops after at most one window
+ * (stream_window_bytes) more; releasing reopens it for what came meanwhile. The connection's
+ * window is reopened regardless, so other streams go on. */
+void fv_h2_stream_hold(fv_h2_stream_t *st, bool hold);
+
 /* Bytes written and not yet handed to the connection. */
 size_t fv_h2_stream_queued(const fv_h2_stream_t *st);
 

@@ -48,6 +48,9 @@ struct fv_h2_stream {
     bool writable_due;              /* the queue drained since: deliver on_writable */
     bool requested;                 /* on_request ran: on_close is owed */
     bool answered;                  /* respond or reset was called */
+    bool reset;                     /* reset was called: no more request bytes either */
+    bool hold;                      /* fv_h2_stream_hold: the receive window stays shut */
+    size_t held_bytes;              /* delivered while held, reopened on release */
     bool told_closed;               /* on_close ran */
 };
 
@@ -437,6 +440,23 @@ int fv_h2_stream_write(fv_h2_stream_t *st, const void *p, size_t len)
     return 0;
 }
 
+void fv_h2_stream_hold(fv_h2_stream_t *st, bool hold)
+{
+    h2_conn_t *c = st->conn;
+    st->hold = hold;
+    if (hold || !st->held_bytes || st->told_closed || c->closed)
+        return;
+    size_t n = st->held_bytes;
+    st->held_bytes = 0;
+    /* the stream may have closed inside nghttp2 without on_close yet: nothing to reopen */
+    if (nghttp2_session_consume_stream(c->session, st->id, n) != 0 &&
+        nghttp2_session_get_stream_user_data(c->session, st->id) == st) {
+        fv_h2_stream_reset(st, 2);
+        return;
+    }
+    conn_flush(c);
+}
+
 size_t fv_h2_stream_queued(const fv_h2_stream_t *st)
 {
     return st->out.len - st->out_off;
@@ -467,6 +487,7 @@ void fv_h2_stream_reset(fv_h2_stream_t *st, uint32_t error_code)
     if (st->told_closed || c->closed)
         return;
     st->answered = true;
+    st->reset = true;
     if (nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, error_code) != 0) {
         fv_sock_close(c->sock);
         return;
@@ -519,9 +540,17 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     return 0;
 }
 
+/* Request bytes go to the handler until it answered, or, for a streaming answer, until it
+ * ended or reset the stream: a bidirectional call reads while it writes. */
+static bool wants_body(const h2_conn_t *c, const fv_h2_stream_t *st)
+{
+    return st->requested && c->h->on_body && !st->reset &&
+           (!st->answered || (st->streaming && !st->ending));
+}
+
 static void deliver_end(h2_conn_t *c, fv_h2_stream_t *st)
 {
-    if (st->requested && !st->answered && c->h->on_body)
+    if (wants_body(c, st))
         c->h->on_body(st, NULL, 0, true, c->hdata);
 }
 
@@ -569,7 +598,16 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
 {
     h2_conn_t *c = user;
     fv_h2_stream_t *st = stream_of(c, id);
-    if (st && st->requested && !st->answered && c->h->on_body)
+    /* windows are ours to reopen (no automatic WINDOW_UPDATE): the connection's at once, so
+     * one held stream never stalls the others; a held stream's own when it is let go, so its
+     * peer can send at most one window more (what the handler must be ready to keep) */
+    if (nghttp2_session_consume_connection(session, len) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (st && st->hold)
+        st->held_bytes += len;
+    else if (nghttp2_session_consume_stream(session, id, len) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (st && wants_body(c, st))
         c->h->on_body(st, data, len, false, c->hdata);
     return 0;
 }
@@ -708,6 +746,7 @@ int fv_h2_conn_new(fv_sock_t *s, const fv_h2_limits_t *lim, const fv_h2_handler_
     nghttp2_option_set_stream_reset_rate_limit(opt, 2ull * c->lim.max_resets + 1,
                                                2ull * c->lim.max_resets + 1);
     nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     rc = nghttp2_session_server_new2(&c->session, cbs, c, opt);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);

@@ -110,7 +110,8 @@ static void on_watch_writable(fv_grpc_stream_t *s, void *data)
     watch_send(data);
 }
 
-static const fv_grpc_stream_cbs_t watch_cbs = {on_watch_cancel, on_watch_writable};
+static const fv_grpc_stream_cbs_t watch_cbs = {.on_cancel = on_watch_cancel,
+                                               .on_writable = on_watch_writable};
 
 static void on_watch(fv_grpc_stream_t *s, const uint8_t *msg, size_t len, void *data)
 {

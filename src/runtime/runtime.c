@@ -25,6 +25,8 @@
 #include "runtime/runtime_internal.h"
 #include "store/stores.h"
 #include "bus/bus.h"
+#include "net/grpc_interop.h"
+#include "net/grpc_reflection.h"
 #include "rpc/grpc_transport.h"
 #include "rpc/rpc.h"
 
@@ -243,6 +245,10 @@ static int grpc_attach(fv_runtime_t *rt, fv_module_ctx_t *ctx, const fv_http_lim
     if ((rc = fv__grpc_health_serve(ctx)) < 0)
         return rc;
     if (cfg->grpc.probe_service && (rc = fv__grpc_probe_serve(ctx)) < 0)
+        return rc;
+    if (cfg->grpc.interop_service && (rc = fv_grpc_interop_serve(ctx->grpc)) < 0)
+        return rc;
+    if ((rc = fv_grpc_reflection_serve(ctx->grpc)) < 0)   /* last: it lists the others */
         return rc;
     fv_grpc_server_attach(ctx->grpc, ctx->server);
     return 0;

@@ -1,6 +1,8 @@
 /* fuzz_grpc_server.c - the gRPC server's input: the preface, then the fuzzer's bytes as HTTP/2
  * frames, fed in pieces to a socketless socket whose h2 connections belong to a gRPC server in
- * front of a real call layer (one module, one method that answers, one that never does), with
+ * front of a real call layer (one module, one method that answers, one that never does) and a
+ * bidirectional method of the gRPC server (an echo that pauses reading while its answers
+ * wait, and ends or fails when a message asks), with
  * the loop run between pieces so calls are dispatched, answered, timed out and cancelled while
  * the input goes on. At the end the connection is drained and freed and the loop run until the
  * calls have ended. Nothing may crash, leak or read freed memory. */
@@ -45,6 +47,48 @@ static const fv_rpc_method_t methods[] = {
      &finalverse__common__v1__status__descriptor, m_hold, true},
 };
 
+/* Bidirectional echo: a full queue pauses reading until the client reads; a message starting
+ * with 'f' ends the call OK, 'e' with an error, 'p' pauses reading (resumed on writable). */
+static void b_message(fv_grpc_stream_t *st, const uint8_t *msg, size_t len, void *data)
+{
+    if (len && msg[0] == 'f') {
+        fv_grpc_stream_finish(st, 0, NULL);
+        return;
+    }
+    if (len && msg[0] == 'e') {
+        fv_grpc_stream_finish(st, FV_EINVAL, "asked to fail");
+        return;
+    }
+    int rc = fv_grpc_stream_send(st, msg, len);
+    if (rc == FV_EAGAIN || (len && msg[0] == 'p'))
+        fv_grpc_stream_pause(st, true);
+}
+
+static void b_writable(fv_grpc_stream_t *st, void *data)
+{
+    fv_grpc_stream_pause(st, false);
+}
+
+static void b_half_close(fv_grpc_stream_t *st, void *data)
+{
+    fv_grpc_stream_finish(st, 0, NULL);
+}
+
+static void b_cancel(fv_grpc_stream_t *st, void *data)
+{
+}
+
+static const fv_grpc_stream_cbs_t bidi_cbs = {.on_cancel = b_cancel, .on_writable = b_writable,
+                                              .on_message = b_message,
+                                              .on_half_close = b_half_close};
+
+static void b_open(fv_grpc_stream_t *st, void *data)
+{
+    fv_grpc_stream_set_cbs(st, &bidi_cbs, NULL);
+    if (fv_grpc_stream_add_header(st, "x-open", "1", 1) < 0)
+        fv_grpc_stream_finish(st, FV_ENOMEM, NULL);
+}
+
 static void http_handler(fv_http_req_t *req, void *data)
 {
     fv_http_reply(req, 404, "text/plain", "no", 2);
@@ -62,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fv_rpc_new(&loop, &ro, &rpc) < 0 ||
             fv_rpc_serve(rpc, "world-engine", "finalverse.test.v1.World", methods, 2, NULL) < 0 ||
             fv_grpc_server_new(rpc, "world-engine", &go, &g) < 0 ||
+            fv_grpc_server_bidi_method(g, "finalverse.test.v1.World", "Chat", b_open, NULL) < 0 ||
             fv_http_server_new(&loop, NULL, http_handler, NULL, &srv) < 0)
             return 0;
         fv_grpc_server_attach(g, srv);

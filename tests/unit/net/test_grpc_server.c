@@ -7,7 +7,10 @@
  * handler, a request that is not gRPC, and custom metadata both ways (-bin values padded,
  * unpadded and not base64; names a handler may not set). Also the grpc-timeout, grpc-message
  * and path helpers, and a server-streaming method (three messages then OK; a held stream
- * whose client resets it hears on_cancel). */
+ * whose client resets it hears on_cancel). Bidirectional and client-streaming methods: echoes
+ * as the messages come (the request side still open), metadata both ways, one answer at the
+ * end, a handler that pauses reading while the client sends more than a window, a bad message
+ * in the middle, a client reset, a grpc-timeout that passes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,6 +60,15 @@ typedef struct tc {
     const uint8_t *body;
     size_t body_len;
     size_t body_off;
+    bool body_open;                /* more body comes: DEFERRED at its end, not EOF */
+    bool body_deferred;
+    /* bidirectional / client-streaming handlers */
+    int bidi_msgs;
+    int bidi_half;
+    int bidi_cancels;
+    bool bidi_pause;               /* open pauses reading */
+    fv_grpc_stream_t *bidi;
+    char echo_md[32];              /* x-echo as the handler read it */
 } tc_t;
 
 /* ---- the module's methods ---- */
@@ -114,7 +126,7 @@ static void on_stream_cancel(fv_grpc_stream_t *s, void *data)
     t->stream = NULL;
 }
 
-static const fv_grpc_stream_cbs_t stream_cbs = {on_stream_cancel, NULL};
+static const fv_grpc_stream_cbs_t stream_cbs = {.on_cancel = on_stream_cancel};
 
 static void s_repeat(fv_grpc_stream_t *s, const uint8_t *msg, size_t len, void *data)
 {
@@ -128,6 +140,79 @@ static void s_repeat(fv_grpc_stream_t *s, const uint8_t *msg, size_t len, void *
     for (int i = 0; i < 3; i++)
         assert_int_equal(fv_grpc_stream_send(s, msg, len), 0);
     fv_grpc_stream_finish(s, 0, NULL);
+}
+
+/* Bidirectional: each message echoed as it comes; the end OK with a trailer counting them. A
+ * message "fail" ends the call with a gRPC status of our choosing (6). */
+static void b_message(fv_grpc_stream_t *s, const uint8_t *msg, size_t len, void *data)
+{
+    tc_t *t = data;
+    t->bidi_msgs++;
+    if (len == 4 && memcmp(msg, "fail", 4) == 0) {
+        fv_grpc_stream_finish_status(s, 6, "as asked");
+        t->bidi = NULL;
+        return;
+    }
+    assert_int_equal(fv_grpc_stream_send(s, msg, len), 0);
+}
+
+static void b_half_close(fv_grpc_stream_t *s, void *data)
+{
+    tc_t *t = data;
+    t->bidi_half++;
+    char n[16];
+    snprintf(n, sizeof(n), "%d", t->bidi_msgs);
+    assert_int_equal(fv_grpc_stream_add_trailer(s, "x-count", n, strlen(n)), 0);
+    fv_grpc_stream_finish(s, 0, NULL);
+    t->bidi = NULL;
+}
+
+static void b_cancel(fv_grpc_stream_t *s, void *data)
+{
+    tc_t *t = data;
+    t->bidi_cancels++;
+    t->bidi = NULL;
+}
+
+static const fv_grpc_stream_cbs_t bidi_cbs = {.on_cancel = b_cancel, .on_message = b_message,
+                                              .on_half_close = b_half_close};
+
+static void b_open(fv_grpc_stream_t *s, void *data)
+{
+    tc_t *t = data;
+    t->bidi = s;
+    fv_grpc_stream_set_cbs(s, &bidi_cbs, t);
+    fv_slice_t v = fv_md_get(fv_grpc_stream_metadata(s), "x-echo");
+    snprintf(t->echo_md, sizeof(t->echo_md), "%.*s", (int)v.len, v.ptr ? v.ptr : "");
+    if (v.ptr)
+        assert_int_equal(fv_grpc_stream_add_header(s, "x-got", v.ptr, v.len), 0);
+    assert_int_equal(fv_grpc_stream_add_header(s, "grpc-status", "0", 1), FV_EINVAL);
+    if (t->bidi_pause)
+        fv_grpc_stream_pause(s, true);
+}
+
+/* Client-streaming: counts the messages and answers the count once, at the end. */
+static void c_message(fv_grpc_stream_t *s, const uint8_t *msg, size_t len, void *data)
+{
+    ((tc_t *)data)->bidi_msgs++;
+}
+
+static void c_half_close(fv_grpc_stream_t *s, void *data)
+{
+    tc_t *t = data;
+    char n[16];
+    snprintf(n, sizeof(n), "%d", t->bidi_msgs);
+    assert_int_equal(fv_grpc_stream_send(s, (const uint8_t *)n, strlen(n)), 0);
+    assert_int_equal(fv_grpc_stream_send(s, (const uint8_t *)n, strlen(n)), FV_EINVAL);
+    fv_grpc_stream_finish(s, 0, NULL);
+}
+
+static const fv_grpc_stream_cbs_t count_cbs = {.on_cancel = b_cancel, .on_message = c_message,
+                                               .on_half_close = c_half_close};
+
+static void c_open(fv_grpc_stream_t *s, void *data)
+{
+    fv_grpc_stream_set_cbs(s, &count_cbs, data);
 }
 
 static const fv_rpc_method_t methods[] = {
@@ -197,10 +282,18 @@ static ssize_t cli_read(nghttp2_session *session, int32_t id, uint8_t *buf, size
     size_t n = t->body_len - t->body_off;
     if (n > length)
         n = length;
-    memcpy(buf, t->body + t->body_off, n);
+    if (n)
+        memcpy(buf, t->body + t->body_off, n);
     t->body_off += n;
-    if (t->body_off == t->body_len)
+    if (t->body_off == t->body_len) {
+        if (t->body_open) {
+            if (n)
+                return (ssize_t)n;
+            t->body_deferred = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
     return (ssize_t)n;
 }
 
@@ -281,6 +374,7 @@ static size_t id_frame(const char *id, uint8_t *out, size_t cap)
 }
 
 static size_t next_budget;      /* max_buffered_bytes of the next setup; 0 = default */
+static uint32_t next_window;    /* the stream window of the next setup; 0 = default */
 
 static int setup(void **state)
 {
@@ -290,13 +384,24 @@ static int setup(void **state)
     assert_int_equal(fv_rpc_new(&t->loop, &ro, &t->rpc), 0);
     assert_int_equal(fv_rpc_serve(t->rpc, "world-engine", "finalverse.test.v1.Things", methods,
                                   sizeof(methods) / sizeof(methods[0]), t), 0);
-    fv_grpc_opts_t go = {.max_message_bytes = 1024, .max_buffered_bytes = next_budget};
+    fv_h2_limits_t lim;
+    fv_h2_limits_default(&lim);
+    if (next_window)
+        lim.stream_window_bytes = next_window;
+    fv_grpc_opts_t go = {.max_message_bytes = 1024, .max_buffered_bytes = next_budget,
+                         .h2 = &lim};
     assert_int_equal(fv_grpc_server_new(t->rpc, "world-engine", &go, &t->g), 0);
     assert_int_equal(fv_http_server_new(&t->loop, NULL, http_handler, NULL, &t->srv), 0);
     assert_int_equal(fv_grpc_server_stream_method(t->g, "finalverse.test.v1.Things", "Repeat",
                                                   s_repeat, t), 0);
     assert_int_equal(fv_grpc_server_stream_method(t->g, "finalverse.test.v1.Things", "Repeat",
                                                   s_repeat, t), FV_EEXIST);
+    assert_int_equal(fv_grpc_server_bidi_method(t->g, "finalverse.test.v1.Things", "Chat",
+                                                b_open, t), 0);
+    assert_int_equal(fv_grpc_server_client_stream_method(t->g, "finalverse.test.v1.Things",
+                                                         "Count", c_open, t), 0);
+    assert_int_equal(fv_grpc_server_bidi_method(t->g, "finalverse.test.v1.Things", "Repeat",
+                                                b_open, t), FV_EEXIST);
     fv_grpc_server_attach(t->g, t->srv);
     fv_buf_init(&t->sink, 0);
     fv_buf_init(&t->data, 0);
@@ -516,6 +621,202 @@ static void server_stream_cancelled(void **state)
     assert_null(t->stream);
 }
 
+/* Frames msg into out at *len. */
+static void put_frame(uint8_t *out, size_t *len, const char *msg)
+{
+    size_t n = strlen(msg);
+    out[*len] = 0;
+    out[*len + 1] = 0;
+    out[*len + 2] = 0;
+    out[*len + 3] = (uint8_t)(n >> 8);
+    out[*len + 4] = (uint8_t)n;
+    memcpy(out + *len + 5, msg, n);
+    *len += 5 + n;
+}
+
+/* More of an open request body: the provider takes it from where it was. */
+static void body_more(tc_t *t, int32_t id, size_t new_len, bool end)
+{
+    t->body_len = new_len;
+    t->body_open = !end;
+    if (t->body_deferred) {
+        t->body_deferred = false;
+        assert_int_equal(nghttp2_session_resume_data(t->cli, id), 0);
+    }
+}
+
+static void bidi_echo_as_they_come(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    put_frame(body, &len, "one");
+    t->body_open = true;
+    int32_t id = call(t, "/finalverse.test.v1.Things/Chat", "x-echo", "hello", body, len);
+    pump(t);
+    /* the first answer is out while the client's side is still open */
+    assert_int_equal(t->bidi_msgs, 1);
+    assert_int_equal(t->data.len, 8);
+    assert_string_equal(t->echo_md, "hello");
+    assert_string_equal(t->got, "hello");
+    assert_int_equal(t->closed, 0);
+    put_frame(body, &len, "two");
+    put_frame(body, &len, "three");
+    body_more(t, id, len, true);
+    pump_until_closed(t);
+    assert_int_equal(t->bidi_msgs, 3);
+    assert_int_equal(t->bidi_half, 1);
+    assert_int_equal(t->grpc_status, 0);
+    assert_int_equal(t->data.len, len);
+    assert_memory_equal(t->data.ptr, body, len);
+}
+
+static void bidi_empty_stream(void **state)
+{
+    tc_t *t = *state;
+    call(t, "/finalverse.test.v1.Things/Chat", NULL, NULL, NULL, 0);
+    pump_until_closed(t);
+    assert_int_equal(t->bidi_msgs, 0);
+    assert_int_equal(t->bidi_half, 1);
+    assert_int_equal(t->grpc_status, 0);
+}
+
+static void bidi_status_of_choice(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    put_frame(body, &len, "a");
+    put_frame(body, &len, "fail");
+    put_frame(body, &len, "b");          /* after the end: not read */
+    call(t, "/finalverse.test.v1.Things/Chat", NULL, NULL, body, len);
+    pump_until_closed(t);
+    assert_int_equal(t->bidi_msgs, 2);
+    assert_int_equal(t->bidi_half, 0);
+    assert_int_equal(t->grpc_status, 6);
+    assert_string_equal(t->grpc_message, "as asked");
+    assert_int_equal(t->data.len, 6);
+}
+
+static void client_streaming_one_answer(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    for (int i = 0; i < 5; i++)
+        put_frame(body, &len, "x");
+    call(t, "/finalverse.test.v1.Things/Count", NULL, NULL, body, len);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_int_equal(t->bidi_msgs, 5);
+    assert_int_equal(t->data.len, 6);
+    assert_memory_equal(t->data.ptr, "\0\0\0\0\1" "5", 6);
+}
+
+static void bidi_bad_message_midway(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    put_frame(body, &len, "ok");
+    put_frame(body, &len, "zz");
+    body[7] = 1;                         /* the second one compressed, without an encoding */
+    call(t, "/finalverse.test.v1.Things/Chat", NULL, NULL, body, len);
+    pump_until_closed(t);
+    assert_int_equal(t->bidi_msgs, 1);
+    assert_int_equal(t->bidi_cancels, 1);
+    assert_int_equal(t->grpc_status, 13);
+}
+
+static void bidi_truncated_last_message(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    put_frame(body, &len, "ok");
+    put_frame(body, &len, "cut");
+    call(t, "/finalverse.test.v1.Things/Chat", NULL, NULL, body, len - 1);
+    pump_until_closed(t);
+    assert_int_equal(t->bidi_msgs, 1);
+    assert_int_equal(t->bidi_cancels, 1);
+    assert_int_equal(t->grpc_status, 13);
+}
+
+static void bidi_client_reset(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    put_frame(body, &len, "one");
+    t->body_open = true;
+    int32_t id = call(t, "/finalverse.test.v1.Things/Chat", NULL, NULL, body, len);
+    pump(t);
+    assert_non_null(t->bidi);
+    assert_int_equal(nghttp2_submit_rst_stream(t->cli, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL), 0);
+    pump(t);
+    assert_int_equal(t->bidi_cancels, 1);
+    assert_null(t->bidi);
+}
+
+/* A bidirectional call whose client never ends its side: the grpc-timeout ends it. */
+static void bidi_deadline(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[64];
+    size_t len = 0;
+    put_frame(body, &len, "one");
+    t->body_open = true;
+    call(t, "/finalverse.test.v1.Things/Chat", "grpc-timeout", "20m", body, len);
+    for (int i = 0; i < 5000 && t->grpc_status == -1; i++) {
+        pump(t);
+        if (t->grpc_status == -1)
+            uv_run(&t->loop, UV_RUN_ONCE);
+    }
+    assert_int_equal(t->grpc_status, 4);
+    assert_int_equal(t->bidi_msgs, 1);
+    assert_int_equal(t->bidi_cancels, 1);
+    assert_null(t->bidi);
+}
+
+#define SMALL_WINDOW 4096u
+
+static int setup_small_window(void **state)
+{
+    next_window = SMALL_WINDOW;
+    int rc = setup(state);
+    next_window = 0;
+    ((tc_t *)*state)->bidi_pause = true;
+    return rc;
+}
+
+/* A handler that does not read: the client stops after one window, the rest waits on its
+ * side; resuming takes everything, in order. */
+static void bidi_pause_bounds_the_client(void **state)
+{
+    tc_t *t = *state;
+    enum { N = 200 };
+    static uint8_t body[N * 105];
+    size_t len = 0;
+    char m[101];
+    memset(m, 'm', 100);
+    m[100] = '\0';
+    for (int i = 0; i < N; i++)
+        put_frame(body, &len, m);
+    pump(t);                             /* the client has our SETTINGS (the small window) */
+    call(t, "/finalverse.test.v1.Things/Chat", NULL, NULL, body, len);
+    pump(t);
+    assert_non_null(t->bidi);
+    assert_int_equal(t->bidi_msgs, 0);
+    assert_true(t->body_off <= SMALL_WINDOW);
+    assert_int_equal(t->closed, 0);
+    fv_grpc_stream_pause(t->bidi, false);
+    pump_until_closed(t);
+    assert_int_equal(t->bidi_msgs, N);
+    assert_int_equal(t->bidi_half, 1);
+    assert_int_equal(t->grpc_status, 0);
+    assert_int_equal(t->data.len, len);
+}
+
 static void gzip_unimplemented(void **state)
 {
     tc_t *t = *state;
@@ -643,6 +944,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(gzip_unimplemented, setup, teardown),
         cmocka_unit_test_setup_teardown(server_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(server_stream_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_echo_as_they_come, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_empty_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_status_of_choice, setup, teardown),
+        cmocka_unit_test_setup_teardown(client_streaming_one_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_bad_message_midway, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_truncated_last_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_client_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_pause_bounds_the_client, setup_small_window,
+                                        teardown),
         cmocka_unit_test_setup_teardown(metadata_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_bin_padded, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_reserved_not_passed, setup, teardown),
