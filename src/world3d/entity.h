@@ -21,6 +21,12 @@ typedef struct fv_entity {
     float yaw;                  /* radians, 0 facing -z (north), growing clockwise */
     float vx, vy, vz;           /* metres per second */
     uint32_t state;             /* kind-specific flags (idle, singing, ...) */
+    /* kept by the spatial index (spatial.h): 1 + the world cell it is filed under (0: none, so
+     * that a zeroed entity is in no cell) and its place in that cell's list */
+    int32_t sp_cell;
+    uint32_t sp_slot;
+    /* kept by the streaming code: the stream tick of its last change */
+    uint64_t changed_tick;
 } fv_entity_t;
 
 #endif
