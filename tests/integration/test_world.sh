@@ -85,6 +85,13 @@ if out=$(/usr/bin/python3 "$WS/world_move.py" "ws://127.0.0.1:$WSP/ws" "http://1
 else
     fail "moves over WebSocket: $(tail -5 "$FV_TMP/move.log")"
 fi
+# spatial streaming: cell_enter with terrain and state, entities_delta, resync
+if out=$(cd "$WS" && /usr/bin/python3 world_stream.py "ws://127.0.0.1:$WSP/ws" \
+        "http://127.0.0.1:$(port_of procedural-gen)" 2>"$FV_TMP/stream.log"); then
+    ok "streaming: the cells around enter with the procgen terrain, a step west enters a column, the other player sees it, resync ($out)"
+else
+    fail "streaming: $(tail -5 "$FV_TMP/stream.log")"
+fi
 check "an unknown player's position is a 404" \
     test "$(http_status "$W/players/nobody/position")" = 404
 

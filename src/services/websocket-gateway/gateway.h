@@ -153,6 +153,11 @@ void wsg_sessions_trim(wsg_t *gw);
 
 /* move.c: `move` and the legacy `move_player`, through the world engine's Move call */
 void wsg_move(wsg_session_t *s, json_t *m, json_t *id);
+/* {"type":"resync"}: the world engine sends the player's view anew. */
+void wsg_resync(wsg_session_t *s, json_t *m, json_t *id);
+/* The session is gone for good: its player leaves the world (WorldService/Leave). */
+void wsg_world_leave(wsg_session_t *s);
+void wsg_send_ack(wsg_session_t *s, json_t *id);
 void wsg_legacy_move(wsg_session_t *s, json_t *data);
 /* The gateway closes: answers still to come are dropped when they arrive. */
 void wsg_moves_orphan(wsg_t *gw);

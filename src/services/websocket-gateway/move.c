@@ -194,3 +194,46 @@ void wsg_legacy_move(wsg_session_t *s, json_t *data)
     }
     start_move(s, NULL, true, NULL, x, y, z, 0);
 }
+
+/* ---- the world told of a session's end, and of a client's resync ---- */
+
+static void on_world_told(int status, const ProtobufCMessage *out, const fv_error_t *err,
+                          void *data)
+{
+    (void)out;
+    const char *method = data;      /* a string literal: nothing to free */
+    /* NOT_FOUND: the player never moved, or idled out already */
+    if (status < 0 && status != FV_ENOENT)
+        fv_log_debug("websocket-gateway", "world-engine %s: %s", method,
+                     err && err->msg[0] ? err->msg : fv_strerror(status));
+}
+
+static int tell_world(wsg_t *gw, const char *method, const char *player_id)
+{
+    Finalverse__Common__V1__IdRequest req = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    req.id = (char *)player_id;
+    return fv_call(gw->ctx, "world-engine", method, &req.base,
+                   &finalverse__common__v1__empty__descriptor, MOVE_DEADLINE_MS, on_world_told,
+                   (void *)method);
+}
+
+void wsg_world_leave(wsg_session_t *s)
+{
+    if (!s->welcomed || s->gw->stopping || !s->gw->ctx)
+        return;
+    (void)tell_world(s->gw, "Leave", s->player_id);
+}
+
+/* {"type":"resync","id":N}: the client lost track; the world sends its view anew */
+void wsg_resync(wsg_session_t *s, json_t *m, json_t *id)
+{
+    (void)m;
+    if (!s->ws)
+        return;
+    int rc = tell_world(s->gw, "Resync", s->player_id);
+    if (rc < 0) {
+        wsg_send_error(s, id, rc, "cannot resync now: %s", fv_strerror(rc));
+        return;
+    }
+    wsg_send_ack(s, id);
+}

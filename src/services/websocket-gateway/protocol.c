@@ -65,7 +65,7 @@ void wsg_send_error(wsg_session_t *s, json_t *id, int code, const char *fmt, ...
     wsg_send_json(s, e);
 }
 
-static void send_ack(wsg_session_t *s, json_t *id)
+void wsg_send_ack(wsg_session_t *s, json_t *id)
 {
     json_t *a = json_pack("{s:s}", "type", "ack");
     if (a && id)
@@ -288,7 +288,7 @@ static void on_subscription(wsg_session_t *s, json_t *m, json_t *id, bool add)
         else
             (void)wsg_unsubscribe(s, name);
     }
-    send_ack(s, id);
+    wsg_send_ack(s, id);
 }
 
 static void on_ping(wsg_session_t *s, json_t *m, json_t *id)
@@ -323,6 +323,7 @@ static const v1_row_t v1_rows[] = {
     {"unsubscribe", on_unsubscribe, NULL},
     {"ping", on_ping, NULL},
     {"move", wsg_move, NULL},
+    {"resync", wsg_resync, NULL},
     {"perform", NULL, "song-engine"},
     {"chat", NULL, "community"},
     {"interact", NULL, "echo-engine"},

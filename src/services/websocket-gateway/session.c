@@ -152,6 +152,7 @@ void wsg_session_away(wsg_session_t *s)
     wsg_presence_offline(s);
     /* nothing to resume without a hello, nor without a history to resume from */
     if (!s->welcomed || s->gw->set->history_events == 0 || s->gw->stopping) {
+        wsg_world_leave(s);
         wsg_session_free(s);
         return;
     }
@@ -166,14 +167,18 @@ void wsg_sessions_trim(wsg_t *gw)
     /* not while an event is fanned out: that walks subscriber lists these sessions are in */
     if (gw->delivering)
         return;
-    while (gw->away_count > gw->set->max_kept_sessions)
+    while (gw->away_count > gw->set->max_kept_sessions) {
+        wsg_world_leave(gw->away_head);
         wsg_session_free(gw->away_head);
+    }
 }
 
 void wsg_sessions_sweep(wsg_t *gw, uint64_t now_ms)
 {
-    while (gw->away_head && now_ms - gw->away_head->away_since_ms >= gw->set->history_ms)
+    while (gw->away_head && now_ms - gw->away_head->away_since_ms >= gw->set->history_ms) {
+        wsg_world_leave(gw->away_head);
         wsg_session_free(gw->away_head);
+    }
 }
 
 /* ---- sending numbered events ---- */

@@ -37,6 +37,20 @@ static const fv_cfg_field_t world_settings_fields[] = {
                "cell.changed events per simulation step; the rest wait for the next step"),
     FV_CFG_U32("max_entities", world_settings_t, max_entities, 1, 10000, 500,
                "most entities one nearby query may ask for"),
+    FV_CFG_U32("view_radius", world_settings_t, view_radius, 0, 8, 3,
+               "cells around a player's own that it sees (streamed to it as they change)"),
+    FV_CFG_U32("stream_budget_bytes_per_s", world_settings_t, stream_budget_bytes_per_s, 1024,
+               100000000, 262144,
+               "bytes a second each player's view may send; far cells wait when it is spent"),
+    FV_CFG_U32("stream_max_message_bytes", world_settings_t, stream_max_message_bytes, 4096,
+               49152, 40960,
+               "an entities_delta stops growing past this (below the bus's 64 KiB event)"),
+    FV_CFG_U32("stream_baseline_ticks", world_settings_t, stream_baseline_ticks, 1, 100000, 50,
+               "a view more ticks behind a cell than this gets the cell whole"),
+    FV_CFG_U32("stream_enters_per_tick", world_settings_t, stream_enters_per_tick, 1, 1000, 4,
+               "cell_enter messages (with terrain) a player gets in one tick"),
+    FV_CFG_U32("terrain_per_tick", world_settings_t, terrain_per_tick, 1, 10000, 8,
+               "terrain patches encoded for cell_enter in one tick (each is ~0.2 ms of loop)"),
     FV_CFG_BOOL("simulate", world_settings_t, simulate, 1,
                 "false: the simulation step leaves regions as they are (maintenance, tests)"),
 };
@@ -55,7 +69,9 @@ static void move_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *da
 {
     (void)ctx;
     (void)tick;
-    world_events_players(data);
+    world_t *w = data;
+    world_events_players(w);
+    world_stream_tick(w, world_mono_ms());
 }
 
 static void sim_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
@@ -64,7 +80,12 @@ static void sim_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *dat
     (void)tick;
     world_t *w = data;
     uint64_t wall = world_wall_ms(), mono = world_mono_ms();
-    if (w->set->simulate) {
+    /* time dilation: while ticks overrun, a step is owed only every 1/dilation seconds */
+    w->sim_credit += w->dilation;
+    bool step = w->sim_credit >= 1.0;
+    if (step)
+        w->sim_credit -= 1.0;
+    if (w->set->simulate && step) {
         world_state_step(w->state, &w->eco, wall);
         if (w->state->sim_step % w->weather_every == 0) {
             for (int r = 0; r < FV_WORLD_REGIONS; r++) {
@@ -84,6 +105,11 @@ static void sim_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *dat
 static double gauge_u64(void *field)
 {
     return (double)*(const uint64_t *)field;
+}
+
+static double gauge_double(void *field)
+{
+    return *(const double *)field;
 }
 
 static double gauge_size(void *field)
@@ -152,6 +178,7 @@ static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
     uint64_t every = (uint64_t)w->set->weather_interval_ms * cfg->world.sim_hz / 1000;
     w->weather_every = every ? every : 1;
     world_players_init(w);
+    world_stream_init(w);
     fv_stores_t *stores = fv_module_stores(ctx);
     w->db = stores ? fv_stores_sql(stores) : NULL;
 
@@ -183,6 +210,10 @@ static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
          &w->save_failures},
         {"finalverse_world_events_total", "Events published on the bus.", gauge_u64,
          &w->events_published},
+        {"finalverse_world_tick_max_microseconds", "The longest movement tick (streaming).",
+         gauge_u64, &w->tick_max_us},
+        {"finalverse_world_dilation", "The factor the world runs at (1: real time).",
+         gauge_double, &w->dilation},
     };
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
         fv_module_add_gauge(ctx, gauges[i].name, gauges[i].help, gauges[i].read,
@@ -201,6 +232,7 @@ static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
 
 static void free_world(world_t *w)
 {
+    world_stream_dispose(w);        /* the views borrow the players' entities */
     world_players_dispose(w);
     fv_free(w->published);
     fv_free(w->state);

@@ -28,6 +28,13 @@ typedef struct world_settings {
     uint32_t player_idle_ms;        /* a player who has not moved in this long leaves */
     uint32_t max_cell_events;       /* cell.changed events per simulation step */
     uint32_t max_entities;          /* most entities one nearby query answers */
+    /* spatial streaming (world_stream.c) */
+    uint32_t view_radius;           /* cells around a player's own that it sees */
+    uint32_t stream_budget_bytes_per_s;
+    uint32_t stream_max_message_bytes;
+    uint32_t stream_baseline_ticks;
+    uint32_t stream_enters_per_tick;
+    uint32_t terrain_per_tick;      /* terrain patches encoded for cell_enter in one tick */
     bool simulate;                  /* false: regions stand still (maintenance, tests) */
 } world_settings_t;
 
@@ -36,6 +43,7 @@ typedef struct world_player {
     struct world_player *next;
     char id[64];
     fv_entity_t ent;
+    struct fv_stream_client *stream;    /* what this player sees (world_stream.c) */
     uint64_t moved_ms;              /* monotonic: the last accepted move, for the speed cap */
     uint64_t seen_ms;               /* monotonic: the last move asked, for idling out */
     bool dirty;                     /* moved since the last movement tick published */
@@ -57,6 +65,14 @@ typedef struct world {
     size_t players_in[FV_WORLD_REGIONS];
     world_player_t *dirty;          /* players moved since the last movement tick */
     uint64_t next_entity_id;
+    /* spatial streaming: the index of entities and each player's view (world_stream.c) */
+    struct fv_stream *stream;
+    char **terrain;                 /* per world cell: cell_enter's terrain member, or NULL */
+    uint32_t terrain_made;          /* patches encoded this tick */
+    uint64_t last_move_tick_ms;
+    double dilation;                /* 1: real time; less when a tick overran (time dilation) */
+    double sim_credit;              /* dilated simulation seconds owed */
+    uint64_t tick_max_us;           /* the longest movement tick (for /metrics) */
     /* saving */
     fv_sql_t *db;
     bool saving;                    /* a save is in flight */
@@ -91,12 +107,28 @@ world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms);
 /* Validates and applies a move (want.region -1: where the player is). */
 void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
                        uint64_t now_ms, world_move_result_t *out);
+/* The player leaves the world now (a client's session ended): false when not in it. */
+bool world_player_leave(world_t *w, const char *id);
 /* Drops players idle past player_idle_ms. */
 void world_players_expire(world_t *w, uint64_t now_ms);
 /* The spawn point: terra-nova (512, ground, 512). */
 void world_spawn_place(world_t *w, world_place_t *out);
 
+/* world_stream.c */
+void world_stream_init(world_t *w);
+void world_stream_dispose(world_t *w);
+/* The movement tick's streaming part: every player's view brought up to date. */
+void world_stream_tick(world_t *w, uint64_t now_ms);
+/* A player appeared, moved, or leaves the world (before it is freed). */
+void world_stream_player_joined(world_t *w, world_player_t *p);
+void world_stream_player_moved(world_t *w, world_player_t *p);
+void world_stream_player_left(world_t *w, world_player_t *p);
+/* The player behind an entity (every entity is a player's today), or NULL. */
+world_player_t *world_player_of(fv_entity_t *e);
+
 /* world_http.c */
+/* JSON of one cell as GET .../cells/{x}/{y} answers it. */
+json_t *world_cell_json(const world_cell_t *c, int cx, int cy, uint64_t now_ms);
 FV_MUST_USE int world_http_routes(world_t *w, fv_error_t *err);
 /* JSON of one region's summary (players, means, weather), shared with the calls. */
 json_t *world_region_json(const world_t *w, int region, uint64_t now_ms);

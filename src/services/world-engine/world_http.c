@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "world3d/stream.h"
 
 #define MAX_RADIUS_M 512.0
 #define DEFAULT_RADIUS_M 64.0
@@ -37,7 +38,7 @@ json_t *world_region_json(const world_t *w, int region, uint64_t now_ms)
                      (json_int_t)w->players_in[region], "flora", s.flora, "fauna", s.fauna);
 }
 
-static json_t *cell_json(const world_cell_t *c, int cx, int cy, uint64_t now_ms)
+json_t *world_cell_json(const world_cell_t *c, int cx, int cy, uint64_t now_ms)
 {
     return json_pack("{s:i,s:i,s:s,s:f,s:f,s:f,s:f,s:b}", "x", cx, "y", cy, "biome",
                      world_biome_name(c->biome), "harmony", c->harmony, "corruption",
@@ -86,7 +87,7 @@ static void on_cells(fv_http_req_t *req, void *data)
     json_t *cells = json_array();
     for (int cy = 0; cells && cy < FV_REGION_CELLS; cy++)
         for (int cx = 0; cx < FV_REGION_CELLS; cx++)
-            json_array_append_new(cells, cell_json(world_cell(w->state, r, cx, cy), cx, cy, now));
+            json_array_append_new(cells, world_cell_json(world_cell(w->state, r, cx, cy), cx, cy, now));
     fv_http_reply_json(req, 200, json_pack("{s:s,s:o}", "region", fv_region_at(r)->id, "cells",
                                            cells));
 }
@@ -122,7 +123,7 @@ static void on_cell(fv_http_req_t *req, void *data)
                              FV_REGION_CELLS - 1, xs ? xs : "", ys ? ys : "");
         return;
     }
-    json_t *j = cell_json(world_cell(w->state, r, cx, cy), cx, cy, world_wall_ms());
+    json_t *j = world_cell_json(world_cell(w->state, r, cx, cy), cx, cy, world_wall_ms());
     if (j)
         json_object_set_new(j, "region", json_string(fv_region_at(r)->id));
     fv_http_reply_json(req, 200, j);
@@ -184,17 +185,22 @@ static void on_entities(fv_http_req_t *req, void *data)
                              MAX_RADIUS_M, w->set->max_entities);
         return;
     }
-    size_t cap = w->players_in[r], n = 0;
-    near_t *found = cap ? fv_malloc(cap * sizeof(*found)) : NULL;
-    for (size_t b = 0; b < w->player_buckets && n < cap; b++) {
-        for (const world_player_t *p = w->players[b]; p && n < cap; p = p->next) {
-            if (p->ent.region != r)
-                continue;
-            double dx = p->ent.x - x, dz = p->ent.z - z, d2 = dx * dx + dz * dz;
-            if (d2 <= radius * radius)
-                found[n++] = (near_t){p, d2};
-        }
+    /* the spatial index visits only the cells the circle touches; across region borders too,
+     * so a player just over the border counts */
+    const fv_spatial_t *sp = fv_stream_spatial(w->stream);
+    size_t reach = fv_spatial_near(sp, r, x, z, radius, NULL, 0);
+    fv_entity_t **ents = reach ? fv_malloc(reach * sizeof(*ents)) : NULL;
+    reach = fv_spatial_near(sp, r, x, z, radius, ents, reach);
+    near_t *found = reach ? fv_malloc(reach * sizeof(*found)) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < reach; i++) {
+        const world_player_t *p = world_player_of(ents[i]);
+        if (!p || p->ent.region != r)
+            continue;
+        double dx = p->ent.x - x, dz = p->ent.z - z;
+        found[n++] = (near_t){p, dx * dx + dz * dz};
     }
+    fv_free(ents);
     if (n > 1)
         qsort(found, n, sizeof(*found), by_distance);
     json_t *list = json_array();

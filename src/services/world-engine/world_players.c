@@ -52,6 +52,36 @@ void world_players_dispose(world_t *w)
     w->dirty = NULL;
 }
 
+/* Takes an unlinked player out of the world and frees it. */
+static void world_player_remove(world_t *w, world_player_t *p)
+{
+    world_stream_player_left(w, p);
+    w->players_in[p->ent.region]--;
+    w->player_count--;
+    fv_free(p);
+}
+
+bool world_player_leave(world_t *w, const char *id)
+{
+    for (world_player_t **pp = &w->players[bucket_of(w, id)]; *pp; pp = &(*pp)->next) {
+        world_player_t *p = *pp;
+        if (strcmp(p->id, id) != 0)
+            continue;
+        if (p->dirty) {             /* off the dirty list first: it is about to be freed */
+            for (world_player_t **dp = &w->dirty; *dp; dp = &(*dp)->dirty_next) {
+                if (*dp == p) {
+                    *dp = p->dirty_next;
+                    break;
+                }
+            }
+        }
+        *pp = p->next;
+        world_player_remove(w, p);
+        return true;
+    }
+    return false;
+}
+
 world_player_t *world_player_find(world_t *w, const char *id)
 {
     for (world_player_t *p = w->players[bucket_of(w, id)]; p; p = p->next)
@@ -100,6 +130,7 @@ world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms)
     p->ent.z = spawn.z;
     p->moved_ms = now_ms;
     p->seen_ms = now_ms;
+    world_stream_player_joined(w, p);
     size_t b = bucket_of(w, id);
     p->next = w->players[b];
     w->players[b] = p;
@@ -142,6 +173,7 @@ void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
     p->ent.z = out->place.z;
     p->ent.yaw = (float)out->place.yaw;
     p->moved_ms = now_ms;
+    world_stream_player_moved(w, p);
     if (!p->dirty) {
         p->dirty = true;
         p->dirty_next = w->dirty;
@@ -160,9 +192,7 @@ void world_players_expire(world_t *w, uint64_t now_ms)
                 continue;
             }
             *pp = p->next;
-            w->players_in[p->ent.region]--;
-            w->player_count--;
-            fv_free(p);
+            world_player_remove(w, p);
         }
     }
 }

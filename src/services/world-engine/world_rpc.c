@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "world.pb-c.h"
+#include "world3d/stream.h"
 
 static void fill_position(Finalverse__Common__V1__Position *pos, Finalverse__Common__V1__Vec3 *at,
                           int region, double x, double y, double z, double yaw)
@@ -138,6 +139,30 @@ static void on_get_position(fv_rpc_call_t *call, const ProtobufCMessage *in, voi
     fv_rpc_reply(call, &out.base);
 }
 
+static void on_leave(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    const Finalverse__Common__V1__IdRequest *req = (const void *)in;
+    if (!world_player_leave(data, req->id)) {
+        fv_rpc_fail(call, FV_ENOENT, "player '%.64s' is not in the world", req->id);
+        return;
+    }
+    Finalverse__Common__V1__Empty out = FINALVERSE__COMMON__V1__EMPTY__INIT;
+    fv_rpc_reply(call, &out.base);
+}
+
+static void on_resync(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    const Finalverse__Common__V1__IdRequest *req = (const void *)in;
+    world_player_t *p = world_player_find(data, req->id);
+    if (!p) {
+        fv_rpc_fail(call, FV_ENOENT, "player '%.64s' is not in the world", req->id);
+        return;
+    }
+    fv_stream_client_resync(p->stream);
+    Finalverse__Common__V1__Empty out = FINALVERSE__COMMON__V1__EMPTY__INIT;
+    fv_rpc_reply(call, &out.base);
+}
+
 static const fv_rpc_method_t methods[] = {
     {"Move", &finalverse__world__v1__move_request__descriptor,
      &finalverse__world__v1__move_reply__descriptor, on_move, false},
@@ -147,6 +172,10 @@ static const fv_rpc_method_t methods[] = {
      &finalverse__world__v1__list_regions_reply__descriptor, on_list_regions, true},
     {"GetPosition", &finalverse__common__v1__id_request__descriptor,
      &finalverse__world__v1__player_position__descriptor, on_get_position, true},
+    {"Leave", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__empty__descriptor, on_leave, true},
+    {"Resync", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__empty__descriptor, on_resync, true},
 };
 
 int world_rpc_serve(world_t *w, fv_error_t *err)

@@ -94,4 +94,5 @@ async def main(url, procgen):
     print(json.dumps(facts))
 
 
-asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2]), 30))
+if __name__ == "__main__":
+    asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2]), 30))
