@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # world.sh - the world's benchmarks, by named part (each prints its figures and a ratio
 # against a reference written for it):
-#   bench/world.sh [PART...]      parts: terrain (default: all parts)
+#   bench/world.sh [PART...]      parts: terrain, stream (default: all parts)
+#   bench/world.sh stream [ENTITIES CLIENTS TICKS MOVING%]
 #   SECONDS_PER_SIDE=2 bench/world.sh terrain
 # Needs a built tree (cmake --build build); compiles bench/<part>_bench.c against build/*.a with
 # the build's floating-point flags.
@@ -24,8 +25,20 @@ part_terrain() {
     "$work/terrain_bench" "${SECONDS_PER_SIDE:-2}"
 }
 
-ALL_PARTS=(terrain)
-parts=("$@")
+part_stream() {
+    compile stream
+    "$work/stream_bench" "${STREAM_ARGS[@]}"
+}
+
+ALL_PARTS=(terrain stream)
+STREAM_ARGS=()
+parts=()
+for a in "$@"; do
+    case $a in
+        [0-9]*) STREAM_ARGS+=("$a") ;;
+        *) parts+=("$a") ;;
+    esac
+done
 [ ${#parts[@]} -eq 0 ] && parts=("${ALL_PARTS[@]}")
 for p in "${parts[@]}"; do
     if ! declare -F "part_$p" >/dev/null; then

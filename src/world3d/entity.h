@@ -25,8 +25,11 @@ typedef struct fv_entity {
      * that a zeroed entity is in no cell) and its place in that cell's list */
     int32_t sp_cell;
     uint32_t sp_slot;
-    /* kept by the streaming code: the stream tick of its last change */
+    /* kept by the streaming code: the stream tick of its last change, and where its encoding
+     * of tick enc_tick lies in that tick's arena (encoded once a tick, copied per cell) */
     uint64_t changed_tick;
+    uint64_t enc_tick;
+    uint32_t enc_off, enc_len;
 } fv_entity_t;
 
 #endif

@@ -50,8 +50,10 @@ void fv_spatial_init(fv_spatial_t *s)
 
 void fv_spatial_dispose(fv_spatial_t *s)
 {
-    for (size_t i = 0; i < FV_WORLD_CELLS; i++)
+    for (size_t i = 0; i < FV_WORLD_CELLS; i++) {
         fv_free(s->cells[i].ents);
+        fv_free(s->cells[i].stamps);
+    }
     memset(s, 0, sizeof(*s));
 }
 
@@ -65,6 +67,7 @@ int32_t fv_spatial_remove(fv_spatial_t *s, fv_entity_t *e)
     /* the last one takes the leaver's slot */
     fv_entity_t *last = c->ents[--c->count];
     c->ents[i] = last;
+    c->stamps[i] = c->stamps[c->count];
     last->sp_slot = i;
     e->sp_cell = 0;
     e->sp_slot = 0;
@@ -87,9 +90,11 @@ int32_t fv_spatial_place(fv_spatial_t *s, fv_entity_t *e)
     if (c->count == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 8;
         c->ents = fv_realloc(c->ents, c->cap * sizeof(*c->ents));
+        c->stamps = fv_realloc(c->stamps, c->cap * sizeof(*c->stamps));
     }
     e->sp_cell = now + 1;
     e->sp_slot = c->count;
+    c->stamps[c->count] = 0;
     c->ents[c->count++] = e;
     s->total++;
     return was;

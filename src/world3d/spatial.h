@@ -24,6 +24,9 @@
 
 typedef struct fv_spatial_cell {
     fv_entity_t **ents;
+    uint64_t *stamps;           /* beside each entity, a number its owner keeps (the streaming
+                                   code: the tick of its last change), read without touching
+                                   the entity */
     uint32_t count;
     uint32_t cap;
 } fv_spatial_cell_t;
@@ -56,6 +59,13 @@ static inline int32_t fv_spatial_cell_of(const fv_entity_t *e)
  * after its position changed; an entity whose position is in no cell is removed. Returns the
  * cell it was under before (-1: none); the new one is fv_spatial_cell_of(e). */
 int32_t fv_spatial_place(fv_spatial_t *s, fv_entity_t *e);
+/* Sets the stamp kept beside e in its cell (nothing when e is in none). */
+static inline void fv_spatial_stamp(fv_spatial_t *s, const fv_entity_t *e, uint64_t v)
+{
+    if (e->sp_cell > 0)
+        s->cells[e->sp_cell - 1].stamps[e->sp_slot] = v;
+}
+
 /* Takes e out of the index (nothing when it is not in). Returns the cell it was under. */
 int32_t fv_spatial_remove(fv_spatial_t *s, fv_entity_t *e);
 
