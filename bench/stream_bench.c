@@ -71,6 +71,7 @@ int main(int argc, char **argv)
         nc = n;
     fv_stream_opts_t o = {.view_radius = 3,
                           .budget_bytes_per_s = argc > 5 ? (uint32_t)atoi(argv[5]) : 32768,
+                          .enter_budget_bytes_per_s = 262144,
                           .max_message_bytes = 40960,
                           .baseline_ticks = 50,
                           .enters_per_tick = 4};
@@ -113,6 +114,10 @@ int main(int argc, char **argv)
                 snapshot += (double)fv_stream_snapshot_bytes(s, cl[i]);
             snapshots += (int)((nc + 9) / 10);
         }
+    }
+    if (getenv("STREAM_TICKS")) {
+        for (int t = 0; t < ticks; t++)
+            printf("tick %d: %.2f ms\n", t, times[t] * 1e3);
     }
     qsort(times, (size_t)ticks, sizeof(*times), cmp_double);
     double p50 = times[ticks / 2] * 1e3, p99 = times[(ticks * 99) / 100] * 1e3;

@@ -20,6 +20,9 @@
 /* Distinct baselines a cell encodes for in one tick before it stops caching (encoding more is
  * still correct, just not shared). */
 #define FRAGS_PER_CELL 4
+/* Updates may be sent a fifth of a second's budget at once (two ticks' worth at 10 Hz): a
+ * whole second's worth for every client at once would make one tick five times the others. */
+#define UPDATE_BURST_DIV 5.0
 /* `since` key of a whole-cell fragment. */
 #define SINCE_RESET UINT64_MAX
 
@@ -50,7 +53,8 @@ struct fv_stream_client {
     fv_stream_client_t *prev, *next;
     const fv_entity_t *viewer;
     void *data;
-    double tokens;
+    double tokens;              /* entities_delta budget */
+    double enter_tokens;        /* cell_enter budget (terrain is bulk, updates are not) */
     uint64_t seq;
     bool resync;
     fv_interest_t in;
@@ -148,6 +152,14 @@ size_t fv_stream_client_count(const fv_stream_t *s)
     return s->nclients;
 }
 
+/* Encodings made this tick no longer hold for the cell (only fv_stream_snapshot_bytes()
+ * encodes between ticks). */
+static void cell_touched(fv_stream_t *s, int32_t ci)
+{
+    s->version[ci] = s->tick;
+    s->cells[ci].frag_tick = 0;
+}
+
 static void cell_left(fv_stream_t *s, int32_t ci, uint64_t id)
 {
     cell_t *c = &s->cells[ci];
@@ -161,7 +173,7 @@ static void cell_left(fv_stream_t *s, int32_t ci, uint64_t id)
     }
     c->left[(c->left_head + c->left_count) % FV_STREAM_CELL_LEAVERS] = (leaver_t){id, s->tick};
     c->left_count++;
-    s->version[ci] = s->tick;
+    cell_touched(s, ci);
 }
 
 void fv_stream_entity_changed(fv_stream_t *s, fv_entity_t *e)
@@ -171,7 +183,8 @@ void fv_stream_entity_changed(fv_stream_t *s, fv_entity_t *e)
     if (was >= 0 && was != now)
         cell_left(s, was, e->id);
     if (now >= 0)
-        s->version[now] = s->tick;
+        cell_touched(s, now);
+    e->enc_tick = 0;
     e->changed_tick = s->tick;
     fv_spatial_stamp(&s->spatial, e, s->tick);
 }
@@ -192,7 +205,8 @@ fv_stream_client_t *fv_stream_client_new(fv_stream_t *s, const fv_entity_t *view
     memset(c, 0, offsetof(fv_stream_client_t, in));
     c->viewer = viewer;
     c->data = data;
-    c->tokens = s->opts.budget_bytes_per_s;
+    c->tokens = s->opts.budget_bytes_per_s / UPDATE_BURST_DIV;
+    c->enter_tokens = s->opts.enter_budget_bytes_per_s;
     fv_interest_init(&c->in, radius < 0 ? s->opts.view_radius : radius);
     c->next = s->clients;
     if (s->clients)
@@ -505,7 +519,7 @@ static void client_enters(fv_stream_t *s, fv_stream_client_t *c)
     sort_client = c;
     qsort(s->order, n, sizeof(*s->order), by_distance);
     uint32_t sent = 0;
-    for (uint32_t k = 0; k < n && sent < s->opts.enters_per_tick && c->tokens > 0; k++) {
+    for (uint32_t k = 0; k < n && sent < s->opts.enters_per_tick && c->enter_tokens > 0; k++) {
         uint32_t i = s->order[k];
         int32_t ci = c->in.cells[i];
         fv_cell_t cc = fv_world_cell(ci);
@@ -537,7 +551,7 @@ static void client_enters(fv_stream_t *s, fv_stream_client_t *c)
         send(s, c, "cell_enter", &s->one);
         s->stats.cell_enters++;
         s->stats.fragments_used++;
-        c->tokens -= (double)s->one.len;
+        c->enter_tokens -= (double)s->one.len;
         c->have[i] = s->tick;
         c->prio[i] = 0;
         sent++;
@@ -651,7 +665,9 @@ static void client_delta(fv_stream_t *s, fv_stream_client_t *c, double dilation)
 
 void fv_stream_tick(fv_stream_t *s, double dt_s, double dilation)
 {
-    double refill = s->opts.budget_bytes_per_s * (dt_s > 0 ? dt_s : 0);
+    double dt = dt_s > 0 ? dt_s : 0;
+    double refill = s->opts.budget_bytes_per_s * dt;
+    double enter_refill = s->opts.enter_budget_bytes_per_s * dt;
     for (fv_stream_client_t *c = s->clients; c; c = c->next) {
         if (c->resync) {
             c->resync = false;
@@ -661,7 +677,10 @@ void fv_stream_tick(fv_stream_t *s, double dt_s, double dilation)
         int32_t center = viewer_cell(c->viewer);
         if (center != c->in.center)
             client_refocus(s, c, center);
-        c->tokens = fmin(c->tokens + refill, (double)s->opts.budget_bytes_per_s);
+        c->tokens = fmin(c->tokens + refill,
+                         (double)s->opts.budget_bytes_per_s / UPDATE_BURST_DIV);
+        c->enter_tokens =
+            fmin(c->enter_tokens + enter_refill, (double)s->opts.enter_budget_bytes_per_s);
         client_enters(s, c);
         client_delta(s, c, dilation);
     }

@@ -16,9 +16,11 @@
  *
  * The work is shared per cell: what a cell sends for "changes since tick t" is encoded once a
  * tick and reused by every client at the same t (most clients are one tick behind every cell
- * they see). Each client has a byte budget per second: cells wait in priority order (nearer
- * cells gain priority faster, a waiting cell's priority grows each tick until it is sent), so
- * near entities update every tick, far ones less often, and nothing starves.
+ * they see). Each client has a byte budget per second for updates, and one for cell_enter
+ * (terrain is bulk, loaded as the client arrives, and must not crowd out updates). Cells owed
+ * updates wait in priority order (nearer cells gain priority faster, a waiting cell's priority
+ * grows each tick until it is sent), so near entities update every tick, far ones less often,
+ * and nothing starves.
  *
  * Pure of I/O: the owner drives fv_stream_tick() and the hooks deliver. Entities are borrowed;
  * the spatial index inside is the owner's "who is near" too. One thread. */
@@ -44,7 +46,11 @@ typedef struct fv_stream_client fv_stream_client_t;
 
 typedef struct fv_stream_opts {
     int view_radius;                /* cells, 0..FV_INTEREST_MAX_RADIUS */
-    uint32_t budget_bytes_per_s;    /* per client; a second's worth may be spent at once */
+    uint32_t budget_bytes_per_s;    /* per client, for entities_delta; a fifth of a second's
+                                       worth may be spent at once */
+    uint32_t enter_budget_bytes_per_s;  /* per client, for cell_enter (terrain, state, whole
+                                           cells): bulk that a client loads as it arrives;
+                                           a second's worth may be spent at once */
     uint32_t max_message_bytes;     /* an entities_delta stops growing past this */
     uint32_t baseline_ticks;        /* an older baseline gets the cell whole */
     uint32_t enters_per_tick;       /* cell_enter messages a client gets in one tick */

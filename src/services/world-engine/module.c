@@ -40,8 +40,13 @@ static const fv_cfg_field_t world_settings_fields[] = {
     FV_CFG_U32("view_radius", world_settings_t, view_radius, 0, 8, 3,
                "cells around a player's own that it sees (streamed to it as they change)"),
     FV_CFG_U32("stream_budget_bytes_per_s", world_settings_t, stream_budget_bytes_per_s, 1024,
+               100000000, 32768,
+               "bytes a second of entity updates each player's view may send; far cells wait "
+               "when it is spent"),
+    FV_CFG_U32("stream_enter_bytes_per_s", world_settings_t, stream_enter_bytes_per_s, 1024,
                100000000, 262144,
-               "bytes a second each player's view may send; far cells wait when it is spent"),
+               "bytes a second of cell_enter (terrain, cell state, whole cells) each player's "
+               "view may send"),
     FV_CFG_U32("stream_max_message_bytes", world_settings_t, stream_max_message_bytes, 4096,
                49152, 40960,
                "an entities_delta stops growing past this (below the bus's 64 KiB event)"),

@@ -31,6 +31,7 @@ typedef struct world_settings {
     /* spatial streaming (world_stream.c) */
     uint32_t view_radius;           /* cells around a player's own that it sees */
     uint32_t stream_budget_bytes_per_s;
+    uint32_t stream_enter_bytes_per_s;
     uint32_t stream_max_message_bytes;
     uint32_t stream_baseline_ticks;
     uint32_t stream_enters_per_tick;

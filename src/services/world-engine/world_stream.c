@@ -121,6 +121,7 @@ void world_stream_init(world_t *w)
     fv_stream_opts_t o = {
         .view_radius = (int)w->set->view_radius,
         .budget_bytes_per_s = w->set->stream_budget_bytes_per_s,
+        .enter_budget_bytes_per_s = w->set->stream_enter_bytes_per_s,
         .max_message_bytes = w->set->stream_max_message_bytes,
         .baseline_ticks = w->set->stream_baseline_ticks,
         .enters_per_tick = w->set->stream_enters_per_tick,

@@ -183,6 +183,7 @@ static fv_stream_opts_t opts(uint32_t budget)
 {
     fv_stream_opts_t o = {.view_radius = 1,
                           .budget_bytes_per_s = budget,
+                          .enter_budget_bytes_per_s = budget,
                           .max_message_bytes = 16384,
                           .baseline_ticks = 20,
                           .enters_per_tick = 100};
