@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "loopback.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +123,7 @@ static void call_crosses_processes_through_the_registry(void **state)
     assert_non_null(mkdtemp(dir_a));
     assert_non_null(mkdtemp(dir_b));
     /* below the ephemeral range, apart from test_two_processes' bases */
-    int base = 27000 + (int)(((unsigned)getpid() * 7919u) % 250u) * 20;
+    int base = fv_test_port_base(27000, 250);
 
     int a_out, b_out;
     int which_a[] = {FV_MOD_SERVICE_REGISTRY, FV_MOD_WORLD_ENGINE};

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "loopback.h"
+
 #include "config/config.h"
 #include "bus/bus.h"
 #include "net/http_client.h"
@@ -127,7 +129,7 @@ static const fv_module_t test_module = {
 static fv_config_t *load_config(void)
 {
     /* a port base in the low range, varied per run so parallel suites do not collide */
-    int base = 20000 + (int)(((unsigned)getpid() * 7919u) % 400u) * 20;
+    int base = fv_test_port_base(20000, 400);
     char text[512];
     snprintf(text, sizeof(text),
              "[general]\nport_base = %d\ndata_dir = \"/tmp\"\ndrain_timeout_ms = 2000\n"

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "loopback.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,7 +167,7 @@ static void event_crosses_processes_over_redis(void **state)
     char dir_a[] = "/tmp/fv-two-a.XXXXXX", dir_b[] = "/tmp/fv-two-b.XXXXXX";
     assert_non_null(mkdtemp(dir_a));
     assert_non_null(mkdtemp(dir_b));
-    int base = 21000 + (int)(((unsigned)getpid() * 7919u) % 300u) * 20;
+    int base = fv_test_port_base(21000, 300);
 
     int b_out, a_out;
     int which_b[] = {FV_MOD_ECHO_ENGINE};

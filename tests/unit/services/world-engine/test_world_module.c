@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "loopback.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +69,7 @@ static const fv_module_t stand_in = {.name = "echo-engine", .deps = peer_deps,
 /* Starts a runtime with the world engine and the stand-in on dir. */
 static void up(bool simulate)
 {
-    int base = 22000 + (int)(((unsigned)getpid() * 7919u) % 300u) * 20;
+    int base = fv_test_port_base(22000, 300);
     char text[1024];
     snprintf(text, sizeof(text),
              "[general]\nport_base = %d\ndata_dir = \"%s\"\ndrain_timeout_ms = 2000\n"
