@@ -86,9 +86,13 @@ else
     fail "moves over WebSocket: $(tail -5 "$FV_TMP/move.log")"
 fi
 # spatial streaming: cell_enter with terrain and state, entities_delta, resync
+protoc-c --proto_path="$FV_SRC/proto" --include_imports \
+    --descriptor_set_out="$FV_TMP/world3d.desc" world3d.proto 2>"$FV_TMP/protoc.log" ||
+    fail "protoc-c cannot read proto/world3d.proto: $(cat "$FV_TMP/protoc.log")"
 if out=$(cd "$WS" && /usr/bin/python3 world_stream.py "ws://127.0.0.1:$WSP/ws" \
-        "http://127.0.0.1:$(port_of procedural-gen)" 2>"$FV_TMP/stream.log"); then
-    ok "streaming: the cells around enter with the procgen terrain, a step west enters a column, the other player sees it, resync ($out)"
+        "http://127.0.0.1:$(port_of procedural-gen)" "$FV_TMP/world3d.desc" \
+        2>"$FV_TMP/stream.log"); then
+    ok "streaming: the cells around enter with the procgen terrain, a step west enters a column, the other player sees it, resync, and the same in binary frames ($out)"
 else
     fail "streaming: $(tail -5 "$FV_TMP/stream.log")"
 fi

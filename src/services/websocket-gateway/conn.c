@@ -32,6 +32,22 @@ static bool origin_allowed(const char *allowed, fv_slice_t origin)
     return false;
 }
 
+/* Whether a Sec-WebSocket-Protocol value (comma-separated tokens) offers want. */
+static bool offers_subprotocol(fv_slice_t v, const char *want)
+{
+    size_t wl = strlen(want), i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < v.len && v.ptr[i] != ',' && v.ptr[i] != ' ' && v.ptr[i] != '\t')
+            i++;
+        if (i - start == wl && memcmp(v.ptr + start, want, wl) == 0)
+            return true;
+    }
+    return false;
+}
+
 void wsg_on_upgrade(fv_http_req_t *req, void *data)
 {
     wsg_t *gw = data;
@@ -54,6 +70,11 @@ void wsg_on_upgrade(fv_http_req_t *req, void *data)
         return;
     }
     wsg_session_t *s = wsg_session_new(gw);
+    if (offers_subprotocol(fv_http_req_header(req, "sec-websocket-protocol"),
+                           WSG_STREAM_SUBPROTOCOL)) {
+        fv_http_resp_header(req, "Sec-WebSocket-Protocol", WSG_STREAM_SUBPROTOCOL);
+        s->stream_binary = true;
+    }
     fv_error_t err;
     fv_ws_t *ws;
     if (fv_ws_accept(req, &gw->limits, &wsg_ws_handler, s, &ws, &err) < 0) {
@@ -81,9 +102,13 @@ static void on_message(fv_ws_t *ws, void *data, bool text, const uint8_t *msg, s
 
 static void on_writable(fv_ws_t *ws, void *data)
 {
-    (void)ws;
-    if (data)
-        wsg_session_flush(data);
+    wsg_session_t *s = data;
+    if (!s)
+        return;
+    wsg_session_flush(s);
+    if (s->stream_lost && s->npending == 0 && !fv_ws_output_full(ws) &&
+        wsg_world_resync(s) == 0)
+        s->stream_lost = false;
 }
 
 static void on_close(fv_ws_t *ws, void *data, unsigned code, const char *reason)

@@ -268,6 +268,10 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
     }
     fv_shared_t *legacy = NULL;
     bool legacy_tried = false;
+    /* the world's stream, for sessions that take it in binary: converted once */
+    bool stream = strncmp(name, "player:", 7) == 0 && wsg_stream_event(ev->type.ptr, ev->type.len);
+    uint8_t *pb = NULL;
+    size_t pb_len = 0;
     char key[FV_BUS_MAX_NAME + 1];
     const char *k = NULL;
     if (ev->coalesce_key.len && ev->coalesce_key.len < sizeof(key)) {
@@ -283,6 +287,12 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
         if (i >= ch->count)
             continue;
         wsg_session_t *s = ch->subs[i];
+        if (stream && s->stream_binary) {
+            if (!pb)
+                pb = wsg_stream_pb(ev->type.ptr, payload, &pb_len);
+            wsg_session_send_stream(s, pb, pb_len);
+            continue;
+        }
         if (s->dialect == WSG_DIALECT_LEGACY) {
             if (!legacy_tried) {
                 legacy = legacy_body(ev, payload);
@@ -300,5 +310,6 @@ void wsg_on_bus_event(fv_bus_sub_t *sub, const fv_bus_event_t *ev, void *data)
     wsg_sessions_trim(gw);
     fv_shared_unref(body);
     fv_shared_unref(legacy);
+    fv_free(pb);
     json_decref(payload);
 }

@@ -65,6 +65,10 @@ struct wsg_session {
     wsg_channel_t *sub_one;
     uint32_t nsubs;
     uint32_t moves_in_flight;   /* Move calls to the world engine not yet answered */
+    bool stream_binary;         /* asked for finalverse.world3d.v1+proto: the world's stream
+                                   comes as binary StreamMessage frames (stream_pb.c) */
+    bool stream_lost;           /* a binary stream frame was dropped (slow socket): once the
+                                   socket drains, the world is asked to send the view anew */
     wsg_held_t *hist;           /* ring of the last history_events sent */
     uint32_t hist_head;         /* index of the oldest */
     uint32_t hist_count;
@@ -105,6 +109,7 @@ struct wsg {
     uint64_t events_coalesced;
     uint64_t events_undecodable;
     uint64_t slow_closed;
+    uint64_t stream_dropped;        /* binary stream frames dropped for slow sockets */
     /* Move calls in flight (move.c): let go of at close, so a late answer finds no gateway */
     struct wsg_move_call *move_calls;
     uint64_t resumed;
@@ -158,6 +163,18 @@ void wsg_resync(wsg_session_t *s, json_t *m, json_t *id);
 /* The session is gone for good: its player leaves the world (WorldService/Leave). */
 void wsg_world_leave(wsg_session_t *s);
 void wsg_send_ack(wsg_session_t *s, json_t *id);
+/* Asks the world engine to send the player's view anew (no answer to the client). */
+int wsg_world_resync(wsg_session_t *s);
+
+/* stream_pb.c: the WebSocket subprotocol of the world's stream in binary */
+#define WSG_STREAM_SUBPROTOCOL "finalverse.world3d.v1+proto"
+/* Whether an event type is one of the world's stream (cell_enter, cell_leave, entities_delta). */
+bool wsg_stream_event(const char *type, size_t len);
+/* The stream event's JSON data as a packed finalverse.world3d.v1.StreamMessage (fv_malloc'd,
+ * *len bytes). */
+uint8_t *wsg_stream_pb(const char *type, json_t *data, size_t *len);
+/* Sends one binary stream frame to s, or drops it when s is behind (marking stream_lost). */
+void wsg_session_send_stream(wsg_session_t *s, const uint8_t *msg, size_t len);
 void wsg_legacy_move(wsg_session_t *s, json_t *data);
 /* The gateway closes: answers still to come are dropped when they arrive. */
 void wsg_moves_orphan(wsg_t *gw);

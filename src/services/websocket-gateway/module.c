@@ -130,6 +130,9 @@ static int wsg_start(fv_module_ctx_t *ctx, fv_error_t *err)
          &gw->events_coalesced},
         {"finalverse_ws_slow_closed_total", "Clients closed with 1013 for falling too far behind.",
          read_u64, &gw->slow_closed},
+        {"finalverse_ws_stream_dropped_total",
+         "Binary stream frames dropped for slow sockets (the view is sent anew after).",
+         read_u64, &gw->stream_dropped},
         {"finalverse_ws_resumed_total", "Sessions resumed without a gap.", read_u64,
          &gw->resumed},
     };

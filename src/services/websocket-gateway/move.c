@@ -224,13 +224,20 @@ void wsg_world_leave(wsg_session_t *s)
     (void)tell_world(s->gw, "Leave", s->player_id);
 }
 
+int wsg_world_resync(wsg_session_t *s)
+{
+    if (!s->gw->ctx)
+        return FV_EUNAVAILABLE;
+    return tell_world(s->gw, "Resync", s->player_id);
+}
+
 /* {"type":"resync","id":N}: the client lost track; the world sends its view anew */
 void wsg_resync(wsg_session_t *s, json_t *m, json_t *id)
 {
     (void)m;
     if (!s->ws)
         return;
-    int rc = tell_world(s->gw, "Resync", s->player_id);
+    int rc = wsg_world_resync(s);
     if (rc < 0) {
         wsg_send_error(s, id, rc, "cannot resync now: %s", fv_strerror(rc));
         return;

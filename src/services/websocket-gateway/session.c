@@ -304,6 +304,22 @@ void wsg_session_push(wsg_session_t *s, wsg_channel_t *ch, const char *key,
     deliver(s, seq, ch, key, body);
 }
 
+void wsg_session_send_stream(wsg_session_t *s, const uint8_t *msg, size_t len)
+{
+    if (!s->ws)
+        return;
+    /* a stream frame never waits: behind the numbered events or a full socket it is dropped
+     * and the view sent anew once the socket drains (a slow client gets fewer updates, and
+     * the gateway holds nothing for it) */
+    if (s->stream_lost || s->npending || fv_ws_output_full(s->ws)) {
+        s->stream_lost = true;
+        s->gw->stream_dropped++;
+        return;
+    }
+    if (fv_ws_send(s->ws, false, msg, len) < 0)
+        fv_ws_close(s->ws, FV_WS_CLOSE_INTERNAL, "cannot send");
+}
+
 void wsg_session_flush(wsg_session_t *s)
 {
     uint32_t sent = 0;
@@ -338,6 +354,8 @@ wsg_session_t *wsg_session_adopt(wsg_session_t *fresh, wsg_session_t *old)
         fv_ws_set_data(old->ws, old);
     away_unlink(old);
     old->dialect = WSG_DIALECT_V1;
+    old->stream_binary = fresh->stream_binary;     /* a property of the connection */
+    old->stream_lost = fresh->stream_binary;       /* frames went nowhere while it was away */
     pending_clear(old);
     wsg_session_free(fresh);
     return old;

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""world_stream.py URL PROCGEN - spatial streaming through the WebSocket gateway: two clients
+"""world_stream.py URL PROCGEN [DESCRIPTOR_SET] - spatial streaming through the WebSocket gateway: two clients
 in terra-nova, a few metres apart, each get cell_enter for the cells around them (terrain equal
 to the bytes of GET .../terrain?format=bin, the cell's state, the entities in it, the other
 player among them); one steps west into the next cell and gets cell_enter for the column that
 came into view; the other sees that step in an entities_delta (position in centimetres); a
-resync enters every cell again. Prints one JSON line of facts and exits 0, or fails (exit 1)."""
+resync enters every cell again. With a descriptor set of proto/world3d.proto, a third client asks
+for the subprotocol finalverse.world3d.v1+proto and gets the same stream as binary StreamMessage
+frames. Prints one JSON line of facts and exits 0, or fails (exit 1)."""
 import asyncio
 import base64
 import json
@@ -24,8 +26,8 @@ def terrain_bin(procgen, cx, cy):
         return r.read()
 
 
-async def hello(url, name):
-    ws = await websockets.connect(url, max_size=1 << 22)
+async def hello(url, name, subprotocols=None):
+    ws = await websockets.connect(url, max_size=1 << 22, subprotocols=subprotocols)
     await ws.send(json.dumps({"type": "hello", "name": name}))
     while True:
         m = json.loads(await ws.recv())
@@ -55,7 +57,7 @@ def has_player(ents, pid):
     return any(e.get("player_id") == pid and e["kind"] == "player" for e in ents)
 
 
-async def main(url, procgen):
+async def main(url, procgen, desc):
     facts = {}
     a, ida = await hello(url, "walker")
     b, idb = await hello(url, "watcher")
@@ -124,10 +126,53 @@ async def main(url, procgen):
         return len(again) >= 49
     await events(a, a_again)
     facts["resynced"] = len(again)
+    if desc:
+        facts["binary"] = await binary(url, procgen, desc, ida)
     await a.close()
     await b.close()
     print(json.dumps(facts))
 
 
+async def binary(url, procgen, desc, ida):
+    """A client on the binary subprotocol: its view as StreamMessage frames, its other messages
+    still JSON text."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    with open(desc, "rb") as f:
+        fds = descriptor_pb2.FileDescriptorSet.FromString(f.read())
+    pool = descriptor_pool.DescriptorPool()
+    for fd in fds.file:
+        pool.Add(fd)
+    d = pool.FindMessageTypeByName("finalverse.world3d.v1.StreamMessage")
+    Stream = (message_factory.GetMessageClass(d) if hasattr(message_factory, "GetMessageClass")
+              else message_factory.MessageFactory(pool).GetPrototype(d))
+    c, idc = await hello(url, "binary", ["finalverse.world3d.v1+proto"])
+    assert c.subprotocol == "finalverse.world3d.v1+proto", c.subprotocol
+    await move(c, 1, 506, ground(procgen, 506, 520), 520)
+    entered, saw_a, texts, end = set(), False, 0, time.monotonic() + 20
+    while len(entered) < 49 or not saw_a:
+        assert time.monotonic() < end, ("binary stream", len(entered), saw_a)
+        frame = await asyncio.wait_for(c.recv(), end - time.monotonic())
+        if isinstance(frame, str):
+            texts += 1                              # moved, and events of other kinds
+            continue
+        m = Stream.FromString(frame)
+        kind = m.WhichOneof("message")
+        if kind == "cell_enter":
+            e = m.cell_enter
+            assert e.cell.region == "terra-nova" and e.state.biome, e.cell
+            if (e.cell.x, e.cell.y) == (7, 8):
+                assert e.terrain == terrain_bin(procgen, 7, 8), "binary terrain differs"
+            entered.add((e.cell.x, e.cell.y))
+            ents = e.entities
+        elif kind == "entities_delta":
+            ents = m.entities_delta.entities
+        else:
+            ents = []
+        saw_a = saw_a or any(x.player_id == ida and x.x_cm == 50900 for x in ents)
+    await c.close()
+    return {"entered": len(entered), "texts": texts}
+
+
 if __name__ == "__main__":
-    asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2]), 60))
+    asyncio.run(asyncio.wait_for(main(*sys.argv[1:3], sys.argv[3] if len(sys.argv) > 3 else None),
+                                 90))
