@@ -228,6 +228,37 @@ int fv_kv_cas(fv_kv_t *kv, fv_slice_t key, fv_slice_t expected, fv_slice_t val,
     return submit(kv, &a, cb, data);
 }
 
+int fv_kv_take(fv_kv_t *kv, fv_slice_t key, double rate, int64_t burst, int64_t cost,
+               fv_kv_cb cb, void *data)
+{
+    if (!(rate > 0 && rate <= 1e9) || burst < 1 || burst > 1000000000 || cost < 0 ||
+        cost > burst)
+        return FV_EINVAL;
+    fv__kv_args_t a = {.op = FV__KV_TAKE, .key = key, .score = rate, .n1 = burst, .n2 = cost};
+    return submit(kv, &a, cb, data);
+}
+
+int64_t fv__kv_bucket_take(double *tokens, uint64_t *ts_ms, uint64_t now_ms, double rate,
+                           int64_t burst, int64_t cost, uint64_t *ttl_ms)
+{
+    double t = *tokens;
+    if (now_ms > *ts_ms)
+        t += (double)(now_ms - *ts_ms) * rate / 1000.0;
+    if (t > (double)burst)
+        t = (double)burst;
+    int64_t out;
+    if (t >= (double)cost) {
+        t -= (double)cost;
+        out = (int64_t)t;
+    } else {
+        out = -1 - (int64_t)ceil(((double)cost - t) * 1000.0 / rate);
+    }
+    *tokens = t;
+    *ts_ms = now_ms;
+    *ttl_ms = (uint64_t)ceil(((double)burst - t) * 1000.0 / rate) + 1000;
+    return out;
+}
+
 int fv_kv_expire(fv_kv_t *kv, fv_slice_t key, uint64_t ttl_ms, fv_kv_cb cb, void *data)
 {
     if (ttl_ms == 0 || ttl_ms > MAX_TTL_MS)

@@ -113,6 +113,15 @@ FV_MUST_USE int fv_kv_incrby(fv_kv_t *kv, fv_slice_t key, int64_t delta, fv_kv_c
  * FV_ECONFLICT. On Redis this is a Lua script (EVALSHA, EVAL when the script cache is empty). */
 FV_MUST_USE int fv_kv_cas(fv_kv_t *kv, fv_slice_t key, fv_slice_t expected, fv_slice_t val,
                           uint64_t ttl_ms, fv_kv_cb cb, void *data);
+/* A token bucket at key: takes `cost` tokens when the bucket holds that many. The bucket holds
+ * at most `burst` tokens and refills at `rate` tokens a second; a missing one is full. One
+ * atomic step for every client of the store: on Redis a Lua script (EVALSHA, EVAL when the
+ * script cache is empty) on the server's clock, so gateways on several machines share one
+ * limit in one round trip. The key expires once the bucket would be full again. Reply: INT
+ * >= 0: taken, the whole tokens left; < 0: refused, -(1 + milliseconds until `cost` tokens are
+ * there). FV_EINVAL: rate not in (0, 1e9], burst not in 1..1e9, cost not in 0..burst. */
+FV_MUST_USE int fv_kv_take(fv_kv_t *kv, fv_slice_t key, double rate, int64_t burst,
+                           int64_t cost, fv_kv_cb cb, void *data);
 /* ttl_ms > 0. Reply: INT 1 set, 0 no such key. */
 FV_MUST_USE int fv_kv_expire(fv_kv_t *kv, fv_slice_t key, uint64_t ttl_ms, fv_kv_cb cb,
                              void *data);

@@ -28,6 +28,7 @@ typedef enum fv__kv_op {
     FV__KV_ZREM,
     FV__KV_ZRANGE,
     FV__KV_PUBLISH,
+    FV__KV_TAKE,
 } fv__kv_op_t;
 
 /* Arguments after validation; slices are borrowed for the duration of submit(). */
@@ -36,9 +37,9 @@ typedef struct fv__kv_args {
     fv_slice_t key;      /* key, or channel for publish */
     fv_slice_t a;        /* field, member, expected (cas; ptr NULL = must not exist), message */
     fv_slice_t b;        /* value */
-    int64_t n1;          /* ttl_ms, delta, start */
-    int64_t n2;          /* stop */
-    double score;        /* zadd score, zincrby delta */
+    int64_t n1;          /* ttl_ms, delta, start, burst */
+    int64_t n2;          /* stop, cost */
+    double score;        /* zadd score, zincrby delta, take rate */
     unsigned flags;      /* FV_KV_NX/XX, FV_KV_REV */
 } fv__kv_args_t;
 
@@ -100,6 +101,12 @@ extern const fv__kv_ops_t fv__kv_redis_ops;
 void fv__kv_defer(fv_kv_t *kv, fv__kv_job_t *job);
 /* Queue cb(kv, status, NULL, data) from the loop (an immediate error). */
 void fv__kv_fail_later(fv_kv_t *kv, int status, fv_kv_cb cb, void *data);
+
+/* The token bucket of fv_kv_take(), for the memory backend (the Redis script does the same in
+ * Lua): *tokens and *ts_ms are the bucket's state (a fresh bucket: burst, now); returns the
+ * reply value and updates the state. *ttl_ms is how long until the bucket is full again. */
+int64_t fv__kv_bucket_take(double *tokens, uint64_t *ts_ms, uint64_t now_ms, double rate,
+                           int64_t burst, int64_t cost, uint64_t *ttl_ms);
 
 /* Subscription registry, for the backends. */
 /* Deliver to live subscriptions whose (name, pattern) is exactly this; returns how many. */

@@ -275,6 +275,37 @@ static int op_cas(kv_mem_t *m, const mjob_t *j, fv_kv_reply_t *r)
     return 0;
 }
 
+/* A bucket is a string "<tokens> <ms>" (tokens as %.17g), so that a snapshot keeps it. */
+static int op_take(kv_mem_t *m, const fv__kv_args_t *a, fv_kv_reply_t *r)
+{
+    mobj_t *o;
+    int rc = typed(m, a->key, OBJ_STR, NULL, &o);
+    if (rc < 0)
+        return rc;
+    uint64_t now = now_ms(m), ts = now, ttl;
+    double tokens = (double)a->n1;
+    if (o) {
+        char *end;
+        double t = strtod(o->bytes, &end);
+        unsigned long long when;
+        if (end == o->bytes || *end != ' ' || !(t >= 0) ||
+            sscanf(end + 1, "%llu", &when) != 1)
+            return FV_EINVAL;           /* the key holds something else */
+        tokens = t;
+        ts = when;
+    }
+    int64_t v = fv__kv_bucket_take(&tokens, &ts, now, a->score, a->n1, a->n2, &ttl);
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%.17g %llu", tokens, (unsigned long long)ts);
+    mobj_t *no = str_new(fv_slice(buf, (size_t)n), now + ttl);
+    if (!no)
+        return FV_ENOMEM;
+    if ((rc = key_put(m, a->key, no)) < 0)
+        return rc;
+    reply_int(r, v);
+    return 0;
+}
+
 static int op_hset(kv_mem_t *m, const fv__kv_args_t *a, fv_kv_reply_t *r)
 {
     fv__kv_dent_t *e;
@@ -464,6 +495,8 @@ static int execute(kv_mem_t *m, const mjob_t *j, fv_kv_reply_t *r, fv_kv_elem_t 
         return op_incrby(m, a, r);
     case FV__KV_CAS:
         return op_cas(m, j, r);
+    case FV__KV_TAKE:
+        return op_take(m, a, r);
     case FV__KV_EXPIRE:
         e = lookup(m, a->key);
         reply_int(r, e != NULL);

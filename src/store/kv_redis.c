@@ -27,6 +27,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/sha1.h"
 #include "store/kv_internal.h"
 #include "store/kv_redis_io.h"
 
@@ -44,6 +45,25 @@ static const char CAS_SCRIPT[] =
     "else redis.call('SET', KEYS[1], ARGV[3]) end\n"
     "return 1\n";
 
+/* fv_kv_take()'s token bucket, as fv__kv_bucket_take() computes it, on the server's clock (so
+ * gateways on machines whose clocks differ share one bucket). ARGV: rate a second, burst,
+ * cost. The bucket is a hash {t: tokens, ts: ms}. */
+static const char TAKE_SCRIPT[] =
+    "local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local tm = redis.call('TIME')\n"
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
+    "local b = redis.call('HMGET', KEYS[1], 't', 'ts')\n"
+    "local t, ts = tonumber(b[1]), tonumber(b[2])\n"
+    "if not t or not ts then t, ts = burst, now end\n"
+    "if now > ts then t = t + (now - ts) * rate / 1000 end\n"
+    "if t > burst then t = burst end\n"
+    "local out\n"
+    "if t >= cost then t = t - cost; out = math.floor(t)\n"
+    "else out = -1 - math.ceil((cost - t) * 1000 / rate) end\n"
+    "redis.call('HSET', KEYS[1], 't', string.format('%.17g', t), 'ts', now)\n"
+    "redis.call('PEXPIRE', KEYS[1], math.ceil((burst - t) * 1000 / rate) + 1000)\n"
+    "return out\n";
+
 typedef struct kv_redis kv_redis_t;
 
 typedef struct rconn {
@@ -58,13 +78,15 @@ typedef struct rconn {
     uv_timer_t retry;
 } rconn_t;
 
-/* The script's arguments after the script or its SHA: numkeys, key, has-expected, expected,
- * value, ttl; lengths, then the bytes back to back. */
-#define CAS_ARGC 6
-typedef struct cas_args {
-    size_t len[CAS_ARGC];
+/* A script's arguments after the script or its SHA (cas: numkeys, key, has-expected,
+ * expected, value, ttl; take: numkeys, key, rate, burst, cost); lengths, then the bytes back
+ * to back. */
+#define SCRIPT_MAX_ARGC 6
+typedef struct script_args {
+    int argc;
+    size_t len[SCRIPT_MAX_ARGC];
     char bytes[];
-} cas_args_t;
+} script_args_t;
 
 typedef struct rreq rreq_t;
 struct rreq {
@@ -78,7 +100,7 @@ struct rreq {
     bool sent;                    /* handed to hiredis; else held until the handshake is done */
     char *held;                   /* the encoded command while held */
     size_t held_len;
-    struct cas_args *cas;         /* compare-and-set keeps its arguments for an EVAL retry */
+    struct script_args *script;   /* a script's call keeps its arguments for an EVAL retry */
 };
 
 struct kv_redis {
@@ -96,6 +118,7 @@ struct kv_redis {
     size_t ncache;
     char sha[41];
     bool have_sha;
+    char take_sha[41];            /* TAKE_SCRIPT's SHA1, computed here: EVALSHA from the start */
     bool closing;
     int open_handles;
     void (*done)(fv_kv_t *kv);
@@ -136,9 +159,9 @@ static void list_remove(kv_redis_t *r, rreq_t *q)
 static void req_free(rreq_t *q)
 {
     kv_redis_t *r = q->r;
-    fv_free(q->cas);
+    fv_free(q->script);
     fv_free(q->held);
-    q->cas = NULL;
+    q->script = NULL;
     q->held = NULL;
     if (r->ncache < REQ_CACHE_MAX) {
         q->next = r->cache;
@@ -313,7 +336,7 @@ static void deliver(kv_redis_t *r, rreq_t *q, const redisReply *rep)
     fv_free(elems);
 }
 
-static int send_cas(rconn_t *c, rreq_t *q, bool eval);
+static int send_script(rconn_t *c, rreq_t *q, bool eval);
 
 static bool is_noscript(const redisReply *rep)
 {
@@ -326,9 +349,10 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
     kv_redis_t *r = q->r;
     const redisReply *rep = reply;
     /* The script cache was flushed (or the server restarted): send the script itself. */
-    if (q->op == FV__KV_CAS && !q->finished && !r->closing && is_noscript(rep)) {
-        r->have_sha = false;
-        if (send_cas(&r->cmd, q, true) == 0)
+    if (q->script && !q->finished && !r->closing && is_noscript(rep)) {
+        if (q->op == FV__KV_CAS)
+            r->have_sha = false;
+        if (send_script(&r->cmd, q, true) == 0)
             return;
         rep = NULL;
     }
@@ -470,29 +494,49 @@ static void fail_held(kv_redis_t *r, int status)
     }
 }
 
-static int send_cas(rconn_t *c, rreq_t *q, bool eval)
+static int send_script(rconn_t *c, rreq_t *q, bool eval)
 {
     kv_redis_t *r = c->r;
-    const char *argv[10];
-    size_t lens[10];
-    if (eval || !r->have_sha) {
+    const char *argv[2 + SCRIPT_MAX_ARGC];
+    size_t lens[2 + SCRIPT_MAX_ARGC];
+    bool take = q->op == FV__KV_TAKE;
+    if (eval || (!take && !r->have_sha)) {
         argv[0] = "EVAL";
         lens[0] = 4;
-        argv[1] = CAS_SCRIPT;
-        lens[1] = sizeof(CAS_SCRIPT) - 1;
+        argv[1] = take ? TAKE_SCRIPT : CAS_SCRIPT;
+        lens[1] = take ? sizeof(TAKE_SCRIPT) - 1 : sizeof(CAS_SCRIPT) - 1;
     } else {
         argv[0] = "EVALSHA";
         lens[0] = 7;
-        argv[1] = r->sha;
+        argv[1] = take ? r->take_sha : r->sha;
         lens[1] = 40;
     }
-    const char *b = q->cas->bytes;
-    for (int i = 0; i < CAS_ARGC; i++) {
+    const char *b = q->script->bytes;
+    for (int i = 0; i < q->script->argc; i++) {
         argv[2 + i] = b;
-        lens[2 + i] = q->cas->len[i];
-        b += q->cas->len[i];
+        lens[2 + i] = q->script->len[i];
+        b += q->script->len[i];
     }
-    return send_argv(c, q, 2 + CAS_ARGC, argv, lens);
+    return send_argv(c, q, 2 + q->script->argc, argv, lens);
+}
+
+/* Keeps a script's arguments with q (a NOSCRIPT answer means sending them again as EVAL). */
+static int script_args(rreq_t *q, const fv_slice_t *parts, int argc)
+{
+    size_t total = 0;
+    for (int i = 0; i < argc; i++)
+        total += parts[i].len;
+    if (!(q->script = fv_try_malloc(sizeof(*q->script) + total)))
+        return FV_ENOMEM;
+    q->script->argc = argc;
+    char *b = q->script->bytes;
+    for (int i = 0; i < argc; i++) {
+        if (parts[i].len)
+            memcpy(b, parts[i].ptr, parts[i].len);
+        q->script->len[i] = parts[i].len;
+        b += parts[i].len;
+    }
+    return 0;
 }
 
 static const char *fmt_num(char *buf, size_t cap, size_t *len, int64_t v)
@@ -575,28 +619,32 @@ static int redis_submit(fv_kv_t *kv, const fv__kv_args_t *a, fv_kv_cb cb, void *
         break;
     case FV__KV_PUBLISH: ARGC("PUBLISH"); ARGS(a->key); ARGS(a->a); break;
     case FV__KV_CAS: {
-        /* Keep a copy: a NOSCRIPT answer means sending it again as EVAL. */
         char ttl[32];
         size_t tl;
         fmt_num(ttl, sizeof(ttl), &tl, a->n1);
-        fv_slice_t parts[CAS_ARGC] = {FV_SLICE_LIT("1"), a->key,
-                                      a->a.ptr ? FV_SLICE_LIT("1") : FV_SLICE_LIT("0"),
-                                      a->a, a->b, fv_slice(ttl, tl)};
-        size_t total = 0;
-        for (int i = 0; i < CAS_ARGC; i++)
-            total += parts[i].len;
-        if (!(q->cas = fv_try_malloc(sizeof(*q->cas) + total))) {
+        fv_slice_t parts[6] = {FV_SLICE_LIT("1"), a->key,
+                               a->a.ptr ? FV_SLICE_LIT("1") : FV_SLICE_LIT("0"),
+                               a->a, a->b, fv_slice(ttl, tl)};
+        if (script_args(q, parts, 6) < 0) {
             req_free(q);
             return FV_ENOMEM;
         }
-        char *b = q->cas->bytes;
-        for (int i = 0; i < CAS_ARGC; i++) {
-            if (parts[i].len)
-                memcpy(b, parts[i].ptr, parts[i].len);
-            q->cas->len[i] = parts[i].len;
-            b += parts[i].len;
+        rc = send_script(&r->cmd, q, false);
+        goto sent;
+    }
+    case FV__KV_TAKE: {
+        char rate[32], burst[32], cost[32];
+        size_t rl, bl, cl;
+        fmt_score(rate, sizeof(rate), &rl, a->score);
+        fmt_num(burst, sizeof(burst), &bl, a->n1);
+        fmt_num(cost, sizeof(cost), &cl, a->n2);
+        fv_slice_t parts[5] = {FV_SLICE_LIT("1"), a->key, fv_slice(rate, rl),
+                               fv_slice(burst, bl), fv_slice(cost, cl)};
+        if (script_args(q, parts, 5) < 0) {
+            req_free(q);
+            return FV_ENOMEM;
         }
-        rc = send_cas(&r->cmd, q, false);
+        rc = send_script(&r->cmd, q, false);
         goto sent;
     }
     }
@@ -995,6 +1043,13 @@ static int redis_open(fv_kv_t *kv, const char *url, fv_error_t *err)
 {
     kv_redis_t *r = fv_calloc(1, sizeof(*r));
     r->kv = kv;
+    uint8_t digest[FV_SHA1_LEN];
+    fv_sha1_t h;
+    fv_sha1_init(&h);
+    fv_sha1_update(&h, TAKE_SCRIPT, sizeof(TAKE_SCRIPT) - 1);
+    fv_sha1_final(&h, digest);
+    for (int i = 0; i < FV_SHA1_LEN; i++)
+        snprintf(r->take_sha + 2 * i, 3, "%02x", digest[i]);
     r->pool = fv__kv_rpool_new();
     int rc = parse_url(r, url, err);
     if (rc < 0) {

@@ -365,6 +365,39 @@ static void cas(void **state)
     assert_int_equal(r.status, FV_EINVAL);
 }
 
+/* Token buckets: a fresh one is full, takes drain it, a refusal says how long to wait, a
+ * slow rate refills nothing in a few milliseconds; bad arguments are refused up front, and a
+ * key of another type is an error, not a bucket. */
+static void take(void **state)
+{
+    fixture_t *f = *state;
+    result_t r;
+    for (int i = 4; i >= 0; i--) {
+        DO(f, r, fv_kv_take(f->kv, key(f, "b"), 0.001, 5, 1, on_result, &r));
+        expect_int(&r, i);
+    }
+    DO(f, r, fv_kv_take(f->kv, key(f, "b"), 0.001, 5, 1, on_result, &r));
+    assert_int_equal(r.status, 0);
+    /* 1 token at 0.001 a second: about 1,000,000 ms away */
+    assert_true(r.integer < -990000 && r.integer > -1000002);
+    DO(f, r, fv_kv_ttl(f->kv, key(f, "b"), on_result, &r));
+    assert_true(r.integer > 1000000);            /* until full again, and a second more */
+    /* a cost of 0 only looks */
+    DO(f, r, fv_kv_take(f->kv, key(f, "b"), 0.001, 5, 0, on_result, &r));
+    expect_int(&r, 0);
+    /* a fast rate: refilled at once */
+    DO(f, r, fv_kv_take(f->kv, key(f, "fast"), 1e6, 3, 3, on_result, &r));
+    expect_int(&r, 0);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 0, 5, 1, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), NAN, 5, 1, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 1, 0, 0, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 1, 5, 6, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 1, 5, -1, on_result, &r), FV_EINVAL);
+    DO(f, r, fv_kv_set(f->kv, key(f, "s"), S("abc"), 0, 0, on_result, &r));
+    DO(f, r, fv_kv_take(f->kv, key(f, "s"), 1, 5, 1, on_result, &r));
+    assert_true(r.status < 0);
+}
+
 /* Elements start with their name (the s member), so strcmp orders them by it. */
 static int cmp_el(const void *a, const void *b)
 {
@@ -1089,6 +1122,7 @@ static void glob(void **state)
         cmocka_unit_test_setup_teardown(ttl_and_expiry, setup, teardown),                  \
         cmocka_unit_test_setup_teardown(incr, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(cas, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(take, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(hashes, setup, teardown),                          \
         cmocka_unit_test_setup_teardown(sorted_sets, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(pubsub, setup, teardown),                          \
