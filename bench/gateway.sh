@@ -4,8 +4,11 @@
 #   bench/gateway.sh [DURATION_SECONDS] [CONNECTIONS]     (ROUNDS=3 in the environment)
 # The upstream is `finalverse serve song-engine` in its own process; the gateway runs in
 # another (`serve service-registry api-gateway`), nginx (one worker, upstream keep-alive 128)
-# in a third. The sides alternate round by round; each keeps its best round. Prints req/s and
-# p99 for each and the ratio gateway/nginx. Loopback only.
+# in a third. The gateway checks an access token on every request (a guest's, sent by wrk) and
+# takes from the player's rate-limit bucket (a limit set high enough never to refuse), as the
+# issue's target asks: the price of the door policy is in its figure. The sides alternate round
+# by round; each keeps its best round. Prints req/s and p99 for each and the ratio
+# gateway/nginx. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +39,11 @@ SONG_PORT=$((BASE + 1))        # song-engine under --port-base
 GW_PORT=$((BASE + 12))         # api-gateway
 NGINX_PORT=$((BASE + 19))
 export FINALVERSE_GENERAL__DATA_DIR="$TMP/data" FINALVERSE_LOG_LEVEL=warn
+# the limiter on, with a limit that never refuses: its cost is measured, not its effect
+# (PLAIN=1: no token and no limiter, the forwarding alone)
+export FINALVERSE_GATEWAY__RATE_LIMIT_PER_MINUTE=${PLAIN:+0}${NOLIMIT:+0}
+: "${FINALVERSE_GATEWAY__RATE_LIMIT_PER_MINUTE:=100000000}"
+export FINALVERSE_GATEWAY__RATE_LIMIT_BURST=100000000
 
 "$BIN" serve service-registry api-gateway --port-base "$BASE" >"$TMP/gw.out" 2>"$TMP/gw.log" &
 PIDS+=($!)
@@ -80,8 +88,13 @@ nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx.err" &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$NGINX_PORT/api/song-engine/health" >/dev/null && break; sleep 0.1; done
 
+TOKEN=$(curl -sf -X POST "http://127.0.0.1:$GW_PORT/api/auth/guest" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+[ -n "$TOKEN" ] || { echo "no guest token from the gateway"; exit 1; }
+AUTH="Authorization: Bearer $TOKEN"
+[ -n "${PLAIN:-}" ] && AUTH="X-Plain: 1"
+
 run_wrk() { # URL -> "rps p99_ms"
-    wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" >"$TMP/wrk.txt" 2>&1
+    wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$AUTH" "$1" >"$TMP/wrk.txt" 2>&1
     local rps p99
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.txt")
     p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$TMP/wrk.txt")
@@ -93,7 +106,8 @@ GW_URL="http://127.0.0.1:$GW_PORT/api/song-engine/health"
 NG_URL="http://127.0.0.1:$NGINX_PORT/api/song-engine/health"
 ROUNDS=${ROUNDS:-3}
 echo "GET /api/song-engine/health via a proxy, ${DURATION}s x $ROUNDS rounds each, $CONNS connections, wrk 1 thread"
-wrk -t1 -c"$CONNS" -d2s "$GW_URL" >/dev/null 2>&1
+echo "(the gateway checks the Bearer token and the rate limit on every request; nginx passes it on)"
+wrk -t1 -c"$CONNS" -d2s -H "$AUTH" "$GW_URL" >/dev/null 2>&1
 wrk -t1 -c"$CONNS" -d2s "$NG_URL" >/dev/null 2>&1
 if [ -n "${PERF:-}" ]; then
     # PERF=1: a flat profile of the gateway during one more run (to PERF_OUT or stdout)

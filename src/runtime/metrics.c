@@ -347,8 +347,12 @@ int fv_metrics_render(const fv_metrics_t *m, double uptime_seconds, size_t open_
 
     for (size_t i = 0; i < m->gauge_count; i++) {
         const gauge_t *g = &m->gauges[i];
-        TRY(fv_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s{module=\"%s\"} %.17g\n",
-                          g->name, g->help, g->name, g->name, m->module, g->fn(g->data)));
+        /* a count that only grows is named ..._total and typed counter (Prometheus' rule) */
+        size_t nl = strlen(g->name);
+        bool counter = nl > 6 && strcmp(g->name + nl - 6, "_total") == 0;
+        TRY(fv_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{module=\"%s\"} %.17g\n",
+                          g->name, g->help, g->name, counter ? "counter" : "gauge", g->name,
+                          m->module, g->fn(g->data)));
     }
     for (size_t i = 0; i < m->writer_count; i++)
         TRY(m->writers[i].fn(m->writers[i].data, m->module, out));

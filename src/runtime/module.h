@@ -148,7 +148,8 @@ void *fv_module_data(fv_module_ctx_t *ctx);
 void fv_module_add_check(fv_module_ctx_t *ctx, const char *name, fv_check_fn fn, void *data);
 
 /* Adds a gauge to GET /metrics: fn returns its current value. name must be a valid Prometheus
- * metric name (finalverse_... ); help is one line. Both copied. */
+ * metric name (finalverse_... ); help is one line. Both copied. A name ending in _total is a
+ * count that only grows, and is typed counter. */
 typedef double (*fv_gauge_fn)(void *data);
 void fv_module_add_gauge(fv_module_ctx_t *ctx, const char *name, const char *help,
                          fv_gauge_fn fn, void *data);

@@ -1,5 +1,5 @@
-/* fuzz_gateway_path.c - the api-gateway's path normalisation and [gateway] routes parser from
- * arbitrary bytes. The first byte picks the case. A normalised path must start with '/', hold
+/* fuzz_gateway_path.c - the api-gateway's path normalisation, [gateway] routes parser and
+ * CORS list matching from arbitrary bytes. The first byte picks the case. A normalised path must start with '/', hold
  * no "." or ".." segment and no "//", and normalising it again must give it back unchanged. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +43,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
     }
     (void)gw_request_id_ok(s, size - 1);
+    /* the CORS lists, with a client's Origin or Access-Control-Request-Headers as the item and
+     * the configured list as the other half of the input */
+    const char *half = memchr(s, '\n', size - 1);
+    if (half) {
+        fv_slice_t item = fv_slice(half + 1, (size_t)(s + size - 1 - (half + 1)));
+        char *list = strndup(s, (size_t)(half - s));
+        (void)gw_cors_list_has(list, item, data[0] & 2);
+        (void)gw_cors_headers_allowed(list, item);
+        free(list);
+    }
     free(s);
     return 0;
 }

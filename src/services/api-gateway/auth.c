@@ -445,7 +445,7 @@ static void on_guest(fv_http_req_t *req, void *data)
 
 /* "Bearer <token>" (the scheme in any case, RFC 9110 sec. 11.1) as a string in the request's
  * arena, or NULL. */
-static const char *bearer_token(fv_http_req_t *req)
+const char *gw_bearer_token(fv_http_req_t *req)
 {
     fv_slice_t v = fv_http_req_header(req, "Authorization");
     if (v.len <= 7 || v.len > 7 + FV_TOKEN_MAX_BYTES || strncasecmp(v.ptr, "Bearer ", 7) != 0)
@@ -461,7 +461,7 @@ static const char *bearer_token(fv_http_req_t *req)
 static void on_me(fv_http_req_t *req, void *data)
 {
     gateway_t *gw = data;
-    const char *token = bearer_token(req);
+    const char *token = gw_bearer_token(req);
     fv_token_claims_t claims;
     if (!token || fv_token_verify(gw->cfg->auth.jwt_secret, token,
                                   (int64_t)(fv_wall_ms() / 1000), &claims) < 0) {
@@ -479,18 +479,81 @@ static void on_me(fv_http_req_t *req, void *data)
     fv_http_reply_json(req, 200, j);
 }
 
+/* ---- the gate in front of every /api/auth route: CORS, and the auth rate limit per IP ---- */
+
+/* (struct auth_gate is in gateway.h: the gateway holds one a route. Sign-ins are limited;
+ * /me is not: it costs nothing.) */
+typedef struct auth_gate auth_gate_t;
+
+typedef struct gate_wait {
+    const auth_gate_t *g;
+    fv_http_req_t *req;
+    bool gone;                    /* the client went away while the limiter answered */
+} gate_wait_t;
+
+static void gate_abort(fv_http_req_t *req, void *data)
+{
+    (void)req;
+    ((gate_wait_t *)data)->gone = true;
+}
+
+static void gate_limited(void *data, const gw_limit_result_t *res)
+{
+    gate_wait_t *w = data;
+    if (!w->gone) {
+        fv_http_req_on_abort(w->req, NULL, NULL);
+        gw_limit_headers(w->req, res);
+        if (res->allowed)
+            w->g->fn(w->req, w->g->gw);
+        else
+            gw_limit_reply(w->req);
+    }
+    fv_free(w);
+}
+
+static void gate(fv_http_req_t *req, void *data)
+{
+    const auth_gate_t *g = data;
+    if (gw_cors_preflight(g->gw, req))
+        return;
+    gw_cors_headers(g->gw, req);
+    if (g->limited) {
+        gate_wait_t *w = fv_calloc(1, sizeof(*w));
+        w->g = g;
+        w->req = req;
+        fv_http_req_on_abort(req, gate_abort, w);
+        if (gw_limit_take(g->gw, req, GW_LIMIT_AUTH, NULL, gate_limited, w))
+            return;
+        fv_http_req_on_abort(req, NULL, NULL);
+        fv_free(w);
+    }
+    g->fn(req, g->gw);
+}
+
 int gateway_auth_routes(gateway_t *gw, fv_router_t *router)
 {
-    int rc;
+    static const struct {
+        const char *method, *path;
+        fv_http_handler_cb fn;
+        size_t body_max;
+        bool limited;
+    } routes[AUTH_ROUTES] = {
+        {"POST", "/api/auth/register", on_register, AUTH_BODY_MAX, true},
+        {"POST", "/api/auth/login", on_login, AUTH_BODY_MAX, true},
+        {"POST", "/api/auth/guest", on_guest, AUTH_BODY_MAX, true},
+        {"GET", "/api/auth/me", on_me, 0, false},
+    };
     if (sodium_init() < 0)
         return FV_EINTERNAL;
-    if ((rc = fv_router_add_limited(router, "POST", "/api/auth/register", on_register, gw,
-                                    AUTH_BODY_MAX)) < 0 ||
-        (rc = fv_router_add_limited(router, "POST", "/api/auth/login", on_login, gw,
-                                    AUTH_BODY_MAX)) < 0 ||
-        (rc = fv_router_add_limited(router, "POST", "/api/auth/guest", on_guest, gw,
-                                    AUTH_BODY_MAX)) < 0 ||
-        (rc = fv_router_add_limited(router, "GET", "/api/auth/me", on_me, gw, 0)) < 0)
-        return rc;
+    for (size_t i = 0; i < AUTH_ROUTES; i++) {
+        auth_gate_t *g = &gw->auth_gates[i];
+        g->gw = gw;
+        g->fn = routes[i].fn;
+        g->limited = routes[i].limited;
+        int rc = fv_router_add_limited(router, routes[i].method, routes[i].path, gate, g,
+                                       routes[i].body_max);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/token.h"
 #include "net/http_client.h"
 #include "runtime/module.h"
 
@@ -16,6 +17,19 @@ typedef struct gateway_settings {
     const char *routes;           /* extra prefixes (routes.c) */
     bool access_log;              /* one info line per proxied request */
     uint32_t pipeline_depth;      /* requests pipelined on one upstream connection */
+    /* rate limits (ratelimit.c): requests a minute and burst, per player (per IP without a
+     * token) on forwarded routes, and per IP on /api/auth; 0 a minute: off */
+    uint32_t rate_limit_per_minute;
+    uint32_t rate_limit_burst;
+    uint32_t auth_rate_limit_per_minute;
+    uint32_t auth_rate_limit_burst;
+    /* CORS (cors.c) */
+    const char *cors_origins;     /* "" none, "*" any, or a comma-separated list */
+    const char *cors_methods;
+    const char *cors_headers;
+    const char *cors_expose_headers;
+    bool cors_credentials;
+    uint32_t cors_max_age_s;
 } gateway_settings_t;
 
 typedef struct gw_upstream gw_upstream_t;
@@ -39,6 +53,14 @@ typedef struct gw_route {
 
 typedef struct fv_sql fv_sql_t;
 
+/* The /api/auth routes (auth.c), each behind a gate (CORS, rate limit). */
+#define AUTH_ROUTES 4
+struct auth_gate {
+    gateway_t *gw;
+    void (*fn)(fv_http_req_t *req, void *data);
+    bool limited;
+};
+
 struct gateway {
     fv_module_ctx_t *ctx;
     const fv_config_t *cfg;       /* [auth] settings among others */
@@ -59,6 +81,14 @@ struct gateway {
     fv_module_closed_cb closed_cb;/* reported then */
     size_t module_route0;         /* routes[module_route0 + i]: /api/<module i> */
     fv_buf_t scratch;             /* request heads being built (proxy.c) */
+    const gateway_settings_t *set;
+    struct auth_gate auth_gates[AUTH_ROUTES];
+    struct fv_kv *kv;             /* rate-limit buckets (memory: this process; redis: shared) */
+    struct gw_tokens *tokens;     /* checked access tokens (tokens.c) */
+    uint64_t limited;             /* answers 429 (for /metrics) */
+    uint64_t limit_errors;        /* the kv store failed: let through */
+    uint64_t cors_refused;        /* preflights refused */
+    uint64_t token_refused;       /* forwarded requests with a bad token (401) */
 };
 
 /* Frees gw, and reports the module closed, once it is closing and nothing is in flight. */
@@ -128,6 +158,65 @@ FV_MUST_USE int gw_path_normalise(const char *rest, size_t len, char *out, size_
                                   size_t *out_len);
 /* X-Request-Id a client may choose: 1-128 characters of A-Z a-z 0-9 . _ - */
 bool gw_request_id_ok(const char *s, size_t len);
+
+/* ---- ratelimit.c: token buckets per client ---- */
+
+typedef enum gw_limit_class {
+    GW_LIMIT_API,                 /* forwarded routes: per player, else per IP */
+    GW_LIMIT_AUTH,                /* /api/auth: per IP */
+} gw_limit_class_t;
+
+typedef struct gw_limit_result {
+    bool allowed;
+    bool known;                   /* the store answered (headers to add) */
+    uint64_t burst;
+    uint64_t left;                /* whole tokens left */
+    uint64_t wait_ms;             /* refused: until a token is there */
+    double rate;                  /* tokens a second */
+} gw_limit_result_t;
+
+/* Takes a token for who (a player id, or NULL: the peer's IP) in cls. true: done(data, res)
+ * runs later, from the loop, whatever became of the client (the caller knows whether its
+ * request is still there). false: nothing to wait for (the limit is off, or the kv store
+ * refused at once): go on, allowed. A kv store that fails later lets the request through. */
+typedef void (*gw_limit_cb)(void *data, const gw_limit_result_t *res);
+FV_MUST_USE bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls,
+                               const char *who, gw_limit_cb done, void *data);
+/* RateLimit-Limit, -Remaining, -Reset (and Retry-After when refused) onto req's answer. */
+void gw_limit_headers(fv_http_req_t *req, const gw_limit_result_t *res);
+/* The 429 answer, with the JSON error body. */
+void gw_limit_reply(fv_http_req_t *req);
+
+/* ---- cors.c: the CORS policy of [gateway] cors_* (Fetch standard) ---- */
+
+/* Adds the CORS headers an actual request's answer carries (none without Origin, or for an
+ * origin not allowed; Vary: Origin whenever a policy is set). */
+void gw_cors_headers(gateway_t *gw, fv_http_req_t *req);
+/* A preflight (OPTIONS with Origin and Access-Control-Request-Method) is answered here: 204
+ * when origin, method and headers are allowed, else 403. Returns whether req was one. */
+bool gw_cors_preflight(gateway_t *gw, fv_http_req_t *req);
+
+/* Whether the comma-separated list holds item ("*" in it holds any, when !nocase): origins
+ * compare exactly (browsers serialize them in lower case), methods and header names without
+ * case. Pure. */
+bool gw_cors_list_has(const char *list, fv_slice_t item, bool nocase);
+/* Whether every name of a comma-separated Access-Control-Request-Headers value is in the
+ * allowed list. Pure. */
+bool gw_cors_headers_allowed(const char *allowed, fv_slice_t asked);
+
+/* ---- tokens.c: access tokens checked once, then remembered until they expire ---- */
+
+#define GW_TOKEN_CACHE 4096
+typedef struct gw_tokens gw_tokens_t;
+gw_tokens_t *gw_tokens_new(void);
+void gw_tokens_free(gw_tokens_t *t);
+/* fv_token_verify(secret, token, now_s, out), answered from the table for a token that
+ * checked out before and has not expired. */
+FV_MUST_USE int gw_token_check(gw_tokens_t *t, const char *secret, const char *token,
+                               int64_t now_s, fv_token_claims_t *out);
+
+/* The Bearer token of the Authorization header, in the request's arena, or NULL. */
+const char *gw_bearer_token(fv_http_req_t *req);
 
 /* Adds the /api/auth/... routes (auth.c): register, login, guest and me. Literal, so they win
  * over /api/:service/... . 0 or a negative code. */

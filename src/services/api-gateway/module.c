@@ -2,7 +2,7 @@
  * /api/<module>/... to the module through the registry (proxy.c). At shutdown it keeps
  * forwarding what it holds through the drain, so a request in flight at SIGTERM gets its whole
  * answer; only close() lets go of the upstream client. Accounts and access tokens are its own
- * /api/auth routes (auth.c); CORS policy and rate limiting arrive with the gateway's issue. */
+ * /api/auth routes (auth.c); the CORS policy is cors.c, rate limits ratelimit.c. */
 #include "services/api-gateway/gateway.h"
 
 #include <stdio.h>
@@ -22,6 +22,11 @@ static double in_flight_gauge(void *data)
     return (double)((gateway_t *)data)->in_flight;
 }
 
+static double gauge_u64(void *field)
+{
+    return (double)*(const uint64_t *)field;
+}
+
 static const fv_cfg_field_t gateway_settings[] = {
     FV_CFG_MS("upstream_timeout_ms", gateway_settings_t, upstream_timeout_ms, 1, 86400000, 10000,
               "deadline for a proxied request to a module"),
@@ -33,6 +38,30 @@ static const fv_cfg_field_t gateway_settings[] = {
     FV_CFG_U32("pipeline_depth", gateway_settings_t, pipeline_depth, 1, 128, 32,
                "bodyless GETs to one instance in the same loop turn share a connection, up to "
                "this many, in one write; 1 = one request per connection at a time"),
+    FV_CFG_U32("rate_limit_per_minute", gateway_settings_t, rate_limit_per_minute, 0, 100000000,
+               6000, "forwarded requests a minute per player (per IP without a token); 0: no "
+               "limit"),
+    FV_CFG_U32("rate_limit_burst", gateway_settings_t, rate_limit_burst, 1, 100000000, 600,
+               "forwarded requests a client may make at once before the rate applies"),
+    FV_CFG_U32("auth_rate_limit_per_minute", gateway_settings_t, auth_rate_limit_per_minute, 0,
+               100000000, 60, "register, login and guest requests a minute per IP; 0: no limit"),
+    FV_CFG_U32("auth_rate_limit_burst", gateway_settings_t, auth_rate_limit_burst, 1, 100000000,
+               20, "sign-in requests an IP may make at once before the rate applies"),
+    FV_CFG_STR("cors_origins", gateway_settings_t, cors_origins, "",
+               "origins allowed to call the gateway from a browser: \"\" none, \"*\" any, or "
+               "\"https://a.example, https://b.example\""),
+    FV_CFG_STR("cors_methods", gateway_settings_t, cors_methods,
+               "GET, POST, PUT, PATCH, DELETE, OPTIONS", "methods allowed across origins"),
+    FV_CFG_STR("cors_headers", gateway_settings_t, cors_headers,
+               "Authorization, Content-Type, X-Request-Id",
+               "request headers allowed across origins"),
+    FV_CFG_STR("cors_expose_headers", gateway_settings_t, cors_expose_headers,
+               "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After",
+               "answer headers a page on another origin may read"),
+    FV_CFG_BOOL("cors_credentials", gateway_settings_t, cors_credentials, 0,
+                "allow credentials (cookies, HTTP auth) across origins"),
+    FV_CFG_U32("cors_max_age_s", gateway_settings_t, cors_max_age_s, 0, 86400, 600,
+               "how long a browser may keep a preflight's answer"),
 };
 
 #define MAX_CONFIGURED_ROUTES 64
@@ -106,6 +135,9 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     gw->ctx = ctx;
     gw->cfg = cfg;
     gw->sql = fv_stores_sql(fv_module_stores(ctx));
+    gw->kv = fv_stores_kv(fv_module_stores(ctx));
+    gw->tokens = gw_tokens_new();
+    gw->set = set;
     gw->upstream_timeout_ms = set->upstream_timeout_ms;
     gw->access_log = set->access_log;
     fv_id_random_hex(gw->id_prefix, 8);
@@ -118,6 +150,7 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     opts.max_idle_per_host = 256;
     opts.max_pipeline = set->pipeline_depth;
     if ((rc = fv_http_client_new(fv_module_loop(ctx), &opts, &gw->upstream)) < 0) {
+        gw_tokens_free(gw->tokens);
         fv_free(gw);
         return fv_error_set(err, rc, "api-gateway: cannot create the upstream client: %s",
                             fv_strerror(rc));
@@ -137,6 +170,20 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
     fv_module_add_gauge(ctx, "finalverse_gateway_upstream_in_flight",
                         "Requests the gateway is forwarding right now.", in_flight_gauge, gw);
     fv_module_add_metrics(ctx, gw_metrics, gw);
+    const struct {
+        const char *name, *help;
+        uint64_t *field;
+    } counters[] = {
+        {"finalverse_gateway_rate_limited_total", "Requests answered 429.", &gw->limited},
+        {"finalverse_gateway_rate_limit_errors_total",
+         "Requests let through because the rate limiter's store failed.", &gw->limit_errors},
+        {"finalverse_gateway_cors_refused_total", "CORS preflights refused.", &gw->cors_refused},
+        {"finalverse_gateway_token_refused_total",
+         "Forwarded requests refused for a missing or bad access token.", &gw->token_refused},
+    };
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+        fv_module_add_gauge(ctx, counters[i].name, counters[i].help, gauge_u64,
+                            counters[i].field);
     return 0;
 }
 
@@ -167,6 +214,7 @@ void gateway_release(gateway_t *gw)
     fv_module_ctx_t *ctx = gw->ctx;
     gw_upstreams_free(gw);
     fv_free(gw->routes);
+    gw_tokens_free(gw->tokens);
     fv_buf_dispose(&gw->scratch);
     fv_free(gw);
     if (done)

@@ -24,6 +24,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "core/token.h"
 #include "runtime/module_list.h"
 
 #define MAX_CONNECTION_TOKENS 16
@@ -44,11 +45,13 @@ typedef struct proxy_call {
     bool has_body;               /* the client's body streams through */
     bool reading_body;
     bool streaming_out;          /* the answer streams to the client (reply_start sent) */
+    bool limiting;               /* waiting for the rate limiter's answer */
     fv_http_call_t *up_call;     /* the upstream request, until on_upstream */
     uint64_t started_ns;
     int status;                  /* what the client got, for the access log */
     char *target;                /* in the request arena */
     char request_id[130];
+    char player[FV_TOKEN_ID_MAX];    /* from a valid access token: X-Finalverse-Player */
 } proxy_call_t;
 
 /* Names dropped on the way in whatever Connection says; some of them the gateway replaces. */
@@ -67,7 +70,8 @@ static bool dropped_request_header(const char *n, size_t len)
     case 17: return strncasecmp(n, "transfer-encoding", 17) == 0 ||
                     strncasecmp(n, "x-forwarded-proto", 17) == 0;
     case 18: return strncasecmp(n, "proxy-authenticate", 18) == 0;
-    case 19: return strncasecmp(n, "proxy-authorization", 19) == 0;
+    case 19: return strncasecmp(n, "proxy-authorization", 19) == 0 ||
+                    strncasecmp(n, "x-finalverse-player", 19) == 0;
     default: return false;
     }
 }
@@ -392,6 +396,15 @@ static int build_headers(proxy_call_t *call, fv_buf_t *b)
         if (rc == 0)
             rc = put(b, "\r\n", 2);
     }
+    /* who the services see: only ever from a token the gateway checked (a client's own
+     * X-Finalverse-Player was dropped above) */
+    if (rc == 0 && call->player[0]) {
+        rc = put(b, "X-Finalverse-Player: ", 21);
+        if (rc == 0)
+            rc = put(b, call->player, strlen(call->player));
+        if (rc == 0)
+            rc = put(b, "\r\n", 2);
+    }
     if (rc == 0)
         rc = put(b, "X-Request-Id: ", 14);
     if (rc == 0)
@@ -532,6 +545,50 @@ static void on_list_ready(gw_wait_t *w, int rc)
     dispatch(call);
 }
 
+static void on_limited(void *data, const gw_limit_result_t *res)
+{
+    proxy_call_t *call = data;
+    call->limiting = false;
+    if (!call->req) {
+        call_finish(call);
+        return;
+    }
+    gw_limit_headers(call->req, res);
+    if (!res->allowed) {
+        reply_fail(call, FV_ERATELIMIT, "too many requests: wait for Retry-After seconds");
+        call_finish(call);
+        return;
+    }
+    dispatch(call);
+}
+
+/* The caller's identity: a valid access token names the player the service sees; a token
+ * that does not verify is refused here rather than passed on as if absent. false: answered. */
+static bool check_token(proxy_call_t *call)
+{
+    gateway_t *gw = call->gw;
+    fv_http_req_t *req = call->req;
+    const char *token = gw_bearer_token(req);
+    if (!token) {
+        if (!call->route->authenticated)
+            return true;
+        gw->token_refused++;
+        fv_http_resp_header(req, "WWW-Authenticate", "Bearer");
+        reply_fail(call, FV_EUNAUTH, "%s needs an access token", call->route->prefix);
+        return false;
+    }
+    fv_token_claims_t claims;
+    if (gw_token_check(gw->tokens, gw->cfg->auth.jwt_secret, token,
+                       (int64_t)(fv_wall_ms() / 1000), &claims) < 0) {
+        gw->token_refused++;
+        fv_http_resp_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        reply_fail(call, FV_EUNAUTH, "the access token is invalid or expired");
+        return false;
+    }
+    snprintf(call->player, sizeof(call->player), "%s", claims.sub);
+    return true;
+}
+
 static bool idempotent(fv_slice_t m)
 {
     return fv_slice_eq_cstr(m, "GET") || fv_slice_eq_cstr(m, "HEAD") ||
@@ -593,13 +650,25 @@ static void proxy(gateway_t *gw, gw_route_t *r, fv_http_req_t *req, const char *
     call->target[plen] = '\0';
     call->has_body = fv_http_req_body_streaming(req);
     call->retryable = idempotent(fv_http_req_method(req)) && !call->has_body;
+    if (!check_token(call)) {
+        call_finish(call);
+        return;
+    }
     fv_http_req_on_abort(req, on_client_abort, call);
+    if (gw_limit_take(gw, req, GW_LIMIT_API, call->player[0] ? call->player : NULL, on_limited,
+                      call)) {
+        call->limiting = true;
+        return;
+    }
     dispatch(call);
 }
 
 void gateway_proxy(fv_http_req_t *req, void *data)
 {
     gateway_t *gw = data;
+    if (gw_cors_preflight(gw, req))
+        return;
+    gw_cors_headers(gw, req);
     const char *service = fv_http_req_param(req, "service");
     int idx = service ? fv_component_index(service) : -1;
     if (idx < 0 || !gw->routes) {
@@ -612,5 +681,8 @@ void gateway_proxy(fv_http_req_t *req, void *data)
 void gateway_route_proxy(fv_http_req_t *req, void *data)
 {
     gw_route_t *r = data;
+    if (gw_cors_preflight(r->gw, req))
+        return;
+    gw_cors_headers(r->gw, req);
     proxy(r->gw, r, req, fv_http_req_param(req, "rest"));
 }

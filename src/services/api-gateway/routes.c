@@ -61,6 +61,11 @@ int gw_path_normalise(const char *rest, size_t len, char *out, size_t cap, size_
         trailing = !last || seg == 0;
         if (seg == 0)
             continue;                               /* "//" */
+        /* a control byte (NUL above all) has no place in a path an upstream should read the
+         * way we did; the HTTP parser refuses them, this refuses them for every other caller */
+        for (size_t k = start; k < start + seg; k++)
+            if ((unsigned char)rest[k] < 0x20 || rest[k] == 0x7f)
+                return FV_EINVAL;
         /* an encoded '/' or '\\' would make segments the upstream sees and we did not */
         for (size_t k = start; k + 2 < start + seg; k++)
             if (rest[k] == '%' && ((rest[k + 1] == '2' && (rest[k + 2] | 0x20) == 'f') ||

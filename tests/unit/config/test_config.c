@@ -180,8 +180,8 @@ static void type_errors_name_file_line_and_key(void **state)
                "- _ . ~ + /");
     load_fails("[gateway]\nupstream_timeout_ms = 0\n", no_env, NULL,
                "t.toml:2: gateway.upstream_timeout_ms: 0 is not in 1..86400000");
-    load_fails("[gateway]\ncors_origins = \"*\"\n", no_env, NULL,
-               "t.toml:2: unknown key 'cors_origins' in [gateway]");
+    load_fails("[gateway]\ncors_allow = \"*\"\n", no_env, NULL,
+               "t.toml:2: unknown key 'cors_allow' in [gateway]");
     load_fails("[websocket]\nmax_message_bytes = 1\n", no_env, NULL,
                "t.toml:2: websocket.max_message_bytes: 1 is not in 125..16777216");
     load_fails("[ai]\nprovider = \"x\"\n", no_env, NULL, "t.toml:1: unknown section [ai]");

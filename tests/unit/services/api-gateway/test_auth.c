@@ -35,14 +35,14 @@ static int port;
 static int group_setup(void **state)
 {
     (void)state;
-    int base = 23000 + (int)(((unsigned)getpid() * 7919u) % 300u) * 20;
+    int base = fv_test_port_base(23000, 300);
     char text[1024];
     snprintf(text, sizeof(text),
              "[general]\nport_base = %d\ndata_dir = \"/tmp\"\ndrain_timeout_ms = 2000\n"
              "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
              "[database]\nurl = \"sqlite::memory:\"\n[redis]\nurl = \"memory:\"\n"
              "[auth]\npassword_opslimit = 1\npassword_memlimit_bytes = 65536\n"
-             "access_ttl_ms = 60000\n",
+             "access_ttl_ms = 60000\n[gateway]\nauth_rate_limit_burst = 100000\n",
              base);
     static char *const env[] = {NULL};
     fv_error_t err;

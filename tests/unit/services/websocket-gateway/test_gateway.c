@@ -73,7 +73,7 @@ static void publish_song(const char *ch, double power, const char *key)
 static int group_setup(void **state)
 {
     (void)state;
-    int base = 21000 + (int)(((unsigned)getpid() * 7919u) % 300u) * 20;
+    int base = fv_test_port_base(21000, 300);
     char text[1024];
     snprintf(text, sizeof(text),
              "[general]\nport_base = %d\ndata_dir = \"/tmp\"\ndrain_timeout_ms = 2000\n"

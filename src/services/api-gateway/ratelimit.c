@@ -1,0 +1,106 @@
+/* ratelimit.c - token buckets per client in the kv store (fv_kv_take): with the embedded kv
+ * the limit holds in this process, with Redis across every gateway that shares it (one script
+ * call a request, on the server's clock). Forwarded routes are limited per player when the
+ * request carries a valid token, else per IP; /api/auth per IP (sign-ins are what an attacker
+ * repeats). Answers carry RateLimit-Limit, -Remaining and -Reset (seconds until the bucket is
+ * full), and a 429 Retry-After.
+ *
+ * A kv store that fails lets requests through (counted): the gateway must not stop serving
+ * because the limiter's store is down. */
+#include "services/api-gateway/gateway.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "store/kv.h"
+
+typedef struct limit_call {
+    gateway_t *gw;
+    gw_limit_cb done;
+    void *data;
+    gw_limit_result_t res;
+} limit_call_t;
+
+static void on_taken(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *data)
+{
+    (void)kv;
+    limit_call_t *c = data;
+    gw_limit_result_t *res = &c->res;
+    if (status < 0 || !reply || reply->type != FV_KV_INT) {
+        c->gw->limit_errors++;
+        if (status != FV_ECANCELED)
+            fv_log_debug("gateway", "rate limit: kv store: %s", fv_strerror(status));
+        res->allowed = true;
+    } else {
+        int64_t v = reply->integer;
+        res->known = true;
+        res->allowed = v >= 0;
+        res->left = res->allowed ? (uint64_t)v : 0;
+        res->wait_ms = res->allowed ? 0 : (uint64_t)(-1 - v);
+        if (!res->allowed)
+            c->gw->limited++;
+    }
+    c->done(c->data, res);
+    fv_free(c);
+}
+
+bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls, const char *who,
+                   gw_limit_cb done, void *data)
+{
+    const gateway_settings_t *set = gw->set;
+    uint32_t per_min = cls == GW_LIMIT_AUTH ? set->auth_rate_limit_per_minute
+                                            : set->rate_limit_per_minute;
+    uint32_t burst = cls == GW_LIMIT_AUTH ? set->auth_rate_limit_burst : set->rate_limit_burst;
+    if (!per_min || !gw->kv)
+        return false;
+    char key[160];
+    if (who && cls == GW_LIMIT_API) {
+        snprintf(key, sizeof(key), "fv:rl:api:p:%.64s", who);
+    } else {
+        const char *peer = fv_http_req_peer(req);
+        const char *colon = strrchr(peer, ':');
+        int plen = colon ? (int)(colon - peer) : (int)strlen(peer);
+        snprintf(key, sizeof(key), "fv:rl:%s:ip:%.*s", cls == GW_LIMIT_AUTH ? "auth" : "api",
+                 plen > 100 ? 100 : plen, peer);
+    }
+    limit_call_t *c = fv_calloc(1, sizeof(*c));
+    c->gw = gw;
+    c->done = done;
+    c->data = data;
+    c->res.rate = per_min / 60.0;
+    c->res.burst = burst ? burst : 1;
+    if (fv_kv_take(gw->kv, fv_slice_cstr(key), c->res.rate, (int64_t)c->res.burst, 1, on_taken,
+                   c) < 0) {
+        gw->limit_errors++;
+        fv_free(c);
+        return false;
+    }
+    return true;
+}
+
+static void put_u64(fv_http_req_t *req, const char *name, uint64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+    fv_http_resp_header(req, name, num);
+}
+
+void gw_limit_headers(fv_http_req_t *req, const gw_limit_result_t *res)
+{
+    if (!res->known)
+        return;
+    put_u64(req, "RateLimit-Limit", res->burst);
+    put_u64(req, "RateLimit-Remaining", res->left);
+    put_u64(req, "RateLimit-Reset",
+            (uint64_t)ceil(((double)res->burst - (double)res->left) / res->rate));
+    if (!res->allowed)
+        put_u64(req, "Retry-After", (uint64_t)ceil((double)res->wait_ms / 1000.0));
+}
+
+void gw_limit_reply(fv_http_req_t *req)
+{
+    fv_http_reply_errorf(req, FV_ERATELIMIT, "too many requests: wait for Retry-After seconds");
+}
