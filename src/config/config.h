@@ -79,6 +79,7 @@ typedef struct fv_config {
     struct {
         char *jwt_secret;                 /* HS256 key of access tokens; secret */
         uint32_t access_ttl_ms;           /* lifetime of an access token */
+        uint32_t refresh_ttl_ms;          /* lifetime of a refresh token */
         uint32_t password_opslimit;       /* argon2id passes */
         size_t password_memlimit_bytes;   /* argon2id memory per hash */
         uint32_t max_hashing;             /* password hashes queued or running at once */

@@ -117,6 +117,8 @@ static const fv_cfg_field_t global_fields[] = {
             "general.bind is beyond loopback"},
     MS("auth", "access_ttl_ms", auth.access_ttl_ms, 1000, DAY_MS, 900000,
        "lifetime of an access token"),
+    MS("auth", "refresh_ttl_ms", auth.refresh_ttl_ms, 60000, 45 * DAY_MS, 30 * DAY_MS,
+       "lifetime of a refresh token (each refresh gives a new one for as long again)"),
     U32("auth", "password_opslimit", auth.password_opslimit, 1, 10, 3,
         "argon2id passes over memory per password hash"),
     SIZE("auth", "password_memlimit_bytes", auth.password_memlimit_bytes, 8 * KIB, 1 * GIB,

@@ -228,13 +228,14 @@ int fv_kv_cas(fv_kv_t *kv, fv_slice_t key, fv_slice_t expected, fv_slice_t val,
     return submit(kv, &a, cb, data);
 }
 
-int fv_kv_take(fv_kv_t *kv, fv_slice_t key, double rate, int64_t burst, int64_t cost,
-               fv_kv_cb cb, void *data)
+int fv_kv_take(fv_kv_t *kv, fv_slice_t key, fv_slice_t unless, double rate, int64_t burst,
+               int64_t cost, fv_kv_cb cb, void *data)
 {
     if (!(rate > 0 && rate <= 1e9) || burst < 1 || burst > 1000000000 || cost < 0 ||
-        cost > burst)
+        cost > burst || (!unless.ptr && unless.len))
         return FV_EINVAL;
-    fv__kv_args_t a = {.op = FV__KV_TAKE, .key = key, .score = rate, .n1 = burst, .n2 = cost};
+    fv__kv_args_t a = {.op = FV__KV_TAKE, .key = key, .a = nonnull(unless), .score = rate,
+                       .n1 = burst, .n2 = cost};
     return submit(kv, &a, cb, data);
 }
 

@@ -117,11 +117,13 @@ FV_MUST_USE int fv_kv_cas(fv_kv_t *kv, fv_slice_t key, fv_slice_t expected, fv_s
  * at most `burst` tokens and refills at `rate` tokens a second; a missing one is full. One
  * atomic step for every client of the store: on Redis a Lua script (EVALSHA, EVAL when the
  * script cache is empty) on the server's clock, so gateways on several machines share one
- * limit in one round trip. The key expires once the bucket would be full again. Reply: INT
- * >= 0: taken, the whole tokens left; < 0: refused, -(1 + milliseconds until `cost` tokens are
- * there). FV_EINVAL: rate not in (0, 1e9], burst not in 1..1e9, cost not in 0..burst. */
-FV_MUST_USE int fv_kv_take(fv_kv_t *kv, fv_slice_t key, double rate, int64_t burst,
-                           int64_t cost, fv_kv_cb cb, void *data);
+ * limit in one round trip. The key expires once the bucket would be full again. `unless`
+ * (empty: none) names a key whose existence refuses the request outright (a revoked token),
+ * checked in the same step. Reply: NIL: `unless` exists, nothing taken; INT >= 0: taken, the
+ * whole tokens left; < 0: refused, -(1 + milliseconds until `cost` tokens are there).
+ * FV_EINVAL: rate not in (0, 1e9], burst not in 1..1e9, cost not in 0..burst. */
+FV_MUST_USE int fv_kv_take(fv_kv_t *kv, fv_slice_t key, fv_slice_t unless, double rate,
+                           int64_t burst, int64_t cost, fv_kv_cb cb, void *data);
 /* ttl_ms > 0. Reply: INT 1 set, 0 no such key. */
 FV_MUST_USE int fv_kv_expire(fv_kv_t *kv, fv_slice_t key, uint64_t ttl_ms, fv_kv_cb cb,
                              void *data);

@@ -35,7 +35,8 @@ typedef enum fv__kv_op {
 typedef struct fv__kv_args {
     fv__kv_op_t op;
     fv_slice_t key;      /* key, or channel for publish */
-    fv_slice_t a;        /* field, member, expected (cas; ptr NULL = must not exist), message */
+    fv_slice_t a;        /* field, member, expected (cas; ptr NULL = must not exist), message,
+                            take's `unless` key */
     fv_slice_t b;        /* value */
     int64_t n1;          /* ttl_ms, delta, start, burst */
     int64_t n2;          /* stop, cost */

@@ -278,6 +278,10 @@ static int op_cas(kv_mem_t *m, const mjob_t *j, fv_kv_reply_t *r)
 /* A bucket is a string "<tokens> <ms>" (tokens as %.17g), so that a snapshot keeps it. */
 static int op_take(kv_mem_t *m, const fv__kv_args_t *a, fv_kv_reply_t *r)
 {
+    if (a->a.len && lookup(m, a->a)) {
+        r->type = FV_KV_NIL;            /* `unless` exists: refused, nothing taken */
+        return 0;
+    }
     mobj_t *o;
     int rc = typed(m, a->key, OBJ_STR, NULL, &o);
     if (rc < 0)

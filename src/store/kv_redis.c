@@ -46,9 +46,11 @@ static const char CAS_SCRIPT[] =
     "return 1\n";
 
 /* fv_kv_take()'s token bucket, as fv__kv_bucket_take() computes it, on the server's clock (so
- * gateways on machines whose clocks differ share one bucket). ARGV: rate a second, burst,
+ * gateways on machines whose clocks differ share one bucket). KEYS: the bucket, and the
+ * `unless` key when there is one (its existence answers nil). ARGV: rate a second, burst,
  * cost. The bucket is a hash {t: tokens, ts: ms}. */
 static const char TAKE_SCRIPT[] =
+    "if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return false end\n"
     "local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local tm = redis.call('TIME')\n"
     "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
@@ -274,6 +276,14 @@ static void deliver(kv_redis_t *r, rreq_t *q, const redisReply *rep)
         out.integer = rep->type == REDIS_REPLY_STATUS;
         if (rep->type != REDIS_REPLY_STATUS && rep->type != REDIS_REPLY_NIL)
             rc = FV_EPROTO;
+        break;
+    case FV__KV_TAKE:
+        if (rep->type == REDIS_REPLY_INTEGER) {
+            out.type = FV_KV_INT;
+            out.integer = rep->integer;
+        } else if (rep->type != REDIS_REPLY_NIL) {
+            rc = FV_EPROTO;
+        }
         break;
     case FV__KV_CAS:
         if (rep->type != REDIS_REPLY_INTEGER)
@@ -638,9 +648,16 @@ static int redis_submit(fv_kv_t *kv, const fv__kv_args_t *a, fv_kv_cb cb, void *
         fmt_score(rate, sizeof(rate), &rl, a->score);
         fmt_num(burst, sizeof(burst), &bl, a->n1);
         fmt_num(cost, sizeof(cost), &cl, a->n2);
-        fv_slice_t parts[5] = {FV_SLICE_LIT("1"), a->key, fv_slice(rate, rl),
+        fv_slice_t parts[6] = {FV_SLICE_LIT("1"), a->key, a->a, fv_slice(rate, rl),
                                fv_slice(burst, bl), fv_slice(cost, cl)};
-        if (script_args(q, parts, 5) < 0) {
+        int n = 6;
+        if (a->a.len) {
+            parts[0] = FV_SLICE_LIT("2");
+        } else {
+            memmove(&parts[2], &parts[3], 3 * sizeof(parts[0]));
+            n = 5;
+        }
+        if (script_args(q, parts, n) < 0) {
             req_free(q);
             return FV_ENOMEM;
         }

@@ -56,6 +56,9 @@ typedef struct auth_call {
     char id[FV_TOKEN_ID_MAX];
     char name[AUTH_NAME_MAX + 1];
     char name_key[AUTH_NAME_MAX + 1];
+    char *access;                        /* issued, waiting for its refresh token */
+    uint32_t access_ttl_s;
+    bool guest;
 } auth_call_t;
 
 static void call_finish(auth_call_t *call)
@@ -68,6 +71,10 @@ static void call_finish(auth_call_t *call)
         fv_free(call->password);
     }
     sodium_memzero(call->hash, sizeof(call->hash));
+    if (call->access) {
+        sodium_memzero(call->access, strlen(call->access));
+        fv_free(call->access);
+    }
     if (call->req)
         fv_http_req_on_abort(call->req, NULL, NULL);
     fv_free(call);
@@ -147,7 +154,26 @@ static json_t *player_json(const char *id, const char *name, bool guest)
     return json_pack("{s:s,s:s,s:b}", "id", id, "name", name, "guest", guest);
 }
 
-/* The answer of login and guest: a fresh access token for the call's player. */
+/* The answer of login and guest, once the refresh token is stored: both tokens. A session
+ * store that cannot take the refresh token costs the client only that (it signs in again when
+ * the access token expires), not the sign-in. */
+static void on_refresh_issued(void *data, int rc, const char *refresh)
+{
+    auth_call_t *call = data;
+    if (rc < 0)
+        fv_log_warn("gateway", "no refresh token for a sign-in: %s", fv_strerror(rc));
+    json_t *j = json_pack("{s:s,s:s,s:I,s:o}", "access_token", call->access, "token_type",
+                          "Bearer", "expires_in", (json_int_t)call->access_ttl_s, "player",
+                          player_json(call->id, call->name, call->guest));
+    if (j && refresh) {
+        json_object_set_new(j, "refresh_token", json_string(refresh));
+        json_object_set_new(j, "refresh_expires_in",
+                            json_integer((json_int_t)(call->gw->cfg->auth.refresh_ttl_ms / 1000)));
+    }
+    call_reply_json(call, 200, j);
+}
+
+/* Issues a fresh access token for the call's player, then its refresh token. */
 static void reply_token(auth_call_t *call, bool guest)
 {
     const fv_config_t *cfg = call->gw->cfg;
@@ -157,19 +183,15 @@ static void reply_token(auth_call_t *call, bool guest)
     uint32_t ttl_s = cfg->auth.access_ttl_ms / 1000;
     claims.iat = (int64_t)(fv_wall_ms() / 1000);
     claims.exp = claims.iat + ttl_s;
-    char *token = NULL;
-    int rc = fv_token_issue(cfg->auth.jwt_secret, &claims, &token);
+    int rc = fv_token_issue(cfg->auth.jwt_secret, &claims, &call->access);
     if (rc < 0) {
         fv_log_error("gateway", "cannot issue an access token: %s", fv_strerror(rc));
         call_reply_error(call, FV_EINTERNAL, "cannot issue a token");
         return;
     }
-    json_t *j = json_pack("{s:s,s:s,s:I,s:o}", "access_token", token, "token_type", "Bearer",
-                          "expires_in", (json_int_t)ttl_s, "player",
-                          player_json(call->id, call->name, guest));
-    sodium_memzero(token, strlen(token));
-    fv_free(token);
-    call_reply_json(call, 200, j);
+    call->access_ttl_s = ttl_s;
+    call->guest = guest;
+    gw_session_issue(call->gw, call->id, call->name, guest, on_refresh_issued, call);
 }
 
 /* ---- the thread pool: argon2id ---- */
@@ -522,7 +544,7 @@ static void gate(fv_http_req_t *req, void *data)
         w->g = g;
         w->req = req;
         fv_http_req_on_abort(req, gate_abort, w);
-        if (gw_limit_take(g->gw, req, GW_LIMIT_AUTH, NULL, gate_limited, w))
+        if (gw_limit_take(g->gw, req, GW_LIMIT_AUTH, NULL, NULL, gate_limited, w))
             return;
         fv_http_req_on_abort(req, NULL, NULL);
         fv_free(w);
@@ -542,6 +564,8 @@ int gateway_auth_routes(gateway_t *gw, fv_router_t *router)
         {"POST", "/api/auth/login", on_login, AUTH_BODY_MAX, true},
         {"POST", "/api/auth/guest", on_guest, AUTH_BODY_MAX, true},
         {"GET", "/api/auth/me", on_me, 0, false},
+        {"POST", "/api/auth/refresh", gw_auth_refresh, AUTH_BODY_MAX, true},
+        {"POST", "/api/auth/logout", gw_auth_logout, AUTH_BODY_MAX, false},
     };
     if (sodium_init() < 0)
         return FV_EINTERNAL;

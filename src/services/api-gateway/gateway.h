@@ -54,7 +54,7 @@ typedef struct gw_route {
 typedef struct fv_sql fv_sql_t;
 
 /* The /api/auth routes (auth.c), each behind a gate (CORS, rate limit). */
-#define AUTH_ROUTES 4
+#define AUTH_ROUTES 6
 struct auth_gate {
     gateway_t *gw;
     void (*fn)(fv_http_req_t *req, void *data);
@@ -168,6 +168,8 @@ typedef enum gw_limit_class {
 
 typedef struct gw_limit_result {
     bool allowed;
+    bool revoked;                 /* refused: the request's access token is revoked */
+    bool unlimited;               /* no limit applies (only the revocation was checked) */
     bool known;                   /* the store answered (headers to add) */
     uint64_t burst;
     uint64_t left;                /* whole tokens left */
@@ -175,13 +177,17 @@ typedef struct gw_limit_result {
     double rate;                  /* tokens a second */
 } gw_limit_result_t;
 
-/* Takes a token for who (a player id, or NULL: the peer's IP) in cls. true: done(data, res)
- * runs later, from the loop, whatever became of the client (the caller knows whether its
- * request is still there). false: nothing to wait for (the limit is off, or the kv store
- * refused at once): go on, allowed. A kv store that fails later lets the request through. */
+/* Takes a token for who (a player id, or NULL: the peer's IP) in cls, and in the same step
+ * (one round trip) refuses the request when jti (NULL: none) names a revoked access token.
+ * true: done(data, res) runs later, from the loop, whatever became of the client (the caller
+ * knows whether its request is still there). false: nothing to wait for (no limit and no
+ * token, or the kv store refused at once): go on, allowed. A kv store that fails later lets
+ * the request through. */
 typedef void (*gw_limit_cb)(void *data, const gw_limit_result_t *res);
 FV_MUST_USE bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls,
-                               const char *who, gw_limit_cb done, void *data);
+                               const char *who, const char *jti, gw_limit_cb done, void *data);
+/* The kv key that marks access token jti revoked. */
+#define GW_REVOKED_KEY_FMT "fv:revoked:%.40s"
 /* RateLimit-Limit, -Remaining, -Reset (and Retry-After when refused) onto req's answer. */
 void gw_limit_headers(fv_http_req_t *req, const gw_limit_result_t *res);
 /* The 429 answer, with the JSON error body. */
@@ -217,6 +223,19 @@ FV_MUST_USE int gw_token_check(gw_tokens_t *t, const char *secret, const char *t
 
 /* The Bearer token of the Authorization header, in the request's arena, or NULL. */
 const char *gw_bearer_token(fv_http_req_t *req);
+
+/* ---- sessions.c: refresh tokens and logout ---- */
+
+/* Stores a new refresh token (a new family) for the player; done(data, 0, token) once stored
+ * (token valid during the call), or done(data, rc, NULL) - inside this call when the store
+ * refuses at once. */
+typedef void (*gw_session_cb)(void *data, int rc, const char *refresh_token);
+void gw_session_issue(gateway_t *gw, const char *player, const char *name, bool guest,
+                      gw_session_cb done, void *data);
+/* POST /api/auth/refresh {refresh_token} and POST /api/auth/logout (Bearer access token,
+ * optional {refresh_token}). */
+void gw_auth_refresh(fv_http_req_t *req, void *data);
+void gw_auth_logout(fv_http_req_t *req, void *data);
 
 /* Adds the /api/auth/... routes (auth.c): register, login, guest and me. Literal, so they win
  * over /api/:service/... . 0 or a negative code. */

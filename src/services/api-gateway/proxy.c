@@ -52,6 +52,7 @@ typedef struct proxy_call {
     char *target;                /* in the request arena */
     char request_id[130];
     char player[FV_TOKEN_ID_MAX];    /* from a valid access token: X-Finalverse-Player */
+    char jti[33];                    /* that token's id, checked against revocations */
 } proxy_call_t;
 
 /* Names dropped on the way in whatever Connection says; some of them the gateway replaces. */
@@ -554,6 +555,13 @@ static void on_limited(void *data, const gw_limit_result_t *res)
         return;
     }
     gw_limit_headers(call->req, res);
+    if (res->revoked) {
+        call->gw->token_refused++;
+        fv_http_resp_header(call->req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        reply_fail(call, FV_EUNAUTH, "the access token was revoked (logged out)");
+        call_finish(call);
+        return;
+    }
     if (!res->allowed) {
         reply_fail(call, FV_ERATELIMIT, "too many requests: wait for Retry-After seconds");
         call_finish(call);
@@ -586,6 +594,7 @@ static bool check_token(proxy_call_t *call)
         return false;
     }
     snprintf(call->player, sizeof(call->player), "%s", claims.sub);
+    snprintf(call->jti, sizeof(call->jti), "%s", claims.jti);
     return true;
 }
 
@@ -655,8 +664,8 @@ static void proxy(gateway_t *gw, gw_route_t *r, fv_http_req_t *req, const char *
         return;
     }
     fv_http_req_on_abort(req, on_client_abort, call);
-    if (gw_limit_take(gw, req, GW_LIMIT_API, call->player[0] ? call->player : NULL, on_limited,
-                      call)) {
+    if (gw_limit_take(gw, req, GW_LIMIT_API, call->player[0] ? call->player : NULL,
+                      call->jti[0] ? call->jti : NULL, on_limited, call)) {
         call->limiting = true;
         return;
     }

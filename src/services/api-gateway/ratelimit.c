@@ -29,7 +29,10 @@ static void on_taken(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *
     (void)kv;
     limit_call_t *c = data;
     gw_limit_result_t *res = &c->res;
-    if (status < 0 || !reply || reply->type != FV_KV_INT) {
+    if (status == 0 && reply && reply->type == FV_KV_NIL) {
+        res->revoked = true;            /* the request's token is revoked */
+        res->allowed = false;
+    } else if (status < 0 || !reply || reply->type != FV_KV_INT) {
         c->gw->limit_errors++;
         if (status != FV_ECANCELED)
             fv_log_debug("gateway", "rate limit: kv store: %s", fv_strerror(status));
@@ -48,15 +51,18 @@ static void on_taken(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *
 }
 
 bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls, const char *who,
-                   gw_limit_cb done, void *data)
+                   const char *jti, gw_limit_cb done, void *data)
 {
     const gateway_settings_t *set = gw->set;
     uint32_t per_min = cls == GW_LIMIT_AUTH ? set->auth_rate_limit_per_minute
                                             : set->rate_limit_per_minute;
     uint32_t burst = cls == GW_LIMIT_AUTH ? set->auth_rate_limit_burst : set->rate_limit_burst;
-    if (!per_min || !gw->kv)
+    if (!gw->kv || (!per_min && !jti))
         return false;
-    char key[160];
+    char key[160], unless[64] = "";
+    if (jti)
+        snprintf(unless, sizeof(unless), GW_REVOKED_KEY_FMT, jti);
+
     if (who && cls == GW_LIMIT_API) {
         snprintf(key, sizeof(key), "fv:rl:api:p:%.64s", who);
     } else {
@@ -70,10 +76,17 @@ bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls, cons
     c->gw = gw;
     c->done = done;
     c->data = data;
-    c->res.rate = per_min / 60.0;
-    c->res.burst = burst ? burst : 1;
-    if (fv_kv_take(gw->kv, fv_slice_cstr(key), c->res.rate, (int64_t)c->res.burst, 1, on_taken,
-                   c) < 0) {
+    if (per_min) {
+        c->res.rate = per_min / 60.0;
+        c->res.burst = burst ? burst : 1;
+    } else {
+        /* no limit, only a token to check for revocation: a bucket that never runs dry */
+        c->res.rate = 1e9;
+        c->res.burst = 1000000000;
+        c->res.unlimited = true;
+    }
+    if (fv_kv_take(gw->kv, fv_slice_cstr(key), fv_slice_cstr(unless), c->res.rate,
+                   (int64_t)c->res.burst, 1, on_taken, c) < 0) {
         gw->limit_errors++;
         fv_free(c);
         return false;
@@ -90,7 +103,7 @@ static void put_u64(fv_http_req_t *req, const char *name, uint64_t v)
 
 void gw_limit_headers(fv_http_req_t *req, const gw_limit_result_t *res)
 {
-    if (!res->known)
+    if (!res->known || res->unlimited)
         return;
     put_u64(req, "RateLimit-Limit", res->burst);
     put_u64(req, "RateLimit-Remaining", res->left);

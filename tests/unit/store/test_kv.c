@@ -373,29 +373,41 @@ static void take(void **state)
     fixture_t *f = *state;
     result_t r;
     for (int i = 4; i >= 0; i--) {
-        DO(f, r, fv_kv_take(f->kv, key(f, "b"), 0.001, 5, 1, on_result, &r));
+        DO(f, r, fv_kv_take(f->kv, key(f, "b"), FV_SLICE_NULL, 0.001, 5, 1, on_result, &r));
         expect_int(&r, i);
     }
-    DO(f, r, fv_kv_take(f->kv, key(f, "b"), 0.001, 5, 1, on_result, &r));
+    DO(f, r, fv_kv_take(f->kv, key(f, "b"), FV_SLICE_NULL, 0.001, 5, 1, on_result, &r));
     assert_int_equal(r.status, 0);
     /* 1 token at 0.001 a second: about 1,000,000 ms away */
     assert_true(r.integer < -990000 && r.integer > -1000002);
     DO(f, r, fv_kv_ttl(f->kv, key(f, "b"), on_result, &r));
     assert_true(r.integer > 1000000);            /* until full again, and a second more */
     /* a cost of 0 only looks */
-    DO(f, r, fv_kv_take(f->kv, key(f, "b"), 0.001, 5, 0, on_result, &r));
+    DO(f, r, fv_kv_take(f->kv, key(f, "b"), FV_SLICE_NULL, 0.001, 5, 0, on_result, &r));
     expect_int(&r, 0);
     /* a fast rate: refilled at once */
-    DO(f, r, fv_kv_take(f->kv, key(f, "fast"), 1e6, 3, 3, on_result, &r));
+    DO(f, r, fv_kv_take(f->kv, key(f, "fast"), FV_SLICE_NULL, 1e6, 3, 3, on_result, &r));
     expect_int(&r, 0);
-    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 0, 5, 1, on_result, &r), FV_EINVAL);
-    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), NAN, 5, 1, on_result, &r), FV_EINVAL);
-    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 1, 0, 0, on_result, &r), FV_EINVAL);
-    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 1, 5, 6, on_result, &r), FV_EINVAL);
-    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), 1, 5, -1, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), FV_SLICE_NULL, 0, 5, 1, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), FV_SLICE_NULL, NAN, 5, 1, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), FV_SLICE_NULL, 1, 0, 0, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), FV_SLICE_NULL, 1, 5, 6, on_result, &r), FV_EINVAL);
+    assert_int_equal(fv_kv_take(f->kv, key(f, "x"), FV_SLICE_NULL, 1, 5, -1, on_result, &r), FV_EINVAL);
     DO(f, r, fv_kv_set(f->kv, key(f, "s"), S("abc"), 0, 0, on_result, &r));
-    DO(f, r, fv_kv_take(f->kv, key(f, "s"), 1, 5, 1, on_result, &r));
+    DO(f, r, fv_kv_take(f->kv, key(f, "s"), FV_SLICE_NULL, 1, 5, 1, on_result, &r));
     assert_true(r.status < 0);
+    /* `unless`: while that key exists nothing is taken and the answer is NIL */
+    fv_slice_t deny = key(f, "revoked");
+    char dk[128];
+    memcpy(dk, deny.ptr, deny.len);
+    deny.ptr = dk;
+    DO(f, r, fv_kv_take(f->kv, key(f, "u"), deny, 1, 5, 1, on_result, &r));
+    expect_int(&r, 4);
+    DO(f, r, fv_kv_set(f->kv, deny, S("1"), 0, 0, on_result, &r));
+    DO(f, r, fv_kv_take(f->kv, key(f, "u"), deny, 1, 5, 1, on_result, &r));
+    expect_nil(&r);
+    DO(f, r, fv_kv_take(f->kv, key(f, "u"), FV_SLICE_NULL, 1, 5, 1, on_result, &r));
+    expect_int(&r, 3);                           /* the refused one took nothing */
 }
 
 /* Elements start with their name (the s member), so strcmp orders them by it. */
