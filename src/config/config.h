@@ -80,6 +80,9 @@ typedef struct fv_config {
         char *jwt_secret;                 /* HS256 key of access tokens; secret */
         uint32_t access_ttl_ms;           /* lifetime of an access token */
         uint32_t refresh_ttl_ms;          /* lifetime of a refresh token */
+        uint32_t lockout_failures;        /* failed logins that lock an account; 0: off */
+        uint32_t lockout_ip_failures;     /* ... and an IP */
+        uint32_t lockout_window_ms;       /* how long failures count */
         uint32_t password_opslimit;       /* argon2id passes */
         size_t password_memlimit_bytes;   /* argon2id memory per hash */
         uint32_t max_hashing;             /* password hashes queued or running at once */

@@ -75,6 +75,18 @@ check "the logged-out access token is refused on forwarded requests" test "$(ech
 check "... and the session's refresh token" test "$(code "$(post /api/auth/refresh "{\"refresh_token\":\"$GR2\"}")")" = 401
 check "another session's token still works" test "$(echo_as "$A2")" = 200
 
+# lockout: 5 failures lock an account, 10 an IP
+check "register two more" bash -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -X POST '$GW/api/auth/register' -d '{\"name\":\"Locky\",\"password\":\"right password\"}')\" = 201 && test \"\$(curl -s -o /dev/null -w '%{http_code}' -X POST '$GW/api/auth/register' -d '{\"name\":\"Other\",\"password\":\"right password\"}')\" = 201"
+codes=""
+for i in 1 2 3 4 5; do codes+="$(code "$(post /api/auth/login '{"name":"locky","password":"wrong password"}')") "; done
+check "five wrong passwords are five 401s ($codes)" test "$codes" = "401 401 401 401 401 "
+r=$(curl -s -D "$FV_TMP/lock.h" -w ' %{http_code}' -X POST "$GW/api/auth/login" -d '{"name":"locky","password":"right password"}')
+check "then even the right password is 429 for a while" test "$(code "$r")" = 429
+check "... with Retry-After (the window, 900 s)" grep -qi '^Retry-After: 900' "$FV_TMP/lock.h"
+check "another account from the same address still logs in" test "$(code "$(post /api/auth/login '{"name":"other","password":"right password"}')")" = 200
+for i in 1 2 3 4 5; do post /api/auth/login "{\"name\":\"nobody$i\",\"password\":\"wrong password\"}" >/dev/null; done
+check "ten failures from one address (unknown names count alike) lock the address" test "$(code "$(post /api/auth/login '{"name":"other","password":"right password"}')")" = 429
+
 # bad input
 for b in '' '{' '{"refresh_token":5}' '{"refresh_token":"nope"}' "{\"refresh_token\":\"$(printf 'z%.0s' $(seq 49))\"}"; do
     check "refresh with body '${b:0:24}' is 400" test "$(code "$(post /api/auth/refresh "$b")")" = 400

@@ -57,6 +57,7 @@ typedef struct auth_call {
     char name[AUTH_NAME_MAX + 1];
     char name_key[AUTH_NAME_MAX + 1];
     char *access;                        /* issued, waiting for its refresh token */
+    char ip[64];                         /* login: the peer, for the lockout */
     uint32_t access_ttl_s;
     bool guest;
 } auth_call_t;
@@ -245,9 +246,11 @@ static void after_hash(uv_work_t *w, int status)
     }
     if (call->kind == AUTH_LOGIN) {
         if (call->work_rc < 0) {
+            gw_lockout_failed(call->gw, call->name_key, call->ip);
             call_reply_error(call, FV_EUNAUTH, "wrong name or password");
             return;
         }
+        gw_lockout_cleared(call->gw, call->name_key);
         reply_token(call, false);
         return;
     }
@@ -428,11 +431,37 @@ static void on_register(fv_http_req_t *req, void *data)
     start_hash(call);
 }
 
+static void login_lookup(auth_call_t *call);
+
+static void on_lock_checked(void *data, bool locked, uint64_t retry_after_s)
+{
+    auth_call_t *call = data;
+    if (!call->req) {
+        call_finish(call);
+        return;
+    }
+    if (locked) {
+        char s[24];
+        snprintf(s, sizeof(s), "%llu", (unsigned long long)retry_after_s);
+        fv_http_resp_header(call->req, "Retry-After", s);
+        call_reply_error(call, FV_ERATELIMIT, "too many failed logins: try again later");
+        return;
+    }
+    login_lookup(call);
+}
+
 static void on_login(fv_http_req_t *req, void *data)
 {
     auth_call_t *call = call_new(data, req, AUTH_LOGIN);
     if (!read_credentials(call))
         return;
+    gw_peer_ip(req, call->ip, sizeof(call->ip));
+    if (!gw_lockout_check(call->gw, call->name_key, call->ip, on_lock_checked, call))
+        login_lookup(call);
+}
+
+static void login_lookup(auth_call_t *call)
+{
     if (!call->name_key[0]) {
         start_hash(call);   /* no such name can exist: unknown, at the same cost */
         return;

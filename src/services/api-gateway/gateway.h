@@ -224,6 +224,19 @@ FV_MUST_USE int gw_token_check(gw_tokens_t *t, const char *secret, const char *t
 /* The Bearer token of the Authorization header, in the request's arena, or NULL. */
 const char *gw_bearer_token(fv_http_req_t *req);
 
+/* ---- lockout.c: failed logins per account and per IP ---- */
+
+/* Reads the counters: true and done(data, locked, retry_after_s) later, or false when there
+ * is nothing to check (lockout off, no store, or the store refused at once: not locked). */
+typedef void (*gw_lockout_cb)(void *data, bool locked, uint64_t retry_after_s);
+FV_MUST_USE bool gw_lockout_check(gateway_t *gw, const char *name_key, const char *ip,
+                                  gw_lockout_cb done, void *data);
+/* A wrong name or password (counted for both); a success (clears the account's count). */
+void gw_lockout_failed(gateway_t *gw, const char *name_key, const char *ip);
+void gw_lockout_cleared(gateway_t *gw, const char *name_key);
+/* The peer's address without its port, into out. */
+void gw_peer_ip(fv_http_req_t *req, char *out, size_t cap);
+
 /* ---- sessions.c: refresh tokens and logout ---- */
 
 /* Stores a new refresh token (a new family) for the player; done(data, 0, token) once stored

@@ -66,11 +66,9 @@ bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls, cons
     if (who && cls == GW_LIMIT_API) {
         snprintf(key, sizeof(key), "fv:rl:api:p:%.64s", who);
     } else {
-        const char *peer = fv_http_req_peer(req);
-        const char *colon = strrchr(peer, ':');
-        int plen = colon ? (int)(colon - peer) : (int)strlen(peer);
-        snprintf(key, sizeof(key), "fv:rl:%s:ip:%.*s", cls == GW_LIMIT_AUTH ? "auth" : "api",
-                 plen > 100 ? 100 : plen, peer);
+        char ip[96];
+        gw_peer_ip(req, ip, sizeof(ip));
+        snprintf(key, sizeof(key), "fv:rl:%s:ip:%s", cls == GW_LIMIT_AUTH ? "auth" : "api", ip);
     }
     limit_call_t *c = fv_calloc(1, sizeof(*c));
     c->gw = gw;
@@ -92,6 +90,18 @@ bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls, cons
         return false;
     }
     return true;
+}
+
+void gw_peer_ip(fv_http_req_t *req, char *out, size_t cap)
+{
+    const char *peer = fv_http_req_peer(req);
+    const char *colon = strrchr(peer, ':');
+    size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (len >= 2 && peer[0] == '[' && peer[len - 1] == ']') {
+        peer++;
+        len -= 2;
+    }
+    snprintf(out, cap, "%.*s", (int)(len < cap ? len : cap - 1), peer);
 }
 
 static void put_u64(fv_http_req_t *req, const char *name, uint64_t v)

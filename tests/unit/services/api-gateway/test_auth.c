@@ -42,7 +42,7 @@ static int group_setup(void **state)
              "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
              "[database]\nurl = \"sqlite::memory:\"\n[redis]\nurl = \"memory:\"\n"
              "[auth]\npassword_opslimit = 1\npassword_memlimit_bytes = 65536\n"
-             "access_ttl_ms = 60000\n[gateway]\nauth_rate_limit_burst = 100000\n",
+             "access_ttl_ms = 60000\nlockout_failures = 0\n[gateway]\nauth_rate_limit_burst = 100000\n",
              base);
     static char *const env[] = {NULL};
     fv_error_t err;
