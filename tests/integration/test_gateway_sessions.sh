@@ -72,6 +72,8 @@ GR2=$(body "$r" | jq -r .refresh_token)
 check "logout without a token is 401" test "$(code "$(post /api/auth/logout)")" = 401
 check "logout with the access token and the refresh token" test "$(code "$(post /api/auth/logout "{\"refresh_token\":\"$GR2\"}" "$GA2")")" = 200
 check "the logged-out access token is refused on forwarded requests" test "$(echo_as "$GA2")" = 401
+check "... and by /api/auth/me" test "$(curl -s -o /dev/null -w '%{http_code}' "$GW/api/auth/me" -H "Authorization: Bearer $GA2")" = 401
+check "a live token still reads /api/auth/me" test "$(curl -s -o /dev/null -w '%{http_code}' "$GW/api/auth/me" -H "Authorization: Bearer $A2")" = 200
 check "... and the session's refresh token" test "$(code "$(post /api/auth/refresh "{\"refresh_token\":\"$GR2\"}")")" = 401
 check "another session's token still works" test "$(echo_as "$A2")" = 200
 

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/token.h"
+#include "store/kv.h"
 #include "store/sql.h"
 
 #define AUTH_NAME_MIN 3
@@ -509,6 +510,50 @@ const char *gw_bearer_token(fv_http_req_t *req)
     return t.len ? fv_arena_slice_dup(fv_http_req_arena(req), t) : NULL;
 }
 
+static void reply_me(fv_http_req_t *req, const fv_token_claims_t *claims)
+{
+    json_t *j = json_pack("{s:o,s:I}", "player", player_json(claims->sub, claims->name,
+                                                              claims->guest),
+                          "expires_at", (json_int_t)claims->exp);
+    if (!j) {
+        fv_http_reply_errorf(req, FV_ENOMEM, "out of memory");
+        return;
+    }
+    fv_http_reply_json(req, 200, j);
+}
+
+/* /me waits for the kv store's word on whether the token was logged out. */
+typedef struct me_call {
+    gateway_t *gw;
+    fv_http_req_t *req;           /* NULL once the client went away */
+    fv_token_claims_t claims;
+} me_call_t;
+
+static void me_abort(fv_http_req_t *req, void *data)
+{
+    (void)req;
+    ((me_call_t *)data)->req = NULL;
+}
+
+static void on_me_revoked(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *data)
+{
+    (void)kv;
+    me_call_t *c = data;
+    gateway_t *gw = c->gw;
+    if (c->req) {
+        fv_http_req_on_abort(c->req, NULL, NULL);
+        if (status == 0 && reply && reply->type == FV_KV_STR) {
+            fv_http_resp_header(c->req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            fv_http_reply_errorf(c->req, FV_EUNAUTH, "the access token was revoked (logged out)");
+        } else {
+            reply_me(c->req, &c->claims);   /* a store that fails: the signature decides */
+        }
+    }
+    fv_free(c);
+    gw->in_flight--;
+    gateway_release(gw);
+}
+
 static void on_me(fv_http_req_t *req, void *data)
 {
     gateway_t *gw = data;
@@ -520,14 +565,24 @@ static void on_me(fv_http_req_t *req, void *data)
         fv_http_reply_errorf(req, FV_EUNAUTH, "a valid access token is required");
         return;
     }
-    json_t *j = json_pack("{s:o,s:I}", "player", player_json(claims.sub, claims.name,
-                                                              claims.guest),
-                          "expires_at", (json_int_t)claims.exp);
-    if (!j) {
-        fv_http_reply_errorf(req, FV_ENOMEM, "out of memory");
+    if (!gw->kv) {
+        reply_me(req, &claims);
         return;
     }
-    fv_http_reply_json(req, 200, j);
+    me_call_t *c = fv_calloc(1, sizeof(*c));
+    c->gw = gw;
+    c->req = req;
+    c->claims = claims;
+    char key[64];
+    snprintf(key, sizeof(key), GW_REVOKED_KEY_FMT, claims.jti);
+    gw->in_flight++;
+    fv_http_req_on_abort(req, me_abort, c);
+    if (fv_kv_get(gw->kv, fv_slice_cstr(key), on_me_revoked, c) < 0) {
+        fv_http_req_on_abort(req, NULL, NULL);
+        fv_free(c);
+        gw->in_flight--;
+        reply_me(req, &claims);
+    }
 }
 
 /* ---- the gate in front of every /api/auth route: CORS, and the auth rate limit per IP ---- */
