@@ -2,7 +2,7 @@
 # deps.sh - install the Debian packages Finalverse needs, only those that are missing.
 #   scripts/deps.sh build   what the build needs (the default)
 #   scripts/deps.sh test    build + what the test suite and benchmarks run against, and the npm
-#                           packages of tests/support (s3rver, ws, playwright-core) whenever
+#                           packages of tests/support (s3rver, ws, playwright-core, grpc-js) whenever
 #                           its package-lock.json differs from what was installed
 # Idempotent: a second run installs nothing and asks no mirror.
 set -euo pipefail
