@@ -11,7 +11,7 @@ want=${1:-build}
 
 build_pkgs=(
     build-essential cmake pkg-config clang-14 lld-14 libclang-rt-14-dev
-    libuv1-dev node-llhttp libwslay-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
+    libuv1-dev node-llhttp libwslay-dev libnghttp2-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
     grpc-proto
     libjansson-dev libtomlplusplus-dev libsqlite3-dev libpq-dev libhiredis-dev
     libcurl4-openssl-dev libsodium-dev libjwt-dev libedit-dev libncurses-dev wabt
