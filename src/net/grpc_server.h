@@ -78,9 +78,9 @@ FV_MUST_USE int fv_grpc_server_route(fv_grpc_server_t *g, const char *service,
  * window is not reopened); the request bytes a stream buffers are at most one message plus
  * that window, and count against the server's max_buffered_bytes. A request message over
  * max_message_bytes (inflated or not), a compressed one without gzip, a truncated one ends
- * the call (RESOURCE_EXHAUSTED / INTERNAL) and the handler hears on_cancel, as when the request's grpc-timeout passes
- * (DEADLINE_EXCEEDED). When the client cancels, resets or goes away,
- * on_cancel runs and the stream is gone after it returns; after finish it is gone at once.
+ * the call (RESOURCE_EXHAUSTED / INTERNAL) and the handler hears on_cancel, as when the
+ * request's grpc-timeout passes (DEADLINE_EXCEEDED). When the client cancels, resets or goes
+ * away, on_cancel runs and the stream is gone after it returns; after finish it is gone at once.
  * Callbacks may run from inside fv_grpc_stream_pause(s, false) and _send (the stream may be
  * gone when they return, after on_cancel). */
 typedef struct fv_grpc_stream fv_grpc_stream_t;

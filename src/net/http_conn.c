@@ -1,8 +1,9 @@
 /* http_conn.c - the HTTP/1 driver on a socket (sock.c): llhttp parsing with the size and time
  * limits, the request object, responses, keep-alive and pipelining (one request in the
  * handler at a time, answers in order), drain, upgrades to another driver, the HTTP/2
- * preface sniff and the HTTP/1.1 Upgrade: h2c path. The socket itself (reading, the write queue, linger) is sock.c; listening and
- * the connection set are http_server.c; response bytes are formatted in http_reply.c. */
+ * preface sniff and the HTTP/1.1 Upgrade: h2c path. The socket itself (reading, the write
+ * queue, linger) is sock.c; listening and the connection set are http_server.c; response
+ * bytes are formatted in http_reply.c. */
 #include "net/http_internal.h"
 
 #include <assert.h>

@@ -36,7 +36,8 @@ check "nghttp -u: the answer says SERVING" bash -c \
 curl -s -v --http2 -X POST -H 'content-type: application/grpc' -H 'te: trailers' "$URL" \
     -o /dev/null >"$FV_TMP/curl.log" 2>&1 || true
 check "curl --http2: 101, then the request itself answered over HTTP/2" \
-    bash -c "grep -q '^< HTTP/1.1 101' '$FV_TMP/curl.log' && grep -q '^< HTTP/2 200' '$FV_TMP/curl.log'"
+    bash -c "grep -q '^< HTTP/1.1 101' '$FV_TMP/curl.log' &&
+             grep -q '^< HTTP/2 200' '$FV_TMP/curl.log'"
 check "curl --http2: stream 1 reached the gRPC server (no message: INTERNAL)" \
     grep -q '^< grpc-status: 13' "$FV_TMP/curl.log"
 

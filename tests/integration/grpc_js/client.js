@@ -40,7 +40,8 @@ const cases = {
     async near_size_limit() {
         // 4 MiB is grpc.max_message_bytes by default; the prefix and fields take a few bytes
         const n = 4 * 1024 * 1024 - 64;
-        const { err, resp } = await unary(svc, 'UnaryCall', { response_size: n, payload: zeros(n) });
+        const { err, resp } = await unary(svc, 'UnaryCall',
+            { response_size: n, payload: zeros(n) });
         expect(!err, 'error ' + (err && err.message));
         expect(resp.payload.body.length === n, 'payload of ' + resp.payload.body.length);
     },
@@ -84,7 +85,8 @@ const cases = {
         const md = new grpc.Metadata();
         md.set('x-grpc-test-echo-initial', 'test_initial_metadata_value');
         md.set('x-grpc-test-echo-trailing-bin', Buffer.from([0xab, 0xab, 0xab, 0x00, 0xff]));
-        const { err, call } = await unary(svc, 'UnaryCall', { response_size: 1, payload: zeros(1) }, md);
+        const { err, call } = await unary(svc, 'UnaryCall',
+            { response_size: 1, payload: zeros(1) }, md);
         expect(!err, 'error ' + (err && err.message));
         const ini = call.headers && call.headers.get('x-grpc-test-echo-initial');
         expect(ini && ini[0] === 'test_initial_metadata_value', 'initial ' + JSON.stringify(ini));
@@ -96,7 +98,8 @@ const cases = {
         const { err } = await unary(svc, 'UnaryCall',
             { response_status: { code: 2, message: 'test status message \t\n\u00e9 done' } });
         expect(err && err.code === 2, 'status ' + (err ? err.code : 'OK'));
-        expect(err.details === 'test status message \t\n\u00e9 done', 'message ' + JSON.stringify(err.details));
+        expect(err.details === 'test status message \t\n\u00e9 done',
+            'message ' + JSON.stringify(err.details));
     },
     async unknown_method() {
         const { err } = await unary(unimpl, 'UnimplementedCall', {});

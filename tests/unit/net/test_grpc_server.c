@@ -5,8 +5,8 @@
  * prefix (RESOURCE_EXHAUSTED), a compressed flag without grpc-encoding, a prefix longer than
  * the body, a protobuf that does not decode, gzip requests (inflated, unary and streaming;
  * a bomb RESOURCE_EXHAUSTED; not gzip INTERNAL), an unknown grpc-encoding (UNIMPLEMENTED), a
- * client reset reaching the handler, a request that is not gRPC, and custom metadata both ways (-bin values padded,
- * unpadded and not base64; names a handler may not set). Also the grpc-timeout, grpc-message
+ * client reset reaching the handler, a request that is not gRPC, and custom metadata both
+ * ways (-bin values padded, unpadded and not base64; names a handler may not set). Also the grpc-timeout, grpc-message
  * and path helpers, and a server-streaming method (three messages then OK; a held stream
  * whose client resets it hears on_cancel). Bidirectional and client-streaming methods: echoes
  * as the messages come (the request side still open), metadata both ways, one answer at the
