@@ -2,8 +2,8 @@
 # deps.sh - install the Debian packages Finalverse needs, only those that are missing.
 #   scripts/deps.sh build   what the build needs (the default)
 #   scripts/deps.sh test    build + what the test suite and benchmarks run against, and the npm
-#                           packages of tests/support (s3rver, ws, playwright-core) whenever
-#                           its package-lock.json differs from what was installed
+#                           packages of tests/support (s3rver, ws, playwright-core, grpc-js)
+#                           whenever its package-lock.json differs from what was installed
 # Idempotent: a second run installs nothing and asks no mirror.
 set -euo pipefail
 
@@ -12,7 +12,7 @@ want=${1:-build}
 build_pkgs=(
     build-essential cmake pkg-config clang-14 lld-14 libclang-rt-14-dev
     libuv1-dev node-llhttp libwslay-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
-    grpc-proto
+    grpc-proto zlib1g-dev
     libjansson-dev libtomlplusplus-dev libsqlite3-dev libpq-dev libhiredis-dev
     libcurl4-openssl-dev libsodium-dev libjwt-dev libedit-dev libncurses-dev wabt
 )

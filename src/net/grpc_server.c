@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "net/grpc_gzip.h"
 #include "net/grpc_wire.h"
 #include "rpc/frame.h"
 
@@ -81,6 +82,8 @@ struct fv_grpc_stream {
     size_t counted;                 /* of it, counted in buffered_total */
     bool dispatched;                /* the rpc's done callback is owed */
     bool answered;
+    bool gzip;                      /* grpc-encoding: gzip, so messages may come compressed */
+    fv_buf_t unz;                   /* one inflated message with its prefix, while handed on */
     bool busy;                      /* inside our own code that may lose the stream */
     /* server-streaming */
     const grpc_smethod_t *sm;
@@ -153,6 +156,8 @@ static void body_release(grpc_call_t *c)
     c->in_off = 0;
     fv_buf_dispose(&c->in);
     fv_buf_init(&c->in, 0);
+    fv_buf_dispose(&c->unz);
+    fv_buf_init(&c->unz, 0);
 }
 
 /* ... and the request metadata too (the call ends, or the rpc took its own copy). */
@@ -181,7 +186,7 @@ static void call_maybe_free(grpc_call_t *c)
 static const fv_h2_header_t ok_head[] = {
     {FV_SLICE_LIT(":status"), FV_SLICE_LIT("200")},
     {FV_SLICE_LIT("content-type"), FV_SLICE_LIT("application/grpc")},
-    {FV_SLICE_LIT("grpc-accept-encoding"), FV_SLICE_LIT("identity")},
+    {FV_SLICE_LIT("grpc-accept-encoding"), FV_SLICE_LIT("identity,gzip")},
 };
 
 /* The answer's metadata (the handler's headers and trailers; none before a handler ran). */
@@ -329,13 +334,43 @@ static void on_done(int status, const uint8_t *frame, size_t len, const char *me
     call_maybe_free(c);
 }
 
+/* Inflates the compressed message z into c->unz as an uncompressed frame (the prefix, then the
+ * message, at most max_msg bytes): 0 with *frame, or < 0 with the gRPC status and message to
+ * end the call with in *status and m[0..msize). */
+static int inflate_message(grpc_call_t *c, fv_slice_t z, fv_slice_t *frame, int *status, char *m,
+                           size_t msize)
+{
+    fv_buf_dispose(&c->unz);
+    fv_buf_init(&c->unz, FV_RPC_FRAME_HEADER + c->g->max_msg);
+    uint8_t prefix[FV_RPC_FRAME_HEADER] = {0};
+    int rc = fv_buf_append(&c->unz, prefix, sizeof(prefix));
+    if (rc == 0)
+        rc = fv_grpc_gunzip((const uint8_t *)z.ptr, z.len, &c->unz);
+    if (rc < 0) {
+        *status = rc == FV_EPROTO ? FV_GRPC_INTERNAL : FV_GRPC_RESOURCE_EXHAUSTED;
+        if (rc == FV_ETOOBIG)
+            snprintf(m, msize, "the request message is over %zu bytes once inflated",
+                     c->g->max_msg);
+        else
+            snprintf(m, msize, "%s", rc == FV_EPROTO ? "the request message is not valid gzip"
+                                                     : "no memory to inflate the request message");
+        fv_buf_dispose(&c->unz);
+        fv_buf_init(&c->unz, 0);
+        return rc;
+    }
+    fv_rpc_frame_header((uint8_t *)c->unz.ptr, (uint32_t)(c->unz.len - FV_RPC_FRAME_HEADER));
+    *frame = fv_buf_slice(&c->unz);
+    return 0;
+}
+
 /* The whole body is here: exactly one message, then the call goes to the module. */
 static void dispatch(grpc_call_t *c)
 {
     fv_slice_t msg;
     size_t used = 0;
-    int rc = fv_rpc_frame_parse((const uint8_t *)c->in.ptr, c->in.len, c->g->max_msg, &msg,
-                                &used);
+    bool compressed = false;
+    int rc = fv_rpc_frame_parse_any((const uint8_t *)c->in.ptr, c->in.len, c->g->max_msg, &msg,
+                                    &used, &compressed);
     if (rc == FV_EAGAIN) {
         answer_error(c, FV_GRPC_INTERNAL, c->in.len ? "the request message is truncated"
                                                     : "a unary call needs one request message");
@@ -347,6 +382,16 @@ static void dispatch(grpc_call_t *c)
     }
     if (rc < 0)
         return;                          /* told already when its prefix arrived */
+    fv_slice_t frame = fv_buf_slice(&c->in);
+    if (compressed) {
+        int status;
+        char m[96];
+        if (inflate_message(c, msg, &frame, &status, m, sizeof(m)) < 0) {
+            answer_error(c, status, m);
+            return;
+        }
+        msg = fv_slice(frame.ptr + FV_RPC_FRAME_HEADER, frame.len - FV_RPC_FRAME_HEADER);
+    }
     if (c->sm) {
         c->held = true;
         c->g->stats.in_flight++;
@@ -358,7 +403,7 @@ static void dispatch(grpc_call_t *c)
         call_maybe_free(c);              /* finished and gone inside fn */
         return;
     }
-    rc = fv_rpc_dispatch(c->g->rpc, c->module, c->method, (const uint8_t *)c->in.ptr, c->in.len,
+    rc = fv_rpc_dispatch(c->g->rpc, c->module, c->method, (const uint8_t *)frame.ptr, frame.len,
                          &c->md, c->deadline_ms, on_done, c, &c->req);
     if (rc < 0) {
         answer_fv(c, rc, NULL, no_md);
@@ -452,7 +497,11 @@ static void deliver_messages(grpc_call_t *c)
         size_t used = 0;
         static const uint8_t none[1];    /* an empty buffer may have no memory yet */
         const uint8_t *at = c->in.ptr ? (const uint8_t *)c->in.ptr + c->in_off : none;
-        int rc = fv_rpc_frame_parse(at, c->in.len - c->in_off, c->g->max_msg, &msg, &used);
+        bool compressed = false;
+        int rc = fv_rpc_frame_parse_any(at, c->in.len - c->in_off, c->g->max_msg, &msg, &used,
+                                        &compressed);
+        if (rc == 0 && compressed && !c->gzip)
+            rc = FV_EINVAL;
         if (rc == FV_EAGAIN) {
             if (!c->half_closed || c->told_half)
                 break;
@@ -476,9 +525,21 @@ static void deliver_messages(grpc_call_t *c)
             break;
         }
         c->in_off += used;
+        if (compressed) {
+            fv_slice_t frame;
+            int status;
+            char m[96];
+            if (inflate_message(c, msg, &frame, &status, m, sizeof(m)) < 0) {
+                stream_fail(c, status, m);
+                break;
+            }
+            msg = fv_slice(frame.ptr + FV_RPC_FRAME_HEADER, frame.len - FV_RPC_FRAME_HEADER);
+        }
         if (c->cbs && c->cbs->on_message)
             c->cbs->on_message(c, (const uint8_t *)msg.ptr, msg.len, c->cbs_data);
     }
+    fv_buf_dispose(&c->unz);             /* an inflated message lives only while handed on */
+    fv_buf_init(&c->unz, 0);
     /* what was read leaves the buffer (and the budget); the rest is under one message */
     if (c->in_off >= c->in.len) {
         fv_buf_reset(&c->in);
@@ -667,8 +728,10 @@ static void h2_on_request(fv_h2_stream_t *st, void *data)
         fv_buf_init(&c->in, g->max_msg + FV_RPC_FRAME_HEADER + window);
     }
     fv_slice_t enc = fv_h2_stream_header(st, "grpc-encoding");
-    if (enc.ptr && !fv_slice_eq_cstr(enc, "identity")) {
-        answer_error(c, FV_GRPC_UNIMPLEMENTED, "only the identity grpc-encoding is supported");
+    c->gzip = enc.ptr && fv_slice_eq_cstr(enc, "gzip");
+    if (enc.ptr && !c->gzip && !fv_slice_eq_cstr(enc, "identity")) {
+        answer_error(c, FV_GRPC_UNIMPLEMENTED,
+                     "grpc-encoding is not supported (identity and gzip are)");
         return;
     }
     fv_slice_t timeout = fv_h2_stream_header(st, "grpc-timeout");
@@ -717,8 +780,11 @@ static void h2_on_body(fv_h2_stream_t *st, const uint8_t *p, size_t len, bool en
         /* the prefix just arrived: refuse what it announces before the body comes */
         fv_slice_t msg;
         size_t used;
-        int rc = fv_rpc_frame_parse((const uint8_t *)c->in.ptr, c->in.len, c->g->max_msg, &msg,
-                                    &used);
+        bool compressed = false;
+        int rc = fv_rpc_frame_parse_any((const uint8_t *)c->in.ptr, c->in.len, c->g->max_msg,
+                                        &msg, &used, &compressed);
+        if (rc == 0 && compressed && !c->gzip)
+            rc = FV_EINVAL;
         if (rc == FV_ETOOBIG) {
             char m[96];
             snprintf(m, sizeof(m), "the request message is over %zu bytes", c->g->max_msg);

@@ -9,9 +9,12 @@
  * the module's own name as an alias of it (what rpc/grpc_transport.h sends);
  * anything else is UNIMPLEMENTED, as is a method the table lacks. grpc-timeout becomes the
  * call's deadline (DEADLINE_EXCEEDED when it passes); a message over max_message_bytes is
- * RESOURCE_EXHAUSTED, told from its prefix before the body arrives; a compressed message
- * (we accept no grpc-encoding but identity) or a body that is not exactly one message is
- * INTERNAL; a grpc-encoding other than identity is UNIMPLEMENTED. Request bytes waiting for
+ * RESOURCE_EXHAUSTED, told from its prefix before the body arrives. With grpc-encoding: gzip
+ * a message with the compressed flag is inflated (net/grpc_gzip.h) into at most
+ * max_message_bytes (past that RESOURCE_EXHAUSTED; not gzip INTERNAL); a compressed message
+ * without that encoding or a body that is not exactly one message is INTERNAL; an encoding
+ * other than identity and gzip is UNIMPLEMENTED. Answers are never compressed and say
+ * grpc-accept-encoding: identity,gzip. Request bytes waiting for
  * their message to complete count against one budget for the process (max_buffered_bytes), so
  * many clients each sending most of a large message cannot hold memory without bound. An answer goes as headers,
  * one message and trailers (grpc-status 0); an error as trailers-only (grpc-status and the
@@ -74,10 +77,10 @@ FV_MUST_USE int fv_grpc_server_route(fv_grpc_server_t *g, const char *service,
  * no on_message runs and the client can send at most one stream window more (the HTTP/2
  * window is not reopened); the request bytes a stream buffers are at most one message plus
  * that window, and count against the server's max_buffered_bytes. A request message over
- * max_message_bytes, a compressed or truncated one ends the call (RESOURCE_EXHAUSTED /
- * INTERNAL) and the handler hears on_cancel, as when the request's grpc-timeout passes
- * (DEADLINE_EXCEEDED). When the client cancels, resets or goes away,
- * on_cancel runs and the stream is gone after it returns; after finish it is gone at once.
+ * max_message_bytes (inflated or not), a compressed one without gzip, a truncated one ends
+ * the call (RESOURCE_EXHAUSTED / INTERNAL) and the handler hears on_cancel, as when the
+ * request's grpc-timeout passes (DEADLINE_EXCEEDED). When the client cancels, resets or goes
+ * away, on_cancel runs and the stream is gone after it returns; after finish it is gone at once.
  * Callbacks may run from inside fv_grpc_stream_pause(s, false) and _send (the stream may be
  * gone when they return, after on_cancel). */
 typedef struct fv_grpc_stream fv_grpc_stream_t;

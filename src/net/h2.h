@@ -77,6 +77,16 @@ FV_MUST_USE int fv_h2_conn_new(fv_sock_t *s, const fv_h2_limits_t *lim,
                                const fv_h2_handler_t *handler, void *data,
                                const fv_sock_driver_t **driver, void **state);
 
+/* HTTP/1.1 "Upgrade: h2c" (RFC 7540 sec. 3.2) on a driver fresh from fv_h2_conn_new (state):
+ * settings is the request's HTTP2-Settings value (base64url), method, path, authority and the
+ * other headers (connection-specific ones are left out here) become stream 1, which the
+ * handler is given, complete, once the driver runs on the socket. Call before handing the
+ * socket over with the 101 answer. 0; FV_EINVAL (settings not base64url or not a SETTINGS
+ * payload: answer the request as HTTP/1.1 instead); FV_ENOMEM. */
+FV_MUST_USE int fv_h2_conn_upgrade(void *state, fv_slice_t settings, fv_slice_t method,
+                                   fv_slice_t path, fv_slice_t authority,
+                                   const fv_h2_header_t *headers, size_t count);
+
 /* ---- a stream, as the handler sees it ---- */
 
 /* The request's :method, :path and a header by (lower-case) name; FV_SLICE_NULL when absent.

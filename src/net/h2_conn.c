@@ -1,6 +1,7 @@
 /* h2_conn.c - the h2 driver: one nghttp2 server session per socket, its streams, and the pump
- * between them (see h2.h). What a request means (gRPC, for one) is the handler's business; the
- * HTTP/1.1 "Upgrade: h2c" path is not here yet (gRPC clients open with the preface).
+ * between them (see h2.h). What a request means (gRPC, for one) is the handler's business. A
+ * connection begins with the preface, or with an HTTP/1.1 request that asked for h2c (the
+ * HTTP server answers 101; fv_h2_conn_upgrade makes that request stream 1).
  *
  * Output: nghttp2 produces frames as the peer's windows allow; we copy them into the socket's
  * write queue only while it is under its ceiling and go on from on_writable, so a peer that
@@ -11,8 +12,10 @@
 
 #include <inttypes.h>
 #include <string.h>
+#include <strings.h>
 
 #include <nghttp2/nghttp2.h>
+#include <sodium.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -69,6 +72,7 @@ struct h2_conn {
     bool in_flush;
     bool draining;                  /* GOAWAY sent for the drain */
     bool closed;                    /* the socket is closing: nghttp2 no longer runs */
+    fv_h2_stream_t *upgraded;       /* stream 1 of an h2c upgrade, to hand over on first run */
 };
 
 void fv_h2_limits_default(fv_h2_limits_t *lim)
@@ -497,14 +501,12 @@ void fv_h2_stream_reset(fv_h2_stream_t *st, uint32_t error_code)
 
 /* ---- nghttp2's callbacks (all inside mem_recv or mem_send) ---- */
 
-static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+/* A stream object for request stream id, linked in and known to nghttp2; NULL on failure. */
+static fv_h2_stream_t *stream_open(h2_conn_t *c, int32_t id)
 {
-    h2_conn_t *c = user;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0;
     fv_h2_stream_t *st = fv_calloc(1, sizeof(*st));
     st->conn = c;
-    st->id = frame->hd.stream_id;
+    st->id = id;
     fv_buf_init(&st->hdrs, 0);      /* bounded by max_header_list_bytes in on_header */
     fv_buf_init(&st->trailers, 0);  /* bounded by what our own handler sends */
     fv_buf_init(&st->out, 0);       /* bounded by FV_H2_STREAM_MAX_QUEUED in write */
@@ -512,13 +514,21 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     if (c->streams)
         c->streams->prev = st;
     c->streams = st;
-    if (nghttp2_session_set_stream_user_data(session, st->id, st) != 0) {
+    if (nghttp2_session_set_stream_user_data(c->session, st->id, st) != 0) {
         stream_free(st);
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return NULL;
     }
     if (c->open++ == 0)
         fv_sock_deadline_clear(c->sock);
-    return 0;
+    return st;
+}
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    h2_conn_t *c = user;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    return stream_open(c, frame->hd.stream_id) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
@@ -637,6 +647,19 @@ static size_t drv_data(fv_sock_t *s, void *state, const char *data, size_t len)
         c->started = true;
         fv_sock_deadline(s, c->lim.idle_timeout_ms);
     }
+    if (c->upgraded) {
+        /* the request that asked for h2c, complete (it had no body), now that the answer
+         * can go out after the 101 */
+        fv_h2_stream_t *st = c->upgraded;
+        c->upgraded = NULL;
+        st->requested = true;
+        c->h->on_request(st, c->hdata);
+        if (stream_of(c, 1) == st)
+            deliver_end(c, st);
+        conn_flush(c);
+        if (c->closed)
+            return len;
+    }
     c->in_recv = true;
     ssize_t n = nghttp2_session_mem_recv(c->session, (const uint8_t *)data, len);
     c->in_recv = false;
@@ -713,6 +736,63 @@ static const fv_sock_driver_t h2_driver = {
     .on_close = drv_close,
     .on_free = drv_free,
 };
+
+/* Connection-specific HTTP/1.1 headers, which HTTP/2 forbids (RFC 9113 sec. 8.2.2), and host
+ * (it becomes :authority). */
+static bool h1_only(fv_slice_t name)
+{
+    static const char *const names[] = {"connection", "upgrade", "http2-settings", "keep-alive",
+                                        "proxy-connection", "transfer-encoding", "host", "te"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (name.len == strlen(names[i]) && strncasecmp(name.ptr, names[i], name.len) == 0)
+            return true;
+    return false;
+}
+
+int fv_h2_conn_upgrade(void *state, fv_slice_t settings, fv_slice_t method, fv_slice_t path,
+                       fv_slice_t authority, const fv_h2_header_t *headers, size_t count)
+{
+    h2_conn_t *c = state;
+    if (!c || c->upgraded || c->started || !settings.ptr || !method.len || !path.len)
+        return FV_EINVAL;
+    /* a SETTINGS payload is 6 bytes a setting; nghttp2 takes at most its own limit of them */
+    uint8_t payload[6 * 64];
+    size_t n = 0;
+    if (settings.len > 4 * sizeof(payload) / 3 ||
+        sodium_base642bin(payload, sizeof(payload), settings.ptr, settings.len, NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return FV_EINVAL;
+    int rc = nghttp2_session_upgrade2(c->session, payload, n, fv_slice_eq_cstr(method, "HEAD"),
+                                      NULL);
+    if (rc != 0)
+        return rc == NGHTTP2_ERR_NOMEM ? FV_ENOMEM : FV_EINVAL;
+    fv_h2_stream_t *st = stream_open(c, 1);
+    if (!st)
+        return FV_ENOMEM;
+    rc = nv_put(&st->hdrs, fv_slice_cstr(":method"), method);
+    if (rc == 0)
+        rc = nv_put(&st->hdrs, fv_slice_cstr(":path"), path);
+    if (rc == 0)
+        rc = nv_put(&st->hdrs, fv_slice_cstr(":scheme"), fv_slice_cstr("http"));
+    if (rc == 0 && authority.len)
+        rc = nv_put(&st->hdrs, fv_slice_cstr(":authority"), authority);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        if (h1_only(headers[i].name) && !(fv_slice_eq_cstr(headers[i].name, "te") &&
+                                           fv_slice_eq_cstr(headers[i].value, "trailers")))
+            continue;
+        size_t at = st->hdrs.len;
+        rc = nv_put(&st->hdrs, headers[i].name, headers[i].value);
+        for (size_t k = 0; rc == 0 && k < headers[i].name.len; k++) {
+            char *ch = st->hdrs.ptr + at + k;   /* HTTP/2 names are lower case */
+            if (*ch >= 'A' && *ch <= 'Z')
+                *ch = (char)(*ch - 'A' + 'a');
+        }
+    }
+    if (rc < 0)
+        return rc;                      /* the stream goes with the connection */
+    c->upgraded = st;
+    return 0;
+}
 
 int fv_h2_conn_new(fv_sock_t *s, const fv_h2_limits_t *lim, const fv_h2_handler_t *handler,
                    void *data, const fv_sock_driver_t **driver, void **state)

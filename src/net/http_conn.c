@@ -1,19 +1,22 @@
 /* http_conn.c - the HTTP/1 driver on a socket (sock.c): llhttp parsing with the size and time
  * limits, the request object, responses, keep-alive and pipelining (one request in the
- * handler at a time, answers in order), drain, upgrades to another driver and the HTTP/2
- * preface sniff. The socket itself (reading, the write queue, linger) is sock.c; listening and
- * the connection set are http_server.c; response bytes are formatted in http_reply.c. */
+ * handler at a time, answers in order), drain, upgrades to another driver, the HTTP/2
+ * preface sniff and the HTTP/1.1 Upgrade: h2c path. The socket itself (reading, the write
+ * queue, linger) is sock.c; listening and the connection set are http_server.c; response
+ * bytes are formatted in http_reply.c. */
 #include "net/http_internal.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "net/h2.h"
 
 static llhttp_settings_t settings;
 static bool settings_ready;
@@ -998,6 +1001,73 @@ int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_d
     return fv_sock_set_driver(s, d, state);
 }
 
+/* ---- HTTP/1.1 Upgrade: h2c (RFC 7540 sec. 3.2) ---- */
+
+/* Whether the comma-separated list v holds token (case-insensitive). */
+static bool has_token(fv_slice_t v, const char *token)
+{
+    size_t tl = strlen(token);
+    size_t i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < v.len && v.ptr[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v.ptr[end - 1] == ' ' || v.ptr[end - 1] == '\t'))
+            end--;
+        if (end - start == tl && strncasecmp(v.ptr + start, token, tl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A gRPC request (content-type application/grpc...) asking for h2c with HTTP2-Settings and no
+ * body, on a server with an h2 driver, is answered 101 and goes on as HTTP/2, the request
+ * itself as stream 1. True when the socket went to the h2 driver (r is gone); false to serve r
+ * as HTTP/1.1. The upgrade is the server's choice: HTTP/2 on our ports serves gRPC only, so
+ * anything else (GET /health from curl --http2, say) stays HTTP/1.1, as does a request with a
+ * body (it would have to be read before the switch), bad settings, or a stopping server.
+ * Clients that upgrade before a request with a body send a bodiless one first (nghttp -u
+ * sends OPTIONS with the request's headers), then the real one on a new stream. */
+static bool upgrade_h2c(fv__http_conn_t *c, fv_http_req_t *r)
+{
+    fv_http_server_t *srv = c->server;
+    fv_slice_t h2_settings = fv_http_req_header(r, "http2-settings");
+    if (!r->upgrade || !srv->h2_factory || srv->stopping || !h2_settings.ptr ||
+        !has_token(fv_http_req_header(r, "upgrade"), "h2c") || c->body_streams || r->body.len)
+        return false;
+    fv_slice_t type = fv_http_req_header(r, "content-type");
+    if (type.len < 16 || strncasecmp(type.ptr, "application/grpc", 16) != 0)
+        return false;
+    fv_http_req_t *req = r;
+    size_t count = fv_http_req_header_count(req);
+    fv_h2_header_t *hs = fv_try_malloc((count ? count : 1) * sizeof(*hs));
+    if (!hs)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        fv_http_req_header_at(req, i, &hs[i].name, &hs[i].value);
+    const fv_sock_driver_t *d = NULL;
+    void *state = NULL;
+    if (srv->h2_factory(c->sock, srv->h2_data, &d, &state) != 0 || !d) {
+        fv_free(hs);
+        return false;
+    }
+    int rc = fv_h2_conn_upgrade(state, h2_settings, fv_http_req_method(req),
+                                fv_http_req_target(req), fv_http_req_header(req, "host"), hs,
+                                count);
+    fv_free(hs);
+    if (rc == 0)
+        rc = fv_http_upgrade(req, "Upgrade: h2c\r\n", d, state);
+    if (rc < 0) {
+        if (d->on_free)
+            d->on_free(c->sock, state);
+        return false;
+    }
+    return true;
+}
+
 /* ---- parsing ---- */
 
 static void dispatch(fv__http_conn_t *c)
@@ -1015,7 +1085,8 @@ static void dispatch(fv__http_conn_t *c)
         c->phase = FV_HTTP_PHASE_HANDLER;
     fv_sock_deadline_clear(c->sock);
     c->dispatching = true;
-    s->handler(r, s->handler_data);
+    if (!upgrade_h2c(c, r))
+        s->handler(r, s->handler_data);
     c->dispatching = false;
 }
 

@@ -13,12 +13,20 @@ void fv_rpc_frame_header(uint8_t out[FV_RPC_FRAME_HEADER], uint32_t len)
 int fv_rpc_frame_parse(const uint8_t *data, size_t len, size_t max_msg, fv_slice_t *msg,
                        size_t *used)
 {
+    if (len >= FV_RPC_FRAME_HEADER && data[0] == 1)
+        return FV_EINVAL;
+    bool compressed;
+    return fv_rpc_frame_parse_any(data, len, max_msg, msg, used, &compressed);
+}
+
+int fv_rpc_frame_parse_any(const uint8_t *data, size_t len, size_t max_msg, fv_slice_t *msg,
+                           size_t *used, bool *compressed)
+{
     if (len < FV_RPC_FRAME_HEADER)
         return FV_EAGAIN;
     if (data[0] > 1)
         return FV_EPROTO;
-    if (data[0] == 1)
-        return FV_EINVAL;
+    *compressed = data[0] == 1;
     uint32_t n = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 8 |
                  (uint32_t)data[4];
     if (n > max_msg)

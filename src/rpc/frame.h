@@ -5,6 +5,7 @@
 #ifndef FV_RPC_FRAME_H
 #define FV_RPC_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,5 +24,11 @@ void fv_rpc_frame_header(uint8_t out[FV_RPC_FRAME_HEADER], uint32_t len);
  * length is over max_msg (told from the header alone, before the body arrives). */
 FV_MUST_USE int fv_rpc_frame_parse(const uint8_t *data, size_t len, size_t max_msg,
                                    fv_slice_t *msg, size_t *used);
+
+/* The same, for a peer that negotiated a grpc-encoding: a compressed frame is 0 too, with
+ * *compressed set (max_msg then bounds the compressed bytes; the caller bounds what they
+ * inflate to). */
+FV_MUST_USE int fv_rpc_frame_parse_any(const uint8_t *data, size_t len, size_t max_msg,
+                                       fv_slice_t *msg, size_t *used, bool *compressed);
 
 #endif

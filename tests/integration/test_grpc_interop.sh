@@ -4,7 +4,8 @@
 # (grpc.interop_service). The message classes come from the grpc-proto package's .proto files,
 # turned into a descriptor set by protoc-c and loaded with python3-protobuf (no generated code).
 # Prints one line per case; every case must pass. Then a bidirectional client that sends and
-# never reads finds the server no longer reading it (bounded), and others still served.
+# never reads finds the server no longer reading it (bounded), and others still served; and
+# grpcio with gzip compression is answered (a zip bomb RESOURCE_EXHAUSTED).
 source "$(dirname "$0")/lib.sh"
 
 PY=""
@@ -51,6 +52,21 @@ check "every no-reader check passed" \
     bash -c "! grep -q '^FAIL' '$FV_TMP/noreader.out' && grep -q '^ok' '$FV_TMP/noreader.out'"
 check "interop still answers after it (empty_unary)" bash -c \
     "'$PY' '$(dirname "$0")/grpc_interop_client.py' '$SONG' '$FV_TMP/test.desc' empty_unary | grep -qx 'PASS empty_unary'"
+
+# grpc-encoding: gzip from grpcio, and what the server says it accepts
+rc=0
+"$PY" "$(dirname "$0")/grpc_gzip_client.py" "$SONG" "$FV_TMP/test.desc" >"$FV_TMP/gzip.out" \
+    2>"$FV_TMP/gzip.log" || rc=$?
+cat "$FV_TMP/gzip.out"
+check "the gzip client ran to the end (exit $rc)" test "$rc" = 0
+check "every gzip check passed" \
+    bash -c "! grep -q '^FAIL' '$FV_TMP/gzip.out' && grep -q '^ok' '$FV_TMP/gzip.out'"
+printf '\0\0\0\0\0' >"$FV_TMP/empty.msg"
+check "answers carry grpc-accept-encoding: identity,gzip" bash -c \
+    "curl -s -D - -o /dev/null --http2-prior-knowledge -H 'content-type: application/grpc' \
+        -H 'te: trailers' --data-binary @'$FV_TMP/empty.msg' \
+        http://127.0.0.1:$SONG/grpc.health.v1.Health/Check | tr -d '\r' |
+     grep -qix 'grpc-accept-encoding: identity,gzip'"
 
 in_flight() {
     curl -s --max-time 2 "http://127.0.0.1:$SONG/metrics" |

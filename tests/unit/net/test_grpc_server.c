@@ -3,9 +3,10 @@
  * unknown method and an unknown service (UNIMPLEMENTED), a handler's error with a message that
  * needs percent-encoding, a deadline from grpc-timeout, a message over the limit told from its
  * prefix (RESOURCE_EXHAUSTED), a compressed flag without grpc-encoding, a prefix longer than
- * the body, a protobuf that does not decode, gzip asked for, a client reset reaching the
- * handler, a request that is not gRPC, and custom metadata both ways (-bin values padded,
- * unpadded and not base64; names a handler may not set). Also the grpc-timeout, grpc-message
+ * the body, a protobuf that does not decode, gzip requests (inflated, unary and streaming;
+ * a bomb RESOURCE_EXHAUSTED; not gzip INTERNAL), an unknown grpc-encoding (UNIMPLEMENTED), a
+ * client reset reaching the handler, a request that is not gRPC, and custom metadata both
+ * ways (-bin values padded, unpadded and not base64; names a handler may not set). Also the grpc-timeout, grpc-message
  * and path helpers, and a server-streaming method (three messages then OK; a held stream
  * whose client resets it hears on_cancel). Bidirectional and client-streaming methods: echoes
  * as the messages come (the request side still open), metadata both ways, one answer at the
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include <nghttp2/nghttp2.h>
+#include <zlib.h>
 
 #include "common.pb-c.h"
 #include "core/alloc.h"
@@ -817,14 +819,97 @@ static void bidi_pause_bounds_the_client(void **state)
     assert_int_equal(t->data.len, len);
 }
 
-static void gzip_unimplemented(void **state)
+/* in[0..len) gzip-compressed into out (its room cap) as one compressed gRPC frame. */
+static size_t gzip_frame(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    z_stream z = {0};
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                     Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out + 5;
+    z.avail_out = (uInt)(cap - 5);
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = cap - 5 - z.avail_out;
+    deflateEnd(&z);
+    out[0] = 1;
+    out[1] = (uint8_t)(n >> 24);
+    out[2] = (uint8_t)(n >> 16);
+    out[3] = (uint8_t)(n >> 8);
+    out[4] = (uint8_t)n;
+    return n + 5;
+}
+
+static void gzip_request(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64], z[128];
+    size_t n = id_frame("terra-nova", f, sizeof(f));
+    size_t zn = gzip_frame(f + 5, n - 5, z, sizeof(z));
+    call(t, "/finalverse.test.v1.Things/Echo", "grpc-encoding", "gzip", z, zn);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_true(t->data.len > 5);
+    assert_int_equal(t->data.ptr[0], 0);             /* the answer goes uncompressed */
+    Finalverse__Common__V1__Status *st = finalverse__common__v1__status__unpack(
+        NULL, t->data.len - 5, (const uint8_t *)t->data.ptr + 5);
+    assert_non_null(st);
+    assert_string_equal(st->service, "terra-nova");
+    finalverse__common__v1__status__free_unpacked(st, NULL);
+}
+
+static void gzip_identity_message_too(void **state)
+{
+    tc_t *t = *state;
+    uint8_t f[64];
+    size_t n = id_frame("x", f, sizeof(f));          /* flag 0: the sender may not compress */
+    call(t, "/finalverse.test.v1.Things/Echo", "grpc-encoding", "gzip", f, n);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+}
+
+static void gzip_bomb_resource_exhausted(void **state)
+{
+    tc_t *t = *state;
+    static uint8_t zeros[256 << 10];   /* 256 KiB inflated from under 1 KiB; the limit is 1 KiB */
+    static uint8_t z[4096];
+    size_t zn = gzip_frame(zeros, sizeof(zeros), z, sizeof(z));
+    assert_true(zn < 1024);
+    call(t, "/finalverse.test.v1.Things/Echo", "grpc-encoding", "gzip", z, zn);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 8);
+}
+
+static void gzip_not_gzip(void **state)
+{
+    tc_t *t = *state;
+    static const uint8_t f[] = {1, 0, 0, 0, 3, 'a', 'b', 'c'};
+    call(t, "/finalverse.test.v1.Things/Echo", "grpc-encoding", "gzip", f, sizeof(f));
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 13);
+}
+
+static void unknown_encoding_unimplemented(void **state)
 {
     tc_t *t = *state;
     uint8_t f[64];
     size_t n = id_frame("x", f, sizeof(f));
-    call(t, "/finalverse.test.v1.Things/Echo", "grpc-encoding", "gzip", f, n);
+    call(t, "/finalverse.test.v1.Things/Echo", "grpc-encoding", "snappy", f, n);
     pump_until_closed(t);
     assert_int_equal(t->grpc_status, 12);
+}
+
+static void bidi_gzip(void **state)
+{
+    tc_t *t = *state;
+    uint8_t body[256];
+    size_t len = 0;
+    put_frame(body, &len, "ok");
+    len += gzip_frame((const uint8_t *)"zz", 2, body + len, sizeof(body) - len);
+    call(t, "/finalverse.test.v1.Things/Count", "grpc-encoding", "gzip", body, len);
+    pump_until_closed(t);
+    assert_int_equal(t->grpc_status, 0);
+    assert_int_equal(t->bidi_msgs, 2);
 }
 
 static void client_reset_cancels_the_call(void **state)
@@ -941,7 +1026,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(compressed_without_encoding, setup, teardown),
         cmocka_unit_test_setup_teardown(prefix_longer_than_body, setup, teardown),
         cmocka_unit_test_setup_teardown(protobuf_does_not_decode, setup, teardown),
-        cmocka_unit_test_setup_teardown(gzip_unimplemented, setup, teardown),
+        cmocka_unit_test_setup_teardown(gzip_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(gzip_identity_message_too, setup, teardown),
+        cmocka_unit_test_setup_teardown(gzip_bomb_resource_exhausted, setup, teardown),
+        cmocka_unit_test_setup_teardown(gzip_not_gzip, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_encoding_unimplemented, setup, teardown),
+        cmocka_unit_test_setup_teardown(bidi_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(server_streaming, setup, teardown),
         cmocka_unit_test_setup_teardown(server_stream_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(bidi_echo_as_they_come, setup, teardown),

@@ -2,6 +2,7 @@
  * compressed flag, lengths over the limit told from the header alone, trailing bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,12 +62,37 @@ static void bad_flags_and_sizes(void **state)
     assert_int_equal(fv_rpc_frame_parse(buf, sizeof(buf), 11, &out, &used), 0);
 }
 
+static void compressed_frames_when_negotiated(void **state)
+{
+    uint8_t buf[FV_RPC_FRAME_HEADER + 3];
+    fv_rpc_frame_header(buf, 3);
+    memcpy(buf + FV_RPC_FRAME_HEADER, "abc", 3);
+    fv_slice_t out;
+    size_t used = 0;
+    bool compressed = true;
+    assert_int_equal(fv_rpc_frame_parse_any(buf, sizeof(buf), 3, &out, &used, &compressed), 0);
+    assert_false(compressed);
+    buf[0] = 1;
+    assert_int_equal(fv_rpc_frame_parse(buf, sizeof(buf), 3, &out, &used), FV_EINVAL);
+    assert_int_equal(fv_rpc_frame_parse_any(buf, sizeof(buf), 3, &out, &used, &compressed), 0);
+    assert_true(compressed);
+    assert_int_equal(used, sizeof(buf));
+    assert_int_equal(fv_rpc_frame_parse_any(buf, sizeof(buf), 2, &out, &used, &compressed),
+                     FV_ETOOBIG);
+    assert_int_equal(fv_rpc_frame_parse_any(buf, sizeof(buf) - 1, 3, &out, &used, &compressed),
+                     FV_EAGAIN);
+    buf[0] = 2;
+    assert_int_equal(fv_rpc_frame_parse_any(buf, sizeof(buf), 3, &out, &used, &compressed),
+                     FV_EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_and_every_truncation),
         cmocka_unit_test(empty_message),
         cmocka_unit_test(bad_flags_and_sizes),
+        cmocka_unit_test(compressed_frames_when_negotiated),
     };
     return cmocka_run_group_tests_name("rpc/frame", tests, NULL, NULL);
 }
