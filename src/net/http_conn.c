@@ -1003,26 +1003,6 @@ int fv_http_upgrade(fv_http_req_t *r, const char *extra_headers, const fv_sock_d
 
 /* ---- HTTP/1.1 Upgrade: h2c (RFC 7540 sec. 3.2) ---- */
 
-/* Whether the comma-separated list v holds token (case-insensitive). */
-static bool has_token(fv_slice_t v, const char *token)
-{
-    size_t tl = strlen(token);
-    size_t i = 0;
-    while (i < v.len) {
-        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < v.len && v.ptr[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v.ptr[end - 1] == ' ' || v.ptr[end - 1] == '\t'))
-            end--;
-        if (end - start == tl && strncasecmp(v.ptr + start, token, tl) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* A gRPC request (content-type application/grpc...) asking for h2c with HTTP2-Settings and no
  * body, on a server with an h2 driver, is answered 101 and goes on as HTTP/2, the request
  * itself as stream 1. True when the socket went to the h2 driver (r is gone); false to serve r
@@ -1036,7 +1016,8 @@ static bool upgrade_h2c(fv__http_conn_t *c, fv_http_req_t *r)
     fv_http_server_t *srv = c->server;
     fv_slice_t h2_settings = fv_http_req_header(r, "http2-settings");
     if (!r->upgrade || !srv->h2_factory || srv->stopping || !h2_settings.ptr ||
-        !has_token(fv_http_req_header(r, "upgrade"), "h2c") || c->body_streams || r->body.len)
+        !fv_slice_list_has(fv_http_req_header(r, "upgrade"), FV_SLICE_LIT("h2c"), true) ||
+        c->body_streams || r->body.len)
         return false;
     fv_slice_t type = fv_http_req_header(r, "content-type");
     if (type.len < 16 || strncasecmp(type.ptr, "application/grpc", 16) != 0)

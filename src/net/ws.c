@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -446,26 +445,6 @@ static const fv_sock_driver_t ws_driver = {
 
 /* ---- the handshake ---- */
 
-/* Whether a comma-separated header value holds token (case-insensitive). */
-static bool has_token(fv_slice_t v, const char *token)
-{
-    size_t tl = strlen(token);
-    size_t i = 0;
-    while (v.ptr && i < v.len) {
-        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < v.len && v.ptr[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v.ptr[end - 1] == ' ' || v.ptr[end - 1] == '\t'))
-            end--;
-        if (end - start == tl && strncasecmp(v.ptr + start, token, tl) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* A key is 16 random bytes in base64: 22 characters and "==". */
 static bool key_ok(fv_slice_t k)
 {
@@ -497,8 +476,10 @@ int fv_ws_accept(fv_http_req_t *req, const fv_ws_limits_t *lim, const fv_ws_hand
         return refuse(req, err, "a WebSocket handshake is a GET request");
     if (fv_http_req_minor(req) < 1)
         return refuse(req, err, "a WebSocket handshake needs HTTP/1.1");
-    if (!has_token(fv_http_req_header(req, "upgrade"), "websocket") ||
-        !has_token(fv_http_req_header(req, "connection"), "upgrade"))
+    fv_slice_t upgrade = fv_http_req_header(req, "upgrade");
+    fv_slice_t connection = fv_http_req_header(req, "connection");
+    if (!fv_slice_list_has(upgrade, FV_SLICE_LIT("websocket"), true) ||
+        !fv_slice_list_has(connection, FV_SLICE_LIT("upgrade"), true))
         return refuse(req, err,
                       "not a WebSocket handshake: Upgrade: websocket and Connection: upgrade "
                       "are required");

@@ -11,25 +11,16 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 bool gw_cors_list_has(const char *list, fv_slice_t item, bool nocase)
 {
-    const char *p = list;
-    while (*p) {
-        while (*p == ',' || *p == ' ' || *p == '\t')
-            p++;
-        const char *start = p;
-        while (*p && *p != ',')
-            p++;
-        const char *end = p;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        size_t len = (size_t)(end - start);
-        if (len == 1 && start[0] == '*' && !nocase)
+    size_t pos = 0;
+    fv_slice_t e;
+    fv_slice_t all = fv_slice_cstr(list);
+    while (fv_slice_list_next(all, &pos, &e)) {
+        if (!nocase && e.len == 1 && e.ptr[0] == '*')
             return true;
-        if (len == item.len && len &&
-            (nocase ? strncasecmp(start, item.ptr, len) : strncmp(start, item.ptr, len)) == 0)
+        if (item.len && (nocase ? fv_slice_caseeq(e, item) : fv_slice_eq(e, item)))
             return true;
     }
     return false;
@@ -73,18 +64,11 @@ void gw_cors_headers(gateway_t *gw, fv_http_req_t *req)
 
 bool gw_cors_headers_allowed(const char *allowed, fv_slice_t asked)
 {
-    size_t i = 0;
-    while (i < asked.len) {
-        while (i < asked.len && (asked.ptr[i] == ',' || asked.ptr[i] == ' ' ||
-                                 asked.ptr[i] == '\t'))
-            i++;
-        size_t start = i;
-        while (i < asked.len && asked.ptr[i] != ',' && asked.ptr[i] != ' ' &&
-               asked.ptr[i] != '\t')
-            i++;
-        if (i > start && !gw_cors_list_has(allowed, fv_slice(asked.ptr + start, i - start), true))
+    size_t pos = 0;
+    fv_slice_t name;
+    while (fv_slice_list_next(asked, &pos, &name))
+        if (!gw_cors_list_has(allowed, name, true))
             return false;
-    }
     return true;
 }
 

@@ -81,26 +81,14 @@ static void etag_of(const procgen_t *pg, const fv_cell_t *c, int format, char *o
  * (RFC 9110 sec. 13.1.2), so a W/ prefix is ignored. */
 static bool none_match_hits(fv_slice_t v, const char *etag)
 {
-    size_t etag_len = strlen(etag);
-    size_t i = 0;
-    while (i < v.len) {
-        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < v.len && v.ptr[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v.ptr[end - 1] == ' ' || v.ptr[end - 1] == '\t'))
-            end--;
-        const char *t = v.ptr + start;
-        size_t tl = end - start;
-        if (tl == 1 && t[0] == '*')
+    size_t pos = 0;
+    fv_slice_t t;
+    while (fv_slice_list_next(v, &pos, &t)) {
+        if (t.len == 1 && t.ptr[0] == '*')
             return true;
-        if (tl > 2 && t[0] == 'W' && t[1] == '/') {
-            t += 2;
-            tl -= 2;
-        }
-        if (tl == etag_len && memcmp(t, etag, tl) == 0)
+        if (t.len > 2 && t.ptr[0] == 'W' && t.ptr[1] == '/')
+            t = fv_slice(t.ptr + 2, t.len - 2);
+        if (fv_slice_eq_cstr(t, etag))
             return true;
     }
     return false;

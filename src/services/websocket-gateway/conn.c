@@ -2,9 +2,6 @@
  * driver's callbacks into the session. */
 #include "services/websocket-gateway/gateway.h"
 
-#include <string.h>
-#include <strings.h>
-
 #include "core/log.h"
 
 /* Origin against [websocket] allowed_origins: empty allows every Origin (the first web viewer
@@ -15,37 +12,7 @@ static bool origin_allowed(const char *allowed, fv_slice_t origin)
 {
     if (!allowed || !*allowed || !origin.ptr)
         return true;
-    const char *p = allowed;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *start = p;
-        while (*p && *p != ',')
-            p++;
-        const char *end = p;
-        while (end > start && end[-1] == ' ')
-            end--;
-        if ((size_t)(end - start) == origin.len &&
-            strncasecmp(start, origin.ptr, origin.len) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Whether a Sec-WebSocket-Protocol value (comma-separated tokens) offers want. */
-static bool offers_subprotocol(fv_slice_t v, const char *want)
-{
-    size_t wl = strlen(want), i = 0;
-    while (i < v.len) {
-        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < v.len && v.ptr[i] != ',' && v.ptr[i] != ' ' && v.ptr[i] != '\t')
-            i++;
-        if (i - start == wl && memcmp(v.ptr + start, want, wl) == 0)
-            return true;
-    }
-    return false;
+    return fv_slice_list_has(fv_slice_cstr(allowed), origin, true);
 }
 
 void wsg_on_upgrade(fv_http_req_t *req, void *data)
@@ -70,8 +37,8 @@ void wsg_on_upgrade(fv_http_req_t *req, void *data)
         return;
     }
     wsg_session_t *s = wsg_session_new(gw);
-    if (offers_subprotocol(fv_http_req_header(req, "sec-websocket-protocol"),
-                           WSG_STREAM_SUBPROTOCOL)) {
+    if (fv_slice_list_has(fv_http_req_header(req, "sec-websocket-protocol"),
+                          FV_SLICE_LIT(WSG_STREAM_SUBPROTOCOL), false)) {
         fv_http_resp_header(req, "Sec-WebSocket-Protocol", WSG_STREAM_SUBPROTOCOL);
         s->stream_binary = true;
     }

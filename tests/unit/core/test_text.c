@@ -1,5 +1,6 @@
 /* test_text.c - the small text helpers: fv_str_copy, fv_fmt_u64 / fv_buf_append_u64,
- * fv_json_put_str (checked by parsing its output back with jansson), fv_json_parse errors. */
+ * fv_json_put_str (checked by parsing its output back with jansson), fv_json_parse errors, and
+ * comma-separated lists (fv_slice_list_next / _has). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/slice.h"
 #include "core/str.h"
 
 static void str_copy_truncates_and_terminates(void **state)
@@ -19,6 +21,26 @@ static void str_copy_truncates_and_terminates(void **state)
     assert_string_equal(out, "abc");
     assert_int_equal(fv_str_copy(out, 1, "x"), 1);
     assert_string_equal(out, "");
+}
+
+static void lists_split_trim_and_skip_empties(void **state)
+{
+    fv_slice_t list = FV_SLICE_LIT(" , keep-alive ,\tUpgrade\t,,a b , ");
+    const char *want[] = {"keep-alive", "Upgrade", "a b"};
+    size_t pos = 0, n = 0;
+    fv_slice_t e;
+    while (fv_slice_list_next(list, &pos, &e)) {
+        assert_true(n < 3);
+        assert_true(fv_slice_eq_cstr(e, want[n]));
+        n++;
+    }
+    assert_int_equal(n, 3);
+    assert_false(fv_slice_list_next(list, &pos, &e));       /* stays at the end */
+    assert_true(fv_slice_list_has(list, FV_SLICE_LIT("upgrade"), true));
+    assert_false(fv_slice_list_has(list, FV_SLICE_LIT("upgrade"), false));
+    assert_false(fv_slice_list_has(list, FV_SLICE_LIT("a"), true));
+    assert_false(fv_slice_list_has(FV_SLICE_NULL, FV_SLICE_LIT("x"), true));
+    assert_false(fv_slice_list_has(FV_SLICE_LIT(" ,, "), FV_SLICE_LIT(""), true));
 }
 
 static void u64_formatting(void **state)
@@ -77,6 +99,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(str_copy_truncates_and_terminates),
         cmocka_unit_test(u64_formatting),
+        cmocka_unit_test(lists_split_trim_and_skip_empties),
         cmocka_unit_test(json_put_str_round_trips),
         cmocka_unit_test(json_put_str_respects_the_ceiling),
         cmocka_unit_test(json_parse_errors_say_where),
