@@ -7,21 +7,15 @@ import sys
 import traceback
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from pb_classes import message_class, pool_of
 
 port, desc_path = sys.argv[1], sys.argv[2]
-with open(desc_path, "rb") as f:
-    fds = descriptor_pb2.FileDescriptorSet.FromString(f.read())
-pool = descriptor_pool.DescriptorPool()
-for fd in fds.file:
-    pool.Add(fd)
+pool = pool_of(desc_path)
 
 
 def msg_class(name):
-    d = pool.FindMessageTypeByName(name)
-    if hasattr(message_factory, "GetMessageClass"):
-        return message_factory.GetMessageClass(d)
-    return message_factory.MessageFactory(pool).GetPrototype(d)
+    return message_class(pool, name)
 
 
 Empty = msg_class("grpc.testing.Empty")

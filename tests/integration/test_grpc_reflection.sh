@@ -29,28 +29,17 @@ start_fv song serve song-engine --port-base "$PORT_BASE"
 check "song-engine is up" wait_for 10 curl -sf --max-time 2 "http://127.0.0.1:$SONG/health"
 
 rc=0
-"$PY" - "$SONG" "$FV_TMP/refl.desc" >"$FV_TMP/refl.out" 2>"$FV_TMP/refl.log" <<'PY' || rc=$?
+"$PY" - "$SONG" "$FV_TMP/refl.desc" "$(dirname "$0")" >"$FV_TMP/refl.out" 2>"$FV_TMP/refl.log" <<'PY' || rc=$?
 import sys
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+sys.path.insert(0, sys.argv[3])
+from pb_classes import classes, pool_of
 
 port, desc = sys.argv[1], sys.argv[2]
 
-
-def classes(pool, *names):
-    out = []
-    for n in names:
-        d = pool.FindMessageTypeByName(n)
-        if hasattr(message_factory, "GetMessageClass"):
-            out.append(message_factory.GetMessageClass(d))
-        else:
-            out.append(message_factory.MessageFactory(pool).GetPrototype(d))
-    return out
-
-
-rpool = descriptor_pool.DescriptorPool()
-for fd in descriptor_pb2.FileDescriptorSet.FromString(open(desc, "rb").read()).file:
-    rpool.Add(fd)
+rpool = pool_of(desc)
 Req, Resp = classes(rpool, "grpc.reflection.v1alpha.ServerReflectionRequest",
                     "grpc.reflection.v1alpha.ServerReflectionResponse")
 ch = grpc.insecure_channel("127.0.0.1:" + port)

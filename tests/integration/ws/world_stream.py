@@ -10,6 +10,7 @@ frames. Prints one JSON line of facts and exits 0, or fails (exit 1)."""
 import asyncio
 import base64
 import json
+import os
 import sys
 import time
 
@@ -136,15 +137,9 @@ async def main(url, procgen, desc):
 async def binary(url, procgen, desc, ida):
     """A client on the binary subprotocol: its view as StreamMessage frames, its other messages
     still JSON text."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-    with open(desc, "rb") as f:
-        fds = descriptor_pb2.FileDescriptorSet.FromString(f.read())
-    pool = descriptor_pool.DescriptorPool()
-    for fd in fds.file:
-        pool.Add(fd)
-    d = pool.FindMessageTypeByName("finalverse.world3d.v1.StreamMessage")
-    Stream = (message_factory.GetMessageClass(d) if hasattr(message_factory, "GetMessageClass")
-              else message_factory.MessageFactory(pool).GetPrototype(d))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from pb_classes import message_class, pool_of
+    Stream = message_class(pool_of(desc), "finalverse.world3d.v1.StreamMessage")
     c, idc = await hello(url, "binary", ["finalverse.world3d.v1+proto"])
     assert c.subprotocol == "finalverse.world3d.v1+proto", c.subprotocol
     await move(c, 1, 506, ground(procgen, 506, 520), 520)
