@@ -636,6 +636,19 @@ static void on_idle_timeout(uv_timer_t *t)
     conn_close(t->data);
 }
 
+/* Finishes r with the answer it holds (headers viewed in place: no copy of a header). */
+static void req_answer(creq_t *r)
+{
+    fv_http_header_t stack_hdrs[32];
+    fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
+                                                : fv_malloc(r->hdr_count * sizeof(*hdrs));
+    fv_http_response_t resp;
+    resp_view(r, hdrs, &resp);
+    req_finish(r, 0, &resp);
+    if (hdrs != stack_hdrs)
+        fv_free(hdrs);
+}
+
 /* A whole response arrived: the connection goes back to the pool (when it may) before the
  * callback runs, so a request made from the callback can take it. */
 static void conn_complete(cconn_t *c, bool reusable)
@@ -654,14 +667,7 @@ static void conn_complete(cconn_t *c, bool reusable)
             rest = conn_take_all(c);
             conn_close(c);
         }
-        fv_http_header_t stack_hdrs[32];
-        fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
-                                                    : fv_malloc(r->hdr_count * sizeof(*hdrs));
-        fv_http_response_t resp;
-        resp_view(r, hdrs, &resp);
-        req_finish(r, 0, &resp);
-        if (hdrs != stack_hdrs)
-            fv_free(hdrs);
+        req_answer(r);
         while (rest) {
             creq_t *next = rest->pipe_next;
             req_retry_or_fail(rest, FV_ECONNRESET, true);
@@ -683,14 +689,7 @@ static void conn_complete(cconn_t *c, bool reusable)
     } else {
         conn_close(c);
     }
-    fv_http_header_t stack_hdrs[32];
-    fv_http_header_t *hdrs = r->hdr_count <= 32 ? stack_hdrs
-                                                : fv_malloc(r->hdr_count * sizeof(*hdrs));
-    fv_http_response_t resp;
-    resp_view(r, hdrs, &resp);
-    req_finish(r, 0, &resp);
-    if (hdrs != stack_hdrs)
-        fv_free(hdrs);
+    req_answer(r);
 }
 
 static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
