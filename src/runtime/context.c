@@ -121,6 +121,21 @@ void fv_module_add_gauge(fv_module_ctx_t *ctx, const char *name, const char *hel
     fv_metrics_add_gauge(ctx->metrics, name, help, fn, data);
 }
 
+double fv_gauge_read_u64(void *field)
+{
+    return (double)*(const uint64_t *)field;
+}
+
+double fv_gauge_read_size(void *field)
+{
+    return (double)*(const size_t *)field;
+}
+
+double fv_gauge_read_double(void *field)
+{
+    return *(const double *)field;
+}
+
 void fv_module_add_metrics(fv_module_ctx_t *ctx, fv_metrics_fn fn, void *data)
 {
     fv_metrics_add_writer(ctx->metrics, fn, data);

@@ -153,6 +153,11 @@ void fv_module_add_check(fv_module_ctx_t *ctx, const char *name, fv_check_fn fn,
 typedef double (*fv_gauge_fn)(void *data);
 void fv_module_add_gauge(fv_module_ctx_t *ctx, const char *name, const char *help,
                          fv_gauge_fn fn, void *data);
+/* Gauge functions for a module's own counters, read where they live: data points at a
+ * uint64_t, a size_t or a double. */
+double fv_gauge_read_u64(void *field);
+double fv_gauge_read_size(void *field);
+double fv_gauge_read_double(void *field);
 
 /* Adds series with labels of the module's own (per route, per upstream) to GET /metrics: fn
  * appends them, whole (HELP, TYPE, samples with module="<module>"), at render time. */

@@ -22,11 +22,6 @@ static double in_flight_gauge(void *data)
     return (double)((gateway_t *)data)->in_flight;
 }
 
-static double gauge_u64(void *field)
-{
-    return (double)*(const uint64_t *)field;
-}
-
 static const fv_cfg_field_t gateway_settings[] = {
     FV_CFG_MS("upstream_timeout_ms", gateway_settings_t, upstream_timeout_ms, 1, 86400000, 10000,
               "deadline for a proxied request to a module"),
@@ -182,7 +177,7 @@ static int gateway_start(fv_module_ctx_t *ctx, fv_error_t *err)
          "Forwarded requests refused for a missing or bad access token.", &gw->token_refused},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-        fv_module_add_gauge(ctx, counters[i].name, counters[i].help, gauge_u64,
+        fv_module_add_gauge(ctx, counters[i].name, counters[i].help, fv_gauge_read_u64,
                             counters[i].field);
     return 0;
 }

@@ -12,16 +12,6 @@ static const fv_cfg_field_t procgen_settings_fields[] = {
                "generated terrain patches kept in memory (about 60 KB each with renderings)"),
 };
 
-static double read_size(void *field)
-{
-    return (double)*(const size_t *)field;
-}
-
-static double read_u64(void *field)
-{
-    return (double)*(const uint64_t *)field;
-}
-
 static int procgen_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
     const procgen_settings_t *set = fv_module_settings(ctx);
@@ -37,11 +27,13 @@ static int procgen_start(fv_module_ctx_t *ctx, fv_error_t *err)
         return fv_error_set(err, rc, "procedural-gen: cannot serve its calls: %s",
                             fv_strerror(rc));
     fv_module_add_gauge(ctx, "finalverse_procgen_cache_patches",
-                        "Terrain patches held in the cache.", read_size, &pg->cache.count);
+                        "Terrain patches held in the cache.", fv_gauge_read_size,
+                        &pg->cache.count);
     fv_module_add_gauge(ctx, "finalverse_procgen_cache_hits_total",
-                        "Terrain requests answered from the cache.", read_u64, &pg->cache.hits);
+                        "Terrain requests answered from the cache.", fv_gauge_read_u64,
+                        &pg->cache.hits);
     fv_module_add_gauge(ctx, "finalverse_procgen_cache_misses_total",
-                        "Terrain patches generated.", read_u64, &pg->cache.misses);
+                        "Terrain patches generated.", fv_gauge_read_u64, &pg->cache.misses);
     return 0;
 }
 

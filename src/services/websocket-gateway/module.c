@@ -34,17 +34,6 @@ static const fv_cfg_field_t wsg_settings_fields[] = {
                "sessions kept for resume at once; past it the oldest are dropped"),
 };
 
-/* The gauges read the gateway's counters where they live. */
-static double read_size(void *field)
-{
-    return (double)*(const size_t *)field;
-}
-
-static double read_u64(void *field)
-{
-    return (double)*(const uint64_t *)field;
-}
-
 /* Every second; every PRESENCE_REFRESH_S-th writes the presence records again. */
 static void presence_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
 {
@@ -117,23 +106,23 @@ static int wsg_start(fv_module_ctx_t *ctx, fv_error_t *err)
         fv_gauge_fn read;
         void *field;
     } gauges[] = {
-        {"finalverse_ws_connections", "Open WebSocket client connections.", read_size,
+        {"finalverse_ws_connections", "Open WebSocket client connections.", fv_gauge_read_size,
          &gw->connected},
-        {"finalverse_ws_sessions", "Sessions, connected or kept for resume.", read_size,
+        {"finalverse_ws_sessions", "Sessions, connected or kept for resume.", fv_gauge_read_size,
          &gw->session_count},
-        {"finalverse_ws_channels", "Channels with local subscribers.", read_size,
+        {"finalverse_ws_channels", "Channels with local subscribers.", fv_gauge_read_size,
          &gw->channel_count},
-        {"finalverse_ws_events_sent_total", "Events handed to clients.", read_u64,
+        {"finalverse_ws_events_sent_total", "Events handed to clients.", fv_gauge_read_u64,
          &gw->events_sent},
         {"finalverse_ws_events_coalesced_total",
-         "Events replaced by a newer one while a client was behind.", read_u64,
+         "Events replaced by a newer one while a client was behind.", fv_gauge_read_u64,
          &gw->events_coalesced},
         {"finalverse_ws_slow_closed_total", "Clients closed with 1013 for falling too far behind.",
-         read_u64, &gw->slow_closed},
+         fv_gauge_read_u64, &gw->slow_closed},
         {"finalverse_ws_stream_dropped_total",
          "Binary stream frames dropped for slow sockets (the view is sent anew after).",
-         read_u64, &gw->stream_dropped},
-        {"finalverse_ws_resumed_total", "Sessions resumed without a gap.", read_u64,
+         fv_gauge_read_u64, &gw->stream_dropped},
+        {"finalverse_ws_resumed_total", "Sessions resumed without a gap.", fv_gauge_read_u64,
          &gw->resumed},
     };
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)

@@ -107,21 +107,6 @@ static void sim_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *dat
         (void)world_store_save(w);
 }
 
-static double gauge_u64(void *field)
-{
-    return (double)*(const uint64_t *)field;
-}
-
-static double gauge_double(void *field)
-{
-    return *(const double *)field;
-}
-
-static double gauge_size(void *field)
-{
-    return (double)*(const size_t *)field;
-}
-
 static void save_check(void *data, fv_check_status_t *status, char *msg, size_t msg_len)
 {
     world_t *w = data;
@@ -200,25 +185,25 @@ static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
         fv_gauge_fn read;
         void *field;
     } gauges[] = {
-        {"finalverse_world_players", "Players placed in the world.", gauge_size,
+        {"finalverse_world_players", "Players placed in the world.", fv_gauge_read_size,
          &w->player_count},
-        {"finalverse_world_moves_total", "Moves validated.", gauge_u64, &w->moves},
+        {"finalverse_world_moves_total", "Moves validated.", fv_gauge_read_u64, &w->moves},
         {"finalverse_world_moves_corrected_total", "Moves cut short or lifted to the ground.",
-         gauge_u64, &w->moves_corrected},
+         fv_gauge_read_u64, &w->moves_corrected},
         {"finalverse_world_moves_refused_total", "Moves refused (NaN, far or unknown region).",
-         gauge_u64, &w->moves_refused},
-        {"finalverse_world_sim_step", "Simulation steps since the world was made.", gauge_u64,
-         &w->state->sim_step},
-        {"finalverse_world_saves_total", "Saves of the regions that committed.", gauge_u64,
+         fv_gauge_read_u64, &w->moves_refused},
+        {"finalverse_world_sim_step", "Simulation steps since the world was made.",
+         fv_gauge_read_u64, &w->state->sim_step},
+        {"finalverse_world_saves_total", "Saves of the regions that committed.", fv_gauge_read_u64,
          &w->saves},
-        {"finalverse_world_save_failures_total", "Saves of the regions that failed.", gauge_u64,
-         &w->save_failures},
-        {"finalverse_world_events_total", "Events published on the bus.", gauge_u64,
+        {"finalverse_world_save_failures_total", "Saves of the regions that failed.",
+         fv_gauge_read_u64, &w->save_failures},
+        {"finalverse_world_events_total", "Events published on the bus.", fv_gauge_read_u64,
          &w->events_published},
         {"finalverse_world_tick_max_microseconds", "The longest movement tick (streaming).",
-         gauge_u64, &w->tick_max_us},
+         fv_gauge_read_u64, &w->tick_max_us},
         {"finalverse_world_dilation", "The factor the world runs at (1: real time).",
-         gauge_double, &w->dilation},
+         fv_gauge_read_double, &w->dilation},
     };
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
         fv_module_add_gauge(ctx, gauges[i].name, gauges[i].help, gauges[i].read,

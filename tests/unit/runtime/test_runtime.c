@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "loopback.h"
+#include "scratch.h"
 
 #include "config/config.h"
 #include "bus/bus.h"
@@ -126,14 +127,32 @@ static const fv_module_t test_module = {
     .close = test_close,
 };
 
+/* The suite's own data directory (the stores live under it), made by the group setup. */
+static char data_dir[256];
+
+static int make_data_dir(void **state)
+{
+    (void)state;
+    fv_test_scratch_make(data_dir, sizeof(data_dir));
+    return 0;
+}
+
+static int remove_data_dir(void **state)
+{
+    (void)state;
+    fv_test_scratch_remove(data_dir);
+    return 0;
+}
+
 static fv_config_t *load_config(void)
 {
     /* a port base in the low range, varied per run so parallel suites do not collide */
     int base = fv_test_port_base(20000, 400);
-    char text[512];
+    char text[768];
     snprintf(text, sizeof(text),
-             "[general]\nport_base = %d\ndata_dir = \"/tmp\"\ndrain_timeout_ms = 2000\n"
-             "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n", base);
+             "[general]\nport_base = %d\ndata_dir = \"%s\"\ndrain_timeout_ms = 2000\n"
+             "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n", base,
+             data_dir);
     static char *const env[] = {NULL};
     fv_config_t *cfg = NULL;
     fv_error_t err;
@@ -286,5 +305,6 @@ int main(void)
         cmocka_unit_test(failed_start_is_closed),
         cmocka_unit_test(overrunning_tick_is_counted),
     };
-    return cmocka_run_group_tests_name("runtime/lifecycle", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("runtime/lifecycle", tests, make_data_dir,
+                                       remove_data_dir);
 }

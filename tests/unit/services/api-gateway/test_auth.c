@@ -25,25 +25,28 @@
 #include "loopback.h"
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
+#include "scratch.h"
 #include "ws_client.h"
 
 static uv_loop_t loop;
 static fv_config_t *cfg;
 static fv_runtime_t *rt;
 static int port;
+static char data_dir[256];
 
 static int group_setup(void **state)
 {
     (void)state;
     int base = fv_test_port_base(23000, 300);
     char text[1024];
+    fv_test_scratch_make(data_dir, sizeof(data_dir));
     snprintf(text, sizeof(text),
-             "[general]\nport_base = %d\ndata_dir = \"/tmp\"\ndrain_timeout_ms = 2000\n"
+             "[general]\nport_base = %d\ndata_dir = \"%s\"\ndrain_timeout_ms = 2000\n"
              "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
              "[database]\nurl = \"sqlite::memory:\"\n[redis]\nurl = \"memory:\"\n"
              "[auth]\npassword_opslimit = 1\npassword_memlimit_bytes = 65536\n"
              "access_ttl_ms = 60000\nlockout_failures = 0\n[gateway]\nauth_rate_limit_burst = 100000\n",
-             base);
+             base, data_dir);
     static char *const env[] = {NULL};
     fv_error_t err;
     if (fv_config_load_string("test.toml", text, strlen(text), env, NULL, &cfg, &err) < 0)
@@ -68,6 +71,7 @@ static int group_teardown(void **state)
     fv_runtime_shutdown(rt);
     assert_int_equal(fv_runtime_run(rt), 0);
     fv_runtime_free(rt);
+    fv_test_scratch_remove(data_dir);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     fv_config_free(cfg);

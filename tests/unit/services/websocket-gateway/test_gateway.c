@@ -30,6 +30,7 @@
 #include "proto/events.pb-c.h"
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
+#include "scratch.h"
 #include "world3d/grid.h"
 #include "world3d/terrain.h"
 #include "ws_client.h"
@@ -39,6 +40,7 @@ static fv_config_t *cfg;
 static fv_runtime_t *rt;
 static fv_module_ctx_t *publisher;
 static int port;
+static char data_dir[256];
 
 static int pub_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
@@ -75,15 +77,16 @@ static int group_setup(void **state)
     (void)state;
     int base = fv_test_port_base(21000, 300);
     char text[1024];
+    fv_test_scratch_make(data_dir, sizeof(data_dir));
     snprintf(text, sizeof(text),
-             "[general]\nport_base = %d\ndata_dir = \"/tmp\"\ndrain_timeout_ms = 2000\n"
+             "[general]\nport_base = %d\ndata_dir = \"%s\"\ndrain_timeout_ms = 2000\n"
              "log_level = \"warn\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
              "[http]\nmax_output_bytes = 65536\n"
              "[websocket]\ndev_token = \"devsecret\"\nmax_pending = 16\nhistory_events = 64\n"
              "max_kept_sessions = 4\n"
              "allowed_origins = \"null, http://localhost:8080\"\n"
              "[database]\nurl = \"sqlite::memory:\"\n",
-             base);
+             base, data_dir);
     static char *const env[] = {NULL};
     fv_error_t err;
     if (fv_config_load_string("test.toml", text, strlen(text), env, NULL, &cfg, &err) < 0)
@@ -106,6 +109,7 @@ static int group_teardown(void **state)
     fv_runtime_shutdown(rt);
     assert_int_equal(fv_runtime_run(rt), 0);
     fv_runtime_free(rt);
+    fv_test_scratch_remove(data_dir);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     fv_config_free(cfg);
