@@ -45,11 +45,19 @@ export FINALVERSE_GATEWAY__RATE_LIMIT_PER_MINUTE=${PLAIN:+0}${NOLIMIT:+0}
 : "${FINALVERSE_GATEWAY__RATE_LIMIT_PER_MINUTE:=100000000}"
 export FINALVERSE_GATEWAY__RATE_LIMIT_BURST=100000000
 
-"$BIN" serve service-registry api-gateway --port-base "$BASE" >"$TMP/gw.out" 2>"$TMP/gw.log" &
+# PIN=1 (with 2 CPUs or more): each proxy on CPU 1 alone, wrk and the upstream on CPU 0, so
+# that each proxy's figure is what one core of it does, not how it shares cores with the rest
+ON_PROXY=(); ON_REST=()
+if [ -n "${PIN:-}" ] && [ "$(nproc)" -ge 2 ]; then
+    ON_PROXY=(taskset -c 1)
+    ON_REST=(taskset -c 0)
+fi
+"${ON_PROXY[@]}" "$BIN" serve service-registry api-gateway --port-base "$BASE" \
+    >"$TMP/gw.out" 2>"$TMP/gw.log" &
 PIDS+=($!)
 GW_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$GW_PORT/health" >/dev/null && break; sleep 0.1; done
-"$BIN" serve song-engine --port-base "$BASE" >"$TMP/song.out" 2>"$TMP/song.log" &
+"${ON_REST[@]}" "$BIN" serve song-engine --port-base "$BASE" >"$TMP/song.out" 2>"$TMP/song.log" &
 PIDS+=($!)
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$GW_PORT/api/song-engine/health" >/dev/null && break
@@ -84,8 +92,9 @@ http {
     }
 }
 CONF
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx.err" &
+"${ON_PROXY[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx.err" &
 PIDS+=($!)
+NG_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$NGINX_PORT/api/song-engine/health" >/dev/null && break; sleep 0.1; done
 
 TOKEN=$(curl -sf -X POST "http://127.0.0.1:$GW_PORT/api/auth/guest" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
@@ -93,13 +102,23 @@ TOKEN=$(curl -sf -X POST "http://127.0.0.1:$GW_PORT/api/auth/guest" | sed 's/.*"
 AUTH="Authorization: Bearer $TOKEN"
 [ -n "${PLAIN:-}" ] && AUTH="X-Plain: 1"
 
-run_wrk() { # URL -> "rps p99_ms"
-    wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$AUTH" "$1" >"$TMP/wrk.txt" 2>&1
-    local rps p99
+cpu_ticks() { # PID -> user + system clock ticks so far
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+NG_WORKER=$(pgrep -P "$NG_PID" | head -1)
+run_wrk() { # URL PROXY_PID -> "rps p99_ms proxy_cpu_us_per_request"
+    local t0 t1
+    t0=$(cpu_ticks "$2")
+    "${ON_REST[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$AUTH" "$1" \
+        >"$TMP/wrk.txt" 2>&1
+    t1=$(cpu_ticks "$2")
+    local rps p99 reqs
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.txt")
+    reqs=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
     p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$TMP/wrk.txt")
     if grep -q "Non-2xx" "$TMP/wrk.txt"; then echo "warning: non-2xx answers on $1" >&2; fi
-    echo "$rps $p99"
+    echo "$rps $p99 $(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$reqs" \
+        'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')"
 }
 
 GW_URL="http://127.0.0.1:$GW_PORT/api/song-engine/health"
@@ -111,21 +130,26 @@ wrk -t1 -c"$CONNS" -d2s -H "$AUTH" "$GW_URL" >/dev/null 2>&1
 wrk -t1 -c"$CONNS" -d2s "$NG_URL" >/dev/null 2>&1
 if [ -n "${PERF:-}" ]; then
     # PERF=1: a flat profile of the gateway during one more run (to PERF_OUT or stdout)
-    perf record -o "$TMP/perf.data" -p "$GW_PID" -- sleep "$DURATION" >/dev/null 2>&1 &
-    wrk -t1 -c"$CONNS" -d"${DURATION}s" "$GW_URL" >/dev/null 2>&1
+    perf record ${PERF_CALLERS:+--call-graph dwarf} -o "$TMP/perf.data" -p "$GW_PID" \
+        -- sleep "$DURATION" >/dev/null 2>&1 &
+    "${ON_REST[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" -H "$AUTH" "$GW_URL" >/dev/null 2>&1
     wait $! || true
-    perf report -i "$TMP/perf.data" --stdio --sort symbol 2>/dev/null | grep -v "^#" | head -60 >"${PERF_OUT:-/dev/stdout}" || true
+    [ -z "${PERF_DATA:-}" ] || cp "$TMP/perf.data" "$PERF_DATA"    # for perf report -g
+    perf report -i "$TMP/perf.data" --stdio --no-children --sort symbol 2>/dev/null |
+        grep -v "^#" | head -60 >"${PERF_OUT:-/dev/stdout}" || true
 fi
-GW_RPS=0; GW_P99=0; NG_RPS=0; NG_P99=0
+GW_RPS=0; GW_P99=0; GW_CPU=0; NG_RPS=0; NG_P99=0; NG_CPU=0
 better() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 for round in $(seq "$ROUNDS"); do
-    read -r rps p99 < <(run_wrk "$GW_URL")
-    line="  round $round: gateway $rps req/s (p99 $p99 ms)"
-    if better "$rps" "$GW_RPS"; then GW_RPS=$rps; GW_P99=$p99; fi
-    read -r rps p99 < <(run_wrk "$NG_URL")
-    echo "$line, nginx $rps req/s (p99 $p99 ms)"
-    if better "$rps" "$NG_RPS"; then NG_RPS=$rps; NG_P99=$p99; fi
+    read -r rps p99 cpu < <(run_wrk "$GW_URL" "$GW_PID")
+    line="  round $round: gateway $rps req/s (p99 $p99 ms, $cpu us CPU/req)"
+    if better "$rps" "$GW_RPS"; then GW_RPS=$rps; GW_P99=$p99; GW_CPU=$cpu; fi
+    read -r rps p99 cpu < <(run_wrk "$NG_URL" "$NG_WORKER")
+    echo "$line, nginx $rps req/s (p99 $p99 ms, $cpu us CPU/req)"
+    if better "$rps" "$NG_RPS"; then NG_RPS=$rps; NG_P99=$p99; NG_CPU=$cpu; fi
 done
-printf '%-12s %12s req/s   p99 %8s ms\n' gateway "$GW_RPS" "$GW_P99" nginx "$NG_RPS" "$NG_P99"
-awk -v a="$GW_RPS" -v b="$NG_RPS" -v pa="$GW_P99" -v pb="$NG_P99" \
-    'BEGIN { printf "ratio gateway/nginx: throughput %.2f x, p99 %.2f x (lower is better)\n", a/b, pa/pb }'
+printf '%-12s %12s req/s   p99 %8s ms   %6s us CPU/request\n' gateway "$GW_RPS" "$GW_P99" \
+    "$GW_CPU" nginx "$NG_RPS" "$NG_P99" "$NG_CPU"
+awk -v a="$GW_RPS" -v b="$NG_RPS" -v pa="$GW_P99" -v pb="$NG_P99" -v ca="$GW_CPU" -v cb="$NG_CPU" \
+    'BEGIN { printf "ratio gateway/nginx: throughput %.2f x, p99 %.2f x, " \
+             "CPU per request %.2f x (lower is better)\n", a/b, pa/pb, ca/cb }'

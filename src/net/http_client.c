@@ -181,8 +181,12 @@ static void on_flush_closed(uv_handle_t *h)
 
 static cpool_t *pool_get(fv_http_client_t *c, const char *host, int port)
 {
+    /* "host:port" without printf: this runs for every request */
     char key[300];
-    snprintf(key, sizeof(key), "%s:%d", host, port);
+    size_t hl = strnlen(host, sizeof(key) - 24);
+    memcpy(key, host, hl);
+    key[hl] = ':';
+    key[hl + 1 + fv_fmt_u64(key + hl + 1, (uint64_t)(port > 0 ? port : 0))] = '\0';
     cpool_t *prev = NULL;
     for (cpool_t *p = c->pools; p; prev = p, p = p->next) {
         if (strcmp(p->key, key) != 0)
@@ -394,6 +398,9 @@ static int on_resp_field(llhttp_t *p, const char *at, size_t len)
     if (r->last_cb != 1) {
         if (r->last_cb == 2 && resp_append(r, &r->head, "", 1) < 0)
             return -1;
+        /* a typical head in one allocation; under a tighter ceiling, appends grow it */
+        if (r->hdr_count == 0 && r->head.cap == 0 && fv_buf_reserve(&r->head, 512) < 0)
+            r->head.cap = 0;
         if (r->hdr_count == r->hdr_cap) {
             r->hdr_cap = r->hdr_cap ? r->hdr_cap * 2 : 16;
             r->hdrs = fv_realloc(r->hdrs, r->hdr_cap * sizeof(*r->hdrs));
@@ -1061,11 +1068,30 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
     fv_buf_init(&r->out, 0);
     fv_buf_init(&r->head, c->opts.max_response_bytes);
     fv_buf_init(&r->body, c->opts.max_response_bytes);
+    /* the head in one allocation, built without printf: a proxy sends one per request */
+    size_t method_len = strlen(q->method), target_len = strlen(q->target);
+    size_t host_len = strlen(q->host), need = method_len + target_len + host_len + 64;
+    for (size_t i = 0; i < q->header_count; i++)
+        need += strlen(q->headers[i].name) + strlen(q->headers[i].value) + 4;
+    need += q->raw_headers_len + 48 + q->body_len;
     bool v6 = strchr(q->host, ':') != NULL;
-    int rc = fv_buf_printf(&r->out, "%s %s HTTP/1.1\r\nHost: %s%s%s:%d\r\n", q->method,
-                           q->target, v6 ? "[" : "", q->host, v6 ? "]" : "", q->port);
+    char port[24];
+    size_t port_len = fv_fmt_u64(port, (uint64_t)(q->port > 0 ? q->port : 0));
+    int rc = fv_buf_reserve(&r->out, need);
+    if (rc == 0 && (rc = fv_buf_append(&r->out, q->method, method_len)) == 0 &&
+        (rc = fv_buf_append(&r->out, " ", 1)) == 0 &&
+        (rc = fv_buf_append(&r->out, q->target, target_len)) == 0 &&
+        (rc = fv_buf_append_str(&r->out, v6 ? " HTTP/1.1\r\nHost: ["
+                                             : " HTTP/1.1\r\nHost: ")) == 0 &&
+        (rc = fv_buf_append(&r->out, q->host, host_len)) == 0 &&
+        (rc = fv_buf_append_str(&r->out, v6 ? "]:" : ":")) == 0 &&
+        (rc = fv_buf_append(&r->out, port, port_len)) == 0)
+        rc = fv_buf_append(&r->out, "\r\n", 2);
     for (size_t i = 0; rc == 0 && i < q->header_count; i++)
-        rc = fv_buf_printf(&r->out, "%s: %s\r\n", q->headers[i].name, q->headers[i].value);
+        if ((rc = fv_buf_append_str(&r->out, q->headers[i].name)) == 0 &&
+            (rc = fv_buf_append(&r->out, ": ", 2)) == 0 &&
+            (rc = fv_buf_append_str(&r->out, q->headers[i].value)) == 0)
+            rc = fv_buf_append(&r->out, "\r\n", 2);
     if (rc == 0 && q->raw_headers_len)
         rc = fv_buf_append(&r->out, q->raw_headers, q->raw_headers_len);
     bool has_body = q->body_len > 0 || strcmp(q->method, "POST") == 0 ||
@@ -1074,8 +1100,9 @@ int fv_http_client_request(fv_http_client_t *c, const fv_http_client_req_t *q,
         rc = fv_buf_printf(&r->out, "Content-Length: %lld\r\n", (long long)q->body_length);
     else if (rc == 0 && q->body_stream)
         rc = fv_buf_append_str(&r->out, "Transfer-Encoding: chunked\r\n");
-    else if (rc == 0 && has_body)
-        rc = fv_buf_printf(&r->out, "Content-Length: %zu\r\n", q->body_len);
+    else if (rc == 0 && has_body && (rc = fv_buf_append_str(&r->out, "Content-Length: ")) == 0 &&
+             (rc = fv_buf_append_u64(&r->out, q->body_len)) == 0)
+        rc = fv_buf_append(&r->out, "\r\n", 2);
     if (rc == 0)
         rc = fv_buf_append(&r->out, "\r\n", 2);
     if (rc == 0 && q->body_len)

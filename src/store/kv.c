@@ -228,15 +228,42 @@ int fv_kv_cas(fv_kv_t *kv, fv_slice_t key, fv_slice_t expected, fv_slice_t val,
     return submit(kv, &a, cb, data);
 }
 
-int fv_kv_take(fv_kv_t *kv, fv_slice_t key, fv_slice_t unless, double rate, int64_t burst,
-               int64_t cost, fv_kv_cb cb, void *data)
+static int take_args(fv_slice_t key, fv_slice_t unless, double rate, int64_t burst,
+                     int64_t cost, fv__kv_args_t *a)
 {
     if (!(rate > 0 && rate <= 1e9) || burst < 1 || burst > 1000000000 || cost < 0 ||
         cost > burst || (!unless.ptr && unless.len))
         return FV_EINVAL;
-    fv__kv_args_t a = {.op = FV__KV_TAKE, .key = key, .a = nonnull(unless), .score = rate,
-                       .n1 = burst, .n2 = cost};
-    return submit(kv, &a, cb, data);
+    *a = (fv__kv_args_t){.op = FV__KV_TAKE, .key = key, .a = nonnull(unless), .score = rate,
+                         .n1 = burst, .n2 = cost};
+    return 0;
+}
+
+int fv_kv_take(fv_kv_t *kv, fv_slice_t key, fv_slice_t unless, double rate, int64_t burst,
+               int64_t cost, fv_kv_cb cb, void *data)
+{
+    fv__kv_args_t a;
+    int rc = take_args(key, unless, rate, burst, cost, &a);
+    return rc < 0 ? rc : submit(kv, &a, cb, data);
+}
+
+int fv_kv_take_now(fv_kv_t *kv, fv_slice_t key, fv_slice_t unless, double rate, int64_t burst,
+                   int64_t cost, fv_kv_reply_t *reply)
+{
+    fv__kv_args_t a;
+    int rc = take_args(key, unless, rate, burst, cost, &a);
+    if (rc < 0)
+        return rc;
+    if (!kv || !reply)
+        return FV_EINVAL;
+    if (kv->closing || !kv->ops)
+        return FV_EUNAVAILABLE;
+    /* a request queued earlier must not be overtaken (a revocation set just before) */
+    if (!kv->ops->run_now || fv_defer_queue_pending(&kv->jobs))
+        return FV_EAGAIN;
+    if ((rc = check_key(kv, a.key)) < 0 || (rc = check_val(kv, a.a)) < 0)
+        return rc;
+    return kv->ops->run_now(kv, &a, reply);
 }
 
 int64_t fv__kv_bucket_take(double *tokens, uint64_t *ts_ms, uint64_t now_ms, double rate,

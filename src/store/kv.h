@@ -124,6 +124,12 @@ FV_MUST_USE int fv_kv_cas(fv_kv_t *kv, fv_slice_t key, fv_slice_t expected, fv_s
  * FV_EINVAL: rate not in (0, 1e9], burst not in 1..1e9, cost not in 0..burst. */
 FV_MUST_USE int fv_kv_take(fv_kv_t *kv, fv_slice_t key, fv_slice_t unless, double rate,
                            int64_t burst, int64_t cost, fv_kv_cb cb, void *data);
+/* fv_kv_take answered within the call when the store lives in this process (memory:) and no
+ * request is queued ahead of it: 0 with *reply set as fv_kv_take's (NIL or INT); FV_EAGAIN
+ * when the store answers only later (Redis, or requests waiting): call fv_kv_take. Spares a
+ * hot path (a gateway takes on every request) the deferred turn and its allocations. */
+FV_MUST_USE int fv_kv_take_now(fv_kv_t *kv, fv_slice_t key, fv_slice_t unless, double rate,
+                               int64_t burst, int64_t cost, fv_kv_reply_t *reply);
 /* ttl_ms > 0. Reply: INT 1 set, 0 no such key. */
 FV_MUST_USE int fv_kv_expire(fv_kv_t *kv, fv_slice_t key, uint64_t ttl_ms, fv_kv_cb cb,
                              void *data);

@@ -72,6 +72,9 @@ typedef struct fv__kv_ops {
     int (*open)(fv_kv_t *kv, const char *url, fv_error_t *err);
     /* 0: cb will run later exactly once; <0: never. */
     int (*submit)(fv_kv_t *kv, const fv__kv_args_t *args, fv_kv_cb cb, void *data);
+    /* NULL, or runs args within the call (a store in this process): 0 with *reply (whose
+     * slices live until the next request), or < 0. */
+    int (*run_now)(fv_kv_t *kv, const fv__kv_args_t *args, fv_kv_reply_t *reply);
     /* A new subscription (sub is linked already). */
     void (*sub_add)(fv_kv_t *kv, fv_kv_sub_t *sub);
     /* The last live subscription to (name, pattern) went away. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "store/kv_dict.h"
@@ -275,7 +276,28 @@ static int op_cas(kv_mem_t *m, const mjob_t *j, fv_kv_reply_t *r)
     return 0;
 }
 
-/* A bucket is a string "<tokens> <ms>" (tokens as %.17g), so that a snapshot keeps it. */
+/* A bucket is a string "<tokens> <ms>", so that a snapshot keeps it: tokens in fixed point to
+ * the millionth (older snapshots wrote %.17g, which parses the same), written without printf
+ * and into the bucket's own bytes when they fit: a take runs on every forwarded request. */
+static size_t bucket_format(char buf[64], double tokens, uint64_t ts)
+{
+    size_t n;
+    if (tokens < 1e12) {
+        uint64_t micro = (uint64_t)(tokens * 1e6 + 0.5);
+        n = fv_fmt_u64(buf, micro / 1000000);
+        buf[n++] = '.';
+        uint64_t frac = micro % 1000000;
+        for (int i = 5; i >= 0; i--, frac /= 10)
+            buf[n + (size_t)i] = (char)('0' + frac % 10);
+        n += 6;
+    } else {
+        n = (size_t)snprintf(buf, 40, "%.17g", tokens);
+    }
+    buf[n++] = ' ';
+    n += fv_fmt_u64(buf + n, ts);
+    return n;
+}
+
 static int op_take(kv_mem_t *m, const fv__kv_args_t *a, fv_kv_reply_t *r)
 {
     if (a->a.len && lookup(m, a->a)) {
@@ -289,23 +311,33 @@ static int op_take(kv_mem_t *m, const fv__kv_args_t *a, fv_kv_reply_t *r)
     uint64_t now = now_ms(m), ts = now, ttl;
     double tokens = (double)a->n1;
     if (o) {
-        char *end;
+        char *end, *tail;
         double t = strtod(o->bytes, &end);
-        unsigned long long when;
-        if (end == o->bytes || *end != ' ' || !(t >= 0) ||
-            sscanf(end + 1, "%llu", &when) != 1)
+        if (end == o->bytes || *end != ' ' || !(t >= 0) || end[1] < '0' || end[1] > '9')
             return FV_EINVAL;           /* the key holds something else */
+        errno = 0;
+        unsigned long long when = strtoull(end + 1, &tail, 10);
+        if (*tail || errno)
+            return FV_EINVAL;
         tokens = t;
         ts = when;
     }
     int64_t v = fv__kv_bucket_take(&tokens, &ts, now, a->score, a->n1, a->n2, &ttl);
     char buf[64];
-    int n = snprintf(buf, sizeof(buf), "%.17g %llu", tokens, (unsigned long long)ts);
-    mobj_t *no = str_new(fv_slice(buf, (size_t)n), now + ttl);
-    if (!no)
-        return FV_ENOMEM;
-    if ((rc = key_put(m, a->key, no)) < 0)
-        return rc;
+    size_t n = bucket_format(buf, tokens, ts);
+    if (o && n <= o->len) {
+        memcpy(o->bytes, buf, n);
+        o->bytes[n] = '\0';
+        o->len = n;
+        o->expire_ms = now + ttl;
+        m->dirty = true;
+    } else {
+        mobj_t *no = str_new(fv_slice(buf, n), now + ttl);
+        if (!no)
+            return FV_ENOMEM;
+        if ((rc = key_put(m, a->key, no)) < 0)
+            return rc;
+    }
     reply_int(r, v);
     return 0;
 }
@@ -578,6 +610,16 @@ static void run_job(fv_kv_t *kv, fv__kv_job_t *job, bool canceled)
     j->cb(kv, rc, rc < 0 ? NULL : &r, j->data);
     fv_free(elems);
     fv_free(j);
+}
+
+/* Only take runs within the call (see fv_kv_take_now): it replies with an integer or NIL, so
+ * nothing of the reply points into the store. */
+static int mem_run_now(fv_kv_t *kv, const fv__kv_args_t *a, fv_kv_reply_t *reply)
+{
+    if (a->op != FV__KV_TAKE)
+        return FV_EAGAIN;
+    *reply = (fv_kv_reply_t){.type = FV_KV_NIL};
+    return op_take(kv->backend, a, reply);
 }
 
 static int mem_submit(fv_kv_t *kv, const fv__kv_args_t *a, fv_kv_cb cb, void *data)
@@ -1043,6 +1085,7 @@ const fv__kv_ops_t fv__kv_memory_ops = {
     .name = "memory",
     .open = mem_open,
     .submit = mem_submit,
+    .run_now = mem_run_now,
     .sub_add = mem_sub_add,
     .sub_remove = mem_sub_remove,
     .close = mem_close,

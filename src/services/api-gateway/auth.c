@@ -628,8 +628,16 @@ static void gate(fv_http_req_t *req, void *data)
         w->g = g;
         w->req = req;
         fv_http_req_on_abort(req, gate_abort, w);
-        if (gw_limit_take(g->gw, req, GW_LIMIT_AUTH, NULL, NULL, gate_limited, w))
+        gw_limit_result_t now;
+        switch (gw_limit_take(g->gw, req, GW_LIMIT_AUTH, NULL, NULL, &now, gate_limited, w)) {
+        case GW_LIMIT_WAIT:
             return;
+        case GW_LIMIT_ANSWERED:
+            gate_limited(w, &now);      /* answers (or calls fn) and frees w */
+            return;
+        case GW_LIMIT_GO:
+            break;
+        }
         fv_http_req_on_abort(req, NULL, NULL);
         fv_free(w);
     }

@@ -179,15 +179,22 @@ typedef struct gw_limit_result {
 
 /* Takes a token for who (a player id, or NULL: the peer's IP) in cls, and in the same step
  * (one round trip) refuses the request when jti (NULL: none) names a revoked access token.
- * true: done(data, res) runs later, from the loop, whatever became of the client (the caller
- * knows whether its request is still there). false: nothing to wait for (no limit and no
- * token, or the kv store refused at once): go on, allowed. A kv store that fails later lets
- * the request through. */
+ * GW_LIMIT_GO: nothing to wait for (no limit and no token, or the kv store refused at once):
+ * go on, allowed. GW_LIMIT_ANSWERED: *now holds the verdict already (the embedded store
+ * answers within the call) and done will not run. GW_LIMIT_WAIT: done(data, res) runs later,
+ * from the loop, whatever became of the client (the caller knows whether its request is still
+ * there). A kv store that fails lets the request through. */
+typedef enum gw_limit_state { GW_LIMIT_GO, GW_LIMIT_ANSWERED, GW_LIMIT_WAIT } gw_limit_state_t;
 typedef void (*gw_limit_cb)(void *data, const gw_limit_result_t *res);
-FV_MUST_USE bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls,
-                               const char *who, const char *jti, gw_limit_cb done, void *data);
-/* The kv key that marks access token jti revoked. */
-#define GW_REVOKED_KEY_FMT "fv:revoked:%.40s"
+FV_MUST_USE gw_limit_state_t gw_limit_take(gateway_t *gw, fv_http_req_t *req,
+                                           gw_limit_class_t cls, const char *who,
+                                           const char *jti, gw_limit_result_t *now,
+                                           gw_limit_cb done, void *data);
+/* The kv key that marks access token jti revoked: the prefix and at most GW_REVOKED_JTI_MAX
+ * bytes of the jti. */
+#define GW_REVOKED_KEY_PREFIX "fv:revoked:"
+#define GW_REVOKED_JTI_MAX 40
+#define GW_REVOKED_KEY_FMT GW_REVOKED_KEY_PREFIX "%.40s"
 /* RateLimit-Limit, -Remaining, -Reset (and Retry-After when refused) onto req's answer. */
 void gw_limit_headers(fv_http_req_t *req, const gw_limit_result_t *res);
 /* The 429 answer, with the JSON error body. */

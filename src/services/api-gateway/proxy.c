@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -593,8 +594,8 @@ static bool check_token(proxy_call_t *call)
         reply_fail(call, FV_EUNAUTH, "the access token is invalid or expired");
         return false;
     }
-    snprintf(call->player, sizeof(call->player), "%s", claims.sub);
-    snprintf(call->jti, sizeof(call->jti), "%s", claims.jti);
+    (void)fv_str_copy(call->player, sizeof(call->player), claims.sub);
+    (void)fv_str_copy(call->jti, sizeof(call->jti), claims.jti);
     return true;
 }
 
@@ -622,8 +623,12 @@ static void proxy(gateway_t *gw, gw_route_t *r, fv_http_req_t *req, const char *
         memcpy(call->request_id, rid.ptr, rid.len);
         call->request_id[rid.len] = '\0';
     } else {
-        snprintf(call->request_id, sizeof(call->request_id), "%s-%" PRIu64, gw->id_prefix,
-                 fv_http_req_id(req));
+        /* "<prefix>-<n>" without printf (most requests come without an id) */
+        size_t n = fv_str_copy(call->request_id, sizeof(call->request_id) - 22, gw->id_prefix);
+        if (n > sizeof(call->request_id) - 23)
+            n = sizeof(call->request_id) - 23;
+        call->request_id[n++] = '-';
+        call->request_id[n + fv_fmt_u64(call->request_id + n, fv_http_req_id(req))] = '\0';
     }
     if (gw->stopping || !gw->upstream || !r->up) {
         reply_fail(call, FV_EUNAVAILABLE, gw->stopping ? "the gateway is shutting down"
@@ -664,10 +669,18 @@ static void proxy(gateway_t *gw, gw_route_t *r, fv_http_req_t *req, const char *
         return;
     }
     fv_http_req_on_abort(req, on_client_abort, call);
-    if (gw_limit_take(gw, req, GW_LIMIT_API, call->player[0] ? call->player : NULL,
-                      call->jti[0] ? call->jti : NULL, on_limited, call)) {
+    gw_limit_result_t now;
+    switch (gw_limit_take(gw, req, GW_LIMIT_API, call->player[0] ? call->player : NULL,
+                          call->jti[0] ? call->jti : NULL, &now, on_limited, call)) {
+    case GW_LIMIT_WAIT:
         call->limiting = true;
         return;
+    case GW_LIMIT_ANSWERED:
+        call->limiting = true;          /* as on_limited expects */
+        on_limited(call, &now);
+        return;
+    case GW_LIMIT_GO:
+        break;
     }
     dispatch(call);
 }

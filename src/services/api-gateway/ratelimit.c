@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "store/kv.h"
 
@@ -24,16 +25,14 @@ typedef struct limit_call {
     gw_limit_result_t res;
 } limit_call_t;
 
-static void on_taken(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *data)
+/* The store's reply as the request's verdict. */
+static void judge(gateway_t *gw, int status, const fv_kv_reply_t *reply, gw_limit_result_t *res)
 {
-    (void)kv;
-    limit_call_t *c = data;
-    gw_limit_result_t *res = &c->res;
     if (status == 0 && reply && reply->type == FV_KV_NIL) {
         res->revoked = true;            /* the request's token is revoked */
         res->allowed = false;
     } else if (status < 0 || !reply || reply->type != FV_KV_INT) {
-        c->gw->limit_errors++;
+        gw->limit_errors++;
         if (status != FV_ECANCELED)
             fv_log_debug("gateway", "rate limit: kv store: %s", fv_strerror(status));
         res->allowed = true;
@@ -44,52 +43,83 @@ static void on_taken(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *
         res->left = res->allowed ? (uint64_t)v : 0;
         res->wait_ms = res->allowed ? 0 : (uint64_t)(-1 - v);
         if (!res->allowed)
-            c->gw->limited++;
+            gw->limited++;
     }
-    c->done(c->data, res);
+}
+
+static void on_taken(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *data)
+{
+    (void)kv;
+    limit_call_t *c = data;
+    judge(c->gw, status, reply, &c->res);
+    c->done(c->data, &c->res);
     fv_free(c);
 }
 
-bool gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls, const char *who,
-                   const char *jti, gw_limit_cb done, void *data)
+/* dst = prefix + the first max bytes of s (NUL-terminated; dst has room). */
+static size_t join(char *dst, const char *prefix, size_t plen, const char *s, size_t max)
+{
+    memcpy(dst, prefix, plen);
+    size_t n = strnlen(s, max);
+    memcpy(dst + plen, s, n);
+    dst[plen + n] = '\0';
+    return plen + n;
+}
+
+#define LIT(s) s, sizeof(s) - 1
+
+gw_limit_state_t gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class_t cls,
+                               const char *who, const char *jti, gw_limit_result_t *now,
+                               gw_limit_cb done, void *data)
 {
     const gateway_settings_t *set = gw->set;
     uint32_t per_min = cls == GW_LIMIT_AUTH ? set->auth_rate_limit_per_minute
                                             : set->rate_limit_per_minute;
     uint32_t burst = cls == GW_LIMIT_AUTH ? set->auth_rate_limit_burst : set->rate_limit_burst;
     if (!gw->kv || (!per_min && !jti))
-        return false;
-    char key[160], unless[64] = "";
+        return GW_LIMIT_GO;
+    /* keys built by hand: this runs on every forwarded request */
+    char key[160], unless[64];
+    size_t key_len, unless_len = 0;
     if (jti)
-        snprintf(unless, sizeof(unless), GW_REVOKED_KEY_FMT, jti);
-
+        unless_len = join(unless, LIT(GW_REVOKED_KEY_PREFIX), jti, GW_REVOKED_JTI_MAX);
     if (who && cls == GW_LIMIT_API) {
-        snprintf(key, sizeof(key), "fv:rl:api:p:%.64s", who);
+        key_len = join(key, LIT("fv:rl:api:p:"), who, 64);
     } else {
         char ip[96];
         gw_peer_ip(req, ip, sizeof(ip));
-        snprintf(key, sizeof(key), "fv:rl:%s:ip:%s", cls == GW_LIMIT_AUTH ? "auth" : "api", ip);
+        key_len = cls == GW_LIMIT_AUTH ? join(key, LIT("fv:rl:auth:ip:"), ip, sizeof(ip))
+                                       : join(key, LIT("fv:rl:api:ip:"), ip, sizeof(ip));
+    }
+    gw_limit_result_t res = {0};
+    if (per_min) {
+        res.rate = per_min / 60.0;
+        res.burst = burst ? burst : 1;
+    } else {
+        /* no limit, only a token to check for revocation: a bucket that never runs dry */
+        res.rate = 1e9;
+        res.burst = 1000000000;
+        res.unlimited = true;
+    }
+    fv_slice_t k = fv_slice(key, key_len), u = fv_slice(unless, unless_len);
+    fv_kv_reply_t reply;
+    int rc = fv_kv_take_now(gw->kv, k, u, res.rate, (int64_t)res.burst, 1, &reply);
+    if (rc != FV_EAGAIN) {
+        judge(gw, rc, rc < 0 ? NULL : &reply, &res);
+        *now = res;
+        return GW_LIMIT_ANSWERED;
     }
     limit_call_t *c = fv_calloc(1, sizeof(*c));
     c->gw = gw;
     c->done = done;
     c->data = data;
-    if (per_min) {
-        c->res.rate = per_min / 60.0;
-        c->res.burst = burst ? burst : 1;
-    } else {
-        /* no limit, only a token to check for revocation: a bucket that never runs dry */
-        c->res.rate = 1e9;
-        c->res.burst = 1000000000;
-        c->res.unlimited = true;
-    }
-    if (fv_kv_take(gw->kv, fv_slice_cstr(key), fv_slice_cstr(unless), c->res.rate,
-                   (int64_t)c->res.burst, 1, on_taken, c) < 0) {
+    c->res = res;
+    if (fv_kv_take(gw->kv, k, u, res.rate, (int64_t)res.burst, 1, on_taken, c) < 0) {
         gw->limit_errors++;
         fv_free(c);
-        return false;
+        return GW_LIMIT_GO;
     }
-    return true;
+    return GW_LIMIT_WAIT;
 }
 
 void gw_peer_ip(fv_http_req_t *req, char *out, size_t cap)
@@ -107,7 +137,7 @@ void gw_peer_ip(fv_http_req_t *req, char *out, size_t cap)
 static void put_u64(fv_http_req_t *req, const char *name, uint64_t v)
 {
     char num[24];
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+    num[fv_fmt_u64(num, v)] = '\0';
     fv_http_resp_header(req, name, num);
 }
 

@@ -410,6 +410,44 @@ static void take(void **state)
     expect_int(&r, 3);                           /* the refused one took nothing */
 }
 
+/* fv_kv_take_now: the embedded store answers within the call, sharing buckets with
+ * fv_kv_take, and waits its turn behind a queued request; Redis always says FV_EAGAIN. */
+static void take_now(void **state)
+{
+    fixture_t *f = *state;
+    result_t r;
+    fv_kv_reply_t now;
+    int rc = fv_kv_take_now(f->kv, key(f, "n"), FV_SLICE_NULL, 0.001, 3, 1, &now);
+    if (rc == FV_EAGAIN) {
+        DO(f, r, fv_kv_take(f->kv, key(f, "n"), FV_SLICE_NULL, 0.001, 3, 1, on_result, &r));
+        expect_int(&r, 2);                       /* the store that said "later" took nothing */
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(now.type, FV_KV_INT);
+    assert_int_equal(now.integer, 2);
+    DO(f, r, fv_kv_take(f->kv, key(f, "n"), FV_SLICE_NULL, 0.001, 3, 1, on_result, &r));
+    expect_int(&r, 1);                           /* one bucket for both ways */
+    assert_int_equal(fv_kv_take_now(f->kv, key(f, "n"), FV_SLICE_NULL, 0.001, 3, 1, &now), 0);
+    assert_int_equal(now.integer, 0);
+    assert_int_equal(fv_kv_take_now(f->kv, key(f, "n"), FV_SLICE_NULL, 0.001, 3, 1, &now), 0);
+    assert_true(now.integer < -990000);          /* refused, with the wait */
+    /* a revocation queued ahead is seen: take_now defers to the queue rather than overtake */
+    fv_slice_t deny = key(f, "deny");
+    char dk[128];
+    memcpy(dk, deny.ptr, deny.len);
+    deny.ptr = dk;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(fv_kv_set(f->kv, deny, S("1"), 0, 0, on_result, &r), 0);
+    assert_int_equal(fv_kv_take_now(f->kv, key(f, "m"), deny, 1, 5, 1, &now), FV_EAGAIN);
+    assert_true(run_until(&f->loop, &r.done, WAIT_MS));
+    assert_int_equal(fv_kv_take_now(f->kv, key(f, "m"), deny, 1, 5, 1, &now), 0);
+    assert_int_equal(now.type, FV_KV_NIL);
+    assert_int_equal(fv_kv_take_now(f->kv, key(f, "m"), FV_SLICE_NULL, 0, 5, 1, &now), FV_EINVAL);
+    DO(f, r, fv_kv_set(f->kv, key(f, "str"), S("abc"), 0, 0, on_result, &r));
+    assert_true(fv_kv_take_now(f->kv, key(f, "str"), FV_SLICE_NULL, 1, 5, 1, &now) < 0);
+}
+
 /* Elements start with their name (the s member), so strcmp orders them by it. */
 static int cmp_el(const void *a, const void *b)
 {
@@ -1135,6 +1173,7 @@ static void glob(void **state)
         cmocka_unit_test_setup_teardown(incr, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(cas, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(take, setup, teardown),                            \
+        cmocka_unit_test_setup_teardown(take_now, setup, teardown),                        \
         cmocka_unit_test_setup_teardown(hashes, setup, teardown),                          \
         cmocka_unit_test_setup_teardown(sorted_sets, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(pubsub, setup, teardown),                          \
