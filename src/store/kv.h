@@ -4,6 +4,8 @@
  *   memory:                                   in-process, nothing persisted
  *   memory:?snapshot=./data/kv.snap           in-process, snapshot loaded on open, written
  *   memory:?snapshot=PATH&interval_ms=N       atomically every N ms (when changed) and on close
+ *   memory:?max_keys=N                        at most N keys (default 1,000,000): a new key past
+ *                                             it is refused with FV_ENOMEM until some expire
  *   redis://[[user]:password@]host[:port][/db]   Redis through hiredis (default port 6379, db 0)
  *
  * Everything is asynchronous on one libuv loop. A request (fv_kv_get() ...) returns 0 when its
@@ -36,6 +38,8 @@ typedef struct fv_kv_sub fv_kv_sub_t;
 /* Keys are names chosen by code, not payloads: a fixed ceiling keeps them out of the value
  * budget. */
 #define FV_KV_MAX_KEY_BYTES 65536u
+/* memory: keys held at most, unless the URL says max_keys=N */
+#define FV_KV_DEFAULT_MAX_KEYS 1000000u
 
 typedef struct fv_kv_opts {
     uint32_t command_timeout_ms;   /* 0: FV_KV_DEFAULT_TIMEOUT_MS (redis) */

@@ -53,6 +53,9 @@ typedef struct kv_mem {
     size_t sweep_cursor;
     uv_timer_t snap_timer;
     bool dirty;
+    size_t max_keys;              /* new keys past it are refused (FV_ENOMEM), as Redis's
+                                     maxmemory with noeviction: memory has a ceiling */
+    uint64_t full_logged_ms;      /* when "full" was last logged */
     int open_handles;
     void (*done)(fv_kv_t *kv);
 } kv_mem_t;
@@ -143,13 +146,30 @@ static fv__kv_dent_t *lookup(kv_mem_t *m, fv_slice_t key)
     return e;
 }
 
-/* Replace (or create) key's object with o. */
+static void sweep_some(kv_mem_t *m);
+
+/* Replace (or create) key's object with o (taken: freed on failure). A new key past max_keys
+ * is refused with FV_ENOMEM; keys that exist are still written, and expiry makes room. */
 static int key_put(kv_mem_t *m, fv_slice_t key, mobj_t *o)
 {
     int created;
     fv__kv_dent_t *e = fv__kv_dict_upsert(&m->keys, key, &created);
     if (!e) {
         obj_free(o);
+        return FV_ENOMEM;
+    }
+    if (created && m->keys.count > m->max_keys) {
+        fv__kv_dict_remove(&m->keys, e);
+        sweep_some(m);                /* expired keys still counted make room first */
+        if (m->keys.count < m->max_keys)
+            return key_put(m, key, o);
+        obj_free(o);
+        uint64_t now = now_ms(m);
+        if (!m->full_logged_ms || now - m->full_logged_ms >= 60000) {
+            m->full_logged_ms = now;
+            fv_log_warn("kv", "memory store full (%zu keys, max_keys): new keys refused until "
+                        "some expire", m->max_keys);
+        }
         return FV_ENOMEM;
     }
     obj_free(e->v.ptr);
@@ -674,9 +694,9 @@ static void mem_sub_remove(fv_kv_t *kv, fv_slice_t name, bool pattern)
 
 /* ---- expiry sweep -------------------------------------------------------------------------- */
 
-static void on_sweep(uv_timer_t *t)
+/* Deletes the expired keys of the next SWEEP_BUCKETS buckets (bounded work a call). */
+static void sweep_some(kv_mem_t *m)
 {
-    kv_mem_t *m = t->data;
     fv__kv_dict_t *d = &m->keys;
     if (!d->nbuckets)
         return;
@@ -690,6 +710,11 @@ static void on_sweep(uv_timer_t *t)
             e = next;
         }
     }
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    sweep_some(t->data);
 }
 
 /* ---- snapshot ------------------------------------------------------------------------------ */
@@ -992,8 +1017,8 @@ static void free_all(kv_mem_t *m)
     fv__kv_dict_dispose(&m->keys);
 }
 
-/* memory: or memory:?snapshot=PATH&interval_ms=N */
-static int parse_url(fv_kv_t *kv, const char *url, fv_error_t *err)
+/* memory: or memory:?snapshot=PATH&interval_ms=N&max_keys=N */
+static int parse_url(fv_kv_t *kv, const char *url, size_t *max_keys, fv_error_t *err)
 {
     const char *q = url + strlen("memory:");
     if (*q == '\0')
@@ -1015,6 +1040,13 @@ static int parse_url(fv_kv_t *kv, const char *url, fv_error_t *err)
                 return fv_error_set(err, FV_EINVAL,
                                     "kv: URL '%.64s': interval_ms must be 1..86400000", url);
             kv->opts.snapshot_interval_ms = (uint32_t)v;
+        } else if (len > 9 && strncmp(q, "max_keys=", 9) == 0) {
+            char *end;
+            unsigned long v = strtoul(q + 9, &end, 10);
+            if (end != q + len || v == 0 || v > 1000000000ul)
+                return fv_error_set(err, FV_EINVAL,
+                                    "kv: URL '%.64s': max_keys must be 1..1000000000", url);
+            *max_keys = v;
         } else {
             return fv_error_set(err, FV_EINVAL, "kv: URL '%.64s': unknown parameter '%.*s'", url,
                                 (int)len, q);
@@ -1026,12 +1058,14 @@ static int parse_url(fv_kv_t *kv, const char *url, fv_error_t *err)
 
 static int mem_open(fv_kv_t *kv, const char *url, fv_error_t *err)
 {
-    int rc = parse_url(kv, url, err);
+    size_t max_keys = FV_KV_DEFAULT_MAX_KEYS;
+    int rc = parse_url(kv, url, &max_keys, err);
     if (rc < 0)
         return rc;
     kv_mem_t *m = fv_calloc(1, sizeof(*m));
     m->kv = kv;
     kv->backend = m;
+    m->max_keys = SIZE_MAX;       /* a snapshot comes back whole, even over a lowered ceiling */
     fv__kv_dict_init(&m->keys);
     if (kv->opts.snapshot_path && (rc = snapshot_load(m, kv->opts.snapshot_path, err)) < 0) {
         free_all(m);
@@ -1039,6 +1073,7 @@ static int mem_open(fv_kv_t *kv, const char *url, fv_error_t *err)
         kv->backend = NULL;
         return rc;
     }
+    m->max_keys = max_keys;
     uv_timer_init(kv->loop, &m->sweep);
     m->sweep.data = m;
     uv_timer_start(&m->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);

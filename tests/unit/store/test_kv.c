@@ -1140,13 +1140,44 @@ static void urls_refused(void **state)
     fv_error_t err;
     const char *bad[] = {"", "mem:", "memory:x", "memory:?bogus=1", "redis://",
                          "redis://h:0", "redis://h:99999", "redis://h:12/x", "redis://h:x",
-                         "redis://[::1", "memory:?interval_ms=0"};
+                         "redis://[::1", "memory:?interval_ms=0", "memory:?max_keys=0",
+                         "memory:?max_keys=x", "memory:?max_keys=2000000000"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(fv_kv_open(&loop, bad[i], NULL, &kv, &err), FV_EINVAL);
         assert_true(err.msg[0] != '\0');
         assert_null(kv);
     }
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* memory:?max_keys=N: new keys past N are refused (FV_ENOMEM), keys that exist are still
+ * written, and a key that goes (deleted, expired) makes room; nothing else is lost. */
+static void key_ceiling(void **state)
+{
+    (void)state;
+    fixture_t *f;
+    open_fixture((void **)&f, "memory:?max_keys=3");
+    result_t r;
+    DO(f, r, fv_kv_set(f->kv, S("a"), S("1"), 0, 0, on_result, &r));
+    DO(f, r, fv_kv_set(f->kv, S("b"), S("2"), 0, 0, on_result, &r));
+    DO(f, r, fv_kv_set(f->kv, S("c"), S("3"), 30, 0, on_result, &r));
+    DO(f, r, fv_kv_set(f->kv, S("d"), S("4"), 0, 0, on_result, &r));
+    assert_int_equal(r.status, FV_ENOMEM);
+    DO(f, r, fv_kv_take(f->kv, S("bucket"), FV_SLICE_NULL, 1, 5, 1, on_result, &r));
+    assert_int_equal(r.status, FV_ENOMEM);
+    DO(f, r, fv_kv_hset(f->kv, S("h"), S("f"), S("v"), on_result, &r));
+    assert_int_equal(r.status, FV_ENOMEM);
+    DO(f, r, fv_kv_set(f->kv, S("a"), S("again"), 0, 0, on_result, &r));
+    assert_int_equal(r.status, 0);
+    DO(f, r, fv_kv_get(f->kv, S("a"), on_result, &r));
+    expect_str(&r, "again", 5);
+    DO(f, r, fv_kv_del(f->kv, S("b"), on_result, &r));
+    DO(f, r, fv_kv_set(f->kv, S("d"), S("4"), 0, 0, on_result, &r));
+    assert_int_equal(r.status, 0);
+    sleep_ms(&f->loop, 60);                     /* c expires: room for one more */
+    DO(f, r, fv_kv_take(f->kv, S("bucket"), FV_SLICE_NULL, 1, 5, 1, on_result, &r));
+    expect_int(&r, 4);
+    teardown((void **)&f);
 }
 
 static void glob(void **state)
@@ -1195,6 +1226,7 @@ int main(void)
         cmocka_unit_test(memory_allocation_failures),
         cmocka_unit_test(snapshot_damage_refused),
         cmocka_unit_test(urls_refused),
+        cmocka_unit_test(key_ceiling),
         cmocka_unit_test(glob),
     };
     int failed = 0;
