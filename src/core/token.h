@@ -28,6 +28,12 @@ typedef struct fv_token_claims {
     char jti[33];                  /* token id: 32 hex digits, set by fv_token_issue() */
 } fv_token_claims_t;
 
+/* The kv key whose existence marks access token jti revoked (logout, a reused refresh token):
+ * the API gateway writes it, and it and the WebSocket gateway refuse such a token. */
+#define FV_TOKEN_REVOKED_PREFIX "fv:revoked:"
+#define FV_TOKEN_REVOKED_KEY_FMT FV_TOKEN_REVOKED_PREFIX "%.40s"
+#define FV_TOKEN_REVOKED_KEY_MAX (sizeof(FV_TOKEN_REVOKED_PREFIX) + 40)
+
 /* Whether secret may sign tokens for a process listening on bind (general.bind): 0, or
  * FV_EINVAL with err saying why. Shorter than FV_TOKEN_MIN_SECRET_BYTES is always refused; the
  * shipped placeholder only while every listener is on loopback, where only this machine can

@@ -2,8 +2,8 @@
 # test_gateway_sessions.sh - refresh tokens and logout through the real gateway: a sign-in
 # answers a refresh token; refreshing rotates it (a new pair, the old refresh token spent); a
 # spent refresh token presented again revokes its whole family, the newest token included;
-# logout revokes the access token (refused on forwarded requests from then on) and the refresh
-# token's family; malformed bodies are 400.
+# logout revokes the access token (refused on forwarded requests and by the WebSocket gateway's
+# hello from then on) and the refresh token's family; malformed bodies are 400.
 source "$(dirname "$0")/lib.sh"
 SUPPORT=${FV_SRC:?}/tests/support
 
@@ -14,7 +14,7 @@ GW=http://127.0.0.1:$(port_of api-gateway)
 REG=http://127.0.0.1:$(port_of service-registry)
 UP=$((PORT_BASE + 15))
 
-start_fv gw serve service-registry api-gateway --port-base "$PORT_BASE"
+start_fv gw serve service-registry api-gateway websocket-gateway --port-base "$PORT_BASE"
 wait_eq 10 200 http_status "$GW/health" || { fail "gateway did not come up"; finish; }
 /usr/bin/python3 "$SUPPORT/gw_upstream.py" "$UP" up 2>>"$FV_TMP/upstream.log" &
 FV_PIDS+=($!)
@@ -72,6 +72,22 @@ GR2=$(body "$r" | jq -r .refresh_token)
 check "logout without a token is 401" test "$(code "$(post /api/auth/logout)")" = 401
 check "logout with the access token and the refresh token" test "$(code "$(post /api/auth/logout "{\"refresh_token\":\"$GR2\"}" "$GA2")")" = 200
 check "the logged-out access token is refused on forwarded requests" test "$(echo_as "$GA2")" = 401
+# hello TOKEN -> the first answer's type (and error code), through the gateway's /ws
+cat >"$FV_TMP/hello.py" <<'PY'
+import asyncio, json, sys
+import websockets
+async def main(url, token):
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "hello", "token": token}))
+        m = json.loads(await ws.recv())
+        print(m["type"], m.get("code", m.get("player", {}).get("id", "")))
+asyncio.run(asyncio.wait_for(main(*sys.argv[1:3]), 10))
+PY
+hello() { /usr/bin/python3 "$FV_TMP/hello.py" "ws://127.0.0.1:$(port_of api-gateway)/ws" "$1" 2>&1; }
+check "the logged-out access token is refused by the WebSocket hello ($(hello "$GA2"))" \
+    test "$(hello "$GA2")" = "error unauthenticated"
+check "a live token signs in over WebSocket ($(hello "$A2"))" \
+    bash -c "test \"\$(/usr/bin/python3 '$FV_TMP/hello.py' 'ws://127.0.0.1:$(port_of api-gateway)/ws' '$A2' | cut -d' ' -f1)\" = welcome"
 check "... and by /api/auth/me" test "$(curl -s -o /dev/null -w '%{http_code}' "$GW/api/auth/me" -H "Authorization: Bearer $GA2")" = 401
 check "a live token still reads /api/auth/me" test "$(curl -s -o /dev/null -w '%{http_code}' "$GW/api/auth/me" -H "Authorization: Bearer $A2")" = 200
 check "... and the session's refresh token" test "$(code "$(post /api/auth/refresh "{\"refresh_token\":\"$GR2\"}")")" = 401

@@ -574,7 +574,7 @@ static void on_me(fv_http_req_t *req, void *data)
     c->req = req;
     c->claims = claims;
     char key[64];
-    snprintf(key, sizeof(key), GW_REVOKED_KEY_FMT, claims.jti);
+    snprintf(key, sizeof(key), FV_TOKEN_REVOKED_KEY_FMT, claims.jti);
     gw->in_flight++;
     fv_http_req_on_abort(req, me_abort, c);
     if (fv_kv_get(gw->kv, fv_slice_cstr(key), on_me_revoked, c) < 0) {

@@ -190,11 +190,7 @@ FV_MUST_USE gw_limit_state_t gw_limit_take(gateway_t *gw, fv_http_req_t *req,
                                            gw_limit_class_t cls, const char *who,
                                            const char *jti, gw_limit_result_t *now,
                                            gw_limit_cb done, void *data);
-/* The kv key that marks access token jti revoked: the prefix and at most GW_REVOKED_JTI_MAX
- * bytes of the jti. */
-#define GW_REVOKED_KEY_PREFIX "fv:revoked:"
-#define GW_REVOKED_JTI_MAX 40
-#define GW_REVOKED_KEY_FMT GW_REVOKED_KEY_PREFIX "%.40s"
+/* The kv key that marks access token jti revoked: FV_TOKEN_REVOKED_KEY_FMT (core/token.h). */
 /* RateLimit-Limit, -Remaining, -Reset (and Retry-After when refused) onto req's answer. */
 void gw_limit_headers(fv_http_req_t *req, const gw_limit_result_t *res);
 /* The 429 answer, with the JSON error body. */

@@ -82,7 +82,7 @@ gw_limit_state_t gw_limit_take(gateway_t *gw, fv_http_req_t *req, gw_limit_class
     char key[160], unless[64];
     size_t key_len, unless_len = 0;
     if (jti)
-        unless_len = join(unless, LIT(GW_REVOKED_KEY_PREFIX), jti, GW_REVOKED_JTI_MAX);
+        unless_len = join(unless, LIT(FV_TOKEN_REVOKED_PREFIX), jti, 40);
     if (who && cls == GW_LIMIT_API) {
         key_len = join(key, LIT("fv:rl:api:p:"), who, 64);
     } else {

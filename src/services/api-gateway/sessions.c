@@ -392,7 +392,7 @@ void gw_auth_logout(fv_http_req_t *req, void *data)
     if (read_refresh_token(c, false) < 0)
         return;
     char rk[64];
-    snprintf(rk, sizeof(rk), GW_REVOKED_KEY_FMT, claims.jti);
+    snprintf(rk, sizeof(rk), FV_TOKEN_REVOKED_KEY_FMT, claims.jti);
     /* kept until the token would have expired anyway, and a second for clock skew */
     uint64_t ttl = (uint64_t)(claims.exp - now) * 1000 + 1000;
     if (!gw->kv || fv_kv_set(gw->kv, fv_slice_cstr(rk), FV_SLICE_LIT("1"), ttl, 0, on_kv, c) < 0)

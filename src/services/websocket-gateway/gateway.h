@@ -54,6 +54,8 @@ struct wsg_session {
     wsg_session_t *next;        /* in the gateway's table */
     wsg_dialect_t dialect;
     bool welcomed;              /* hello (or connect) accepted */
+    bool hello_pending;         /* the hello waits for the kv: is its token revoked? */
+    bool token_cleared;         /* that answer was no: the hello goes on */
     char id[33];                /* 128 random bits in hex: knowing it is the right to resume */
     char player_id[40];
     char name[36];              /* a display name: 32 characters at most */

@@ -17,6 +17,8 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/token.h"
+#include "store/stores.h"
+#include "store/kv.h"
 
 #define MAX_CHANNELS_PER_MESSAGE 64
 #define MAX_CHANNEL_NAME 100
@@ -115,9 +117,12 @@ static uint64_t server_time(void)
 
 /* ---- sign-in ---- */
 
-/* Who the hello (or connect) signs in as: 0, or FV_EUNAUTH with msg. */
-static int sign_in(wsg_session_t *s, const char *token, const char *name, char *msg, size_t cap)
+/* Who the hello (or connect) signs in as: 0, or FV_EUNAUTH with msg. An access token's id
+ * goes to jti (33 bytes; "" for none), for the revocation check. */
+static int sign_in(wsg_session_t *s, const char *token, const char *name, char *jti, char *msg,
+                   size_t cap)
 {
+    jti[0] = '\0';
     const wsg_settings_t *set = s->gw->set;
     s->region = SPAWN_REGION;
     if (token) {
@@ -136,6 +141,7 @@ static int sign_in(wsg_session_t *s, const char *token, const char *name, char *
             memcpy(s->player_id, claims.sub, strlen(claims.sub) + 1);
             memcpy(s->name, claims.name, strlen(claims.name) + 1);
             s->guest = claims.guest;
+            memcpy(jti, claims.jti, sizeof(claims.jti));
             return 0;
         }
         snprintf(msg, cap, "invalid or expired token");
@@ -194,9 +200,68 @@ static void refuse_sign_in(wsg_session_t *s, json_t *id, const char *msg)
 
 /* ---- our dialect ---- */
 
+static void on_hello(wsg_session_t *s, json_t *m, json_t *id);
+
+/* A hello whose token the kv is asked about: the session is found again by id when the
+ * answer comes (it may have gone meanwhile; an unwelcomed session is freed when it closes). */
+typedef struct revocation_check {
+    wsg_t *gw;
+    char sid[33];
+    json_t *m, *id;
+} revocation_check_t;
+
+static void on_revocation(fv_kv_t *kv, int status, const fv_kv_reply_t *reply, void *data)
+{
+    (void)kv;
+    revocation_check_t *c = data;
+    wsg_session_t *s = wsg_session_find(c->gw, c->sid);
+    if (s && s->hello_pending && s->ws) {
+        s->hello_pending = false;
+        if (status == 0 && reply && reply->type != FV_KV_NIL) {
+            refuse_sign_in(s, c->id, "the token was revoked (logged out)");
+        } else {
+            /* no such mark, or a kv store that failed: as the API gateway does, the door
+             * stays open rather than shut everyone out while the store is down */
+            if (status < 0 && status != FV_ECANCELED)
+                fv_log_debug("websocket-gateway", "revocation check: kv: %s",
+                             fv_strerror(status));
+            s->token_cleared = true;
+            on_hello(s, c->m, c->id);
+            s->token_cleared = false;
+        }
+    }
+    json_decref(c->m);
+    json_decref(c->id);
+    fv_free(c);
+}
+
+/* Asks the kv whether access token jti is revoked; true: the hello goes on in on_revocation. */
+static bool check_revocation(wsg_session_t *s, json_t *m, json_t *id, const char *jti)
+{
+    fv_stores_t *stores = fv_module_stores(s->gw->ctx);
+    fv_kv_t *kv = stores ? fv_stores_kv(stores) : NULL;
+    if (!kv)
+        return false;
+    char key[FV_TOKEN_REVOKED_KEY_MAX];
+    snprintf(key, sizeof(key), FV_TOKEN_REVOKED_KEY_FMT, jti);
+    revocation_check_t *c = fv_calloc(1, sizeof(*c));
+    c->gw = s->gw;
+    memcpy(c->sid, s->id, sizeof(c->sid));
+    c->m = json_incref(m);
+    c->id = json_incref(id);
+    if (fv_kv_get(kv, fv_slice_cstr(key), on_revocation, c) < 0) {
+        json_decref(c->m);
+        json_decref(c->id);
+        fv_free(c);
+        return false;
+    }
+    s->hello_pending = true;
+    return true;
+}
+
 static void on_hello(wsg_session_t *s, json_t *m, json_t *id)
 {
-    if (s->welcomed) {
+    if (s->welcomed || s->hello_pending) {
         wsg_send_error(s, id, FV_EINVAL, "hello was said already");
         return;
     }
@@ -205,12 +270,14 @@ static void on_hello(wsg_session_t *s, json_t *m, json_t *id)
         wsg_send_error(s, id, FV_EINVAL, "token must be a string");
         return;
     }
-    char msg[160];
-    if (sign_in(s, json_string_value(tok), json_string_value(json_object_get(m, "name")), msg,
-                sizeof(msg)) < 0) {
+    char msg[160], jti[33];
+    if (sign_in(s, json_string_value(tok), json_string_value(json_object_get(m, "name")), jti,
+                msg, sizeof(msg)) < 0) {
         refuse_sign_in(s, id, msg);
         return;
     }
+    if (jti[0] && !s->token_cleared && check_revocation(s, m, id, jti))
+        return;
     json_t *resume = json_object_get(m, "resume");
     if (resume) {
         const char *sid = json_string_value(json_object_get(resume, "session_id"));
@@ -359,8 +426,9 @@ static void legacy_connect(wsg_session_t *s, json_t *data)
         return;
     }
     char msg[160];
-    if (sign_in(s, NULL, json_string_value(json_object_get(data, "name")), msg, sizeof(msg)) <
-        0) {
+    char no_jti[33];
+    if (sign_in(s, NULL, json_string_value(json_object_get(data, "name")), no_jti, msg,
+                sizeof(msg)) < 0) {
         wsg_send_error(s, NULL, FV_EUNAUTH, "%s", msg);
         fv_ws_close(s->ws, FV_WS_CLOSE_POLICY, "unauthenticated");
         return;
