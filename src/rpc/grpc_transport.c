@@ -6,7 +6,16 @@
  * waiting to connect holds it in its queue, a resolver holds it until its callback. Outcomes
  * are reported once (report()); the object is freed apart from that. A connection is one TCP
  * socket and one session; it is dropped (its calls fail FV_EUNAVAILABLE) on any I/O or protocol
- * error, and no longer used for new calls after the peer's GOAWAY. */
+ * error, and no longer used for new calls after the peer's GOAWAY.
+ *
+ * Retries. An attempt that failed is made again, on the instance the resolver names next, when
+ * it certainly never reached a handler (the connection was refused or never carried it, the
+ * peer refused the stream: any call), or when the call is idempotent (FV_RPC_IDEMPOTENT) and
+ * the instance answered UNAVAILABLE or the connection dropped under it. At most T_ATTEMPTS
+ * attempts, the second at once when the first never left, the others after a backoff that
+ * doubles from T_BACKOFF_MS with jitter, never past the deadline (the last failure is reported
+ * then). An address whose connection failed is passed over by later resolutions for
+ * T_BAD_MS (passive health), unless nothing else is offered. */
 #include "rpc/grpc_transport.h"
 
 #include <stdio.h>
@@ -22,6 +31,11 @@
 
 #define T_NAME_MAX 96
 #define T_READ_BYTES 65536
+#define T_ATTEMPTS 4
+#define T_BACKOFF_MS 25
+#define T_BAD_MS 3000
+#define T_BAD_MAX 16              /* addresses remembered as failing */
+#define T_SKIPS 3                 /* resolutions passed over in one attempt */
 
 typedef struct tconn tconn_t;
 
@@ -37,11 +51,19 @@ typedef struct tcall {
     size_t len;
     size_t sent;
     uint32_t deadline_ms;
+    uint64_t deadline_at;           /* loop time (uv_now) */
+    unsigned flags;                 /* FV_RPC_IDEMPOTENT */
+    int attempts;                   /* begun so far */
+    int skips;                      /* addresses passed over in this attempt */
+    uint64_t retry_at;              /* loop time of the next attempt, while waiting */
+    struct tcall *rnext;            /* the transport's list of calls waiting to retry */
     int32_t stream_id;              /* 0 until submitted */
     fv_buf_t answer;                /* the answer frame, ceiling max_msg + 5 */
     int grpc_status;                /* -1 until seen */
     char message[FV_ERROR_MSG_LEN];
     bool resolving;                 /* the resolver still holds it */
+    bool waiting;                   /* on the retry list */
+    bool canceled;                  /* the caller stopped waiting: no more attempts */
     bool queued;
     bool reported;                  /* fv_rpc_remote_done ran */
     bool too_big;
@@ -69,7 +91,14 @@ struct fv_grpc_transport {
     size_t max_msg;
     tcall_t *calls;
     tconn_t *conns;
-    size_t handles;                 /* connections not yet closed */
+    tcall_t *retries;               /* calls waiting for their next attempt */
+    uv_timer_t retry_timer;
+    struct {
+        char host[64];
+        int port;
+        uint64_t until;
+    } bad[T_BAD_MAX];               /* addresses that failed lately */
+    size_t handles;                 /* connections and the timer, not yet closed */
     size_t resolving;               /* resolver callbacks still owed */
     bool closing;
     void (*closed_cb)(void *);
@@ -125,9 +154,21 @@ static void report(tcall_t *c, int status, const uint8_t *frame, size_t len, con
     fv_rpc_remote_done(c->req, status, frame, len, msg);
 }
 
+static void retry_unlink(tcall_t *c)
+{
+    for (tcall_t **p = &c->t->retries; *p; p = &(*p)->rnext)
+        if (*p == c) {
+            *p = c->rnext;
+            break;
+        }
+    c->waiting = false;
+}
+
 static void call_free(tcall_t *c)
 {
     fv_grpc_transport_t *t = c->t;
+    if (c->waiting)
+        retry_unlink(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -148,8 +189,108 @@ static tcall_t *call_of(fv_grpc_transport_t *t, fv_rpc_req_t *req)
     return NULL;
 }
 
-/* The stream ended: what it carried decides the outcome. */
-static void call_end(tcall_t *c, uint32_t h2_error)
+/* ---- retries ---- */
+
+static int start_attempt(tcall_t *c);
+
+static void mark_bad(fv_grpc_transport_t *t, const char *host, int port)
+{
+    uint64_t now = uv_now(t->loop);
+    size_t slot = 0;
+    for (size_t i = 0; i < T_BAD_MAX; i++) {
+        if (t->bad[i].port == port && strcmp(t->bad[i].host, host) == 0) {
+            slot = i;
+            break;
+        }
+        if (t->bad[i].until < t->bad[slot].until)
+            slot = i;                   /* else the one that expires first goes */
+    }
+    snprintf(t->bad[slot].host, sizeof(t->bad[slot].host), "%s", host);
+    t->bad[slot].port = port;
+    t->bad[slot].until = now + T_BAD_MS;
+}
+
+static bool is_bad(fv_grpc_transport_t *t, const char *host, int port)
+{
+    uint64_t now = uv_now(t->loop);
+    for (size_t i = 0; i < T_BAD_MAX; i++)
+        if (t->bad[i].until > now && t->bad[i].port == port && strcmp(t->bad[i].host, host) == 0)
+            return true;
+    return false;
+}
+
+static void on_retry_due(uv_timer_t *timer);
+
+static void arm_retry_timer(fv_grpc_transport_t *t)
+{
+    if (!t->retries) {
+        uv_timer_stop(&t->retry_timer);
+        return;
+    }
+    uint64_t first = t->retries->retry_at, now = uv_now(t->loop);
+    for (tcall_t *c = t->retries->rnext; c; c = c->rnext)
+        if (c->retry_at < first)
+            first = c->retry_at;
+    uv_timer_start(&t->retry_timer, on_retry_due, first > now ? first - now : 0, 0);
+}
+
+/* Whether c gets another attempt after this one failed: then its state is back to a fresh
+ * call's and it waits on the retry list (true; the caller neither reports nor frees it).
+ * unprocessed: the attempt certainly never reached a handler. */
+static bool retry(tcall_t *c, bool unprocessed)
+{
+    fv_grpc_transport_t *t = c->t;
+    if (t->closing || c->reported || c->canceled || c->attempts >= T_ATTEMPTS ||
+        !(unprocessed || (c->flags & FV_RPC_IDEMPOTENT)))
+        return false;
+    uint64_t now = uv_now(t->loop), delay = 0;
+    if (!(unprocessed && c->attempts == 1)) {
+        uint64_t d = (uint64_t)T_BACKOFF_MS << (c->attempts - 1);
+        delay = d / 2 + uv_hrtime() % (d / 2 + 1);   /* jitter: callers do not march */
+    }
+    if (now + delay + 1 >= c->deadline_at)
+        return false;
+    fv_buf_reset(&c->answer);
+    c->grpc_status = -1;
+    c->message[0] = '\0';
+    c->sent = 0;
+    c->stream_id = 0;
+    c->too_big = false;
+    c->conn = NULL;
+    c->queued = false;
+    c->retry_at = now + delay;
+    c->rnext = t->retries;
+    t->retries = c;
+    c->waiting = true;
+    arm_retry_timer(t);
+    return true;
+}
+
+static void on_retry_due(uv_timer_t *timer)
+{
+    fv_grpc_transport_t *t = timer->data;
+    uint64_t now = uv_now(t->loop);
+    tcall_t **p = &t->retries;
+    while (*p) {
+        tcall_t *c = *p;
+        if (c->retry_at > now) {
+            p = &c->rnext;
+            continue;
+        }
+        *p = c->rnext;
+        c->waiting = false;
+        int rc = start_attempt(c);
+        if (rc < 0) {
+            report(c, FV_EUNAVAILABLE, NULL, 0, "cannot find an instance again");
+            call_free(c);
+        }
+    }
+    arm_retry_timer(t);
+}
+
+/* The stream ended: what it carried decides the outcome; true when c goes on to another
+ * attempt instead. */
+static bool call_end(tcall_t *c, uint32_t h2_error)
 {
     if (c->too_big) {
         report(c, FV_ETOOBIG, NULL, 0, "the answer is over the size limit");
@@ -163,13 +304,19 @@ static void call_end(tcall_t *c, uint32_t h2_error)
         else
             report(c, FV_EPROTO, NULL, 0, "the answer is not one message");
     } else if (c->grpc_status > 0) {
+        if (c->grpc_status == 14 && retry(c, false))
+            return true;                /* UNAVAILABLE: another instance may do */
         report(c, fv_code_of(c->grpc_status), NULL, 0, c->message);
     } else {
+        /* a stream the peer refused never reached a handler (RFC 9113 8.7) */
+        if (h2_error != NGHTTP2_CANCEL && retry(c, h2_error == NGHTTP2_REFUSED_STREAM))
+            return true;
         char why[FV_ERROR_MSG_LEN];
         snprintf(why, sizeof(why), "%s: the stream ended without a status (HTTP/2 error %u)",
                  c->module, h2_error);
         report(c, h2_error == NGHTTP2_CANCEL ? FV_ECANCELED : FV_EUNAVAILABLE, NULL, 0, why);
     }
+    return false;
 }
 
 static ssize_t read_frame(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
@@ -191,7 +338,9 @@ static void submit(tconn_t *conn, tcall_t *c)
     char path[2 * T_NAME_MAX + 4], authority[80], timeout[16];
     snprintf(path, sizeof(path), "/%s/%s", c->module, c->method);
     snprintf(authority, sizeof(authority), "%s:%d", conn->host, conn->port);
-    snprintf(timeout, sizeof(timeout), "%um", c->deadline_ms ? c->deadline_ms : 1);
+    uint64_t now = uv_now(c->t->loop);
+    uint64_t left = c->deadline_at > now ? c->deadline_at - now : 1;
+    snprintf(timeout, sizeof(timeout), "%um", (unsigned)(left < 99999999 ? left : 99999999));
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
     nghttp2_nv nv[] = {
         NV(":method", "POST"),
@@ -270,7 +419,8 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, 
     tcall_t *c = nghttp2_session_get_stream_user_data(session, id);
     if (!c)
         return 0;
-    call_end(c, code);
+    if (call_end(c, code))
+        return 0;                       /* waiting for its next attempt */
     c->conn = NULL;
     call_free(c);
     return 0;
@@ -308,7 +458,9 @@ static void conn_end(tconn_t *conn, int code, const char *why)
     tcall_t *c = t->calls;
     while (c) {
         tcall_t *next = c->next;
-        if (c->conn == conn) {
+        /* a call still queued, or on a connection that never connected, never left */
+        if (c->conn == conn &&
+            !(code == FV_EUNAVAILABLE && retry(c, c->queued || !conn->connected))) {
             report(c, code, NULL, 0, why);
             call_free(c);
         }
@@ -326,6 +478,7 @@ static void conn_fail(tconn_t *conn, const char *why)
     char msg[FV_ERROR_MSG_LEN];
     snprintf(msg, sizeof(msg), "%s:%d: %s", conn->host, conn->port, why);
     fv_log_info("rpc", "gRPC connection to %s", msg);
+    mark_bad(conn->t, conn->host, conn->port);
     conn_end(conn, FV_EUNAVAILABLE, msg);
 }
 
@@ -491,6 +644,17 @@ static void on_resolved(int rc, const char *host, int port, void *data)
         call_free(c);
         return;
     }
+    /* an address that failed lately: ask again (the resolver names the next instance), a few
+     * times, then take what comes (it may be back, or the only one) */
+    if (is_bad(t, host, port) && c->skips < T_SKIPS && !t->closing) {
+        c->skips++;
+        c->resolving = true;
+        t->resolving++;
+        if (t->resolve(t->rdata, c->module, on_resolved, c) == 0)
+            return;
+        c->resolving = false;
+        t->resolving--;
+    }
     const char *why = NULL;
     tconn_t *conn = conn_get(t, host, port, &why);
     if (!conn) {
@@ -515,8 +679,25 @@ static void on_resolved(int rc, const char *host, int port, void *data)
     conn_flush(conn);
 }
 
+/* One more attempt at c: find an instance (on_resolved goes on). 0, or < 0 from the resolver
+ * (c is left to the caller). */
+static int start_attempt(tcall_t *c)
+{
+    fv_grpc_transport_t *t = c->t;
+    c->attempts++;
+    c->skips = 0;
+    c->resolving = true;
+    t->resolving++;
+    int rc = t->resolve(t->rdata, c->module, on_resolved, c);
+    if (rc < 0) {
+        c->resolving = false;
+        t->resolving--;
+    }
+    return rc;
+}
+
 static int t_start(void *data, fv_rpc_req_t *req, const char *module, const char *method,
-                   const uint8_t *frame, size_t len, uint32_t deadline_ms)
+                   const uint8_t *frame, size_t len, uint32_t deadline_ms, unsigned flags)
 {
     fv_grpc_transport_t *t = data;
     if (t->closing)
@@ -534,6 +715,8 @@ static int t_start(void *data, fv_rpc_req_t *req, const char *module, const char
     c->t = t;
     c->req = req;
     c->deadline_ms = deadline_ms;
+    c->deadline_at = uv_now(t->loop) + (deadline_ms ? deadline_ms : 1);
+    c->flags = flags;
     c->grpc_status = -1;
     snprintf(c->module, sizeof(c->module), "%s", module);
     snprintf(c->method, sizeof(c->method), "%s", method);
@@ -542,11 +725,8 @@ static int t_start(void *data, fv_rpc_req_t *req, const char *module, const char
     if (t->calls)
         t->calls->prev = c;
     t->calls = c;
-    c->resolving = true;
-    t->resolving++;
-    int rc = t->resolve(t->rdata, module, on_resolved, c);
+    int rc = start_attempt(c);
     if (rc < 0) {
-        t->resolving--;
         c->reported = true;          /* the rpc reports the start failure itself */
         call_free(c);
         return rc;
@@ -560,6 +740,12 @@ static void t_cancel(void *data, fv_rpc_req_t *req)
     tcall_t *c = call_of(t, req);
     if (!c || c->reported)
         return;
+    c->canceled = true;
+    if (c->waiting) {
+        report(c, FV_ECANCELED, NULL, 0, "cancelled");
+        call_free(c);
+        return;
+    }
     if (c->resolving) {
         report(c, FV_ECANCELED, NULL, 0, "cancelled");   /* freed when the resolver answers */
         return;
@@ -588,6 +774,13 @@ static void t_cancel(void *data, fv_rpc_req_t *req)
 
 static const fv_rpc_transport_t grpc_transport = {.start = t_start, .cancel = t_cancel};
 
+static void on_timer_closed(uv_handle_t *h)
+{
+    fv_grpc_transport_t *t = h->data;
+    t->handles--;
+    maybe_finish_close(t);
+}
+
 int fv_grpc_transport_new(uv_loop_t *loop, fv_rpc_t *rpc, fv_grpc_resolve_fn resolve,
                           void *rdata, size_t max_message_bytes, fv_grpc_transport_t **out)
 {
@@ -599,6 +792,9 @@ int fv_grpc_transport_new(uv_loop_t *loop, fv_rpc_t *rpc, fv_grpc_resolve_fn res
     t->resolve = resolve;
     t->rdata = rdata;
     t->max_msg = max_message_bytes ? max_message_bytes : FV_RPC_DEFAULT_MAX_MESSAGE;
+    uv_timer_init(loop, &t->retry_timer);
+    t->retry_timer.data = t;
+    t->handles++;
     fv_rpc_set_remote(rpc, &grpc_transport, t);
     *out = t;
     return 0;
@@ -612,6 +808,12 @@ void fv_grpc_transport_close(fv_grpc_transport_t *t, void (*cb)(void *data), voi
     t->closed_cb = cb;
     t->closed_data = data;
     fv_rpc_set_remote(t->rpc, NULL, NULL);
+    while (t->retries) {
+        tcall_t *c = t->retries;
+        report(c, FV_ECANCELED, NULL, 0, "shutting down");
+        call_free(c);
+    }
+    uv_close((uv_handle_t *)&t->retry_timer, on_timer_closed);
     while (t->conns)
         conn_end(t->conns, FV_ECANCELED, "shutting down");
     /* what is left waits for its resolver: told now, freed when the resolver answers */

@@ -8,8 +8,11 @@
  * deadline travels as grpc-timeout; a cancel (the caller's, or its deadline) resets the
  * stream. Answers map back to FV codes (grpc status 4 FV_ETIMEDOUT, 5 FV_ENOENT, 12
  * FV_EUNIMPLEMENTED, 14 FV_EUNAVAILABLE, ...); an instance that cannot be reached or a
- * connection that drops is FV_EUNAVAILABLE. Not yet: retries, spreading calls over several
- * instances beyond what the resolver does, watching the registry.
+ * connection that drops is FV_EUNAVAILABLE, after the retries: an attempt that never reached
+ * a handler (refused connection or stream) is made again on the next instance the resolver
+ * names, and so is an idempotent call (FV_RPC_IDEMPOTENT) that met UNAVAILABLE or a dropped
+ * connection, with backoff, within the deadline; addresses that failed are passed over for a
+ * few seconds (see grpc_transport.c).
  *
  * Everything runs on the loop thread of the rpc. */
 #ifndef FV_RPC_GRPC_TRANSPORT_H

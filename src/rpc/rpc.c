@@ -393,6 +393,14 @@ int fv_rpc_call(fv_rpc_t *rpc, const char *module, const char *method,
                 const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
                 uint32_t deadline_ms, fv_rpc_done_cb cb, void *data, fv_rpc_req_t **out)
 {
+    return fv_rpc_call_ex(rpc, module, method, in, out_type, deadline_ms, 0, cb, data, out);
+}
+
+int fv_rpc_call_ex(fv_rpc_t *rpc, const char *module, const char *method,
+                   const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
+                   uint32_t deadline_ms, unsigned flags, fv_rpc_done_cb cb, void *data,
+                   fv_rpc_req_t **out)
+{
     if (!rpc || !module || !method || !in || !out_type || !cb)
         return FV_EINVAL;
     fv_rpc_req_t *r = req_new(rpc, module, method, deadline_ms);
@@ -424,7 +432,7 @@ int fv_rpc_call(fv_rpc_t *rpc, const char *module, const char *method,
     if (!s && rpc->remote) {
         r->remote = true;
         rc = rpc->remote->start(rpc->remote_data, r, module, method, r->frame, r->frame_len,
-                                (uint32_t)(r->deadline_ms - fv_now_ms()));
+                                (uint32_t)(r->deadline_ms - fv_now_ms()), flags);
         if (rc < 0) {
             r->remote = false;
             finish(r, rc, "cannot reach %s: %s", module, fv_strerror(rc));

@@ -86,6 +86,18 @@ FV_MUST_USE int fv_rpc_call(fv_rpc_t *rpc, const char *module, const char *metho
                             const ProtobufCMessage *in,
                             const ProtobufCMessageDescriptor *out_type, uint32_t deadline_ms,
                             fv_rpc_done_cb cb, void *data, fv_rpc_req_t **out);
+/* fv_rpc_call with flags: FV_RPC_IDEMPOTENT says the call may run more than once with the same
+ * effect (a read, a "leave"), so a transport may repeat it on another instance, with backoff
+ * within the deadline, after an instance answered UNAVAILABLE or its connection dropped with
+ * the request sent. Without it, only attempts that certainly never reached a handler (refused
+ * connection, refused stream) are repeated. The caller says so, as a gRPC client's retry
+ * policy does. */
+#define FV_RPC_IDEMPOTENT 1u
+FV_MUST_USE int fv_rpc_call_ex(fv_rpc_t *rpc, const char *module, const char *method,
+                               const ProtobufCMessage *in,
+                               const ProtobufCMessageDescriptor *out_type, uint32_t deadline_ms,
+                               unsigned flags, fv_rpc_done_cb cb, void *data,
+                               fv_rpc_req_t **out);
 
 /* The caller no longer wants the answer: its cb runs (later) with FV_ECANCELED, and the
  * handler, if it holds the call, gets its cancel callback. */
@@ -132,7 +144,7 @@ uint64_t fv_rpc_call_remaining_ms(const fv_rpc_call_t *call);
  * An incoming call from another process enters with fv_rpc_dispatch(). */
 typedef struct fv_rpc_transport {
     int (*start)(void *data, fv_rpc_req_t *req, const char *module, const char *method,
-                 const uint8_t *frame, size_t len, uint32_t deadline_ms);
+                 const uint8_t *frame, size_t len, uint32_t deadline_ms, unsigned flags);
     void (*cancel)(void *data, fv_rpc_req_t *req);   /* may be NULL */
 } fv_rpc_transport_t;
 

@@ -63,6 +63,14 @@ int fv_call(fv_module_ctx_t *ctx, const char *module, const char *method,
                        data, NULL);
 }
 
+int fv_call_idempotent(fv_module_ctx_t *ctx, const char *module, const char *method,
+                       const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
+                       uint32_t deadline_ms, fv_rpc_done_cb cb, void *data)
+{
+    return fv_rpc_call_ex(fv__runtime_rpc(ctx->rt), module, method, in, out_type, deadline_ms,
+                          FV_RPC_IDEMPOTENT, cb, data, NULL);
+}
+
 int fv_module_subscribe(fv_module_ctx_t *ctx, const char *pattern, const fv_bus_sub_opts_t *opts,
                         fv_bus_event_cb cb, void *data, fv_bus_sub_t **out)
 {

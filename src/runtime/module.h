@@ -139,6 +139,13 @@ FV_MUST_USE int fv_module_serve(fv_module_ctx_t *ctx, const char *service,
 FV_MUST_USE int fv_call(fv_module_ctx_t *ctx, const char *module, const char *method,
                         const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
                         uint32_t deadline_ms, fv_rpc_done_cb cb, void *data);
+/* fv_call for a method that may run twice with the same effect (reads, "leave"): across
+ * processes it is retried on another instance, with backoff within the deadline, when an
+ * instance is unavailable (FV_RPC_IDEMPOTENT). */
+FV_MUST_USE int fv_call_idempotent(fv_module_ctx_t *ctx, const char *module, const char *method,
+                                   const ProtobufCMessage *in,
+                                   const ProtobufCMessageDescriptor *out_type,
+                                   uint32_t deadline_ms, fv_rpc_done_cb cb, void *data);
 
 /* Module-private state, owned by the module (free it in close). */
 void fv_module_set_data(fv_module_ctx_t *ctx, void *data);

@@ -212,9 +212,10 @@ static int tell_world(wsg_t *gw, const char *method, const char *player_id)
 {
     Finalverse__Common__V1__IdRequest req = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
     req.id = (char *)player_id;
-    return fv_call(gw->ctx, "world-engine", method, &req.base,
-                   &finalverse__common__v1__empty__descriptor, MOVE_DEADLINE_MS, on_world_told,
-                   (void *)method);
+    /* Leave and Resync say a state, not a step: safe to repeat on another instance */
+    return fv_call_idempotent(gw->ctx, "world-engine", method, &req.base,
+                              &finalverse__common__v1__empty__descriptor, MOVE_DEADLINE_MS,
+                              on_world_told, (void *)method);
 }
 
 void wsg_world_leave(wsg_session_t *s)

@@ -2,7 +2,9 @@
  * a gRPC server on a loopback port, and a "local" rpc whose calls to world-engine go through
  * the gRPC transport, over one loop. An answer, a handler's error, an unknown method, a
  * deadline, a cancel that reaches the remote handler, a module no resolver knows and an
- * instance that does not listen; then everything closes cleanly. */
+ * instance that does not listen; retries (a dead instance next to a live one, UNAVAILABLE
+ * answers for idempotent and other calls, a deadline too short to retry); then everything
+ * closes cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +32,10 @@ typedef struct fx {
     int held;
     int cancels;
     int closed;
+    int flaky_calls;               /* Flaky calls the remote saw */
+    int flaky_fails;               /* how many of the first it fails with UNAVAILABLE */
+    bool split;                    /* world-engine resolves to a dead instance every other time */
+    unsigned split_turn;           /* its resolutions meanwhile */
 } fx_t;
 
 typedef struct result {
@@ -67,6 +73,15 @@ static void m_hold(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
     fv_rpc_call_on_cancel(call, on_cancel, NULL);
 }
 
+static void m_flaky(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    if (F.flaky_calls++ < F.flaky_fails) {
+        fv_rpc_fail(call, FV_EUNAVAILABLE, "not now");
+        return;
+    }
+    m_echo(call, in, data);
+}
+
 static const fv_rpc_method_t methods[] = {
     {"Echo", &finalverse__common__v1__id_request__descriptor,
      &finalverse__common__v1__status__descriptor, m_echo, true},
@@ -74,6 +89,8 @@ static const fv_rpc_method_t methods[] = {
      &finalverse__common__v1__status__descriptor, m_fail, true},
     {"Hold", &finalverse__common__v1__id_request__descriptor,
      &finalverse__common__v1__status__descriptor, m_hold, true},
+    {"Flaky", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_flaky, true},
 };
 
 static void http_handler(fv_http_req_t *req, void *data)
@@ -81,7 +98,9 @@ static void http_handler(fv_http_req_t *req, void *data)
     fv_http_reply(req, 404, "text/plain", "no", 2);
 }
 
-/* ---- the resolver: world-engine is on our port, lost-engine on one nobody listens on ---- */
+/* ---- the resolver: world-engine is on our port (or, split, on it and on a dead one in turn,
+ * as the registry's round-robin over a live and a killed instance), lost-engine on a port
+ * nobody listens on ---- */
 
 typedef struct resolving {
     uv_timer_t timer;
@@ -111,8 +130,10 @@ static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void
     resolving_t *r = fv_calloc(1, sizeof(*r));
     r->cb = cb;
     r->data = data;
-    r->port = strcmp(module, "world-engine") == 0 ? f->port
-              : strcmp(module, "lost-engine") == 0 ? 1 : 0;
+    if (strcmp(module, "world-engine") == 0)
+        r->port = !f->split || f->split_turn++ % 2 ? f->port : 1;
+    else
+        r->port = strcmp(module, "lost-engine") == 0 ? 1 : 0;
     uv_timer_init(&f->loop, &r->timer);
     r->timer.data = r;
     uv_timer_start(&r->timer, on_resolve_due, 0, 0);
@@ -133,14 +154,20 @@ static void on_done(int status, const ProtobufCMessage *out, const fv_error_t *e
         snprintf(r->message, sizeof(r->message), "%s", err->msg);
 }
 
-static void call(const char *module, const char *method, uint32_t deadline_ms, result_t *r,
-                 fv_rpc_req_t **req)
+static void call_flags(const char *module, const char *method, uint32_t deadline_ms,
+                       unsigned flags, result_t *r, fv_rpc_req_t **req)
 {
     Finalverse__Common__V1__IdRequest in = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
     in.id = "terra-nova";
-    assert_int_equal(fv_rpc_call(F.local, module, method, &in.base,
-                                 &finalverse__common__v1__status__descriptor, deadline_ms,
-                                 on_done, r, req), 0);
+    assert_int_equal(fv_rpc_call_ex(F.local, module, method, &in.base,
+                                    &finalverse__common__v1__status__descriptor, deadline_ms,
+                                    flags, on_done, r, req), 0);
+}
+
+static void call(const char *module, const char *method, uint32_t deadline_ms, result_t *r,
+                 fv_rpc_req_t **req)
+{
+    call_flags(module, method, deadline_ms, 0, r, req);
 }
 
 static int setup(void **state)
@@ -150,7 +177,7 @@ static int setup(void **state)
     assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.remote), 0);
     assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.local), 0);
     assert_int_equal(fv_rpc_serve(F.remote, "world-engine", "finalverse.test.v1.World", methods,
-                                  3, NULL), 0);
+                                  4, NULL), 0);
     assert_int_equal(fv_grpc_server_new(F.remote, "world-engine", NULL, &F.g), 0);
     assert_int_equal(fv_http_server_new(&F.loop, NULL, http_handler, NULL, &F.srv), 0);
     fv_grpc_server_attach(F.g, F.srv);
@@ -227,6 +254,63 @@ static void unknown_and_unreachable(void **state)
     assert_int_equal(lost.status, FV_EUNAVAILABLE);
 }
 
+/* Half the resolutions name an instance that refuses connections: no call, idempotent or
+ * not, sees it (a refused connection never carried a request: the next instance is asked). */
+static void dead_instance_is_passed_over(void **state)
+{
+    result_t r[20] = {{0}};
+    F.split = true;
+    for (int i = 0; i < 20; i++)
+        call("world-engine", "Echo", 5000, &r[i], NULL);
+    for (int i = 0; i < 20; i++) {
+        fv_test_run_until(&F.loop, &r[i].calls, 1, WAIT_MS);
+        if (r[i].status != 0)
+            fail_msg("call %d: %s (%s)", i, fv_strerror(r[i].status), r[i].message);
+        assert_string_equal(r[i].service, "terra-nova");
+    }
+    /* the dead address is remembered: later calls go straight to the live one */
+    unsigned turns = F.split_turn;
+    result_t later = {0};
+    call("world-engine", "Echo", 5000, &later, NULL);
+    fv_test_run_until(&F.loop, &later.calls, 1, WAIT_MS);
+    assert_int_equal(later.status, 0);
+    assert_true(F.split_turn - turns <= 2);
+}
+
+/* UNAVAILABLE from the instance: an idempotent call is made again after a backoff and
+ * succeeds; another call is not repeated (it may have had its effect). */
+static void unavailable_retried_when_idempotent(void **state)
+{
+    F.flaky_fails = 2;
+    result_t idem = {0};
+    call_flags("world-engine", "Flaky", 5000, FV_RPC_IDEMPOTENT, &idem, NULL);
+    fv_test_run_until(&F.loop, &idem.calls, 1, WAIT_MS);
+    assert_int_equal(idem.status, 0);
+    assert_int_equal(F.flaky_calls, 3);
+    F.flaky_calls = 0;
+    result_t once = {0};
+    call("world-engine", "Flaky", 5000, &once, NULL);
+    fv_test_run_until(&F.loop, &once.calls, 1, WAIT_MS);
+    assert_int_equal(once.status, FV_EUNAVAILABLE);
+    assert_string_equal(once.message, "not now");
+    assert_int_equal(F.flaky_calls, 1);
+    /* always unavailable: the attempts stop (at most 4) and the last failure is reported */
+    F.flaky_calls = 0;
+    F.flaky_fails = 1000;
+    result_t never = {0};
+    call_flags("world-engine", "Flaky", 5000, FV_RPC_IDEMPOTENT, &never, NULL);
+    fv_test_run_until(&F.loop, &never.calls, 1, WAIT_MS);
+    assert_int_equal(never.status, FV_EUNAVAILABLE);
+    assert_int_equal(F.flaky_calls, 4);
+    /* a deadline shorter than the backoff: no retry that could not finish in time */
+    F.flaky_calls = 0;
+    result_t hurried = {0};
+    call_flags("world-engine", "Flaky", 10, FV_RPC_IDEMPOTENT, &hurried, NULL);
+    fv_test_run_until(&F.loop, &hurried.calls, 1, WAIT_MS);
+    assert_true(hurried.status == FV_EUNAVAILABLE || hurried.status == FV_ETIMEDOUT);
+    assert_true(F.flaky_calls <= 2);
+}
+
 /* Calls still under way when the transport closes end with FV_ECANCELED. */
 static void close_with_calls_in_flight(void **state)
 {
@@ -246,6 +330,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(deadline_reaches_the_remote_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_reaches_the_remote_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_and_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(dead_instance_is_passed_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(unavailable_retried_when_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(close_with_calls_in_flight, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

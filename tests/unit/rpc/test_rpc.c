@@ -393,8 +393,9 @@ static void on_hop_answer(int status, const uint8_t *frame, size_t len, const ch
 static fv_rpc_t *hop_target;
 
 static int hop_start(void *data, fv_rpc_req_t *req, const char *module, const char *method,
-                     const uint8_t *frame, size_t len, uint32_t deadline_ms)
+                     const uint8_t *frame, size_t len, uint32_t deadline_ms, unsigned flags)
 {
+    (void)flags;
     hop_t *h = fv_calloc(1, sizeof(*h));
     h->b = hop_target;
     h->req = req;
