@@ -26,7 +26,7 @@ bool gw_cors_list_has(const char *list, fv_slice_t item, bool nocase)
     return false;
 }
 
-static bool policy_set(const gateway_t *gw)
+bool gw_cors_policy_set(const gateway_t *gw)
 {
     return gw->set->cors_origins && gw->set->cors_origins[0];
 }
@@ -49,7 +49,7 @@ static bool origin_allowed(gateway_t *gw, fv_http_req_t *req, char *out, size_t 
 
 void gw_cors_headers(gateway_t *gw, fv_http_req_t *req)
 {
-    if (!policy_set(gw))
+    if (!gw_cors_policy_set(gw))
         return;
     fv_http_resp_header(req, "Vary", "Origin");
     char origin[256];
@@ -79,7 +79,7 @@ bool gw_cors_preflight(gateway_t *gw, fv_http_req_t *req)
     fv_slice_t method = fv_http_req_header(req, "access-control-request-method");
     if (!method.len || !fv_http_req_header(req, "origin").len)
         return false;                       /* a plain OPTIONS: forwarded as any request */
-    if (!policy_set(gw)) {
+    if (!gw_cors_policy_set(gw)) {
         gw->cors_refused++;
         fv_http_reply_errorf(req, FV_EFORBIDDEN, "cross-origin requests are not allowed here");
         return true;

@@ -201,6 +201,11 @@ void gw_limit_reply(fv_http_req_t *req);
 /* Adds the CORS headers an actual request's answer carries (none without Origin, or for an
  * origin not allowed; Vary: Origin whenever a policy is set). */
 void gw_cors_headers(gateway_t *gw, fv_http_req_t *req);
+/* Whether [gateway] cors_origins sets a policy: then the gateway alone answers for CORS, and a
+ * module's own Access-Control-* headers are not forwarded (two Allow-Origin values, or a
+ * module's "*" where the policy names origins, would make browsers refuse the answer or let
+ * in what the policy keeps out). */
+bool gw_cors_policy_set(const gateway_t *gw);
 /* A preflight (OPTIONS with Origin and Access-Control-Request-Method) is answered here: 204
  * when origin, method and headers are allowed, else 403. Returns whether req was one. */
 bool gw_cors_preflight(gateway_t *gw, fv_http_req_t *req);

@@ -186,8 +186,9 @@ static void on_client_abort(fv_http_req_t *req, void *data)
 
 static void send_upstream(proxy_call_t *call);
 
-/* The answer's headers onto the client's answer, less the hop-by-hop ones and those its
- * Connection names; returns its Content-Type (NULL when none). */
+/* The answer's headers onto the client's answer, less the hop-by-hop ones, those its
+ * Connection names and, under a CORS policy, its Access-Control-* ones; returns its
+ * Content-Type (NULL when none). */
 static const char *copy_answer_headers(proxy_call_t *call, const fv_http_response_t *resp)
 {
     fv_http_req_t *req = call->req;
@@ -208,6 +209,9 @@ static const char *copy_answer_headers(proxy_call_t *call, const fv_http_respons
         }
         if (ntok && named_in(toks, ntok, h->name, len))
             continue;
+        if (len > 15 && strncasecmp(h->name, "access-control-", 15) == 0 &&
+            gw_cors_policy_set(call->gw))
+            continue;                   /* the gateway's policy answers for CORS */
         fv_http_resp_header(req, h->name, h->value);
     }
     fv_http_resp_header(req, "X-Request-Id", call->request_id);

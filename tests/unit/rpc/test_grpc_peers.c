@@ -1,0 +1,328 @@
+/* test_grpc_peers.c - our cross-process transport (the client side of fv_call) calling gRPC
+ * servers nobody here wrote: npm's @grpc/grpc-js and Debian's python3-grpcio, each started as
+ * a child process (tests/support/grpc_peer_server.{js,py}) serving "/world-engine/<Method>".
+ * For each: a unary answer, an unknown method (UNIMPLEMENTED), a deadline that passes while
+ * the server sleeps, a cancel that the server hears, answers just under and just over the
+ * message limit, a request near the limit, and UNAVAILABLE answers retried for an idempotent
+ * call and not for another. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.pb-c.h"
+#include "core/alloc.h"
+#include "core/time.h"
+#include "rpc/grpc_transport.h"
+#include "loop_wait.h"
+#include "loopback.h"
+
+#define WAIT_MS 20000
+#define LIMIT (4u * 1024u * 1024u)     /* the transport's default message limit */
+
+typedef struct peer {
+    const char *name;
+    const char *argv[4];          /* program, script, port (filled), NULL */
+    pid_t pid;
+    int port;
+    char err_path[64];            /* the server's stderr, where it notes cancels */
+    uv_loop_t loop;
+    uv_timer_t cancel_timer;      /* cancel_reaches_the_peer's */
+    fv_rpc_t *rpc;
+    fv_grpc_transport_t *tr;
+    int closed;
+} peer_t;
+
+typedef struct result {
+    int calls;
+    int status;
+    size_t len;                   /* of the answer's service */
+    char service[64];
+    char message[FV_ERROR_MSG_LEN];
+} result_t;
+
+/* ---- the resolver: world-engine is the peer ---- */
+
+typedef struct resolving {
+    uv_timer_t timer;
+    fv_grpc_resolved_cb cb;
+    void *data;
+    int port;
+} resolving_t;
+
+static void on_resolve_closed(uv_handle_t *h)
+{
+    fv_free(h->data);
+}
+
+static void on_resolve_due(uv_timer_t *t)
+{
+    resolving_t *r = t->data;
+    r->cb(0, "127.0.0.1", r->port, r->data);
+    uv_close((uv_handle_t *)&r->timer, on_resolve_closed);
+}
+
+static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
+{
+    peer_t *p = rdata;
+    if (strcmp(module, "world-engine") != 0)
+        return FV_ENOENT;
+    resolving_t *r = fv_calloc(1, sizeof(*r));
+    r->cb = cb;
+    r->data = data;
+    r->port = p->port;
+    uv_timer_init(&p->loop, &r->timer);
+    r->timer.data = r;
+    uv_timer_start(&r->timer, on_resolve_due, 0, 0);
+    return 0;
+}
+
+/* ---- the peer process ---- */
+
+/* Starts the peer on port; true once it said "ready" (false: it could not listen there, the
+ * port having been taken since it was found free, or it failed to start). */
+static bool spawn_on(peer_t *p, int port_no)
+{
+    char port[16];
+    p->port = port_no;
+    snprintf(port, sizeof(port), "%d", p->port);
+    snprintf(p->err_path, sizeof(p->err_path), "/tmp/fv-peer-%d.err", (int)getpid());
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    p->pid = fork();
+    assert_true(p->pid >= 0);
+    if (p->pid == 0) {
+        const char *src = getenv("FV_SRC");
+        char script[512], modules[512];
+        snprintf(script, sizeof(script), "%s/tests/support/%s", src ? src : ".", p->argv[1]);
+        snprintf(modules, sizeof(modules), "%s/tests/support/node_modules", src ? src : ".");
+        setenv("NODE_PATH", modules, 1);
+        dup2(out[1], 1);
+        FILE *err = freopen(p->err_path, "w", stderr);
+        (void)err;
+        close(out[0]);
+        close(out[1]);
+        execlp(p->argv[0], p->argv[0], script, port, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    /* "ready" once it listens; a peer that cannot start fails the test here */
+    struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+    char line[64] = "";
+    if (poll(&pfd, 1, WAIT_MS) == 1) {
+        ssize_t n = read(out[0], line, sizeof(line) - 1);
+        line[n > 0 ? n : 0] = '\0';
+    }
+    close(out[0]);
+    if (strstr(line, "ready"))
+        return true;
+    int st;
+    kill(p->pid, SIGTERM);
+    waitpid(p->pid, &st, 0);
+    return false;
+}
+
+static void spawn(peer_t *p)
+{
+    /* other suites pick ports from the same range: a few tries */
+    for (int i = 0; i < 5; i++)
+        if (spawn_on(p, fv_test_port_base(24000, 300) + i))
+            return;
+    fail_msg("%s did not start (%s)", p->name, p->argv[0]);
+}
+
+static int setup(void **state)
+{
+    peer_t *p = *state;
+    spawn(p);
+    assert_int_equal(uv_loop_init(&p->loop), 0);
+    assert_int_equal(fv_rpc_new(&p->loop, NULL, &p->rpc), 0);
+    assert_int_equal(fv_grpc_transport_new(&p->loop, p->rpc, resolve, p, 0, &p->tr), 0);
+    return 0;
+}
+
+static void on_closed(void *data)
+{
+    ((peer_t *)data)->closed++;
+}
+
+static bool peer_said(const peer_t *p, const char *what)
+{
+    FILE *f = fopen(p->err_path, "r");
+    char buf[4096] = "";
+    if (f) {
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    return strstr(buf, what) != NULL;
+}
+
+static int teardown(void **state)
+{
+    peer_t *p = *state;
+    fv_grpc_transport_close(p->tr, on_closed, p);
+    fv_rpc_close(p->rpc, on_closed, p);
+    assert_int_equal(uv_run(&p->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(p->closed, 2);
+    assert_int_equal(uv_loop_close(&p->loop), 0);
+    p->closed = 0;
+    int st;
+    if (waitpid(p->pid, &st, WNOHANG) == p->pid)   /* it must not have died on its own */
+        fail_msg("%s exited early (status %d)", p->name, st);
+    kill(p->pid, SIGTERM);
+    waitpid(p->pid, &st, 0);
+    if (peer_said(p, "Traceback") || peer_said(p, "Error")) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "cat %s >&2", p->err_path);
+        (void)!system(cmd);
+    }
+    unlink(p->err_path);
+    return 0;
+}
+
+/* ---- calls ---- */
+
+static void on_done(int status, const ProtobufCMessage *out, const fv_error_t *err, void *data)
+{
+    result_t *r = data;
+    r->calls++;
+    r->status = status;
+    if (out) {
+        const char *svc = ((const Finalverse__Common__V1__Status *)out)->service;
+        r->len = strlen(svc);
+        snprintf(r->service, sizeof(r->service), "%s", svc);
+    }
+    if (err)
+        snprintf(r->message, sizeof(r->message), "%s", err->msg);
+}
+
+static void call(peer_t *p, const char *method, const char *id, uint32_t deadline_ms,
+                 unsigned flags, result_t *r, fv_rpc_req_t **req)
+{
+    Finalverse__Common__V1__IdRequest in = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    in.id = (char *)id;
+    assert_int_equal(fv_rpc_call_ex(p->rpc, "world-engine", method, &in.base,
+                                    &finalverse__common__v1__status__descriptor, deadline_ms,
+                                    flags, on_done, r, req), 0);
+    fv_test_run_until(&p->loop, &r->calls, 1, WAIT_MS);
+}
+
+static void unary_and_unknown(void **state)
+{
+    peer_t *p = *state;
+    result_t r = {0}, nope = {0};
+    call(p, "Echo", "terra-nova", 5000, 0, &r, NULL);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.service, "terra-nova");
+    call(p, "Nope", "x", 5000, 0, &nope, NULL);
+    assert_int_equal(nope.status, FV_EUNIMPLEMENTED);
+}
+
+static void deadline_passes(void **state)
+{
+    peer_t *p = *state;
+    result_t r = {0};
+    uint64_t t0 = fv_now_ms();
+    call(p, "Sleep", "3000", 200, 0, &r, NULL);
+    assert_int_equal(r.status, FV_ETIMEDOUT);
+    assert_true(fv_now_ms() - t0 < 2000);
+}
+
+
+static void on_cancel_due(uv_timer_t *t)
+{
+    fv_rpc_cancel(t->data);
+}
+
+static void cancel_reaches_the_peer(void **state)
+{
+    peer_t *p = *state;
+    result_t r = {0};
+    fv_rpc_req_t *req = NULL;
+    Finalverse__Common__V1__IdRequest in = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    in.id = "5000";
+    assert_int_equal(fv_rpc_call(p->rpc, "world-engine", "Sleep", &in.base,
+                                 &finalverse__common__v1__status__descriptor, 10000, on_done, &r,
+                                 &req), 0);
+    uv_timer_init(&p->loop, &p->cancel_timer);
+    p->cancel_timer.data = req;
+    uv_timer_start(&p->cancel_timer, on_cancel_due, 300, 0);
+    fv_test_run_until(&p->loop, &r.calls, 1, WAIT_MS);
+    uv_close((uv_handle_t *)&p->cancel_timer, NULL);
+    assert_int_equal(r.status, FV_ECANCELED);
+    for (int i = 0; i < 100 && !peer_said(p, "cancelled"); i++)
+        usleep(50000);
+    assert_true(peer_said(p, "cancelled"));
+}
+
+static void near_the_size_limit(void **state)
+{
+    peer_t *p = *state;
+    char n[16];
+    result_t under = {0}, over = {0}, big_in = {0};
+    /* Status{service}: 1 tag byte and 4 length bytes before the text */
+    snprintf(n, sizeof(n), "%u", LIMIT - 5);
+    call(p, "Big", n, 10000, 0, &under, NULL);
+    if (under.status != 0)
+        fail_msg("%s: %s", fv_strerror(under.status), under.message);
+    assert_int_equal(under.len, LIMIT - 5);
+    snprintf(n, sizeof(n), "%u", LIMIT - 4);
+    call(p, "Big", n, 10000, 0, &over, NULL);
+    assert_int_equal(over.status, FV_ETOOBIG);
+    /* a request of 4 MiB less a little goes out and comes back */
+    char *id = fv_malloc(LIMIT - 16);
+    memset(id, 'y', LIMIT - 17);
+    id[LIMIT - 17] = '\0';
+    call(p, "Echo", id, 10000, 0, &big_in, NULL);
+    fv_free(id);
+    assert_int_equal(big_in.status, 0);
+    assert_int_equal(big_in.len, LIMIT - 17);
+}
+
+static void unavailable_retried_when_idempotent(void **state)
+{
+    peer_t *p = *state;
+    result_t idem = {0}, plain = {0};
+    call(p, "Unavail", "k1", 5000, FV_RPC_IDEMPOTENT, &idem, NULL);
+    assert_int_equal(idem.status, 0);
+    assert_string_equal(idem.service, "k1:3");
+    call(p, "Unavail", "k2", 5000, 0, &plain, NULL);
+    assert_int_equal(plain.status, FV_EUNAVAILABLE);
+    assert_string_equal(plain.message, "not yet");
+}
+
+#define PEER_TESTS(peer)                                                                    \
+    {                                                                                       \
+        cmocka_unit_test_prestate_setup_teardown(unary_and_unknown, setup, teardown, peer), \
+        cmocka_unit_test_prestate_setup_teardown(deadline_passes, setup, teardown, peer),   \
+        cmocka_unit_test_prestate_setup_teardown(cancel_reaches_the_peer, setup, teardown,  \
+                                                 peer),                                     \
+        cmocka_unit_test_prestate_setup_teardown(near_the_size_limit, setup, teardown,      \
+                                                 peer),                                     \
+        cmocka_unit_test_prestate_setup_teardown(unavailable_retried_when_idempotent,       \
+                                                 setup, teardown, peer),                    \
+    }
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    static peer_t node = {.name = "grpc-js", .argv = {"node", "grpc_peer_server.js"}};
+    static peer_t python = {.name = "grpcio",
+                            .argv = {"/usr/bin/python3", "grpc_peer_server.py"}};
+    const struct CMUnitTest js[] = PEER_TESTS(&node);
+    const struct CMUnitTest py[] = PEER_TESTS(&python);
+    int failed = cmocka_run_group_tests_name("grpc-js server", js, NULL, NULL);
+    failed += cmocka_run_group_tests_name("grpcio server", py, NULL, NULL);
+    return failed;
+}
