@@ -1039,13 +1039,18 @@ static bool upgrade_h2c(fv__http_conn_t *c, fv_http_req_t *r)
                                 fv_http_req_target(req), fv_http_req_header(req, "host"), hs,
                                 count);
     fv_free(hs);
+    fv_sock_t *sock = c->sock;
+    uint32_t preface_ms = srv->lim.header_timeout_ms;
     if (rc == 0)
         rc = fv_http_upgrade(req, "Upgrade: h2c\r\n", d, state);
     if (rc < 0) {
         if (d->on_free)
-            d->on_free(c->sock, state);
+            d->on_free(sock, state);
         return false;
     }
+    /* c is gone; the socket is the h2 driver's, whose idle deadline starts with the client's
+     * preface: until then the client has as long as a request's head had, not for ever */
+    fv_sock_deadline(sock, preface_ms);
     return true;
 }
 

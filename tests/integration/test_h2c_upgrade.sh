@@ -3,7 +3,8 @@
 # nghttp -u (Debian nghttp2-client) upgrades with OPTIONS and then makes a gRPC health Check
 # on the HTTP/2 connection (SERVING); curl --http2 upgrades a bodiless gRPC POST, which goes on
 # as stream 1 (answered by the gRPC server, over HTTP/2); GET /health from curl --http2 and a
-# request with HTTP2-Settings that is not base64url stay HTTP/1.1.
+# request with HTTP2-Settings that is not base64url stay HTTP/1.1; a client that upgrades and
+# then never sends the HTTP/2 preface is closed after the header timeout.
 source "$(dirname "$0")/lib.sh"
 
 if ! command -v nghttp >/dev/null; then
@@ -13,6 +14,7 @@ fi
 
 pick_port_base
 export FINALVERSE_GENERAL__DATA_DIR="$FV_TMP/data"
+export FINALVERSE_HTTP__HEADER_TIMEOUT_MS=1500
 SONG=$(port_of song-engine)
 start_fv song serve song-engine --port-base "$PORT_BASE"
 check "song-engine is up" wait_for 10 curl -sf --max-time 2 "http://127.0.0.1:$SONG/health"
@@ -49,4 +51,22 @@ check "HTTP2-Settings that is not base64url: no upgrade" bash -c \
         -H 'HTTP2-Settings: !!!' -H 'content-type: application/grpc' '$URL' |
      head -1 | grep -qv ' 101 '"
 check "the module still serves HTTP/1.1" curl -sf --max-time 2 "http://127.0.0.1:$SONG/health"
+cat >"$FV_TMP/silent.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: x\r\n"
+          b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n"
+          b"content-type: application/grpc\r\ncontent-length: 0\r\n\r\n")
+t0, got = time.time(), b""
+s.settimeout(10)
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+print(b" 101 " in got.split(b"\r\n", 1)[0], round(time.time() - t0))
+PY
+out=$(/usr/bin/python3 "$FV_TMP/silent.py" "$SONG" 2>&1) || true
+check "upgraded and then silent: closed after the header timeout ($out)" \
+    bash -c "[ '${out% *}' = True ] && [ '${out#* }' -le 4 ]"
 finish
