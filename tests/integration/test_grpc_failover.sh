@@ -31,7 +31,8 @@ instances() {
 check "two world-engine instances are registered" wait_eq 20 2 instances
 
 moves_of() { # METRICS_URL -> moves the instance validated
-    curl -s --max-time 5 "$1" | awk '/^finalverse_world_moves_total/ {print $2; exit}'
+    # awk reads to the end: exiting early would fail curl's write (and the pipeline)
+    curl -s --max-time 5 "$1" | awk '/^finalverse_world_moves_total/ && !v {v = $2} END {print v}'
 }
 out=$(/usr/bin/python3 "$WS/moves.py" "$WSURL" 12 2>"$FV_TMP/moves1.log") || true
 check "12 moves answered with both instances up ($out)" \
