@@ -15,26 +15,10 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 CONNS=${2:-64}
 BIN=${FV_BIN:-build/finalverse}
-bash scripts/deps.sh test >/dev/null
-[ -x "$BIN" ] || { echo "build first (make)"; exit 1; }
+source bench/lib.sh
+bench_setup
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# Below the kernel's ephemeral range (32768+): the gateway opens many client sockets, and one
-# of them must not take a port we are about to listen on.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in $(seq 50); do
-    BASE=$(( (RANDOM % 500) * 20 + 20000 ))
-    port_free $((BASE + 1)) && port_free $((BASE + 12)) && port_free $((BASE + 13)) &&
-        port_free $((BASE + 19)) && break
-done
+bench_port_base 1 12 13 19
 SONG_PORT=$((BASE + 1))        # song-engine under --port-base
 GW_PORT=$((BASE + 12))         # api-gateway
 NGINX_PORT=$((BASE + 19))

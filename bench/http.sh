@@ -9,19 +9,10 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 CONNS=${2:-64}
 BIN=${FV_BIN:-build/finalverse}
-bash scripts/deps.sh test >/dev/null
-[ -x "$BIN" ] || { echo "build first (make)"; exit 1; }
+source bench/lib.sh
+bench_setup
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-BASE=$(( (RANDOM % 1000) * 20 + 30000 ))
+bench_port_base 1 19
 FV_PORT=$((BASE + 1))          # song-engine under --port-base
 NGINX_PORT=$((BASE + 19))
 

@@ -15,26 +15,13 @@ BIN=${FV_BIN:-build/finalverse}
 OPS=${FINALVERSE_AUTH__PASSWORD_OPSLIMIT:-3}
 MEM=${FINALVERSE_AUTH__PASSWORD_MEMLIMIT_BYTES:-67108864}
 PAR=${FINALVERSE_AUTH__MAX_PARALLEL_HASHES:-2}
-bash scripts/deps.sh test >/dev/null
-[ -x "$BIN" ] || { echo "build first (make)"; exit 1; }
-
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+source bench/lib.sh
+bench_setup
 
 cc -O2 -std=gnu17 bench/pwhash_bench.c $(pkg-config --libs libsodium) -lpthread \
     -o "$TMP/pwhash_bench"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in $(seq 50); do
-    BASE=$(( (RANDOM % 500) * 20 + 20000 ))
-    port_free $((BASE + 12)) && port_free $((BASE + 13)) && break
-done
+bench_port_base 12 13
 GW="http://127.0.0.1:$((BASE + 12))"
 # sign-ins are what is measured: no limiter, no lockout in the way
 export FINALVERSE_GENERAL__DATA_DIR="$TMP/data" FINALVERSE_LOG_LEVEL=warn

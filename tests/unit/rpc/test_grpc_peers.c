@@ -24,6 +24,7 @@
 #include "core/alloc.h"
 #include "core/time.h"
 #include "rpc/grpc_transport.h"
+#include "fake_resolver.h"
 #include "loop_wait.h"
 #include "loopback.h"
 
@@ -53,38 +54,12 @@ typedef struct result {
 
 /* ---- the resolver: world-engine is the peer ---- */
 
-typedef struct resolving {
-    uv_timer_t timer;
-    fv_grpc_resolved_cb cb;
-    void *data;
-    int port;
-} resolving_t;
-
-static void on_resolve_closed(uv_handle_t *h)
-{
-    fv_free(h->data);
-}
-
-static void on_resolve_due(uv_timer_t *t)
-{
-    resolving_t *r = t->data;
-    r->cb(0, "127.0.0.1", r->port, r->data);
-    uv_close((uv_handle_t *)&r->timer, on_resolve_closed);
-}
-
 static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
 {
     peer_t *p = rdata;
     if (strcmp(module, "world-engine") != 0)
         return FV_ENOENT;
-    resolving_t *r = fv_calloc(1, sizeof(*r));
-    r->cb = cb;
-    r->data = data;
-    r->port = p->port;
-    uv_timer_init(&p->loop, &r->timer);
-    r->timer.data = r;
-    uv_timer_start(&r->timer, on_resolve_due, 0, 0);
-    return 0;
+    return fv_test_resolve_later(&p->loop, p->port, cb, data);
 }
 
 /* ---- the peer process ---- */

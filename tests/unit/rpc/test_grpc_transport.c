@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "net/grpc_server.h"
 #include "rpc/grpc_transport.h"
+#include "fake_resolver.h"
 #include "loop_wait.h"
 
 #define WAIT_MS 10000
@@ -102,42 +103,15 @@ static void http_handler(fv_http_req_t *req, void *data)
  * as the registry's round-robin over a live and a killed instance), lost-engine on a port
  * nobody listens on ---- */
 
-typedef struct resolving {
-    uv_timer_t timer;
-    fv_grpc_resolved_cb cb;
-    void *data;
-    int port;
-} resolving_t;
-
-static void on_resolve_closed(uv_handle_t *h)
-{
-    fv_free(h->data);
-}
-
-static void on_resolve_due(uv_timer_t *t)
-{
-    resolving_t *r = t->data;
-    if (r->port)
-        r->cb(0, "127.0.0.1", r->port, r->data);
-    else
-        r->cb(FV_ENOENT, NULL, 0, r->data);
-    uv_close((uv_handle_t *)&r->timer, on_resolve_closed);
-}
-
 static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
 {
     fx_t *f = rdata;
-    resolving_t *r = fv_calloc(1, sizeof(*r));
-    r->cb = cb;
-    r->data = data;
+    int port = 0;
     if (strcmp(module, "world-engine") == 0)
-        r->port = !f->split || f->split_turn++ % 2 ? f->port : 1;
-    else
-        r->port = strcmp(module, "lost-engine") == 0 ? 1 : 0;
-    uv_timer_init(&f->loop, &r->timer);
-    r->timer.data = r;
-    uv_timer_start(&r->timer, on_resolve_due, 0, 0);
-    return 0;
+        port = !f->split || f->split_turn++ % 2 ? f->port : 1;
+    else if (strcmp(module, "lost-engine") == 0)
+        port = 1;
+    return fv_test_resolve_later(&f->loop, port, cb, data);
 }
 
 /* ---- calls ---- */
