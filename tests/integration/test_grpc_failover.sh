@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_grpc_failover.sh - modules in separate processes call each other over gRPC through the
-# registry, and survive losing an instance: the WebSocket gateway (with the registry) in one
-# process, world-engine in two more (instances A and B). Clients' moves reach both instances;
+# registry, and survive losing an instance: the WebSocket and API gateways (with the registry)
+# in one process, world-engine in two more (instances A and B). The API gateway's GETs too. Clients' moves reach both instances;
 # after kill -9 of A every move is still answered, by B: the broken connection marks A's address
 # failing, so calls pass it over; once that memory lapses (the registry still lists A until its
 # TTL runs out), a call sent to A is refused, never sent, and made again on the next instance.
@@ -12,9 +12,10 @@ pick_port_base
 BASE=$PORT_BASE
 export FINALVERSE_REGISTRY__HEARTBEAT_INTERVAL_MS=200 FINALVERSE_REGISTRY__TTL_MS=60000
 FINALVERSE_GENERAL__DATA_DIR="$FV_TMP/gw" start_fv gw serve service-registry websocket-gateway \
-    --port-base "$BASE"
+    api-gateway --port-base "$BASE"
 REG=http://127.0.0.1:$(port_of service-registry)
 WSURL=ws://127.0.0.1:$(port_of websocket-gateway)/ws
+GW=http://127.0.0.1:$(port_of api-gateway)
 check "the gateway and the registry come up" wait_eq 15 200 http_status "$REG/v1/status/leader"
 FINALVERSE_GENERAL__DATA_DIR="$FV_TMP/a" FINALVERSE_REGISTRY__URL=$REG \
     start_fv world-a serve world-engine --port-base "$BASE"
@@ -45,6 +46,10 @@ wait "$A_PID" 2>/dev/null || true
 out=$(/usr/bin/python3 "$WS/moves.py" "$WSURL" 20 2>"$FV_TMP/moves2.log") || true
 check "with A killed, 20 of 20 moves are answered ($out)" \
     test "$(jq -r .moved <<<"$out" 2>/dev/null)" = 20
+codes=$(for i in $(seq 20); do http_status "$GW/api/world-engine/regions"; echo; done | sort | uniq -c |
+    awk '{printf "%s:%s ", $2, $1}')
+check "with A killed, 20 GETs through the API gateway all answer 200 ($codes)" \
+    test "$codes" = "200:20 "
 b2=$(moves_of "$B_METRICS")
 check "... by B (its moves went from $b to $b2)" test "$((b2 - b))" -ge 20
 # the registry still names A (its TTL has not run out) and the gateway's memory of A's failure
@@ -54,6 +59,9 @@ check "A is still registered as passing" test "$(instances)" = 2
 out=$(/usr/bin/python3 "$WS/moves.py" "$WSURL" 10 2>"$FV_TMP/moves3.log") || true
 check "later, 10 of 10 moves are answered: refused by A's address, retried on B ($out)" \
     test "$(jq -r .moved <<<"$out" 2>/dev/null)" = 10
+codes=$(for i in $(seq 20); do http_status "$GW/api/world-engine/regions"; echo; done | sort | uniq -c |
+    awk '{printf "%s:%s ", $2, $1}')
+check "... and so do 20 GETs through the API gateway ($codes)" test "$codes" = "200:20 "
 check "the gateway met the refusal" grep -q "127.0.0.1:$(PORT_BASE=$BASE port_of world-engine): .*refused" \
     "$FV_TMP/gw.log"
 finish
