@@ -22,6 +22,7 @@
 #include "core/time.h"
 #include "registry/registry.h"
 #include "runtime/modules.h"
+#include "runtime/peers.h"
 #include "runtime/runtime_internal.h"
 #include "store/stores.h"
 #include "bus/bus.h"
@@ -53,6 +54,7 @@ struct fv_runtime {
     fv_bus_t *bus;                         /* the process's event bus (over Redis when kv is) */
     fv_rpc_t *rpc;                         /* calls between the modules */
     fv_grpc_transport_t *grpc_transport;   /* its calls to modules in other processes */
+    fv__peers_t *peers;                    /* where those are: registry watches */
     bool stores_done;                      /* its open callback has run */
     int stores_rc;
     fv_error_t stores_err;
@@ -507,12 +509,6 @@ static int start_one(fv_runtime_t *rt, int idx, fv_error_t *err)
     return 0;
 }
 
-static int resolve_module(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
-{
-    fv_runtime_t *rt = rdata;
-    return fv_registry_client_lookup(rt->registry, module, cb, data);
-}
-
 int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_t *err)
 {
     int order[FV_MOD_COUNT];
@@ -540,8 +536,11 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     if ((rc = fv_registry_client_new(rt->loop, rt->registry_host, rt->registry_port, rt->cfg,
                                      &rt->registry)) < 0)
         return fv_error_set(err, rc, "cannot create the registry client: %s", fv_strerror(rc));
-    /* calls to modules this process does not serve: gRPC to an instance the registry names */
-    if ((rc = fv_grpc_transport_new(rt->loop, rt->rpc, resolve_module, rt,
+    /* calls to modules this process does not serve: gRPC to an instance the registry names,
+     * from a watched list of each module called */
+    if ((rc = fv__peers_new(rt->loop, rt->registry, &rt->peers)) < 0)
+        return fv_error_set(err, rc, "cannot watch the registry: %s", fv_strerror(rc));
+    if ((rc = fv_grpc_transport_new(rt->loop, rt->rpc, fv__peers_resolve, rt->peers,
                                     rt->cfg->grpc.max_message_bytes, &rt->grpc_transport)) < 0)
         return fv_error_set(err, rc, "cannot create the gRPC transport: %s", fv_strerror(rc));
 
@@ -677,6 +676,13 @@ static void close_everything(fv_runtime_t *rt)
         rt->closing++;
         fv_grpc_transport_close(rt->grpc_transport, on_part_closed, rt);
         rt->grpc_transport = NULL;
+    }
+    if (rt->peers) {
+        /* before the registry client: its watches stop here; what the transport's resolutions
+         * are still owed is answered (cancelled) so that it can finish closing */
+        rt->closing++;
+        fv__peers_close(rt->peers, on_part_closed, rt);
+        rt->peers = NULL;
     }
     if (rt->rpc) {
         rt->closing++;
