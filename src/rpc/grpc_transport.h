@@ -1,7 +1,7 @@
 /* grpc_transport.h - the call layer's remote transport (fv_rpc_set_remote) over gRPC: a call
  * to a module this process does not serve goes, as one unary gRPC call, to an instance of that
- * module found by a resolver (the runtime's watches of the registry), over one HTTP/2 connection per
- * instance address, kept and reused.
+ * module found by a resolver (the runtime's watches of the registry), over one HTTP/2
+ * connection per instance address, kept and reused.
  *
  * The request path names the module, "/<module>/<method>", which every module's gRPC server
  * takes as an alias of its own service (the caller knows modules, not service names). The
