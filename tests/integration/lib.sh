@@ -92,6 +92,18 @@ http_status() { # URL [curl args] -> prints the status code
     curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" "$url"
 }
 
+# proc_kib PID FIELD: a memory figure of /proc/PID/status in KiB (VmRSS, VmHWM).
+proc_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# mem_check DESCRIPTION GROWTH_KIB LIMIT_KIB: growth under the limit. A sanitizer build keeps
+# freed memory in quarantine, so its figures say nothing about ours: there it is not measured.
+mem_check() {
+    if grep -q "__asan_init" "$FV_BIN" 2>/dev/null; then
+        ok "$1 (not measured: sanitizer build)"
+        return
+    fi
+    check "$1" test "$2" -lt "$3"
+}
+
 ok() { echo "ok - $*"; }
 fail() { echo "FAIL - $*"; FV_FAILS=$((FV_FAILS + 1)); }
 check() { # DESCRIPTION CMD...

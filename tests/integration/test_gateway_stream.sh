@@ -23,14 +23,7 @@ curl -sf --max-time 5 -X PUT "$REG/v1/agent/service/register" \
     -d "{\"Name\":\"asset-service\",\"ID\":\"assets-1\",\"Address\":\"127.0.0.1\",\"Port\":$UP}"
 wait_eq 10 200 http_status "$GW/api/asset-service/echo" || { fail "no route to upstream"; finish; }
 
-kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$GW_PID/status"; }
-# A sanitizer build keeps freed memory in quarantine: its peak says nothing about ours.
-SANITIZED=0
-if grep -q "__asan_init" "$FV_BIN" 2>/dev/null; then SANITIZED=1; fi
-mem_check() { # DESCRIPTION GROWTH_KIB LIMIT_KIB
-    if [ "$SANITIZED" = 1 ]; then ok "$1 (not measured: sanitizer build)"; return; fi
-    check "$1" test "$2" -lt "$3"
-}
+kib() { proc_kib "$GW_PID" "$1"; }
 # one small request each way first, so the buffers every request uses exist already
 curl -s -o /dev/null --max-time 10 -X POST --data-binary 'x' "$GW/api/asset-service/count"
 curl -s -o /dev/null --max-time 10 "$GW/api/asset-service/big/1000000"
