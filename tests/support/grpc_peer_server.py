@@ -3,6 +3,7 @@
 "/world-engine/<Method>" with IdRequest in and Status out (hand-encoded). Echo, Sleep (id ms,
 a cancel noted on stderr), Big (a service of id bytes), Unavail (UNAVAILABLE twice per id,
 then an echo). Prints "ready" once listening on 127.0.0.1:PORT."""
+import os
 import sys
 import threading
 import time
@@ -88,5 +89,7 @@ if server.add_insecure_port(f"127.0.0.1:{sys.argv[1]}") != int(sys.argv[1]):
     print(f"cannot listen on port {sys.argv[1]}", file=sys.stderr)
     sys.exit(1)
 server.start()
-print("ready", flush=True)
+# one write: unbuffered (PYTHONUNBUFFERED), print would write "ready" and "\n" apart, and the
+# test stops reading after the first
+os.write(1, b"ready\n")
 server.wait_for_termination()
