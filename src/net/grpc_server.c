@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -25,7 +23,6 @@
 #define GRPC_NAME_MAX 192
 #define GRPC_DEFAULT_BUFFERED (256u * 1024u * 1024u)
 #define GRPC_MAX_REQUEST_MD (64u * 1024u)   /* above the h2 header list limit: never the cap */
-#define GRPC_B64 sodium_base64_VARIANT_ORIGINAL_NO_PADDING
 #define GRPC_H2_DEFAULT_WINDOW 65535u      /* RFC 9113 sec. 6.9.2 */
 
 /* Request bytes buffered now by every gRPC server of the process (all on one loop thread):
@@ -199,33 +196,13 @@ static size_t md_count(const fv_md_t *md)
     return md ? md->count : 0;
 }
 
-/* Base64 bytes the -bin values of md need. */
-static size_t md_b64_bytes(const fv_md_t *md)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < md_count(md); i++) {
-        fv_slice_t name, value;
-        fv_md_at(md, i, &name, &value);
-        if (fv_md_name_is_bin(name))
-            n += sodium_base64_ENCODED_LEN(value.len, GRPC_B64);
-    }
-    return n;
-}
-
 /* Appends md's pairs to h[*n..] as header fields; -bin values are base64-encoded into enc,
- * which the caller reserved (md_b64_bytes) so that earlier slices into it stay put. */
+ * which the caller reserved (fv_md_wire_bytes) so that earlier slices into it stay put. */
 static void md_headers(const fv_md_t *md, fv_buf_t *enc, fv_h2_header_t *h, size_t *n)
 {
     for (size_t i = 0; i < md_count(md); i++) {
         fv_slice_t name, value;
-        fv_md_at(md, i, &name, &value);
-        if (fv_md_name_is_bin(name)) {
-            size_t cap = sodium_base64_ENCODED_LEN(value.len, GRPC_B64);
-            char *out = enc->ptr + enc->len;
-            sodium_bin2base64(out, cap, (const unsigned char *)value.ptr, value.len, GRPC_B64);
-            enc->len += cap;
-            value = fv_slice(out, strlen(out));
-        }
+        fv_md_wire_at(md, i, enc, &name, &value);
         h[(*n)++] = (fv_h2_header_t){name, value};
     }
 }
@@ -237,7 +214,7 @@ static fv_h2_header_t *headers_with_md(const fv_h2_header_t *fixed, size_t nfixe
                                        size_t *n)
 {
     fv_buf_init(enc, 0);
-    size_t b64 = md_b64_bytes(a) + md_b64_bytes(b);
+    size_t b64 = fv_md_wire_bytes(a) + fv_md_wire_bytes(b);
     if (b64 && fv_buf_reserve(enc, b64) < 0)
         return NULL;
     fv_h2_header_t *h = fv_calloc(nfixed + md_count(a) + md_count(b), sizeof(*h));
@@ -623,20 +600,6 @@ static bool is_grpc_type(fv_slice_t ct)
     return ct.len == base.len || ct.ptr[base.len] == '+' || ct.ptr[base.len] == ';';
 }
 
-/* One -bin value: base64, padded or not (the spec asks servers to take both). */
-static int md_add_b64(fv_md_t *md, fv_slice_t name, fv_slice_t b64)
-{
-    while (b64.len && b64.ptr[b64.len - 1] == '=')
-        b64.len--;
-    size_t cap = b64.len / 4 * 3 + 3, len = 0;
-    unsigned char *raw = fv_malloc(cap);
-    int rc = FV_EINVAL;
-    if (sodium_base642bin(raw, cap, b64.ptr, b64.len, NULL, &len, NULL, GRPC_B64) == 0)
-        rc = fv_md_add(md, name, raw, len);
-    fv_free(raw);
-    return rc;
-}
-
 /* The request's custom metadata for the handler. Reserved names are the transport's and are
  * not passed on; a -bin header may hold several values joined by commas. */
 static void request_metadata(grpc_call_t *c)
@@ -644,25 +607,7 @@ static void request_metadata(grpc_call_t *c)
     size_t pos = 0;
     fv_slice_t name, value;
     while (fv_h2_stream_header_next(c->st, &pos, &name, &value)) {
-        if (!fv_md_name_ok(name))
-            continue;
-        int rc = 0;
-        if (fv_md_name_is_bin(name)) {
-            while (rc == 0) {
-                const char *comma = memchr(value.ptr, ',', value.len);
-                size_t one = comma ? (size_t)(comma - value.ptr) : value.len;
-                rc = md_add_b64(&c->md, name, fv_slice(value.ptr, one));
-                if (!comma)
-                    break;
-                value = fv_slice(comma + 1, value.len - one - 1);
-            }
-        } else {
-            /* a value HTTP/2 took but gRPC calls not ASCII is the client's mistake; skipping
-             * it keeps the call, as a handler cannot ask for what it never gets */
-            rc = fv_md_add(&c->md, name, value.ptr, value.len);
-            if (rc == FV_EINVAL)
-                rc = 0;
-        }
+        int rc = fv_md_add_wire(&c->md, name, value);
         if (rc == FV_EINVAL) {
             char m[GRPC_NAME_MAX + 64];
             snprintf(m, sizeof(m), "metadata %.*s is not base64", (int)name.len, name.ptr);

@@ -58,7 +58,11 @@ typedef struct tcall {
     uint64_t retry_at;              /* loop time of the next attempt, while waiting */
     struct tcall *rnext;            /* the transport's list of calls waiting to retry */
     int32_t stream_id;              /* 0 until submitted */
-    fv_buf_t answer;                /* the answer frame, ceiling max_msg + 5 */
+    fv_buf_t answer;                /* the answer frame, ceiling max_msg + 5; for a stream, the
+                                     * part of a message not yet whole */
+    fv_md_t md;                     /* the request metadata, copied */
+    fv_md_t head, trail;            /* the answer's custom metadata, from this attempt */
+    size_t delivered;               /* stream messages handed over: no retry after one */
     int grpc_status;                /* -1 until seen */
     char message[FV_ERROR_MSG_LEN];
     bool resolving;                 /* the resolver still holds it */
@@ -67,6 +71,7 @@ typedef struct tcall {
     bool queued;
     bool reported;                  /* fv_rpc_remote_done ran */
     bool too_big;
+    bool malformed;                 /* a stream message that does not parse */
 } tcall_t;
 
 struct tconn {
@@ -80,6 +85,7 @@ struct tconn {
     tcall_t *qhead, *qtail;
     bool connected;
     bool goaway;                    /* the peer is going: no new calls here */
+    bool receiving;                 /* inside nghttp2_session_mem_recv: no sending now */
     bool closing;
 };
 
@@ -151,7 +157,16 @@ static void report(tcall_t *c, int status, const uint8_t *frame, size_t len, con
     if (c->reported)
         return;
     c->reported = true;
+    fv_rpc_remote_answer_metadata(c->req, &c->head, &c->trail);
     fv_rpc_remote_done(c->req, status, frame, len, msg);
+}
+
+static void answer_md_reset(tcall_t *c)
+{
+    fv_md_dispose(&c->head);
+    fv_md_dispose(&c->trail);
+    fv_md_init(&c->head, 0);
+    fv_md_init(&c->trail, 0);
 }
 
 static void retry_unlink(tcall_t *c)
@@ -176,6 +191,9 @@ static void call_free(tcall_t *c)
     if (c->next)
         c->next->prev = c->prev;
     fv_buf_dispose(&c->answer);
+    fv_md_dispose(&c->md);
+    fv_md_dispose(&c->head);
+    fv_md_dispose(&c->trail);
     fv_free(c->frame);
     fv_free(c);
     maybe_finish_close(t);
@@ -241,7 +259,7 @@ static bool retry(tcall_t *c, bool unprocessed)
 {
     fv_grpc_transport_t *t = c->t;
     if (t->closing || c->reported || c->canceled || c->attempts >= T_ATTEMPTS ||
-        !(unprocessed || (c->flags & FV_RPC_IDEMPOTENT)))
+        c->delivered || !(unprocessed || (c->flags & FV_RPC_IDEMPOTENT)))
         return false;
     uint64_t now = uv_now(t->loop), delay = 0;
     if (!(unprocessed && c->attempts == 1)) {
@@ -251,6 +269,7 @@ static bool retry(tcall_t *c, bool unprocessed)
     if (now + delay + 1 >= c->deadline_at)
         return false;
     fv_buf_reset(&c->answer);
+    answer_md_reset(c);
     c->grpc_status = -1;
     c->message[0] = '\0';
     c->sent = 0;
@@ -294,6 +313,13 @@ static bool call_end(tcall_t *c, uint32_t h2_error)
 {
     if (c->too_big) {
         report(c, FV_ETOOBIG, NULL, 0, "the answer is over the size limit");
+    } else if (c->malformed) {
+        report(c, FV_EPROTO, NULL, 0, "a message of the answer is malformed");
+    } else if (c->grpc_status == 0 && (c->flags & FV_RPC_SERVER_STREAM)) {
+        if (c->answer.len)
+            report(c, FV_EPROTO, NULL, 0, "the answer ends inside a message");
+        else
+            report(c, 0, NULL, 0, NULL);      /* the messages went as they came */
     } else if (c->grpc_status == 0) {
         fv_slice_t msg;
         size_t used;
@@ -342,7 +368,7 @@ static void submit(tconn_t *conn, tcall_t *c)
     uint64_t left = c->deadline_at > now ? c->deadline_at - now : 1;
     snprintf(timeout, sizeof(timeout), "%um", (unsigned)(left < 99999999 ? left : 99999999));
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
-    nghttp2_nv nv[] = {
+    const nghttp2_nv fixed[] = {
         NV(":method", "POST"),
         NV(":scheme", "http"),
         NV(":path", path),
@@ -352,9 +378,25 @@ static void submit(tconn_t *conn, tcall_t *c)
         NV("grpc-timeout", timeout),
     };
 #undef NV
-    nghttp2_data_provider prd = {.source.ptr = c, .read_callback = read_frame};
-    int32_t id = nghttp2_submit_request(conn->session, NULL, nv, sizeof(nv) / sizeof(nv[0]),
-                                        &prd, c);
+    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]), n = nfixed;
+    nghttp2_nv *nv = fv_calloc(nfixed + c->md.count, sizeof(*nv));
+    fv_buf_t enc;                       /* the -bin values in base64 */
+    fv_buf_init(&enc, 0);
+    size_t b64 = fv_md_wire_bytes(&c->md);
+    int32_t id = -1;
+    if ((!b64 || fv_buf_reserve(&enc, b64) == 0)) {
+        memcpy(nv, fixed, sizeof(fixed));
+        for (size_t i = 0; i < c->md.count; i++) {
+            fv_slice_t name, value;
+            fv_md_wire_at(&c->md, i, &enc, &name, &value);
+            nv[n++] = (nghttp2_nv){(uint8_t *)name.ptr, (uint8_t *)value.ptr, name.len,
+                                   value.len, NGHTTP2_NV_FLAG_NONE};
+        }
+        nghttp2_data_provider prd = {.source.ptr = c, .read_callback = read_frame};
+        id = nghttp2_submit_request(conn->session, NULL, nv, n, &prd, c);
+    }
+    fv_free(nv);
+    fv_buf_dispose(&enc);
     if (id < 0) {
         report(c, FV_ENOMEM, NULL, 0, "cannot start the call");
         call_free(c);
@@ -371,7 +413,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                      void *user)
 {
     tcall_t *c = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (!c)
+    if (!c || c->reported)
         return 0;
     if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0) {
         int st = 0;
@@ -390,20 +432,59 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
             }
         }
         c->message[o] = '\0';
+    } else {
+        /* custom metadata: the first block is the headers unless it ends the stream (a
+         * trailers-only answer), what comes after the message the trailers */
+        bool head = frame->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+                    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+        if (fv_md_add_wire(head ? &c->head : &c->trail, fv_slice((const char *)name, namelen),
+                           fv_slice((const char *)value, valuelen)) < 0)
+            fv_log_debug("rpc", "%s: answer metadata %.*s dropped", c->module, (int)namelen,
+                         (const char *)name);
     }
     return 0;
+}
+
+/* Hands a stream's whole messages to the caller as they complete; the part of one not yet
+ * whole stays. A message that does not parse, or a caller gone, ends the stream. */
+static void stream_deliver(nghttp2_session *session, tcall_t *c)
+{
+    size_t off = 0;
+    const uint8_t *p = (const uint8_t *)c->answer.ptr;
+    while (!c->canceled && !c->reported) {
+        fv_slice_t msg;
+        size_t used;
+        int rc = fv_rpc_frame_parse(p + off, c->answer.len - off, c->t->max_msg, &msg, &used);
+        if (rc == FV_EAGAIN)
+            break;
+        if (rc < 0) {
+            c->too_big = rc == FV_ETOOBIG;
+            c->malformed = rc != FV_ETOOBIG;
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, c->stream_id, NGHTTP2_CANCEL);
+            break;
+        }
+        c->delivered++;
+        /* < 0: the caller cancelled (its transport cancel reset the stream already) */
+        if (fv_rpc_remote_message(c->req, p + off, used) < 0)
+            break;
+        off += used;
+    }
+    fv_buf_consume(&c->answer, off);
 }
 
 static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
                          const uint8_t *data, size_t len, void *user)
 {
     tcall_t *c = nghttp2_session_get_stream_user_data(session, id);
-    if (!c || c->too_big)
+    if (!c || c->too_big || c->malformed || c->canceled)
         return 0;
     if (fv_buf_append(&c->answer, data, len) < 0) {
         c->too_big = true;
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        return 0;
     }
+    if (c->flags & FV_RPC_SERVER_STREAM)
+        stream_deliver(session, c);
     return 0;
 }
 
@@ -546,9 +627,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_fail(conn, nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
         return;
     }
+    conn->receiving = true;
     ssize_t rc = nread ? nghttp2_session_mem_recv(conn->session, (const uint8_t *)buf->base,
                                                   (size_t)nread)
                        : 0;
+    conn->receiving = false;
     fv_free(buf->base);
     if (rc < 0) {
         conn_fail(conn, nghttp2_strerror((int)rc));
@@ -704,9 +787,13 @@ static int t_start(void *data, fv_rpc_req_t *req, const char *module, const char
         return FV_EUNAVAILABLE;
     if (strlen(module) >= T_NAME_MAX || strlen(method) >= T_NAME_MAX)
         return FV_EINVAL;
+    const fv_md_t *md = fv_rpc_req_metadata(req);
     tcall_t *c = fv_calloc(1, sizeof(*c));
     c->frame = fv_try_malloc(len ? len : 1);
-    if (!c->frame) {
+    fv_md_init(&c->md, md->max_bytes);
+    if (!c->frame || fv_md_copy(&c->md, md) < 0) {
+        fv_md_dispose(&c->md);
+        fv_free(c->frame);
         fv_free(c);
         return FV_ENOMEM;
     }
@@ -720,7 +807,12 @@ static int t_start(void *data, fv_rpc_req_t *req, const char *module, const char
     c->grpc_status = -1;
     snprintf(c->module, sizeof(c->module), "%s", module);
     snprintf(c->method, sizeof(c->method), "%s", method);
-    fv_buf_init(&c->answer, t->max_msg + FV_RPC_FRAME_HEADER);
+    /* a stream's buffer holds the part of a message not yet whole plus one DATA frame (at
+     * most nghttp2's default 16 KiB, the size we advertise) */
+    fv_buf_init(&c->answer, t->max_msg + FV_RPC_FRAME_HEADER +
+                                (flags & FV_RPC_SERVER_STREAM ? 16384 : 0));
+    fv_md_init(&c->head, 0);
+    fv_md_init(&c->trail, 0);
     c->next = t->calls;
     if (t->calls)
         t->calls->prev = c;
@@ -768,7 +860,8 @@ static void t_cancel(void *data, fv_rpc_req_t *req)
         /* the stream's close callback reports and frees */
         nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, c->stream_id,
                                   NGHTTP2_CANCEL);
-        conn_flush(conn);
+        if (!conn->receiving)           /* else on_read sends it when nghttp2 returns */
+            conn_flush(conn);
     }
 }
 

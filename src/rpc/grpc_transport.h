@@ -1,7 +1,10 @@
 /* grpc_transport.h - the call layer's remote transport (fv_rpc_set_remote) over gRPC: a call
  * to a module this process does not serve goes, as one unary gRPC call, to an instance of that
  * module found by a resolver (the runtime's watches of the registry), over one HTTP/2
- * connection per instance address, kept and reused.
+ * connection per instance address, kept and reused. The call's metadata goes as request
+ * headers and the peer's custom headers and trailers come back to the caller; a call with
+ * FV_RPC_SERVER_STREAM hands each answer message over as soon as it is whole
+ * (fv_rpc_remote_message) and is not retried once one went.
  *
  * The request path names the module, "/<module>/<method>", which every module's gRPC server
  * takes as an alias of its own service (the caller knows modules, not service names). The

@@ -5,7 +5,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "core/alloc.h"
+
 #define MD_MAX_NAME 255     /* the length fits the record's one-byte field */
+#define MD_B64 sodium_base64_VARIANT_ORIGINAL_NO_PADDING
 
 void fv_md_init(fv_md_t *md, size_t max_bytes)
 {
@@ -124,4 +129,67 @@ int fv_md_copy(fv_md_t *dst, const fv_md_t *src)
             return rc;
     }
     return 0;
+}
+
+/* ---- on the wire ---- */
+
+size_t fv_md_wire_bytes(const fv_md_t *md)
+{
+    size_t n = 0;
+    for (size_t i = 0; md && i < md->count; i++) {
+        fv_slice_t name, value;
+        fv_md_at(md, i, &name, &value);
+        if (fv_md_name_is_bin(name))
+            n += sodium_base64_ENCODED_LEN(value.len, MD_B64);
+    }
+    return n;
+}
+
+void fv_md_wire_at(const fv_md_t *md, size_t i, fv_buf_t *enc, fv_slice_t *name,
+                   fv_slice_t *value)
+{
+    fv_md_at(md, i, name, value);
+    if (!fv_md_name_is_bin(*name))
+        return;
+    size_t cap = sodium_base64_ENCODED_LEN(value->len, MD_B64);
+    char *out = enc->ptr + enc->len;
+    sodium_bin2base64(out, cap, (const unsigned char *)value->ptr, value->len, MD_B64);
+    enc->len += cap;
+    *value = fv_slice(out, strlen(out));
+}
+
+/* One -bin value: base64, padded or not (the spec asks receivers to take both). */
+static int add_b64(fv_md_t *md, fv_slice_t name, fv_slice_t b64)
+{
+    while (b64.len && b64.ptr[b64.len - 1] == '=')
+        b64.len--;
+    size_t cap = b64.len / 4 * 3 + 3, len = 0;
+    unsigned char *raw = fv_try_malloc(cap);
+    if (!raw)
+        return FV_ENOMEM;
+    int rc = FV_EINVAL;
+    if (sodium_base642bin(raw, cap, b64.ptr, b64.len, NULL, &len, NULL, MD_B64) == 0)
+        rc = fv_md_add(md, name, raw, len);
+    fv_free(raw);
+    return rc;
+}
+
+int fv_md_add_wire(fv_md_t *md, fv_slice_t name, fv_slice_t value)
+{
+    if (!fv_md_name_ok(name))
+        return 0;
+    if (!fv_md_name_is_bin(name)) {
+        /* a value HTTP/2 took but gRPC calls not ASCII is the sender's mistake; skipping it
+         * keeps the call, as nobody can ask for what they never get */
+        int rc = fv_md_add(md, name, value.ptr, value.len);
+        return rc == FV_EINVAL ? 0 : rc;
+    }
+    for (;;) {
+        const char *comma = memchr(value.ptr, ',', value.len);
+        size_t one = comma ? (size_t)(comma - value.ptr) : value.len;
+        int rc = add_b64(md, name, fv_slice(value.ptr, one));
+        if (rc < 0 || !comma)
+            return rc;
+        value = fv_slice(comma + 1, value.len - one - 1);
+    }
 }

@@ -48,4 +48,21 @@ fv_slice_t fv_md_get(const fv_md_t *md, const char *name);
 /* Appends every pair of src to dst. 0 or fv_md_add's codes. */
 FV_MUST_USE int fv_md_copy(fv_md_t *dst, const fv_md_t *src);
 
+/* ---- on the wire (gRPC over HTTP/2) ---- */
+
+/* Base64 bytes the -bin values of md take on the wire (reserve them in enc before
+ * fv_md_wire_at, so that slices into enc stay put). */
+size_t fv_md_wire_bytes(const fv_md_t *md);
+
+/* The i-th pair as a header field: a -bin value is base64-encoded (unpadded) into enc, which
+ * holds the room (fv_md_wire_bytes); *value then points into it. */
+void fv_md_wire_at(const fv_md_t *md, size_t i, fv_buf_t *enc, fv_slice_t *name,
+                   fv_slice_t *value);
+
+/* Adds a header field as received: names that are not custom metadata (fv_md_name_ok) are
+ * skipped (0), a -bin value is base64, padded or not, perhaps several joined by commas; a text
+ * value outside printable ASCII is skipped (0). 0, FV_EINVAL (not base64), FV_ETOOBIG,
+ * FV_ENOMEM. */
+FV_MUST_USE int fv_md_add_wire(fv_md_t *md, fv_slice_t name, fv_slice_t value);
+
 #endif

@@ -53,6 +53,7 @@ struct fv_rpc_req {
     fv_rpc_dispatch_cb dcb;
     void *dcb_data;
     const ProtobufCMessageDescriptor *out_type;
+    fv_rpc_message_cb on_message;         /* a server-streaming caller's */
     bool caller_done;                     /* the outcome is decided; no second one */
     bool caller_told;                     /* the caller's callback has run */
 
@@ -401,12 +402,27 @@ int fv_rpc_call_ex(fv_rpc_t *rpc, const char *module, const char *method,
                    uint32_t deadline_ms, unsigned flags, fv_rpc_done_cb cb, void *data,
                    fv_rpc_req_t **out)
 {
+    fv_rpc_call_opts_t opts = {.deadline_ms = deadline_ms, .flags = flags};
+    return fv_rpc_call_with(rpc, module, method, in, out_type, &opts, cb, data, out);
+}
+
+int fv_rpc_call_with(fv_rpc_t *rpc, const char *module, const char *method,
+                     const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
+                     const fv_rpc_call_opts_t *opts, fv_rpc_done_cb cb, void *data,
+                     fv_rpc_req_t **out)
+{
+    static const fv_rpc_call_opts_t defaults = {0};
+    if (!opts)
+        opts = &defaults;
     if (!rpc || !module || !method || !in || !out_type || !cb)
         return FV_EINVAL;
-    fv_rpc_req_t *r = req_new(rpc, module, method, deadline_ms);
+    fv_rpc_req_t *r = req_new(rpc, module, method, opts->deadline_ms);
     r->cb = cb;
     r->cb_data = data;
     r->out_type = out_type;
+    r->on_message = opts->on_message;
+    unsigned flags = (opts->flags & FV_RPC_IDEMPOTENT) |
+                     (opts->on_message ? FV_RPC_SERVER_STREAM : 0u);
     rpc->stats.calls++;
     if (out)
         *out = r;
@@ -422,7 +438,12 @@ int fv_rpc_call_ex(fv_rpc_t *rpc, const char *module, const char *method,
         finish(r, FV_ERATELIMIT, "more than %u calls in flight", rpc->max_in_flight);
         return 0;
     }
-    int rc = encode(rpc, in, &r->frame, &r->frame_len);
+    int rc = opts->metadata ? fv_md_copy(&r->md_in, opts->metadata) : 0;
+    if (rc < 0) {
+        finish(r, rc, "request metadata: %s", fv_strerror(rc));
+        return 0;
+    }
+    rc = encode(rpc, in, &r->frame, &r->frame_len);
     if (rc < 0) {
         finish(r, rc, rc == FV_ETOOBIG ? "request over %zu bytes" : "out of memory",
                rpc->max_msg);
@@ -510,11 +531,18 @@ static void req_report(fv_defer_t *d)
     }
     int status = r->status;
     ProtobufCMessage *out = NULL;
-    if (status == 0 && r->cb) {
+    /* a stream's messages went to on_message as they came; a unary answer to a streaming
+     * caller is its one message */
+    if (status == 0 && r->cb && (!r->on_message || r->answer_len)) {
         out = decode(rpc, r->out_type, r->answer, r->answer_len, &status);
         if (!out)
             snprintf(r->message, sizeof(r->message), "%s.%s: the answer is not a valid %s",
                      r->module, r->method, r->out_type->name);
+    }
+    if (out && r->on_message) {
+        r->on_message(out, r->cb_data);
+        protobuf_c_message_free_unpacked(out, NULL);
+        out = NULL;
     }
     r->caller_told = true;
     if (status == 0)
@@ -651,6 +679,49 @@ uint64_t fv_rpc_call_remaining_ms(const fv_rpc_call_t *call)
 
 /* ---- the remote seam ----------------------------------------------------------------------- */
 
+const fv_md_t *fv_rpc_req_metadata(const fv_rpc_req_t *req)
+{
+    return &req->md_in;
+}
+
+/* Keeps what the call layer takes of src in dst, which starts empty. */
+static void md_take(fv_md_t *dst, const fv_md_t *src)
+{
+    fv_md_dispose(dst);
+    fv_md_init(dst, 0);
+    for (size_t i = 0; src && i < src->count; i++) {
+        fv_slice_t name, value;
+        fv_md_at(src, i, &name, &value);
+        if (fv_md_add(dst, name, value.ptr, value.len) < 0)
+            fv_log_debug("rpc", "answer metadata %.*s dropped", (int)name.len, name.ptr);
+    }
+}
+
+void fv_rpc_remote_answer_metadata(fv_rpc_req_t *r, const fv_md_t *headers,
+                                   const fv_md_t *trailers)
+{
+    if (!r || !r->remote || r->caller_done)
+        return;
+    md_take(&r->md_head, headers);
+    md_take(&r->md_trail, trailers);
+}
+
+int fv_rpc_remote_message(fv_rpc_req_t *r, const uint8_t *frame, size_t len)
+{
+    if (!r || !r->remote || r->caller_done || !r->on_message)
+        return FV_ECANCELED;
+    int rc;
+    ProtobufCMessage *out = decode(r->rpc, r->out_type, frame, len, &rc);
+    if (!out) {
+        finish(r, rc, "%s.%s: a message is not a valid %s", r->module, r->method,
+               r->out_type->name);
+        return rc;
+    }
+    r->on_message(out, r->cb_data);
+    protobuf_c_message_free_unpacked(out, NULL);
+    return r->caller_done ? FV_ECANCELED : 0;
+}
+
 void fv_rpc_remote_done(fv_rpc_req_t *r, int status, const uint8_t *frame, size_t len,
                         const char *message)
 {
@@ -658,7 +729,9 @@ void fv_rpc_remote_done(fv_rpc_req_t *r, int status, const uint8_t *frame, size_
         return;
     r->remote = false;
     if (!r->caller_done) {
-        if (status == 0) {
+        if (status == 0 && r->on_message && !len) {
+            finish(r, 0, NULL);          /* the stream's messages went already */
+        } else if (status == 0) {
             r->answer = fv_try_malloc(len ? len : 1);
             if (!r->answer) {
                 finish(r, FV_ENOMEM, "out of memory");

@@ -80,8 +80,8 @@ typedef void (*fv_rpc_done_cb)(int status, const ProtobufCMessage *out, const fv
  * answer type (as a gRPC stub knows it), which the answer is decoded with. deadline_ms 0 means
  * the default, 10 s; more than a day is clamped. Returns 0 (cb runs once, later: every failure of
  * the call itself, a module not served included, arrives there), or FV_EINVAL for missing
- * arguments (cb never runs). *out (may be NULL) is a handle for fv_rpc_cancel, valid until cb
- * starts. */
+ * arguments (cb never runs). *out (may be NULL) is a handle for fv_rpc_cancel and
+ * fv_rpc_req_answer_metadata, valid until cb returns. */
 FV_MUST_USE int fv_rpc_call(fv_rpc_t *rpc, const char *module, const char *method,
                             const ProtobufCMessage *in,
                             const ProtobufCMessageDescriptor *out_type, uint32_t deadline_ms,
@@ -93,11 +93,38 @@ FV_MUST_USE int fv_rpc_call(fv_rpc_t *rpc, const char *module, const char *metho
  * connection, refused stream) are repeated. The caller says so, as a gRPC client's retry
  * policy does. */
 #define FV_RPC_IDEMPOTENT 1u
+/* Set by the call layer (never by callers) when a transport is to hand over answer messages
+ * one by one, as they come (fv_rpc_remote_message), instead of one answer. */
+#define FV_RPC_SERVER_STREAM 2u
 FV_MUST_USE int fv_rpc_call_ex(fv_rpc_t *rpc, const char *module, const char *method,
                                const ProtobufCMessage *in,
                                const ProtobufCMessageDescriptor *out_type, uint32_t deadline_ms,
                                unsigned flags, fv_rpc_done_cb cb, void *data,
                                fv_rpc_req_t **out);
+
+/* Runs for each message of a server-streaming answer, from the loop, in order; msg is valid
+ * during the callback only. The call may be cancelled from here. */
+typedef void (*fv_rpc_message_cb)(const ProtobufCMessage *msg, void *data);
+
+typedef struct fv_rpc_call_opts {
+    uint32_t deadline_ms;          /* 0: the default, 10 s; for a stream, the whole stream's */
+    unsigned flags;                /* FV_RPC_IDEMPOTENT */
+    const fv_md_t *metadata;       /* request metadata (copied), NULL for none; the handler
+                                    * reads it with fv_rpc_call_metadata, here or remote */
+    fv_rpc_message_cb on_message;  /* set: a server-streaming call. Each answer message goes
+                                    * here, and the done callback ends the call with out NULL.
+                                    * A unary method answers one message. */
+} fv_rpc_call_opts_t;
+
+/* fv_rpc_call with options (opts NULL: the defaults). During the done callback the answer's
+ * metadata is fv_rpc_req_answer_metadata(*out): what the handler added, here or in another
+ * process (a remote peer's custom headers and trailers; when a peer answered with one header
+ * block, gRPC's trailers-only answer of most errors, all of it is in the trailers). */
+FV_MUST_USE int fv_rpc_call_with(fv_rpc_t *rpc, const char *module, const char *method,
+                                 const ProtobufCMessage *in,
+                                 const ProtobufCMessageDescriptor *out_type,
+                                 const fv_rpc_call_opts_t *opts, fv_rpc_done_cb cb, void *data,
+                                 fv_rpc_req_t **out);
 
 /* The caller no longer wants the answer: its cb runs (later) with FV_ECANCELED, and the
  * handler, if it holds the call, gets its cancel callback. */
@@ -119,13 +146,13 @@ void fv_rpc_fail(fv_rpc_call_t *call, int code, const char *fmt, ...) FV_PRINTF(
 typedef void (*fv_rpc_cancel_cb)(fv_rpc_call_t *call, void *data);
 void fv_rpc_call_on_cancel(fv_rpc_call_t *call, fv_rpc_cancel_cb cb, void *data);
 
-/* The request's custom metadata (empty for a call made in this process: fv_rpc_call carries
- * none). Valid while the call is. */
+/* The request's custom metadata (fv_rpc_call_opts_t.metadata, or a gRPC client's). Valid
+ * while the call is. */
 const fv_md_t *fv_rpc_call_metadata(const fv_rpc_call_t *call);
 
 /* Custom metadata for the answer: headers (sent before the message, or with the status of an
- * error) and trailers (sent with the status). Add them before answering; a gRPC client sees
- * them, a caller in this process does not. 0, FV_EINVAL (a reserved or malformed name, a bad
+ * error) and trailers (sent with the status). Add them before answering; the caller reads them
+ * with fv_rpc_req_answer_metadata, a gRPC client as headers and trailers. 0, FV_EINVAL (a reserved or malformed name, a bad
  * text value, or the call is answered already), FV_ETOOBIG (over 8 KiB a list), FV_ENOMEM. */
 FV_MUST_USE int fv_rpc_call_add_header(fv_rpc_call_t *call, const char *name, const void *value,
                                        size_t len);
@@ -150,7 +177,22 @@ typedef struct fv_rpc_transport {
 
 void fv_rpc_set_remote(fv_rpc_t *rpc, const fv_rpc_transport_t *t, void *data);
 
-/* A transport's answer for req: status 0 with the answer frame, or a code and message. */
+/* The request metadata of req, for a transport to send (valid while the transport holds req). */
+const fv_md_t *fv_rpc_req_metadata(const fv_rpc_req_t *req);
+
+/* A transport's answer metadata for req (copied; NULL for none), before fv_rpc_remote_done.
+ * Names the call layer refuses (reserved, malformed) are dropped. */
+void fv_rpc_remote_answer_metadata(fv_rpc_req_t *req, const fv_md_t *headers,
+                                   const fv_md_t *trailers);
+
+/* One message of a server-streaming answer (flags had FV_RPC_SERVER_STREAM), frame being one
+ * whole length-prefixed message: decoded and handed to the caller's on_message at once.
+ * Returns 0, or < 0 when the caller no longer wants messages (cancelled, or this one did not
+ * decode: the call then ends FV_EINVAL and the transport's cancel is called). */
+FV_MUST_USE int fv_rpc_remote_message(fv_rpc_req_t *req, const uint8_t *frame, size_t len);
+
+/* A transport's answer for req: status 0 with the answer frame (for a server stream: no frame,
+ * the messages having gone already), or a code and message. */
 void fv_rpc_remote_done(fv_rpc_req_t *req, int status, const uint8_t *frame, size_t len,
                         const char *message);
 
@@ -167,8 +209,9 @@ FV_MUST_USE int fv_rpc_dispatch(fv_rpc_t *rpc, const char *module, const char *m
                                 uint32_t deadline_ms, fv_rpc_dispatch_cb done, void *data,
                                 fv_rpc_req_t **out);
 
-/* During a dispatched call's done callback: the metadata its handler added for the answer
- * (empty lists when none, or when the call failed before its handler). */
+/* During a call's done callback (a dispatched one's, or a caller's with the handle from
+ * fv_rpc_call): the metadata added for the answer (empty lists when none, or when the call
+ * failed before its handler). */
 void fv_rpc_req_answer_metadata(const fv_rpc_req_t *req, const fv_md_t **headers,
                                 const fv_md_t **trailers);
 

@@ -67,8 +67,17 @@ int fv_call_idempotent(fv_module_ctx_t *ctx, const char *module, const char *met
                        const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
                        uint32_t deadline_ms, fv_rpc_done_cb cb, void *data)
 {
-    return fv_rpc_call_ex(fv__runtime_rpc(ctx->rt), module, method, in, out_type, deadline_ms,
-                          FV_RPC_IDEMPOTENT, cb, data, NULL);
+    fv_rpc_call_opts_t opts = {.deadline_ms = deadline_ms, .flags = FV_RPC_IDEMPOTENT};
+    return fv_call_with(ctx, module, method, in, out_type, &opts, cb, data, NULL);
+}
+
+int fv_call_with(fv_module_ctx_t *ctx, const char *module, const char *method,
+                 const ProtobufCMessage *in, const ProtobufCMessageDescriptor *out_type,
+                 const fv_rpc_call_opts_t *opts, fv_rpc_done_cb cb, void *data,
+                 fv_rpc_req_t **out)
+{
+    return fv_rpc_call_with(fv__runtime_rpc(ctx->rt), module, method, in, out_type, opts, cb,
+                            data, out);
 }
 
 int fv_module_subscribe(fv_module_ctx_t *ctx, const char *pattern, const fv_bus_sub_opts_t *opts,

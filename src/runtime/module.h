@@ -147,6 +147,15 @@ FV_MUST_USE int fv_call_idempotent(fv_module_ctx_t *ctx, const char *module, con
                                    const ProtobufCMessageDescriptor *out_type,
                                    uint32_t deadline_ms, fv_rpc_done_cb cb, void *data);
 
+/* fv_call with options (rpc.h): request metadata, FV_RPC_IDEMPOTENT, a server-streaming
+ * answer's messages one by one. *out (may be NULL) is the call's handle for fv_rpc_cancel and,
+ * during cb, fv_rpc_req_answer_metadata. */
+FV_MUST_USE int fv_call_with(fv_module_ctx_t *ctx, const char *module, const char *method,
+                             const ProtobufCMessage *in,
+                             const ProtobufCMessageDescriptor *out_type,
+                             const fv_rpc_call_opts_t *opts, fv_rpc_done_cb cb, void *data,
+                             fv_rpc_req_t **out);
+
 /* Module-private state, owned by the module (free it in close). */
 void fv_module_set_data(fv_module_ctx_t *ctx, void *data);
 void *fv_module_data(fv_module_ctx_t *ctx);

@@ -2,8 +2,11 @@
 // our cross-process transport calls: "/world-engine/<Method>" with common.proto's IdRequest in
 // and Status out (hand-encoded: two string fields). Echo answers Status{service: id}; Sleep
 // waits id milliseconds and notes a cancel on stderr; Big answers a service of id bytes;
-// Unavail answers UNAVAILABLE for the first two calls of each id, then echoes. Prints "ready"
-// once listening on 127.0.0.1:PORT.
+// Unavail answers UNAVAILABLE for the first two calls of each id, then echoes; Meta sends each
+// request metadata pair "x-..." or "...-bin" back as "echo-<name>" in its headers and as
+// "trail-<name>" in its trailers; Count (server-streaming) answers "N" or "N:MS" with N
+// messages Status{service: "0"}, ... MS milliseconds apart, noting a cancel on stderr. Prints
+// "ready" once listening on 127.0.0.1:PORT.
 const grpc = require("@grpc/grpc-js");
 
 function str1(buf) {          // field 1 (a string) of a message, or ""
@@ -30,12 +33,36 @@ const unary = (path) => ({
   responseSerialize: (b) => b, responseDeserialize: (b) => b,
 });
 const def = {
+  Meta: unary("/world-engine/Meta"),
+  Count: {...unary("/world-engine/Count"), responseStream: true},
   Echo: unary("/world-engine/Echo"), Sleep: unary("/world-engine/Sleep"),
   Big: unary("/world-engine/Big"), Unavail: unary("/world-engine/Unavail"),
 };
 const seen = {};
+function echoed(md, prefix) {   // the request's custom pairs under prefix + name
+  const out = new grpc.Metadata();
+  for (const [k, v] of Object.entries(md.getMap()))
+    if (k.startsWith("x-") || k.endsWith("-bin")) out.add(prefix + k, v);
+  return out;
+}
 const server = new grpc.Server({"grpc.max_send_message_length": 8 << 20});
 server.addService(def, {
+  Meta: (call, cb) => {
+    call.sendMetadata(echoed(call.metadata, "echo-"));
+    cb(null, status("meta"), echoed(call.metadata, "trail-"));
+  },
+  Count: (call) => {
+    const [n, ms] = str1(call.request).split(":").map(Number);
+    let i = 0, done = false;
+    call.on("cancelled", () => { done = true; console.error("stream cancelled"); });
+    const next = () => {
+      if (done) return;
+      if (i === n) { call.end(); return; }
+      call.write(status(String(i++)));
+      if (ms) setTimeout(next, ms); else setImmediate(next);
+    };
+    next();
+  },
   Echo: (call, cb) => cb(null, status(str1(call.request))),
   Sleep: (call, cb) => {
     const t = setTimeout(() => cb(null, status("slept")), Number(str1(call.request)));

@@ -2,7 +2,9 @@
 """grpc_peer_server.py PORT - the same peer as grpc_peer_server.js on Debian's python3-grpcio:
 "/world-engine/<Method>" with IdRequest in and Status out (hand-encoded). Echo, Sleep (id ms,
 a cancel noted on stderr), Big (a service of id bytes), Unavail (UNAVAILABLE twice per id,
-then an echo). Prints "ready" once listening on 127.0.0.1:PORT."""
+then an echo), Meta (request metadata back as "echo-<name>" headers and "trail-<name>"
+trailers), Count (server-streaming, "N" or "N:MS": N messages MS ms apart, a cancel noted).
+Prints "ready" once listening on 127.0.0.1:PORT."""
 import os
 import sys
 import threading
@@ -74,6 +76,36 @@ def unavail(req, ctx):
     return status(f"{key}:{n}")
 
 
+def echoed(ctx, prefix):
+    return tuple((prefix + k, v) for k, v in ctx.invocation_metadata()
+                 if k.startswith("x-") or k.endswith("-bin"))
+
+
+def meta(req, ctx):
+    ctx.send_initial_metadata(echoed(ctx, "echo-"))
+    ctx.set_trailing_metadata(echoed(ctx, "trail-"))
+    return status("meta")
+
+
+def count(req, ctx):
+    parts = str1(req).split(":")
+    n, ms = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    done = False
+    try:
+        for i in range(n):
+            if not ctx.is_active():
+                break
+            yield status(str(i))
+            if ms:
+                time.sleep(ms / 1000)
+        else:
+            done = True
+    finally:
+        # a cancel either stops the loop or closes the generator at its yield
+        if not done:
+            print("stream cancelled", file=sys.stderr, flush=True)
+
+
 def handler(fn):
     return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=None,
                                                response_serializer=None)
@@ -84,7 +116,8 @@ server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                      options=[("grpc.max_send_message_length", 8 << 20), ("grpc.so_reuseport", 0)])
 server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("world-engine", {
     "Echo": handler(echo), "Sleep": handler(sleep), "Big": handler(big),
-    "Unavail": handler(unavail)})])
+    "Unavail": handler(unavail), "Meta": handler(meta),
+    "Count": grpc.unary_stream_rpc_method_handler(count)})])
 if server.add_insecure_port(f"127.0.0.1:{sys.argv[1]}") != int(sys.argv[1]):
     print(f"cannot listen on port {sys.argv[1]}", file=sys.stderr)
     sys.exit(1)

@@ -3,8 +3,9 @@
  * a child process (tests/support/grpc_peer_server.{js,py}) serving "/world-engine/<Method>".
  * For each: a unary answer, an unknown method (UNIMPLEMENTED), a deadline that passes while
  * the server sleeps, a cancel that the server hears, answers just under and just over the
- * message limit, a request near the limit, and UNAVAILABLE answers retried for an idempotent
- * call and not for another. */
+ * message limit, a request near the limit, UNAVAILABLE answers retried for an idempotent
+ * call and not for another, metadata both ways (text and binary, headers and trailers), and
+ * server-streaming calls: whole, cancelled mid-stream, cut by their deadline. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,6 +48,11 @@ typedef struct peer {
 typedef struct result {
     int calls;
     int status;
+    fv_rpc_req_t *req;            /* set by the call: the answer's metadata is read from it */
+    fv_md_t head, trail;          /* the answer's metadata, copied in on_done */
+    int messages;                 /* of a stream, in order "0", "1", ... */
+    int cancel_after;             /* a stream: cancel once this many came (0: never) */
+    bool out_of_order;
     size_t len;                   /* of the answer's service */
     char service[64];
     char message[FV_ERROR_MSG_LEN];
@@ -183,6 +189,42 @@ static void on_done(int status, const ProtobufCMessage *out, const fv_error_t *e
     }
     if (err)
         snprintf(r->message, sizeof(r->message), "%s", err->msg);
+    if (r->req) {
+        const fv_md_t *head, *trail;
+        fv_rpc_req_answer_metadata(r->req, &head, &trail);
+        fv_md_init(&r->head, 0);
+        fv_md_init(&r->trail, 0);
+        assert_int_equal(fv_md_copy(&r->head, head), 0);
+        assert_int_equal(fv_md_copy(&r->trail, trail), 0);
+    }
+}
+
+static void result_dispose(result_t *r)
+{
+    fv_md_dispose(&r->head);
+    fv_md_dispose(&r->trail);
+}
+
+static void on_message(const ProtobufCMessage *msg, void *data)
+{
+    result_t *r = data;
+    char want[16];
+    snprintf(want, sizeof(want), "%d", r->messages++);
+    if (strcmp(((const Finalverse__Common__V1__Status *)msg)->service, want) != 0)
+        r->out_of_order = true;
+    if (r->cancel_after && r->messages == r->cancel_after)
+        fv_rpc_cancel(r->req);
+}
+
+static void call_with(peer_t *p, const char *method, const char *id,
+                      const fv_rpc_call_opts_t *opts, result_t *r)
+{
+    Finalverse__Common__V1__IdRequest in = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    in.id = (char *)id;
+    assert_int_equal(fv_rpc_call_with(p->rpc, "world-engine", method, &in.base,
+                                      &finalverse__common__v1__status__descriptor, opts,
+                                      on_done, r, &r->req), 0);
+    fv_test_run_until(&p->loop, &r->calls, 1, WAIT_MS);
 }
 
 static void call(peer_t *p, const char *method, const char *id, uint32_t deadline_ms,
@@ -280,6 +322,70 @@ static void unavailable_retried_when_idempotent(void **state)
     assert_string_equal(plain.message, "not yet");
 }
 
+static void assert_md(const fv_md_t *md, const char *name, const void *value, size_t len)
+{
+    fv_slice_t v = fv_md_get(md, name);
+    if (!v.ptr)
+        fail_msg("no metadata %s", name);
+    assert_int_equal(v.len, len);
+    assert_memory_equal(v.ptr, value, len);
+}
+
+static void metadata_both_ways(void **state)
+{
+    peer_t *p = *state;
+    static const uint8_t bin[] = {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, '=', ','};
+    fv_md_t md;
+    fv_md_init(&md, 0);
+    assert_int_equal(fv_md_add(&md, fv_slice_cstr("x-fv-player"), "p-42", 4), 0);
+    assert_int_equal(fv_md_add(&md, fv_slice_cstr("trace-bin"), bin, sizeof(bin)), 0);
+    fv_rpc_call_opts_t opts = {.deadline_ms = 5000, .metadata = &md};
+    result_t r = {0};
+    call_with(p, "Meta", "m", &opts, &r);
+    fv_md_dispose(&md);
+    if (r.status != 0)
+        fail_msg("%s: %s", fv_strerror(r.status), r.message);
+    assert_string_equal(r.service, "meta");
+    assert_md(&r.head, "echo-x-fv-player", "p-42", 4);
+    assert_md(&r.head, "echo-trace-bin", bin, sizeof(bin));
+    assert_md(&r.trail, "trail-x-fv-player", "p-42", 4);
+    assert_md(&r.trail, "trail-trace-bin", bin, sizeof(bin));
+    assert_null(fv_md_get(&r.head, "trail-x-fv-player").ptr);
+    result_dispose(&r);
+}
+
+static void server_streaming(void **state)
+{
+    peer_t *p = *state;
+    fv_rpc_call_opts_t opts = {.deadline_ms = 10000, .on_message = on_message};
+    result_t whole = {0}, none = {0}, cut = {0}, late = {0};
+    call_with(p, "Count", "300", &opts, &whole);
+    if (whole.status != 0)
+        fail_msg("%s: %s", fv_strerror(whole.status), whole.message);
+    assert_int_equal(whole.messages, 300);
+    assert_false(whole.out_of_order);
+    call_with(p, "Count", "0", &opts, &none);
+    assert_int_equal(none.status, 0);
+    assert_int_equal(none.messages, 0);
+    /* the caller stops after three: the peer hears it */
+    cut.cancel_after = 3;
+    call_with(p, "Count", "1000:20", &opts, &cut);
+    assert_int_equal(cut.status, FV_ECANCELED);
+    assert_int_equal(cut.messages, 3);
+    for (int i = 0; i < 100 && !peer_said(p, "stream cancelled"); i++)
+        usleep(50000);
+    assert_true(peer_said(p, "stream cancelled"));
+    /* the deadline covers the whole stream, what came before it stays delivered */
+    opts.deadline_ms = 400;
+    call_with(p, "Count", "1000:50", &opts, &late);
+    assert_int_equal(late.status, FV_ETIMEDOUT);
+    assert_true(late.messages >= 1 && late.messages < 20);
+    assert_false(late.out_of_order);
+    result_t *all[] = {&whole, &none, &cut, &late};
+    for (size_t i = 0; i < 4; i++)
+        result_dispose(all[i]);
+}
+
 #define PEER_TESTS(peer)                                                                    \
     {                                                                                       \
         cmocka_unit_test_prestate_setup_teardown(unary_and_unknown, setup, teardown, peer), \
@@ -290,6 +396,8 @@ static void unavailable_retried_when_idempotent(void **state)
                                                  peer),                                     \
         cmocka_unit_test_prestate_setup_teardown(unavailable_retried_when_idempotent,       \
                                                  setup, teardown, peer),                    \
+        cmocka_unit_test_prestate_setup_teardown(metadata_both_ways, setup, teardown, peer),\
+        cmocka_unit_test_prestate_setup_teardown(server_streaming, setup, teardown, peer),  \
     }
 
 int main(void)

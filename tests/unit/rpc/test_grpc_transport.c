@@ -3,8 +3,8 @@
  * the gRPC transport, over one loop. An answer, a handler's error, an unknown method, a
  * deadline, a cancel that reaches the remote handler, a module no resolver knows and an
  * instance that does not listen; retries (a dead instance next to a live one, UNAVAILABLE
- * answers for idempotent and other calls, a deadline too short to retry); then everything
- * closes cleanly. */
+ * answers for idempotent and other calls, a deadline too short to retry); metadata both ways,
+ * also on an error; a streaming caller of a unary method; then everything closes cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,7 +83,23 @@ static void m_flaky(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
     m_echo(call, in, data);
 }
 
+/* Meta: the request's x-fv-player and trace-bin back, as answer headers and trailers; an
+ * id "fail" fails with them. */
+static void m_meta(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    const fv_md_t *md = fv_rpc_call_metadata(call);
+    fv_slice_t who = fv_md_get(md, "x-fv-player"), trace = fv_md_get(md, "trace-bin");
+    assert_int_equal(fv_rpc_call_add_header(call, "echo-player", who.ptr, who.len), 0);
+    assert_int_equal(fv_rpc_call_add_trailer(call, "trace-bin", trace.ptr, trace.len), 0);
+    if (strcmp(((const Finalverse__Common__V1__IdRequest *)in)->id, "fail") == 0)
+        fv_rpc_fail(call, FV_EFORBIDDEN, "not you");
+    else
+        m_echo(call, in, data);
+}
+
 static const fv_rpc_method_t methods[] = {
+    {"Meta", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_meta, true},
     {"Echo", &finalverse__common__v1__id_request__descriptor,
      &finalverse__common__v1__status__descriptor, m_echo, true},
     {"Fail", &finalverse__common__v1__id_request__descriptor,
@@ -151,7 +167,7 @@ static int setup(void **state)
     assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.remote), 0);
     assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.local), 0);
     assert_int_equal(fv_rpc_serve(F.remote, "world-engine", "finalverse.test.v1.World", methods,
-                                  4, NULL), 0);
+                                  sizeof(methods) / sizeof(methods[0]), NULL), 0);
     assert_int_equal(fv_grpc_server_new(F.remote, "world-engine", NULL, &F.g), 0);
     assert_int_equal(fv_http_server_new(&F.loop, NULL, http_handler, NULL, &F.srv), 0);
     fv_grpc_server_attach(F.g, F.srv);
@@ -193,6 +209,83 @@ static void answer_and_errors(void **state)
     assert_int_equal(fail.status, FV_ENOENT);
     assert_string_equal(fail.message, "no region 100% here");
     assert_int_equal(nope.status, FV_EUNIMPLEMENTED);
+}
+
+typedef struct md_result {
+    result_t r;
+    fv_rpc_req_t *req;
+    char player[16];
+    bool player_in_trailers;
+    uint8_t trace[16];
+    size_t trace_len;
+    int messages;
+} md_result_t;
+
+static void on_md_done(int status, const ProtobufCMessage *out, const fv_error_t *err,
+                       void *data)
+{
+    md_result_t *m = data;
+    on_done(status, out, err, &m->r);
+    const fv_md_t *head, *trail;
+    fv_rpc_req_answer_metadata(m->req, &head, &trail);
+    fv_slice_t p = fv_md_get(head, "echo-player"), t = fv_md_get(trail, "trace-bin");
+    m->player_in_trailers = !p.ptr;
+    if (!p.ptr)
+        p = fv_md_get(trail, "echo-player");
+    snprintf(m->player, sizeof(m->player), "%.*s", (int)p.len, p.ptr ? p.ptr : "");
+    m->trace_len = t.len < sizeof(m->trace) ? t.len : sizeof(m->trace);
+    if (t.ptr)
+        memcpy(m->trace, t.ptr, m->trace_len);
+}
+
+static void on_message(const ProtobufCMessage *msg, void *data)
+{
+    md_result_t *m = data;
+    m->messages++;
+    snprintf(m->r.service, sizeof(m->r.service), "%s",
+             ((const Finalverse__Common__V1__Status *)msg)->service);
+}
+
+static void md_call(const char *id, const fv_rpc_call_opts_t *opts, md_result_t *m)
+{
+    Finalverse__Common__V1__IdRequest in = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    in.id = (char *)id;
+    assert_int_equal(fv_rpc_call_with(F.local, "world-engine", "Meta", &in.base,
+                                      &finalverse__common__v1__status__descriptor, opts,
+                                      on_md_done, m, &m->req), 0);
+    fv_test_run_until(&F.loop, &m->r.calls, 1, WAIT_MS);
+}
+
+static void metadata_and_streams_across(void **state)
+{
+    static const uint8_t bin[] = {0, 0xff, ',', '=', 0x80};
+    fv_md_t md;
+    fv_md_init(&md, 0);
+    assert_int_equal(fv_md_add(&md, fv_slice_cstr("x-fv-player"), "p-9", 3), 0);
+    assert_int_equal(fv_md_add(&md, fv_slice_cstr("trace-bin"), bin, sizeof(bin)), 0);
+    fv_rpc_call_opts_t opts = {.deadline_ms = 5000, .metadata = &md};
+    md_result_t ok = {0}, fail = {0}, stream = {0};
+    md_call("ok", &opts, &ok);
+    assert_int_equal(ok.r.status, 0);
+    assert_string_equal(ok.r.service, "ok");
+    assert_string_equal(ok.player, "p-9");
+    assert_int_equal(ok.trace_len, sizeof(bin));
+    assert_memory_equal(ok.trace, bin, sizeof(bin));
+    assert_false(ok.player_in_trailers);
+    /* an error's metadata comes too, all of it as trailers (a trailers-only answer) */
+    md_call("fail", &opts, &fail);
+    assert_int_equal(fail.r.status, FV_EFORBIDDEN);
+    assert_string_equal(fail.player, "p-9");
+    assert_true(fail.player_in_trailers);
+    assert_int_equal(fail.trace_len, sizeof(bin));
+    /* a streaming caller of a unary method: one message, then the end */
+    opts.on_message = on_message;
+    md_call("streamed", &opts, &stream);
+    fv_md_dispose(&md);
+    assert_int_equal(stream.r.status, 0);
+    assert_int_equal(stream.messages, 1);
+    assert_string_equal(stream.r.service, "streamed");
+    assert_string_equal(stream.player, "p-9");
 }
 
 static void deadline_reaches_the_remote_handler(void **state)
@@ -306,6 +399,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_and_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(dead_instance_is_passed_over, setup, teardown),
         cmocka_unit_test_setup_teardown(unavailable_retried_when_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(metadata_and_streams_across, setup, teardown),
         cmocka_unit_test_setup_teardown(close_with_calls_in_flight, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * wire, the callback never inside the call, an answer from a later turn, the deadline (with and
  * without a cancel callback, a late answer dropped), a module not served, a quiesced one, an
  * unknown method, the wrong answer type, garbage frames through dispatch, size and in-flight
- * ceilings, close with calls pending, the remote seam between two rpcs, and allocation failures.
+ * ceilings, close with calls pending, the remote seam between two rpcs, metadata both ways and
+ * a streaming caller in one process, and allocation failures.
  * Every callback is counted; every loop closes cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,7 +93,21 @@ static void h_fail(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
                 ((const Finalverse__Common__V1__IdRequest *)in)->id);
 }
 
+/* Meta: the request's "x-fv-player" back in an answer header and trailer. */
+static void h_meta(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    fv_slice_t who = fv_md_get(fv_rpc_call_metadata(call), "x-fv-player");
+    assert_int_equal(fv_rpc_call_add_header(call, "echo-player", who.ptr, who.len), 0);
+    assert_int_equal(fv_rpc_call_add_trailer(call, "trail-player", who.ptr, who.len), 0);
+    assert_int_equal(fv_rpc_call_add_header(call, "grpc-status", "0", 1), FV_EINVAL);
+    Finalverse__Common__V1__Status st = FINALVERSE__COMMON__V1__STATUS__INIT;
+    st.service = "meta";
+    fv_rpc_reply(call, &st.base);
+}
+
 static const fv_rpc_method_t methods[] = {
+    {"Meta", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, h_meta, true},
     {"Echo", &finalverse__common__v1__id_request__descriptor,
      &finalverse__common__v1__status__descriptor, h_echo, true},
     {"Hold", &finalverse__common__v1__id_request__descriptor,
@@ -434,6 +449,81 @@ static void remote_seam(void **state)
     fixture_close(&b);
 }
 
+typedef struct md_outcome {
+    outcome_t o;
+    fv_rpc_req_t *req;
+    char head[32], trail[32];
+    int messages;
+} md_outcome_t;
+
+static void on_md_done(int status, const ProtobufCMessage *out, const fv_error_t *err,
+                       void *data)
+{
+    md_outcome_t *m = data;
+    if (!m->messages || status != 0)
+        on_done(status, out, err, &m->o);
+    else
+        m->o.calls++;
+    const fv_md_t *head, *trail;
+    fv_rpc_req_answer_metadata(m->req, &head, &trail);
+    fv_slice_t h = fv_md_get(head, "echo-player"), t = fv_md_get(trail, "trail-player");
+    snprintf(m->head, sizeof(m->head), "%.*s", (int)h.len, h.ptr ? h.ptr : "");
+    snprintf(m->trail, sizeof(m->trail), "%.*s", (int)t.len, t.ptr ? t.ptr : "");
+}
+
+static void on_one(const ProtobufCMessage *msg, void *data)
+{
+    md_outcome_t *m = data;
+    m->messages++;
+    snprintf(m->o.text, sizeof(m->o.text), "%s",
+             ((const Finalverse__Common__V1__Status *)msg)->service);
+}
+
+/* A call in this process carries the caller's metadata to the handler and the handler's back
+ * to the caller, as across processes; a streaming caller of a unary method gets its one
+ * answer as a message, then the end. */
+static void metadata_and_streams_here(void **state)
+{
+    fixture_t f;
+    fixture_open(&f, NULL);
+    fv_md_t md;
+    fv_md_init(&md, 0);
+    assert_int_equal(fv_md_add(&md, fv_slice_cstr("x-fv-player"), "p-7", 3), 0);
+    Finalverse__Common__V1__IdRequest req = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    req.id = "x";
+    fv_rpc_call_opts_t opts = {.metadata = &md};
+    md_outcome_t m = {0};
+    assert_int_equal(fv_rpc_call_with(f.rpc, "world-engine", "Meta", &req.base,
+                                      &finalverse__common__v1__status__descriptor, &opts,
+                                      on_md_done, &m, &m.req), 0);
+    fv_md_dispose(&md);                           /* copied by the call */
+    fv_test_run_until(&f.loop, &m.o.calls, 1, WAIT_MS);
+    assert_int_equal(m.o.status, 0);
+    assert_string_equal(m.o.text, "meta");
+    assert_string_equal(m.head, "p-7");
+    assert_string_equal(m.trail, "p-7");
+
+    md_outcome_t s = {0};
+    fv_rpc_call_opts_t stream = {.on_message = on_one};
+    req.id = "streamed";
+    assert_int_equal(fv_rpc_call_with(f.rpc, "world-engine", "Echo", &req.base,
+                                      &finalverse__common__v1__status__descriptor, &stream,
+                                      on_md_done, &s, &s.req), 0);
+    fv_test_run_until(&f.loop, &s.o.calls, 1, WAIT_MS);
+    assert_int_equal(s.o.status, 0);
+    assert_int_equal(s.messages, 1);
+    assert_string_equal(s.o.text, "echo:streamed");
+
+    md_outcome_t e = {0};
+    assert_int_equal(fv_rpc_call_with(f.rpc, "world-engine", "Fail", &req.base,
+                                      &finalverse__common__v1__status__descriptor, &stream,
+                                      on_md_done, &e, &e.req), 0);
+    fv_test_run_until(&f.loop, &e.o.calls, 1, WAIT_MS);
+    assert_int_equal(e.o.status, FV_ENOENT);
+    assert_int_equal(e.messages, 0);
+    fixture_close(&f);
+}
+
 static void allocation_failures(void **state)
 {
     unsigned long n;
@@ -478,6 +568,7 @@ int main(void)
         cmocka_unit_test(caller_cancels),
         cmocka_unit_test(garbage_through_dispatch),
         cmocka_unit_test(remote_seam),
+        cmocka_unit_test(metadata_and_streams_here),
         cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
