@@ -5,8 +5,8 @@
  * wire, raw here), other values printable ASCII (0x20..0x7e). The names the transport itself
  * uses (pseudo-headers, grpc-*, content-type, te, user-agent, the HTTP framing and encoding
  * headers content-length, content-encoding, accept-encoding, trailer, and the
- * connection-specific headers HTTP/2 forbids) are reserved: fv_md_add refuses them, and the gRPC server does not
- * pass them on as metadata. A name may repeat; lookups find the first. */
+ * connection-specific headers HTTP/2 forbids) are reserved: fv_md_add refuses them, and the
+ * gRPC server does not pass them on as metadata. A name may repeat; lookups find the first. */
 #ifndef FV_RPC_METADATA_H
 #define FV_RPC_METADATA_H
 

@@ -152,8 +152,9 @@ const fv_md_t *fv_rpc_call_metadata(const fv_rpc_call_t *call);
 
 /* Custom metadata for the answer: headers (sent before the message, or with the status of an
  * error) and trailers (sent with the status). Add them before answering; the caller reads them
- * with fv_rpc_req_answer_metadata, a gRPC client as headers and trailers. 0, FV_EINVAL (a reserved or malformed name, a bad
- * text value, or the call is answered already), FV_ETOOBIG (over 8 KiB a list), FV_ENOMEM. */
+ * with fv_rpc_req_answer_metadata, a gRPC client as headers and trailers. 0, FV_EINVAL (a
+ * reserved or malformed name, a bad text value, or the call is answered already), FV_ETOOBIG
+ * (over 8 KiB a list), FV_ENOMEM. */
 FV_MUST_USE int fv_rpc_call_add_header(fv_rpc_call_t *call, const char *name, const void *value,
                                        size_t len);
 FV_MUST_USE int fv_rpc_call_add_trailer(fv_rpc_call_t *call, const char *name,

@@ -5,9 +5,15 @@
 // Unavail answers UNAVAILABLE for the first two calls of each id, then echoes; Meta sends each
 // request metadata pair "x-..." or "...-bin" back as "echo-<name>" in its headers and as
 // "trail-<name>" in its trailers; Count (server-streaming) answers "N" or "N:MS" with N
-// messages Status{service: "0"}, ... MS milliseconds apart, noting a cancel on stderr. Prints
-// "ready" once listening on 127.0.0.1:PORT.
+// messages Status{service: "0"}, ... MS milliseconds apart, noting a cancel on stderr. Beside
+// them, npm's own grpc.health.v1.Health ("" and "world-engine" SERVING; SetHealth sets
+// world-engine's to its id) and server reflection (listing proto/health.proto's service).
+// Prints "ready" once listening on 127.0.0.1:PORT.
+const path = require("path");
 const grpc = require("@grpc/grpc-js");
+const protoLoader = require("@grpc/proto-loader");
+const {HealthImplementation} = require("grpc-health-check");
+const {ReflectionService} = require("@grpc/reflection");
 
 function str1(buf) {          // field 1 (a string) of a message, or ""
   let i = 0;
@@ -34,6 +40,7 @@ const unary = (path) => ({
 });
 const def = {
   Meta: unary("/world-engine/Meta"),
+  SetHealth: unary("/world-engine/SetHealth"),
   Count: {...unary("/world-engine/Count"), responseStream: true},
   Echo: unary("/world-engine/Echo"), Sleep: unary("/world-engine/Sleep"),
   Big: unary("/world-engine/Big"), Unavail: unary("/world-engine/Unavail"),
@@ -46,7 +53,15 @@ function echoed(md, prefix) {   // the request's custom pairs under prefix + nam
   return out;
 }
 const server = new grpc.Server({"grpc.max_send_message_length": 8 << 20});
+const health = new HealthImplementation({"": "SERVING", "world-engine": "SERVING"});
+health.addToServer(server);
+new ReflectionService(protoLoader.loadSync(path.join(__dirname, "../../proto/health.proto")))
+  .addToServer(server);
 server.addService(def, {
+  SetHealth: (call, cb) => {
+    health.setStatus("world-engine", str1(call.request));
+    cb(null, status("set"));
+  },
   Meta: (call, cb) => {
     call.sendMetadata(echoed(call.metadata, "echo-"));
     cb(null, status("meta"), echoed(call.metadata, "trail-"));

@@ -5,7 +5,10 @@
  * the server sleeps, a cancel that the server hears, answers just under and just over the
  * message limit, a request near the limit, UNAVAILABLE answers retried for an idempotent
  * call and not for another, metadata both ways (text and binary, headers and trailers), and
- * server-streaming calls: whole, cancelled mid-stream, cut by their deadline. */
+ * server-streaming calls: whole, cancelled mid-stream, cut by their deadline. The grpc-js
+ * peer also serves npm's health service and server reflection: our client asks Health/Check,
+ * follows Health/Watch through a change, and lists services by reflection (a bidirectional
+ * method, called with one request). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +25,8 @@
 #include <unistd.h>
 
 #include "common.pb-c.h"
+#include "grpc/reflection/v1alpha/reflection.pb-c.h"
+#include "health.pb-c.h"
 #include "core/alloc.h"
 #include "core/time.h"
 #include "rpc/grpc_transport.h"
@@ -58,12 +63,12 @@ typedef struct result {
     char message[FV_ERROR_MSG_LEN];
 } result_t;
 
-/* ---- the resolver: world-engine is the peer ---- */
+/* ---- the resolver: world-engine, and the standard services, are the peer ---- */
 
 static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
 {
     peer_t *p = rdata;
-    if (strcmp(module, "world-engine") != 0)
+    if (strcmp(module, "world-engine") != 0 && strncmp(module, "grpc.", 5) != 0)
         return FV_ENOENT;
     return fv_test_resolve_later(&p->loop, p->port, cb, data);
 }
@@ -386,6 +391,118 @@ static void server_streaming(void **state)
         result_dispose(all[i]);
 }
 
+/* ---- the standard services (grpc-js only: Debian ships no Python health or reflection) ---- */
+
+typedef struct watch {
+    int calls, status;
+    int statuses[8];
+    int messages;
+    char services[256];
+} watch_t;
+
+static void on_watch_done(int status, const ProtobufCMessage *out, const fv_error_t *err,
+                          void *data)
+{
+    watch_t *w = data;
+    w->calls++;
+    w->status = status;
+}
+
+static void on_health(const ProtobufCMessage *msg, void *data)
+{
+    watch_t *w = data;
+    if (w->messages < 8)
+        w->statuses[w->messages] = ((const Grpc__Health__V1__HealthCheckResponse *)msg)->status;
+    w->messages++;
+}
+
+static void on_health_done(int status, const ProtobufCMessage *out, const fv_error_t *err,
+                           void *data)
+{
+    if (out)
+        on_health(out, data);
+    on_watch_done(status, out, err, data);
+}
+
+#define SERVING GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+#define NOT_SERVING GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+#define LIST_SERVICES_RESPONSE \
+    GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE
+
+static void on_reflection(const ProtobufCMessage *msg, void *data)
+{
+    watch_t *w = data;
+    const Grpc__Reflection__V1alpha__ServerReflectionResponse *r = (const void *)msg;
+    w->messages++;
+    if (r->message_response_case != LIST_SERVICES_RESPONSE)
+        return;
+    for (size_t i = 0; i < r->list_services_response->n_service; i++) {
+        size_t len = strlen(w->services);
+        snprintf(w->services + len, sizeof(w->services) - len, "%s ",
+                 r->list_services_response->service[i]->name);
+    }
+}
+
+static void check(peer_t *p, const char *service, watch_t *w)
+{
+    Grpc__Health__V1__HealthCheckRequest in = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    in.service = (char *)service;
+    assert_int_equal(fv_rpc_call(p->rpc, "grpc.health.v1.Health", "Check", &in.base,
+                                 &grpc__health__v1__health_check_response__descriptor, 5000,
+                                 on_health_done, w, NULL), 0);
+    fv_test_run_until(&p->loop, &w->calls, 1, WAIT_MS);
+}
+
+static void health_and_reflection(void **state)
+{
+    peer_t *p = *state;
+    watch_t serving = {0}, unknown = {0}, watch = {0}, list = {0};
+    check(p, "world-engine", &serving);
+    assert_int_equal(serving.status, 0);
+    assert_int_equal(serving.statuses[0], SERVING);
+    check(p, "atlantis", &unknown);
+    assert_int_equal(unknown.status, FV_ENOENT);
+
+    /* Watch: SERVING at once, NOT_SERVING after the change, until we stop */
+    Grpc__Health__V1__HealthCheckRequest in = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    in.service = "world-engine";
+    fv_rpc_call_opts_t opts = {.deadline_ms = 10000, .on_message = on_health};
+    fv_rpc_req_t *req = NULL;
+    assert_int_equal(fv_rpc_call_with(p->rpc, "grpc.health.v1.Health", "Watch", &in.base,
+                                      &grpc__health__v1__health_check_response__descriptor,
+                                      &opts, on_watch_done, &watch, &req), 0);
+    fv_test_run_until(&p->loop, &watch.messages, 1, WAIT_MS);
+    result_t set = {0};
+    call(p, "SetHealth", "NOT_SERVING", 5000, 0, &set, NULL);
+    assert_int_equal(set.status, 0);
+    fv_test_run_until(&p->loop, &watch.messages, 2, WAIT_MS);
+    assert_int_equal(watch.calls, 0);                 /* the stream is still open */
+    fv_rpc_cancel(req);
+    fv_test_run_until(&p->loop, &watch.calls, 1, WAIT_MS);
+    assert_int_equal(watch.status, FV_ECANCELED);
+    assert_int_equal(watch.messages, 2);
+    assert_int_equal(watch.statuses[0], SERVING);
+    assert_int_equal(watch.statuses[1], NOT_SERVING);
+
+    /* reflection: one list_services request, half-closed, answered with the list */
+    Grpc__Reflection__V1alpha__ServerReflectionRequest rq =
+        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__INIT;
+    rq.message_request_case =
+        GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
+    rq.list_services = "";
+    fv_rpc_call_opts_t ropts = {.deadline_ms = 5000, .on_message = on_reflection};
+    assert_int_equal(
+        fv_rpc_call_with(p->rpc, "grpc.reflection.v1alpha.ServerReflection",
+                         "ServerReflectionInfo", &rq.base,
+                         &grpc__reflection__v1alpha__server_reflection_response__descriptor,
+                         &ropts, on_watch_done, &list, NULL), 0);
+    fv_test_run_until(&p->loop, &list.calls, 1, WAIT_MS);
+    assert_int_equal(list.status, 0);
+    assert_int_equal(list.messages, 1);
+    if (!strstr(list.services, "grpc.health.v1.Health "))
+        fail_msg("reflection listed: %s", list.services);
+}
+
 #define PEER_TESTS(peer)                                                                    \
     {                                                                                       \
         cmocka_unit_test_prestate_setup_teardown(unary_and_unknown, setup, teardown, peer), \
@@ -408,7 +525,11 @@ int main(void)
                             .argv = {"/usr/bin/python3", "grpc_peer_server.py"}};
     const struct CMUnitTest js[] = PEER_TESTS(&node);
     const struct CMUnitTest py[] = PEER_TESTS(&python);
+    const struct CMUnitTest js_std[] = {
+        cmocka_unit_test_prestate_setup_teardown(health_and_reflection, setup, teardown, &node),
+    };
     int failed = cmocka_run_group_tests_name("grpc-js server", js, NULL, NULL);
+    failed += cmocka_run_group_tests_name("grpc-js standard services", js_std, NULL, NULL);
     failed += cmocka_run_group_tests_name("grpcio server", py, NULL, NULL);
     return failed;
 }

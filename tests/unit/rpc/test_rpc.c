@@ -414,7 +414,8 @@ static int hop_start(void *data, fv_rpc_req_t *req, const char *module, const ch
     hop_t *h = fv_calloc(1, sizeof(*h));
     h->b = hop_target;
     h->req = req;
-    return fv_rpc_dispatch(h->b, module, method, frame, len, NULL, deadline_ms, on_hop_answer, h, NULL);
+    return fv_rpc_dispatch(h->b, module, method, frame, len, NULL, deadline_ms, on_hop_answer, h,
+                           NULL);
 }
 
 static const fv_rpc_transport_t hop_transport = {hop_start, NULL};
