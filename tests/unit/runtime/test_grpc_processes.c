@@ -1,9 +1,11 @@
 /* test_grpc_processes.c - modules in two processes call each other over gRPC, found through
- * the registry: process A runs the service registry and world-engine (a method table);
- * process B runs song-engine, which on its ticks calls world-engine with fv_call until an
- * answer comes (first the registry has to know world-engine): the call leaves B through the
- * gRPC transport, finds A's world-engine in the registry, and is answered by its method table
- * through A's gRPC server. Both are the real runtime with stand-in module descriptors. */
+ * the registry: process A runs the service registry and world-engine, process B song-engine,
+ * each a method table. On their ticks each calls the other with fv_call until an answer comes
+ * (first the registry has to know the other): the call leaves through the gRPC transport,
+ * finds the other process's module in the registry, and is answered by its method table
+ * through that process's gRPC server. song-engine's call carries metadata, which world-engine's
+ * handler reads and answers with a header of its own. Both are the real runtime with stand-in
+ * module descriptors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/alloc.h"
 #include "proto/common.pb-c.h"
 #include "runtime/modules.h"
 #include "runtime/runtime.h"
@@ -29,18 +32,71 @@
 
 static int report_fd = -1;        /* the child's end of its pipe to the test */
 static fv_runtime_t *rt;
-static bool answered;
+static bool answered;              /* this process's call was answered */
+static bool was_called;            /* this process answered a call */
 
-/* ---- process A: world-engine answers ---- */
-
-static void h_harmony(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+/* Answers Status{service: "<what>-of:<id>:<metadata x-fv-player>:<pid>"}, with a header. */
+static void answer(fv_rpc_call_t *call, const ProtobufCMessage *in, const char *what)
 {
     const Finalverse__Common__V1__IdRequest *req = (const Finalverse__Common__V1__IdRequest *)in;
-    char who[96];
-    snprintf(who, sizeof(who), "harmony-of:%s:%d", req->id, (int)getpid());
+    fv_slice_t player = fv_md_get(fv_rpc_call_metadata(call), "x-fv-player");
+    char who[128];
+    snprintf(who, sizeof(who), "%s-of:%s:%.*s:%d", what, req->id, (int)player.len,
+             player.ptr ? player.ptr : "", (int)getpid());
+    if (fv_rpc_call_add_header(call, "x-fv-answered-by", what, strlen(what)) < 0)
+        fprintf(stderr, "cannot add a header\n");
     Finalverse__Common__V1__Status st = FINALVERSE__COMMON__V1__STATUS__INIT;
     st.service = who;
     fv_rpc_reply(call, &st.base);
+    was_called = true;
+}
+
+/* One call at a time is asked for per tick; its handle, for the answer's metadata. */
+typedef struct asked {
+    fv_rpc_req_t *req;
+} asked_t;
+
+static void on_answer(int status, const ProtobufCMessage *out, const fv_error_t *err, void *data)
+{
+    asked_t *a = data;
+    if (status == 0 && !answered) {
+        answered = true;
+        const fv_md_t *head, *trail;
+        fv_rpc_req_answer_metadata(a->req, &head, &trail);
+        fv_slice_t by = fv_md_get(head, "x-fv-answered-by");
+        const Finalverse__Common__V1__Status *st = (const Finalverse__Common__V1__Status *)out;
+        dprintf(report_fd, "ok %s by=%.*s\n", st->service, (int)by.len, by.ptr ? by.ptr : "");
+    }
+    /* else: not registered yet, most likely; the next tick asks again */
+    fv_free(a);
+}
+
+static void ask(fv_module_ctx_t *ctx, const char *module, const char *method, const char *id,
+                const char *player)
+{
+    if (answered)
+        return;
+    Finalverse__Common__V1__IdRequest req = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    req.id = (char *)id;
+    fv_md_t md;
+    fv_md_init(&md, 0);
+    if (player && fv_md_add(&md, fv_slice_cstr("x-fv-player"), player, strlen(player)) < 0)
+        fprintf(stderr, "cannot add metadata\n");
+    fv_rpc_call_opts_t opts = {.deadline_ms = 1000, .metadata = &md};
+    asked_t *a = fv_calloc(1, sizeof(*a));
+    if (fv_call_with(ctx, module, method, &req.base, &finalverse__common__v1__status__descriptor,
+                     &opts, on_answer, a, &a->req) < 0) {
+        fprintf(stderr, "fv_call refused its arguments\n");
+        fv_free(a);
+    }
+    fv_md_dispose(&md);
+}
+
+/* ---- process A: world-engine ---- */
+
+static void h_harmony(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    answer(call, in, "harmony");
 }
 
 static const fv_rpc_method_t world_methods[] = {
@@ -48,9 +104,15 @@ static const fv_rpc_method_t world_methods[] = {
      &finalverse__common__v1__status__descriptor, h_harmony, true},
 };
 
+static void on_world_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
+{
+    ask(ctx, "song-engine", "Song", "lumi", NULL);
+}
+
 static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
-    return fv_module_serve(ctx, "finalverse.test.v1.WorldService", world_methods, 1, NULL);
+    int rc = fv_module_serve(ctx, "finalverse.test.v1.WorldService", world_methods, 1, NULL);
+    return rc < 0 ? rc : fv_module_add_tick(ctx, "world", 5, on_world_tick, NULL);
 }
 
 static const fv_module_t world_module = {
@@ -58,32 +120,29 @@ static const fv_module_t world_module = {
     .start = world_start,
 };
 
-/* ---- process B: song-engine calls until answered ---- */
+/* ---- process B: song-engine; it stops once it answered and was answered ---- */
 
-static void on_answer(int status, const ProtobufCMessage *out, const fv_error_t *err, void *data)
+static void h_song(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
 {
-    if (status < 0 || answered)
-        return;                    /* not registered yet, most likely: the next tick asks again */
-    answered = true;
-    const Finalverse__Common__V1__Status *st = (const Finalverse__Common__V1__Status *)out;
-    dprintf(report_fd, "ok %s\n", st->service);
-    fv_runtime_shutdown(rt);
+    answer(call, in, "song");
 }
+
+static const fv_rpc_method_t song_methods[] = {
+    {"Song", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, h_song, true},
+};
 
 static void on_song_tick(fv_module_ctx_t *ctx, const fv_tick_info_t *tick, void *data)
 {
-    if (answered)
-        return;
-    Finalverse__Common__V1__IdRequest req = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
-    req.id = "terra-nova";
-    if (fv_call(ctx, "world-engine", "Harmony", &req.base,
-                &finalverse__common__v1__status__descriptor, 1000, on_answer, ctx) < 0)
-        fprintf(stderr, "fv_call refused its arguments\n");
+    ask(ctx, "world-engine", "Harmony", "terra-nova", "p-1");
+    if (answered && was_called)
+        fv_runtime_shutdown(rt);
 }
 
 static int song_start(fv_module_ctx_t *ctx, fv_error_t *err)
 {
-    return fv_module_add_tick(ctx, "song", 5, on_song_tick, NULL);
+    int rc = fv_module_serve(ctx, "finalverse.test.v1.SongService", song_methods, 1, NULL);
+    return rc < 0 ? rc : fv_module_add_tick(ctx, "song", 5, on_song_tick, NULL);
 }
 
 static const fv_module_t song_module = {
@@ -131,10 +190,13 @@ static void call_crosses_processes_through_the_registry(void **state)
     int which_b[] = {FV_MOD_SONG_ENGINE};
     pid_t b = spawn(base, which_b, 1, dir_b, &b_out);
 
-    char line[256], want[64];
+    char line[256], want[128];
     read_line(b_out, line, sizeof(line), 20000);
-    snprintf(want, sizeof(want), "ok harmony-of:terra-nova:%d", (int)a);
+    snprintf(want, sizeof(want), "ok harmony-of:terra-nova:p-1:%d by=harmony", (int)a);
     assert_string_equal(line, want);           /* answered by process A's world-engine */
+    read_line(a_out, line, sizeof(line), 20000);
+    snprintf(want, sizeof(want), "ok song-of:lumi::%d by=song", (int)b);
+    assert_string_equal(line, want);           /* and A by process B's song-engine */
 
     fv_test_child_exits_ok(b, false);
     fv_test_child_exits_ok(a, true);
