@@ -2,7 +2,8 @@
 # test_gateway_ws.sh - one port serves a browser: GET /ws with an upgrade on the api-gateway is
 # tunnelled to the websocket-gateway found in the registry; a client there says hello and gets
 # its welcome, subscribes and gets its ack; both ends close together. A plain GET /ws is 400,
-# and without a websocket-gateway it is 503.
+# and without a websocket-gateway it is 503. The websocket-gateway's refusal of an Origin it
+# does not allow reaches the client as it said it (403, its message), not as a 502.
 source "$(dirname "$0")/lib.sh"
 
 pick_port_base
@@ -16,7 +17,8 @@ body=$(curl -s --max-time 5 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
     -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$GW/ws")
 check "no websocket-gateway: 503 naming it" bash -c "echo '$body' | jq -e '.error.message | test(\"websocket-gateway\")' >/dev/null"
 
-start_fv ws serve websocket-gateway --port-base "$PORT_BASE"
+FINALVERSE_WEBSOCKET__ALLOWED_ORIGINS=http://game.example \
+    start_fv ws serve websocket-gateway --port-base "$PORT_BASE"
 wait_eq 15 200 http_status "http://127.0.0.1:$(port_of websocket-gateway)/health" ||
     { fail "websocket-gateway did not come up"; finish; }
 has_ws() {
@@ -24,6 +26,17 @@ has_ws() {
         jq -e '.routes[] | select(.service=="websocket-gateway") | .instances | length == 1' >/dev/null
 }
 check "the gateway sees the websocket-gateway" wait_for 10 has_ws
+
+upgrade_from() {   # ORIGIN: the status line, X-Request-Id and body of an upgrade through :8080
+    curl -s -i --max-time 5 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+        -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+        -H "Origin: $1" "$GW/ws" | tr -d '\r'
+}
+refused=$(upgrade_from http://evil.example)
+check "an Origin the websocket-gateway refuses: 403 through the gateway ($(head -1 <<<"$refused"))" \
+    grep -q '^HTTP/1.1 403' <<<"$refused"
+check "... with the websocket-gateway's message and a request id" bash -c \
+    'grep -q "Origin not allowed" <<<"$1" && grep -qi "^x-request-id: ." <<<"$1"' _ "$refused"
 
 cat >"$FV_TMP/client.py" <<'PY'
 import asyncio, json, sys

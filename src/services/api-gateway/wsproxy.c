@@ -8,7 +8,9 @@
  * then on bytes go both ways unread, with back-pressure each way: the client's socket stops
  * being read while the instance's write queue holds more than TUNNEL_HIGH_WATER, and the
  * instance's while the client's output is over its ceiling. Either side closing ends the other
- * (the client's after its queued bytes are out). Anything but a 101 is a 502.
+ * (the client's after its queued bytes are out). A refusal (4xx, 503: a bad handshake, an
+ * Origin not allowed, too many connections) reaches the client as it was sent, status, type,
+ * Retry-After and body; anything else but a 101 is a 502.
  *
  * Lifetime: before the upgrade the tunnel belongs to the request (its abort callback); after,
  * its state is the client socket's driver state, freed by on_free. Either way it is freed only
@@ -17,6 +19,7 @@
 #include "services/api-gateway/gateway.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -113,14 +116,77 @@ static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static const fv_sock_driver_t tunnel_driver;
 
+/* The value of header name ("content-type:", lower case) in the answer head h[0..end), copied
+ * into out (cap bytes, NUL-terminated, surrounding blanks dropped); false when absent or too
+ * long. */
+static bool head_value(const char *h, size_t end, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    const char *line = memchr(h, '\n', end);
+    while (line && ++line < h + end) {
+        const char *eol = memchr(line, '\n', (size_t)(h + end - line));
+        if (!eol)
+            return false;
+        if ((size_t)(eol - line) > nlen && strncasecmp(line, name, nlen) == 0) {
+            const char *v = line + nlen, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            if ((size_t)(ve - v) >= cap)
+                return false;
+            memcpy(out, v, (size_t)(ve - v));
+            out[ve - v] = '\0';
+            return true;
+        }
+        line = eol;
+    }
+    return false;
+}
+
+/* The websocket-gateway refused the upgrade with status: the client gets that answer, once its
+ * body (Content-Length, within what head_in holds) is all here; false while it is not. */
+static bool pass_refusal(ws_tunnel_t *t, int status, size_t end)
+{
+    const char *h = t->head_in.ptr;
+    char type[128] = "text/plain", len[24] = "0", retry[24];
+    head_value(h, end, "content-type:", type, sizeof(type));
+    head_value(h, end, "content-length:", len, sizeof(len));
+    char *stop;
+    unsigned long body = strtoul(len, &stop, 10);
+    if (*stop || body > ANSWER_HEAD_MAX) {
+        fail_before(t, FV_EPROTO, "websocket-gateway sent a malformed answer");
+        return true;
+    }
+    if (t->head_in.len - end < body)
+        return false;
+    fv_http_req_t *req = t->req;
+    up_close(t);
+    t->inst_rc = 0;                     /* the instance answered; it is not failing */
+    t->req = NULL;
+    fv_http_req_on_abort(req, NULL, NULL);
+    fv_http_resp_header(req, "X-Request-Id", t->request_id);
+    if (head_value(h, end, "retry-after:", retry, sizeof(retry)))
+        fv_http_resp_header(req, "Retry-After", retry);
+    fv_http_reply(req, status, type, h + end, body);
+    tunnel_maybe_free(t);
+    return true;
+}
+
 /* The instance's answer head is complete in t->head_in (end: its length): a 101 becomes the
- * client's, other answers a 502. Bytes after the head go to the client after the upgrade. */
+ * client's, a refusal is passed on, other answers are a 502. Bytes after the head go to the
+ * client after the upgrade. */
 static void answer_head(ws_tunnel_t *t, size_t end)
 {
     const char *h = t->head_in.ptr;
     int status = 0;
-    if (end < 12 || strncmp(h, "HTTP/1.1 ", 9) != 0 ||
-        sscanf(h + 9, "%3d", &status) != 1 || status != 101) {
+    bool parsed = end >= 12 && strncmp(h, "HTTP/1.1 ", 9) == 0 &&
+                  sscanf(h + 9, "%3d", &status) == 1;
+    if (parsed && ((status >= 400 && status < 500) || status == 503)) {
+        pass_refusal(t, status, end);   /* or, its body not all here, wait for more */
+        return;
+    }
+    if (!parsed || status != 101) {
         t->inst_rc = 0;
         fv_log_warn("gateway", "websocket-gateway at %s:%d did not upgrade (status %d, id=%s)",
                     t->inst->host, t->inst->port, status, t->request_id);
