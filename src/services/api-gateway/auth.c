@@ -620,6 +620,9 @@ static void gate_limited(void *data, const gw_limit_result_t *res)
 static void gate(fv_http_req_t *req, void *data)
 {
     const auth_gate_t *g = data;
+    char rid[GW_REQUEST_ID_MAX];
+    gw_request_id(g->gw, req, rid);
+    fv_http_resp_header(req, "X-Request-Id", rid);   /* on every answer, as when forwarding */
     if (gw_cors_preflight(g->gw, req))
         return;
     gw_cors_headers(g->gw, req);

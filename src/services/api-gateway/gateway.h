@@ -159,6 +159,11 @@ FV_MUST_USE int gw_path_normalise(const char *rest, size_t len, char *out, size_
 /* X-Request-Id a client may choose: 1-128 characters of A-Z a-z 0-9 . _ - */
 bool gw_request_id_ok(const char *s, size_t len);
 
+/* The request's id, as the gateway passes it upstream and answers it in X-Request-Id: the
+ * client's own when gw_request_id_ok, else "<instance prefix>-<n>". */
+#define GW_REQUEST_ID_MAX 130
+void gw_request_id(const gateway_t *gw, fv_http_req_t *req, char out[GW_REQUEST_ID_MAX]);
+
 /* ---- ratelimit.c: token buckets per client ---- */
 
 typedef enum gw_limit_class {

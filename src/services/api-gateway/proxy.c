@@ -51,7 +51,7 @@ typedef struct proxy_call {
     uint64_t started_ns;
     int status;                  /* what the client got, for the access log */
     char *target;                /* in the request arena */
-    char request_id[130];
+    char request_id[GW_REQUEST_ID_MAX];
     char player[FV_TOKEN_ID_MAX];    /* from a valid access token: X-Finalverse-Player */
     char jti[33];                    /* that token's id, checked against revocations */
 } proxy_call_t;
@@ -622,18 +622,7 @@ static void proxy(gateway_t *gw, gw_route_t *r, fv_http_req_t *req, const char *
     call->wait.ready = on_list_ready;
     gw->in_flight++;
 
-    fv_slice_t rid = fv_http_req_header(req, "x-request-id");
-    if (gw_request_id_ok(rid.ptr, rid.len)) {
-        memcpy(call->request_id, rid.ptr, rid.len);
-        call->request_id[rid.len] = '\0';
-    } else {
-        /* "<prefix>-<n>" without printf (most requests come without an id) */
-        size_t n = fv_str_copy(call->request_id, sizeof(call->request_id) - 22, gw->id_prefix);
-        if (n > sizeof(call->request_id) - 23)
-            n = sizeof(call->request_id) - 23;
-        call->request_id[n++] = '-';
-        call->request_id[n + fv_fmt_u64(call->request_id + n, fv_http_req_id(req))] = '\0';
-    }
+    gw_request_id(gw, req, call->request_id);
     if (gw->stopping || !gw->upstream || !r->up) {
         reply_fail(call, FV_EUNAVAILABLE, gw->stopping ? "the gateway is shutting down"
                                                        : "%s cannot be reached", r->service);
@@ -711,4 +700,20 @@ void gateway_route_proxy(fv_http_req_t *req, void *data)
         return;
     gw_cors_headers(r->gw, req);
     proxy(r->gw, r, req, fv_http_req_param(req, "rest"));
+}
+
+void gw_request_id(const gateway_t *gw, fv_http_req_t *req, char out[GW_REQUEST_ID_MAX])
+{
+    fv_slice_t rid = fv_http_req_header(req, "x-request-id");
+    if (gw_request_id_ok(rid.ptr, rid.len)) {
+        memcpy(out, rid.ptr, rid.len);
+        out[rid.len] = '\0';
+        return;
+    }
+    /* "<prefix>-<n>" without printf (most requests come without an id) */
+    size_t n = fv_str_copy(out, GW_REQUEST_ID_MAX - 22, gw->id_prefix);
+    if (n > GW_REQUEST_ID_MAX - 23)
+        n = GW_REQUEST_ID_MAX - 23;
+    out[n++] = '-';
+    out[n + fv_fmt_u64(out + n, fv_http_req_id(req))] = '\0';
 }

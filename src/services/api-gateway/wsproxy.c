@@ -49,7 +49,7 @@ typedef struct ws_tunnel {
     bool up_closing;
     bool sock_freed;             /* the client socket let go of the state */
     bool client_paused;          /* on_data took nothing: the instance's queue is full */
-    char request_id[130];
+    char request_id[GW_REQUEST_ID_MAX];
 } ws_tunnel_t;
 
 typedef struct ws_write {
@@ -494,12 +494,7 @@ static void ws_handler(fv_http_req_t *req, void *data)
     t->inst = inst;
     t->rbuf = fv_malloc(TUNNEL_RBUF);
     fv_buf_init(&t->head_in, ANSWER_HEAD_MAX);
-    fv_slice_t rid = fv_http_req_header(req, "x-request-id");
-    if (gw_request_id_ok(rid.ptr, rid.len))
-        snprintf(t->request_id, sizeof(t->request_id), "%.*s", (int)rid.len, rid.ptr);
-    else
-        snprintf(t->request_id, sizeof(t->request_id), "%s-%llu", gw->id_prefix,
-                 (unsigned long long)fv_http_req_id(req));
+    gw_request_id(gw, req, t->request_id);
     gw->in_flight++;
     uv_loop_t *loop = fv_module_loop(gw->ctx);
     uv_tcp_init(loop, &t->up);
