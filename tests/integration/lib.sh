@@ -58,6 +58,15 @@ port_of() {
 }
 
 # start_fv NAME ARGS... : runs finalverse in the background, logs to $FV_TMP/NAME.log.
+# world_walk PLAYER X...: walks PLAYER across terra-nova over gRPC to each X in turn
+# (world_walk.py); prints the x where the world engine put it last.
+world_walk() {
+    [ -s "$FV_TMP/world.desc" ] || protoc-c --proto_path="$FV_SRC/proto" --include_imports \
+        --descriptor_set_out="$FV_TMP/world.desc" world.proto || return 1
+    (cd "$FV_SRC/tests/integration" &&
+        /usr/bin/python3 world_walk.py "$(port_of world-engine)" "$FV_TMP/world.desc" "$@")
+}
+
 start_fv() {
     local name=$1; shift
     "$FV_BIN" "$@" >"$FV_TMP/$name.out" 2>"$FV_TMP/$name.log" &

@@ -3,6 +3,8 @@
 # S3-compatible server (each started here, privately, on loopback), chosen by URL through the
 # environment alone. Every store shows in /health; a store that goes away turns /health
 # unhealthy (503) and the process stays up; when it comes back the store reconnects by itself.
+# The world engine's save writes a walking player's place to PostgreSQL, and after a restart the
+# player comes back there.
 source "$(dirname "$0")/lib.sh"
 SUPPORT=${FV_SRC:?}/tests/support
 SERVERS=$FV_TMP/servers
@@ -39,6 +41,20 @@ check "asset-service sees PostgreSQL" wait_eq 20 "pass postgres: ok" check_msg "
 check "asset-service sees S3" wait_eq 10 "pass s3: ok" check_msg "$ASSET" blob
 check "community sees Redis" wait_eq 10 "pass redis: ok" check_msg "$COMMUNITY" kv
 check "the stack is healthy" wait_eq 10 200 http_status "$COMMUNITY/health"
+
+# A player's place goes to PostgreSQL with the world's last save and comes back from it.
+check "a player walks east of the spawn" \
+    test "$(world_walk pg-walker 514 518 522 526 2>"$FV_TMP/walk.log")" = 526.000
+kill -TERM "$FV_LAST_PID"
+wait "$FV_LAST_PID" && rc=0 || rc=$?
+check "SIGTERM stops the stack (rc=$rc)" test "$rc" = 0
+check "its place is a row of world_players" test \
+    "$(psql "$(cat "$SERVERS/postgres.url" | sed 's/finalverse_test$/finalverse_test_app/')" -tAc \
+        "SELECT region || ' ' || x FROM world_players WHERE id = 'pg-walker'")" = "terra-nova 526"
+start_fv up2 up --port-base "$PORT_BASE"
+check "the stack is back" wait_eq 20 200 http_status "$COMMUNITY/health"
+check "the player comes back where it stood" \
+    test "$(world_walk pg-walker 527 2>>"$FV_TMP/walk.log")" = 527.000
 
 # Redis goes away: community turns unhealthy (503) but keeps answering.
 bash "$SUPPORT/server_redis.sh" stop "$SERVERS" >/dev/null 2>&1

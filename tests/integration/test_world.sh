@@ -3,8 +3,9 @@
 # and through the API gateway, cells and their 400/404s, moves over WebSocket in both dialects
 # (a jump corrected, not refused; another client sees the move), the player's position and the
 # entities near it; then persistence: regions kept across SIGTERM exactly (the simulation is
-# switched off with services.world-engine.simulate = false to compare them), and after kill -9
-# the last save is back.
+# switched off with services.world-engine.simulate = false to compare them), a player who
+# walked away from the spawn comes back where they stood, and after kill -9 the last save is
+# back.
 source "$(dirname "$0")/lib.sh"
 WS=${FV_SRC:?}/tests/integration/ws
 
@@ -101,6 +102,8 @@ check "an unknown player's position is a 404" \
     test "$(http_status "$W/players/nobody/position")" = 404
 
 # persistence: saved at SIGTERM, loaded at start
+check "a player walks 30 m east of the spawn over gRPC" \
+    test "$(world_walk walker-1 514 518 522 526 530 534 538 542 2>"$FV_TMP/walk.log")" = 542.000
 stepped() { [ "$(curl -s "$W/regions" | jq '.sim_step >= 3 and .saved_step == 0')" = true ]; }
 check "the simulation steps, nothing saved yet" wait_for 20 stepped
 before=$(curl -s "$W/regions" | jq .sim_step)
@@ -111,6 +114,10 @@ snap1=$(curl -s "$W/regions/terra-nova/cells" | jq -c .cells)
 step1=$(curl -s "$W/regions" | jq .sim_step)
 check "the state at shutdown was saved and loaded (step $step1 >= $before)" \
     test "$step1" -ge "$before"
+check "the walker comes back where it stood: a step from there is taken as asked" \
+    test "$(world_walk walker-1 543 2>>"$FV_TMP/walk.log")" = 543.000
+check "... while a newcomer asking for the same place is cut short near the spawn" \
+    awk -v x="$(world_walk walker-new 543 2>>"$FV_TMP/walk.log")" 'BEGIN { exit !(x != "" && x < 520) }'
 fresh=$(jq -c '.[0] | [.harmony, .flora, .fauna]' <<<"$snap1")
 down TERM
 check "SIGTERM again exits 0" test "$DOWN_RC" = 0

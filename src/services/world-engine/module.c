@@ -33,6 +33,9 @@ static const fv_cfg_field_t world_settings_fields[] = {
                "players placed in the world at once; past it a new player's move is refused"),
     FV_CFG_MS("player_idle_ms", world_settings_t, player_idle_ms, 1000, 86400000, 600000,
               "a player who has not moved in this long leaves the world"),
+    FV_CFG_U32("remembered_places", world_settings_t, remembered_places, 0, 10000000, 100000,
+               "places of players out of the world kept, so they come back where they left "
+               "(the newest are loaded at start); 0: everyone comes back at the spawn"),
     FV_CFG_U32("max_cell_events", world_settings_t, max_cell_events, 0, 100000, 512,
                "cell.changed events per simulation step; the rest wait for the next step"),
     FV_CFG_U32("max_entities", world_settings_t, max_entities, 1, 10000, 500,
@@ -168,6 +171,7 @@ static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
     uint64_t every = (uint64_t)w->set->weather_interval_ms * cfg->world.sim_hz / 1000;
     w->weather_every = every ? every : 1;
     world_players_init(w);
+    world_places_init(w);
     world_stream_init(w);
     fv_stores_t *stores = fv_module_stores(ctx);
     w->db = stores ? fv_stores_sql(stores) : NULL;
@@ -187,6 +191,13 @@ static int world_start(fv_module_ctx_t *ctx, fv_error_t *err)
     } gauges[] = {
         {"finalverse_world_players", "Players placed in the world.", fv_gauge_read_size,
          &w->player_count},
+        {"finalverse_world_places_remembered", "Places of players out of the world kept.",
+         fv_gauge_read_size, &w->places_count},
+        {"finalverse_world_places_unsaved", "Of those, not written to the store yet.",
+         fv_gauge_read_size, &w->places_unsaved},
+        {"finalverse_world_places_dropped_total",
+         "Leaving players' places not kept (the table full of unsaved ones).",
+         fv_gauge_read_u64, &w->places_dropped},
         {"finalverse_world_moves_total", "Moves validated.", fv_gauge_read_u64, &w->moves},
         {"finalverse_world_moves_corrected_total", "Moves cut short or lifted to the ground.",
          fv_gauge_read_u64, &w->moves_corrected},
@@ -224,6 +235,7 @@ static void free_world(world_t *w)
 {
     world_stream_dispose(w);        /* the views borrow the players' entities */
     world_players_dispose(w);
+    world_places_dispose(w);
     fv_free(w->published);
     fv_free(w->state);
     fv_free(w);

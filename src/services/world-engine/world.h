@@ -1,7 +1,8 @@
 /* world.h - the world engine's parts: the module with its ticks (module.c), players and their
  * positions (world_players.c), the REST routes (world_http.c), the WorldService calls
- * (world_rpc.c), bus events (world_events.c), saving and loading regions (world_store.c), and
- * the seams to the terrain generator (world_terrain.c). The rules are world_rules.h. */
+ * (world_rpc.c), bus events (world_events.c), saving and loading regions and players' places
+ * (world_store.c), the places of players out of the world (world_places.c), and the seams to
+ * the terrain generator (world_terrain.c). The rules are world_rules.h. */
 #ifndef FV_WORLD_ENGINE_WORLD_H
 #define FV_WORLD_ENGINE_WORLD_H
 
@@ -26,6 +27,7 @@ typedef struct world_settings {
     uint32_t max_above_ground_m;
     uint32_t max_players;           /* players placed at once; past it a new one is refused */
     uint32_t player_idle_ms;        /* a player who has not moved in this long leaves */
+    uint32_t remembered_places;     /* places of players out of the world kept (world_places.c) */
     uint32_t max_cell_events;       /* cell.changed events per simulation step */
     uint32_t max_entities;          /* most entities one nearby query answers */
     /* spatial streaming (world_stream.c) */
@@ -39,17 +41,30 @@ typedef struct world_settings {
     bool simulate;                  /* false: regions stand still (maintenance, tests) */
 } world_settings_t;
 
+#define WORLD_PLAYER_ID_MAX 64      /* with its NUL */
+
 /* A player placed in the world: chained in the players table by id. */
 typedef struct world_player {
     struct world_player *next;
-    char id[64];
+    char id[WORLD_PLAYER_ID_MAX];
     fv_entity_t ent;
     struct fv_stream_client *stream;    /* what this player sees (world_stream.c) */
     uint64_t moved_ms;              /* monotonic: the last accepted move, for the speed cap */
     uint64_t seen_ms;               /* monotonic: the last move asked, for idling out */
     bool dirty;                     /* moved since the last movement tick published */
+    bool unsaved;                   /* placed or moved since the last save took its place */
     struct world_player *dirty_next;    /* in w->dirty while dirty */
 } world_player_t;
+
+typedef struct world_place_rec world_place_rec_t;
+
+/* A player's place as a save writes it; stamp 0 for a player in the world, else the entry's
+ * stamp in the places table (world_places.c). */
+typedef struct world_place_row {
+    char id[WORLD_PLAYER_ID_MAX];
+    world_place_t place;
+    uint64_t stamp;
+} world_place_row_t;
 
 typedef struct world {
     fv_module_ctx_t *ctx;
@@ -66,6 +81,14 @@ typedef struct world {
     size_t players_in[FV_WORLD_REGIONS];
     world_player_t *dirty;          /* players moved since the last movement tick */
     uint64_t next_entity_id;
+    /* places of players out of the world (world_places.c) */
+    world_place_rec_t **places;
+    world_place_rec_t *places_oldest, *places_newest;
+    size_t places_count;
+    size_t places_unsaved;          /* of which not written to the store yet */
+    uint64_t places_stamp;
+    uint64_t places_dropped;        /* leaving players' places not kept: the table was full */
+    bool players_resave;            /* a save failed: the next writes every player's place */
     /* spatial streaming: the index of entities and each player's view (world_stream.c) */
     struct fv_stream *stream;
     char **terrain;                 /* per world cell: cell_enter's terrain member, or NULL */
@@ -143,6 +166,19 @@ void world_events_players(world_t *w);
 /* cell.changed for cells that moved at least a unit since last told, up to max_cell_events. */
 void world_events_cells(world_t *w, uint64_t now_ms);
 void world_events_weather(world_t *w, int region, world_weather_t from, world_weather_t to);
+
+/* world_places.c */
+void world_places_init(world_t *w);
+void world_places_dispose(world_t *w);
+/* The player's remembered place, taken out of the table (they are back): false when none. */
+bool world_places_take(world_t *w, const char *id, world_place_t *out);
+/* Remembers where a player left (unsaved: the store does not have it yet). false when not
+ * kept: the table is off (remembered_places 0) or full of unsaved entries. */
+bool world_places_put(world_t *w, const char *id, const world_place_t *place, bool unsaved);
+/* Copies up to max unsaved entries, oldest first, into rows; how many. */
+size_t world_places_unsaved(world_t *w, world_place_row_t *rows, size_t max);
+/* A save of rows committed: entries unchanged since are saved now. */
+void world_places_saved(world_t *w, const world_place_row_t *rows, size_t count);
 
 /* world_store.c */
 /* Loads the saved regions into w->state (fresh ones stay for rows missing or refused); calls

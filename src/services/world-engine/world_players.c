@@ -1,8 +1,8 @@
 /* world_players.c - players placed in the world: a table by player id of their entity (region,
  * position, yaw), the time of their last accepted move for the speed cap, and whether they
- * moved since the movement tick last told the bus. A player appears at the spawn point on their
- * first move and leaves after player_idle_ms without one. Positions live in memory only: a
- * restart puts everyone back at the spawn (regions are what is saved). */
+ * moved since the movement tick last told the bus. A player appears on their first move where
+ * they last left (world_places.c: after leaving, idling out after player_idle_ms, or a restart,
+ * the saves having written it), or at the spawn point the first time. */
 #include "services/world-engine/world.h"
 
 #include <string.h>
@@ -52,9 +52,12 @@ void world_players_dispose(world_t *w)
     w->dirty = NULL;
 }
 
-/* Takes an unlinked player out of the world and frees it. */
+/* Takes an unlinked player out of the world and frees it; where it stood is remembered. */
 static void world_player_remove(world_t *w, world_player_t *p)
 {
+    world_place_t at = {.region = p->ent.region, .x = p->ent.x, .y = p->ent.y, .z = p->ent.z,
+                        .yaw = p->ent.yaw};
+    (void)world_places_put(w, p->id, &at, true);   /* counted in places_dropped when not */
     world_stream_player_left(w, p);
     w->players_in[p->ent.region]--;
     w->player_count--;
@@ -121,15 +124,24 @@ world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms)
     p = fv_calloc(1, sizeof(*p));
     memcpy(p->id, id, strlen(id) + 1);
     world_place_t spawn;
-    world_spawn_place(w, &spawn);
+    if (world_places_take(w, id, &spawn)) {
+        /* on the ground, or as high above it as a move may be, whatever the terrain did */
+        double g = world_ground_height(w, spawn.region, spawn.x, spawn.z);
+        if (!(spawn.y >= g && spawn.y <= g + w->limits.max_above_ground_m))
+            spawn.y = g;
+    } else {
+        world_spawn_place(w, &spawn);
+    }
     p->ent.id = w->next_entity_id++;
     p->ent.kind = FV_ENTITY_PLAYER;
     p->ent.region = spawn.region;
     p->ent.x = spawn.x;
     p->ent.y = spawn.y;
     p->ent.z = spawn.z;
+    p->ent.yaw = (float)spawn.yaw;
     p->moved_ms = now_ms;
     p->seen_ms = now_ms;
+    p->unsaved = true;
     world_stream_player_joined(w, p);
     size_t b = bucket_of(w, id);
     p->next = w->players[b];
@@ -173,6 +185,7 @@ void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
     p->ent.z = out->place.z;
     p->ent.yaw = (float)out->place.yaw;
     p->moved_ms = now_ms;
+    p->unsaved = true;
     world_stream_player_moved(w, p);
     if (!p->dirty) {
         p->dirty = true;

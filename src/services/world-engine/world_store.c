@@ -1,11 +1,14 @@
-/* world_store.c - region state in the sql store (table world_regions, migration 0004): loaded
- * once at start, saved every save_interval_ms and once more at shutdown. A save snapshots all
- * nine regions on the loop (a copy of ~100 KB, well under a millisecond), then writes them in
+/* world_store.c - region state and players' places in the sql store (tables world_regions,
+ * migration 0004, and world_players, 0005): loaded once at start, saved every
+ * save_interval_ms and once more at shutdown. A save snapshots all nine regions on the loop (a
+ * copy of ~100 KB, well under a millisecond) with the places that changed since the last save
+ * (players in the world who moved, and those who left: world_places.c), then writes them in
  * one transaction on the store's own thread or connection, so the loop never waits for the
  * disk, and a save cut short by a crash leaves the previous one whole. One save at a time: a
  * save due while one is in flight is skipped (the next interval catches up). */
 #include "services/world-engine/world.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -16,6 +19,9 @@ typedef struct world_save {
     fv_sql_req_t req;
     fv_sql_tx_t *tx;
     uint8_t *blobs;                 /* FV_WORLD_REGIONS * WORLD_REGION_BLOB_BYTES */
+    world_place_row_t *rows;        /* players' places to write after the regions */
+    size_t nrows;
+    size_t next_row;
     uint64_t step;
     uint64_t saved_at;
     int next;                       /* the region written next */
@@ -28,22 +34,31 @@ static const char upsert_sql[] =
     "ON CONFLICT (id) DO UPDATE SET seed = excluded.seed, sim_step = excluded.sim_step, "
     "state = excluded.state, saved_at = excluded.saved_at";
 
+static const char place_sql[] =
+    "INSERT INTO world_players (id, region, x, y, z, yaw, saved_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+    "ON CONFLICT (id) DO UPDATE SET region = excluded.region, x = excluded.x, y = excluded.y, "
+    "z = excluded.z, yaw = excluded.yaw, saved_at = excluded.saved_at";
+
 static void save_finish(world_save_t *s)
 {
     world_t *w = s->w;
     w->saving = false;
     if (s->rc == 0) {
+        world_places_saved(w, s->rows, s->nrows);
         w->saved_step = s->step;
         w->saves++;
         fv_log_debug("world-engine", "saved the regions at step %llu",
                      (unsigned long long)s->step);
     } else {
+        w->players_resave = true;   /* the places taken off the players were not written */
         w->save_failures++;
         fv_log_warn("world-engine", "saving the regions failed: %s", s->req.err.msg);
     }
     int rc = s->rc;
     bool final = s->final;
     fv_free(s->blobs);
+    fv_free(s->rows);
     fv_free(s);
     world_saved(w, rc, final);
 }
@@ -86,12 +101,34 @@ static void on_written(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
     write_next(s);
 }
 
+/* The next player's place, or the commit after the last. */
+static void write_place(world_save_t *s)
+{
+    int rc;
+    if (s->next_row == s->nrows) {
+        if ((rc = fv_sql_tx_commit(s->tx, &s->req, on_committed)) < 0)
+            fail_tx(s, rc);
+        return;
+    }
+    const world_place_row_t *r = &s->rows[s->next_row++];
+    fv_sql_param_t p[7] = {
+        FV_SQL_TEXT(r->id),
+        FV_SQL_TEXT(fv_region_at(r->place.region)->id),
+        FV_SQL_DOUBLE(r->place.x),
+        FV_SQL_DOUBLE(r->place.y),
+        FV_SQL_DOUBLE(r->place.z),
+        FV_SQL_DOUBLE(r->place.yaw),
+        FV_SQL_INT((int64_t)s->saved_at),
+    };
+    if ((rc = fv_sql_tx_exec(s->tx, &s->req, place_sql, p, 7, on_written)) < 0)
+        fail_tx(s, rc);
+}
+
 static void write_next(world_save_t *s)
 {
     int rc;
     if (s->next == FV_WORLD_REGIONS) {
-        if ((rc = fv_sql_tx_commit(s->tx, &s->req, on_committed)) < 0)
-            fail_tx(s, rc);
+        write_place(s);
         return;
     }
     int r = s->next++;
@@ -118,6 +155,30 @@ static void on_begun(fv_sql_req_t *req, int rc, fv_sql_tx_t *tx)
     write_next(s);
 }
 
+/* The places this save writes: players in the world placed or moved since the last save (all
+ * of them after a failed one), then the unsaved places of players out of it. */
+static void take_places(world_t *w, world_save_t *s)
+{
+    size_t cap = w->player_count + w->places_unsaved;
+    if (!cap)
+        return;
+    s->rows = fv_malloc(cap * sizeof(*s->rows));
+    for (size_t b = 0; b < w->player_buckets; b++) {
+        for (world_player_t *p = w->players[b]; p; p = p->next) {
+            if (!p->unsaved && !w->players_resave)
+                continue;
+            world_place_row_t *r = &s->rows[s->nrows++];
+            memcpy(r->id, p->id, sizeof(r->id));
+            r->place = (world_place_t){.region = p->ent.region, .x = p->ent.x, .y = p->ent.y,
+                                       .z = p->ent.z, .yaw = p->ent.yaw};
+            r->stamp = 0;
+            p->unsaved = false;
+        }
+    }
+    w->players_resave = false;
+    s->nrows += world_places_unsaved(w, s->rows + s->nrows, cap - s->nrows);
+}
+
 bool world_store_save(world_t *w)
 {
     if (w->saving || !w->db || !w->loaded)
@@ -131,6 +192,7 @@ bool world_store_save(world_t *w)
     s->blobs = fv_malloc((size_t)FV_WORLD_REGIONS * WORLD_REGION_BLOB_BYTES);
     for (int r = 0; r < FV_WORLD_REGIONS; r++)
         world_region_encode(&w->state->regions[r], s->blobs + (size_t)r * WORLD_REGION_BLOB_BYTES);
+    take_places(w, s);
     w->saving = true;
     w->last_save_ms = world_mono_ms();
     int rc = fv_sql_tx_begin(w->db, &s->req, on_begun);
@@ -141,7 +203,9 @@ bool world_store_save(world_t *w)
         w->saving = false;
         w->save_failures++;
         fv_log_warn("world-engine", "saving the regions failed: %s", s->req.err.msg);
+        w->players_resave = true;
         fv_free(s->blobs);
+        fv_free(s->rows);
         fv_free(s);
         return false;
     }
@@ -155,6 +219,41 @@ typedef struct world_load {
     fv_sql_req_t req;
     world_store_done_cb done;
 } world_load_t;
+
+/* The newest rows come first: put in from the last, so that the table's oldest is oldest. */
+static void on_places_loaded(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
+{
+    world_load_t *l = req->data;
+    world_t *w = l->w;
+    world_store_done_cb done = l->done;
+    fv_free(l);
+    if (rc < 0) {
+        fv_log_error("world-engine", "loading the players' places failed: %s", req->err.msg);
+        done(w, rc);
+        return;
+    }
+    size_t rows = fv_sql_result_rows(res), kept = 0, skipped = 0;
+    for (size_t i = rows; i-- > 0;) {
+        const char *id = fv_sql_result_text(res, i, 0, NULL);
+        world_place_t at = {
+            .region = fv_region_index(fv_sql_result_text(res, i, 1, NULL)),
+            .x = fv_sql_result_double(res, i, 2),
+            .y = fv_sql_result_double(res, i, 3),
+            .z = fv_sql_result_double(res, i, 4),
+            .yaw = fv_sql_result_double(res, i, 5),
+        };
+        fv_cell_t cell;
+        if (!id || !*id || !fv_cell_of(at.region, at.x, at.z, &cell) || !isfinite(at.y) ||
+            !isfinite(at.yaw) || !world_places_put(w, id, &at, false)) {
+            skipped++;                  /* a region not in this world, or a damaged row */
+            continue;
+        }
+        kept++;
+    }
+    fv_log_info("world-engine", "%zu players' places loaded from the store%s", kept,
+                skipped ? " (some rows skipped: unknown region or out of range)" : "");
+    done(w, 0);
+}
 
 static void on_loaded(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
 {
@@ -197,8 +296,20 @@ static void on_loaded(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
     w->saved_step = step;
     fv_log_info("world-engine", "%zu of %d regions loaded from the store (step %llu)", loaded,
                 FV_WORLD_REGIONS, (unsigned long long)step);
-    fv_free(l);
-    done(w, 0);
+    if (w->set->remembered_places == 0) {
+        fv_free(l);
+        done(w, 0);
+        return;
+    }
+    fv_sql_param_t p[1] = {FV_SQL_INT((int64_t)w->set->remembered_places)};
+    rc = fv_sql_exec(w->db, &l->req,
+                     "SELECT id, region, x, y, z, yaw FROM world_players "
+                     "ORDER BY saved_at DESC, id LIMIT $1", p, 1, on_places_loaded);
+    if (rc < 0) {
+        fv_log_error("world-engine", "cannot load the players' places: %s", fv_strerror(rc));
+        fv_free(l);
+        done(w, rc);
+    }
 }
 
 int world_store_load(world_t *w, world_store_done_cb done)

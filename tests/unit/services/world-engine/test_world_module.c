@@ -66,8 +66,9 @@ static const char *const peer_deps[] = {"world-engine", NULL};
 static const fv_module_t stand_in = {.name = "echo-engine", .deps = peer_deps,
                                      .start = peer_start};
 
-/* Starts a runtime with the world engine and the stand-in on dir. */
-static void up(bool simulate)
+/* Starts a runtime with the world engine and the stand-in on dir; extra: more
+ * [services.world-engine] keys. */
+static void up_with(bool simulate, const char *extra)
 {
     int base = fv_test_port_base(22000, 300);
     char text[1024];
@@ -76,8 +77,8 @@ static void up(bool simulate)
              "log_level = \"error\"\n[registry]\nurl = \"http://127.0.0.1:1\"\n"
              "[database]\nurl = \"sqlite:world.db\"\n"
              "[world]\nseed = 7\nsim_hz = 50\ntick_hz = 50\n"
-             "[services.world-engine]\nsave_interval_ms = 100\nsimulate = %s\n",
-             base, dir, simulate ? "true" : "false");
+             "[services.world-engine]\nsave_interval_ms = 100\nsimulate = %s\n%s",
+             base, dir, simulate ? "true" : "false", extra);
     static char *const env[] = {NULL};
     fv_error_t err;
     if (fv_config_load_string("test.toml", text, strlen(text), env, NULL, &cfg, &err) < 0)
@@ -91,6 +92,11 @@ static void up(bool simulate)
     if (fv_runtime_start(rt, which, 2, &err) < 0)
         fail_msg("start: %s", err.msg);
     fv_test_run_until(&loop, &ready, 1, 10000);
+}
+
+static void up(bool simulate)
+{
+    up_with(simulate, "");
 }
 
 static void down(void)
@@ -299,6 +305,73 @@ static void saved_and_loaded(void **state)
     down();
 }
 
+/* Moves player to (x, ground, z) of terra-nova: whether the world took it as asked. */
+static bool moved_to(const char *player, double x, double z)
+{
+    answer_t a;
+    Finalverse__World__V1__MoveReply *r = move(player, "terra-nova", x, ground("terra-nova", x, z),
+                                               z, &a);
+    assert_int_equal(a.status, 0);
+    bool as_asked = !r->corrected && !r->refused && fabs(r->position->at->x - x) < 1e-6;
+    protobuf_c_message_free_unpacked(a.msg, NULL);
+    return as_asked;
+}
+
+static void leave(const char *player)
+{
+    answer_t a;
+    Finalverse__Common__V1__IdRequest id = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    id.id = (char *)player;
+    call("Leave", &id.base, &finalverse__common__v1__empty__descriptor, &a);
+    assert_int_equal(a.status, 0);
+    protobuf_c_message_free_unpacked(a.msg, NULL);
+}
+
+/* Players come back where they left: from the table while the engine runs, from the store
+ * after a restart; a newcomer starts at the spawn (512, 512 of terra-nova). */
+static void places_survive_a_restart(void **state)
+{
+    (void)state;
+    up_with(false, "max_speed_mps = 10000\n");
+    const char *const walkers[] = {"wanderer", "leaver", "gone"};
+    for (size_t i = 0; i < 3; i++)
+        assert_true(moved_to(walkers[i], 512.5, 512));  /* appear at the spawn */
+    run_for(100);                                      /* which earns 1 km at this speed */
+    assert_true(moved_to("wanderer", 700, 600));
+    assert_true(moved_to("leaver", 300, 400));
+    leave("leaver");
+    assert_true(moved_to("leaver", 300.5, 400));      /* back where it left, at once */
+    leave("leaver");
+    assert_true(moved_to("gone", 900, 900));
+    leave("gone");
+    down();                                           /* the last save writes them all */
+
+    up(false);                                        /* now at the usual speed cap */
+    assert_true(moved_to("wanderer", 700.5, 600));
+    assert_true(moved_to("leaver", 300, 400.5));
+    assert_false(moved_to("newcomer", 700.5, 600));   /* too far from the spawn */
+    assert_true(moved_to("newcomer2", 512.5, 512));
+    answer_t a;
+    Finalverse__Common__V1__IdRequest id = FINALVERSE__COMMON__V1__ID_REQUEST__INIT;
+    id.id = "gone";                                   /* out of the world until it moves */
+    call("GetPosition", &id.base, &finalverse__world__v1__player_position__descriptor, &a);
+    assert_int_equal(a.status, FV_ENOENT);
+    down();
+
+    /* a row for a region this world does not have is skipped; the rest load */
+    char path[sizeof(dir) + 16];
+    snprintf(path, sizeof(path), "%s/world.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE world_players SET region = 'atlantis' WHERE id = "
+                                  "'gone'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    up(false);
+    assert_false(moved_to("gone", 900.5, 900));       /* at the spawn now */
+    assert_true(moved_to("wanderer", 701, 600));
+    down();
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -319,6 +392,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(moves_and_events),
         cmocka_unit_test(saved_and_loaded),
+        cmocka_unit_test(places_survive_a_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,163 @@
+/* world_places.c - where players who are out of the world stand: the last place of each, kept
+ * so that a player who comes back (after leaving, idling out, or a restart) appears where they
+ * left, not at the spawn.
+ *
+ * A table by player id, loaded at start from world_players (the newest remembered_places rows)
+ * and fed as players leave. Players in the world are not here: joining takes a player's entry
+ * out, leaving puts it back. An entry not yet written to the store is "unsaved"; the save
+ * (world_store.c) writes those with the players in the world, and marks an entry saved only if
+ * it did not change meanwhile (its stamp). The table has a ceiling: past it the oldest saved
+ * entry goes (its row stays in the store, but only a restart would read it back, and only
+ * while it is among the newest), and when the oldest few are all unsaved (saves failing for a
+ * long time) a leaving player's place is dropped and counted instead. */
+#include "services/world-engine/world.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+
+#define PLACES_BUCKETS 65536u          /* chains of ~1.5 at the default ceiling */
+#define PLACES_EVICT_SCAN 64           /* oldest entries looked at for a saved one to drop */
+
+struct world_place_rec {
+    struct world_place_rec *next;       /* hash chain */
+    struct world_place_rec *older, *newer;  /* by when stored: w->places_oldest first */
+    uint64_t stamp;                     /* a new one at every store */
+    bool unsaved;
+    world_place_t place;
+    char id[WORLD_PLAYER_ID_MAX];
+};
+
+static size_t bucket_of(const char *id)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return (size_t)(h % PLACES_BUCKETS);
+}
+
+void world_places_init(world_t *w)
+{
+    w->places = fv_calloc(PLACES_BUCKETS, sizeof(*w->places));
+}
+
+void world_places_dispose(world_t *w)
+{
+    while (w->places_oldest) {
+        world_place_rec_t *r = w->places_oldest;
+        w->places_oldest = r->newer;
+        fv_free(r);
+    }
+    fv_free(w->places);
+    w->places = NULL;
+    w->places_newest = NULL;
+    w->places_count = 0;
+    w->places_unsaved = 0;
+}
+
+static world_place_rec_t **find_link(world_t *w, const char *id)
+{
+    world_place_rec_t **pp = &w->places[bucket_of(id)];
+    while (*pp && strcmp((*pp)->id, id) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void unlink_rec(world_t *w, world_place_rec_t **link)
+{
+    world_place_rec_t *r = *link;
+    *link = r->next;
+    if (r->older)
+        r->older->newer = r->newer;
+    else
+        w->places_oldest = r->newer;
+    if (r->newer)
+        r->newer->older = r->older;
+    else
+        w->places_newest = r->older;
+    w->places_count--;
+    w->places_unsaved -= r->unsaved;
+    fv_free(r);
+}
+
+bool world_places_take(world_t *w, const char *id, world_place_t *out)
+{
+    if (!w->places)
+        return false;
+    world_place_rec_t **link = find_link(w, id);
+    if (!*link)
+        return false;
+    *out = (*link)->place;
+    unlink_rec(w, link);
+    return true;
+}
+
+/* Room for one more: the oldest saved entry among the first few goes. */
+static bool make_room(world_t *w)
+{
+    world_place_rec_t *r = w->places_oldest;
+    for (int i = 0; r && i < PLACES_EVICT_SCAN; i++, r = r->newer) {
+        if (r->unsaved)
+            continue;
+        unlink_rec(w, find_link(w, r->id));
+        return true;
+    }
+    return false;
+}
+
+bool world_places_put(world_t *w, const char *id, const world_place_t *place, bool unsaved)
+{
+    if (!w->places || w->set->remembered_places == 0 || strlen(id) >= WORLD_PLAYER_ID_MAX)
+        return false;
+    world_place_rec_t **link = find_link(w, id);
+    if (*link)
+        unlink_rec(w, link);
+    if (w->places_count >= w->set->remembered_places && !make_room(w)) {
+        w->places_dropped++;
+        return false;
+    }
+    world_place_rec_t *r = fv_calloc(1, sizeof(*r));
+    memcpy(r->id, id, strlen(id) + 1);
+    r->place = *place;
+    r->unsaved = unsaved;
+    w->places_unsaved += unsaved;
+    r->stamp = ++w->places_stamp;
+    size_t b = bucket_of(id);
+    r->next = w->places[b];
+    w->places[b] = r;
+    r->older = w->places_newest;
+    if (r->older)
+        r->older->newer = r;
+    else
+        w->places_oldest = r;
+    w->places_newest = r;
+    w->places_count++;
+    return true;
+}
+
+size_t world_places_unsaved(world_t *w, world_place_row_t *rows, size_t max)
+{
+    size_t n = 0;
+    for (world_place_rec_t *r = w->places_oldest; r && n < max; r = r->newer) {
+        if (!r->unsaved)
+            continue;
+        memcpy(rows[n].id, r->id, sizeof(r->id));
+        rows[n].place = r->place;
+        rows[n].stamp = r->stamp;
+        n++;
+    }
+    return n;
+}
+
+void world_places_saved(world_t *w, const world_place_row_t *rows, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (!rows[i].stamp)
+            continue;                   /* a player who was in the world */
+        world_place_rec_t *r = *find_link(w, rows[i].id);
+        if (r && r->stamp == rows[i].stamp && r->unsaved) {
+            r->unsaved = false;
+            w->places_unsaved--;
+        }
+    }
+}
