@@ -259,6 +259,17 @@ static void moves_and_events(void **state)
     down();
 }
 
+/* Runs sql on the stopped world's database: what a damaged or foreign row looks like. */
+static void damage(const char *sql)
+{
+    char path[sizeof(dir) + 16];
+    snprintf(path, sizeof(path), "%s/world.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static void saved_and_loaded(void **state)
 {
     (void)state;
@@ -284,13 +295,7 @@ static void saved_and_loaded(void **state)
     down();
 
     /* a damaged row: that region starts fresh, the others keep their state */
-    char path[sizeof(dir) + 16];
-    snprintf(path, sizeof(path), "%s/world.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE world_regions SET state = x'00' WHERE id = "
-                                  "'aethelgard'", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    damage("UPDATE world_regions SET state = x'00' WHERE id = 'aethelgard'");
     up(false);
     l = list(&a);
     assert_int_equal(l->sim_step, kept);
@@ -359,13 +364,7 @@ static void places_survive_a_restart(void **state)
     down();
 
     /* a row for a region this world does not have is skipped; the rest load */
-    char path[sizeof(dir) + 16];
-    snprintf(path, sizeof(path), "%s/world.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE world_players SET region = 'atlantis' WHERE id = "
-                                  "'gone'", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    damage("UPDATE world_players SET region = 'atlantis' WHERE id = 'gone'");
     up(false);
     assert_false(moved_to("gone", 900.5, 900));       /* at the spawn now */
     assert_true(moved_to("wanderer", 701, 600));
