@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "registry/acl.h"
 #include "runtime/modules.h"
+#include "world3d/grid.h"
 
 /* A config file is a page or two of text; a megabyte means something else was pointed at. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
@@ -637,6 +638,14 @@ static int validate(load_ctx_t *c)
         return refuse(c, field_index("general", "bind"), "must not be empty");
     if (!*c->cfg->general.data_dir)
         return refuse(c, field_index("general", "data_dir"), "must not be empty");
+    /* the nine named regions are the world today: a size that says otherwise would be ignored */
+    const char *const axes[] = {"regions_x", "regions_y"};
+    const uint32_t sizes[] = {c->cfg->world.regions_x, c->cfg->world.regions_y};
+    for (size_t i = 0; i < 2; i++)
+        if (sizes[i] != FV_WORLD_SIDE)
+            return refuse(c, field_index("world", axes[i]), "%u: the world is the %d x %d grid "
+                          "of its named regions; no other size yet", sizes[i], FV_WORLD_SIDE,
+                          FV_WORLD_SIDE);
     return check_ports(c);
 }
 

@@ -186,6 +186,9 @@ static void type_errors_name_file_line_and_key(void **state)
                "t.toml:2: websocket.max_message_bytes: 1 is not in 125..16777216");
     load_fails("[ai]\nprovider = \"x\"\n", no_env, NULL, "t.toml:1: unknown section [ai]");
     load_fails("[general]\nbind = \"\"\n", no_env, NULL, "t.toml:2: general.bind: must not be empty");
+    load_fails("[world]\nregions_y = 4\n", no_env, NULL,
+               "t.toml:2: world.regions_y: 4: the world is the 3 x 3 grid of its named regions; "
+               "no other size yet");
 }
 
 static void url_schemes(void **state)
