@@ -8,14 +8,18 @@
  * socket and one session; it is dropped (its calls fail FV_EUNAVAILABLE) on any I/O or protocol
  * error, and no longer used for new calls after the peer's GOAWAY.
  *
- * Retries. An attempt that failed is made again, on the instance the resolver names next, when
+ * Retries. An attempt that failed is made again, on another instance when there is one, when
  * it certainly never reached a handler (the connection was refused or never carried it, the
  * peer refused the stream: any call), or when the call is idempotent (FV_RPC_IDEMPOTENT) and
  * the instance answered UNAVAILABLE or the connection dropped under it. At most T_ATTEMPTS
  * attempts, the second at once when the first never left, the others after a backoff that
  * doubles from T_BACKOFF_MS with jitter, never past the deadline (the last failure is reported
- * then). An address whose connection failed is passed over by later resolutions for
- * T_BAD_MS (passive health), unless nothing else is offered. */
+ * then). An address whose connection failed is passed over by later calls for T_BAD_MS
+ * (passive health), unless nothing else is offered.
+ *
+ * Balancing. The resolver names every healthy instance; a call goes to the one with the fewest
+ * of our calls under way on its connection (least outstanding), so a slow instance gets fewer
+ * calls and a fast one more, and equals share them in turn. */
 #include "rpc/grpc_transport.h"
 
 #include <stdio.h>
@@ -35,7 +39,6 @@
 #define T_BACKOFF_MS 25
 #define T_BAD_MS 3000
 #define T_BAD_MAX 16              /* addresses remembered as failing */
-#define T_SKIPS 3                 /* resolutions passed over in one attempt */
 
 typedef struct tconn tconn_t;
 
@@ -54,7 +57,9 @@ typedef struct tcall {
     uint64_t deadline_at;           /* loop time (uv_now) */
     unsigned flags;                 /* FV_RPC_IDEMPOTENT */
     int attempts;                   /* begun so far */
-    int skips;                      /* addresses passed over in this attempt */
+    char last_host[64];             /* the instance of the last attempt: a retry goes
+                                     * elsewhere when it can */
+    int last_port;
     uint64_t retry_at;              /* loop time of the next attempt, while waiting */
     struct tcall *rnext;            /* the transport's list of calls waiting to retry */
     int32_t stream_id;              /* 0 until submitted */
@@ -84,6 +89,7 @@ struct tconn {
     tconn_t *next;
     tcall_t *qhead, *qtail;
     bool connected;
+    size_t active;                  /* calls on it: queued or streams (least outstanding) */
     bool goaway;                    /* the peer is going: no new calls here */
     bool receiving;                 /* inside nghttp2_session_mem_recv: no sending now */
     bool closing;
@@ -98,6 +104,7 @@ struct fv_grpc_transport {
     tcall_t *calls;
     tconn_t *conns;
     tcall_t *retries;               /* calls waiting for their next attempt */
+    size_t rr;                      /* where the next choice starts among equals */
     uv_timer_t retry_timer;
     struct {
         char host[64];
@@ -179,9 +186,24 @@ static void retry_unlink(tcall_t *c)
     c->waiting = false;
 }
 
+static void call_attach(tcall_t *c, tconn_t *conn)
+{
+    c->conn = conn;
+    conn->active++;
+}
+
+static void call_detach(tcall_t *c)
+{
+    if (c->conn) {
+        c->conn->active--;
+        c->conn = NULL;
+    }
+}
+
 static void call_free(tcall_t *c)
 {
     fv_grpc_transport_t *t = c->t;
+    call_detach(c);
     if (c->waiting)
         retry_unlink(c);
     if (c->prev)
@@ -275,7 +297,7 @@ static bool retry(tcall_t *c, bool unprocessed)
     c->sent = 0;
     c->stream_id = 0;
     c->too_big = false;
-    c->conn = NULL;
+    call_detach(c);
     c->queued = false;
     c->retry_at = now + delay;
     c->rnext = t->retries;
@@ -403,7 +425,6 @@ static void submit(tconn_t *conn, tcall_t *c)
         return;
     }
     c->stream_id = id;
-    c->conn = conn;
 }
 
 /* ---- nghttp2's callbacks ---- */
@@ -502,7 +523,6 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, 
         return 0;
     if (call_end(c, code))
         return 0;                       /* waiting for its next attempt */
-    c->conn = NULL;
     call_free(c);
     return 0;
 }
@@ -710,7 +730,39 @@ static tconn_t *conn_get(fv_grpc_transport_t *t, const char *host, int port, con
 
 /* ---- the rpc's side ---- */
 
-static void on_resolved(int rc, const char *host, int port, void *data)
+/* The calls under way on our live connection to host:port (0 without one). */
+static size_t conn_load(fv_grpc_transport_t *t, const char *host, int port)
+{
+    for (tconn_t *c = t->conns; c; c = c->next)
+        if (!c->goaway && !c->closing && c->port == port && strcmp(c->host, host) == 0)
+            return c->active;
+    return 0;
+}
+
+/* Least outstanding: the instance with the fewest of our calls under way, among those that
+ * did not fail lately and (for a retry) are not the one that just failed it; every instance
+ * when that leaves none. Equals are taken in turn, so that idle instances share the calls. */
+static const fv_grpc_addr_t *pick(fv_grpc_transport_t *t, tcall_t *c,
+                                  const fv_grpc_addr_t *addrs, size_t n)
+{
+    size_t start = t->rr++ % n, best = n, best_load = SIZE_MAX;
+    for (int strict = 1; strict >= 0 && best == n; strict--) {
+        for (size_t k = 0; k < n; k++) {
+            const fv_grpc_addr_t *a = &addrs[(start + k) % n];
+            if (strict && (is_bad(t, a->host, a->port) ||
+                           (a->port == c->last_port && strcmp(a->host, c->last_host) == 0)))
+                continue;
+            size_t load = conn_load(t, a->host, a->port);
+            if (load < best_load) {
+                best = (start + k) % n;
+                best_load = load;
+            }
+        }
+    }
+    return &addrs[best];
+}
+
+static void on_resolved(int rc, const fv_grpc_addr_t *addrs, size_t n, void *data)
 {
     tcall_t *c = data;
     fv_grpc_transport_t *t = c->t;
@@ -720,6 +772,8 @@ static void on_resolved(int rc, const char *host, int port, void *data)
         call_free(c);
         return;
     }
+    if (rc == 0 && n == 0)
+        rc = FV_ENOENT;
     if (rc < 0) {
         char why[FV_ERROR_MSG_LEN];
         snprintf(why, sizeof(why), "no instance of %s: %s", c->module, fv_strerror(rc));
@@ -727,27 +781,19 @@ static void on_resolved(int rc, const char *host, int port, void *data)
         call_free(c);
         return;
     }
-    /* an address that failed lately: ask again (the resolver names the next instance), a few
-     * times, then take what comes (it may be back, or the only one) */
-    if (is_bad(t, host, port) && c->skips < T_SKIPS && !t->closing) {
-        c->skips++;
-        c->resolving = true;
-        t->resolving++;
-        if (t->resolve(t->rdata, c->module, on_resolved, c) == 0)
-            return;
-        c->resolving = false;
-        t->resolving--;
-    }
+    const fv_grpc_addr_t *a = pick(t, c, addrs, n);
+    snprintf(c->last_host, sizeof(c->last_host), "%s", a->host);
+    c->last_port = a->port;
     const char *why = NULL;
-    tconn_t *conn = conn_get(t, host, port, &why);
+    tconn_t *conn = conn_get(t, a->host, a->port, &why);
     if (!conn) {
         char msg[FV_ERROR_MSG_LEN];
-        snprintf(msg, sizeof(msg), "%s at %s:%d: %s", c->module, host, port, why);
+        snprintf(msg, sizeof(msg), "%s at %s:%d: %s", c->module, a->host, a->port, why);
         report(c, FV_EUNAVAILABLE, NULL, 0, msg);
         call_free(c);
         return;
     }
-    c->conn = conn;
+    call_attach(c, conn);
     if (!conn->connected) {
         c->queued = true;
         c->qnext = NULL;
@@ -768,7 +814,6 @@ static int start_attempt(tcall_t *c)
 {
     fv_grpc_transport_t *t = c->t;
     c->attempts++;
-    c->skips = 0;
     c->resolving = true;
     t->resolving++;
     int rc = t->resolve(t->rdata, c->module, on_resolved, c);

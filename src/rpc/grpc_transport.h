@@ -1,10 +1,11 @@
 /* grpc_transport.h - the call layer's remote transport (fv_rpc_set_remote) over gRPC: a call
- * to a module this process does not serve goes, as one unary gRPC call, to an instance of that
- * module found by a resolver (the runtime's watches of the registry), over one HTTP/2
- * connection per instance address, kept and reused. The call's metadata goes as request
- * headers and the peer's custom headers and trailers come back to the caller; a call with
- * FV_RPC_SERVER_STREAM hands each answer message over as soon as it is whole
- * (fv_rpc_remote_message) and is not retried once one went.
+ * to a module this process does not serve goes, as one gRPC call, to an instance of that
+ * module found by a resolver (the runtime's watches of the registry): the one with the fewest
+ * of our calls under way (least outstanding), over one HTTP/2 connection per instance
+ * address, kept and reused. The call's metadata goes as request headers and the peer's custom
+ * headers and trailers come back to the caller; a call with FV_RPC_SERVER_STREAM hands each
+ * answer message over as soon as it is whole (fv_rpc_remote_message) and is not retried once
+ * one went.
  *
  * The request path names the module, "/<module>/<method>", which every module's gRPC server
  * takes as an alias of its own service (the caller knows modules, not service names). The
@@ -12,10 +13,10 @@
  * stream. Answers map back to FV codes (grpc status 4 FV_ETIMEDOUT, 5 FV_ENOENT, 12
  * FV_EUNIMPLEMENTED, 14 FV_EUNAVAILABLE, ...); an instance that cannot be reached or a
  * connection that drops is FV_EUNAVAILABLE, after the retries: an attempt that never reached
- * a handler (refused connection or stream) is made again on the next instance the resolver
- * names, and so is an idempotent call (FV_RPC_IDEMPOTENT) that met UNAVAILABLE or a dropped
- * connection, with backoff, within the deadline; addresses that failed are passed over for a
- * few seconds (see grpc_transport.c).
+ * a handler (refused connection or stream) is made again on another instance, and so is an
+ * idempotent call (FV_RPC_IDEMPOTENT) that met UNAVAILABLE or a dropped connection, with
+ * backoff, within the deadline; addresses that failed are passed over for a few seconds (see
+ * grpc_transport.c).
  *
  * Everything runs on the loop thread of the rpc. */
 #ifndef FV_RPC_GRPC_TRANSPORT_H
@@ -30,9 +31,14 @@
 
 typedef struct fv_grpc_transport fv_grpc_transport_t;
 
-/* Where an instance of module is: cb(rc, host, port, data) exactly once, later; rc < 0 when
- * none. Returns 0, or < 0 (cb will not run). */
-typedef void (*fv_grpc_resolved_cb)(int rc, const char *host, int port, void *data);
+/* Where the instances of module are: cb(rc, addrs, n, data) exactly once, later, with every
+ * healthy instance (addrs valid during the callback only); rc < 0, or n 0, when none. Returns
+ * 0, or < 0 (cb will not run). */
+typedef struct fv_grpc_addr {
+    char host[64];
+    int port;
+} fv_grpc_addr_t;
+typedef void (*fv_grpc_resolved_cb)(int rc, const fv_grpc_addr_t *addrs, size_t n, void *data);
 typedef int (*fv_grpc_resolve_fn)(void *rdata, const char *module, fv_grpc_resolved_cb cb,
                                   void *data);
 

@@ -2,8 +2,8 @@
  *
  * A module's first call to another module that this process does not serve starts a registry
  * watch on it (a blocking query held open: the registry tells of every change of its healthy
- * instances at once); from then on calls are answered from the watched list, round-robin,
- * without asking the registry per call. The first calls wait for the watch's first answer; if
+ * instances at once); from then on calls are answered with the watched list (the transport
+ * picks the instance), without asking the registry per call. The first calls wait for the watch's first answer; if
  * the registry cannot be reached before it, they fail with FV_EBACKEND (the watch goes on
  * retrying, and keeps its last list when the registry goes away later). Answers come on a
  * later loop turn, never inside the call, as the transport's resolver contract asks. A name
@@ -11,6 +11,7 @@
 #include "runtime/peers.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -34,9 +35,8 @@ typedef struct peer_wait {
 struct peer_list {
     fv__peers_t *peers;
     fv_registry_watch_t *watch;     /* NULL until the module is first called */
-    fv_registry_addr_t addrs[PEERS_MAX_ADDRS];
+    fv_grpc_addr_t addrs[PEERS_MAX_ADDRS];
     size_t n;
-    size_t rr;                      /* round-robin cursor */
     bool known;                     /* the watch has answered with a list */
     peer_wait_t *waiting;
 };
@@ -59,11 +59,25 @@ static void answer(peer_wait_t *w)
         w->cb(w->rc, NULL, 0, w->data);
     else if (l->n == 0)
         w->cb(FV_ENOENT, NULL, 0, w->data);
-    else {
-        const fv_registry_addr_t *a = &l->addrs[l->rr++ % l->n];
-        w->cb(0, a->host, a->port, w->data);
-    }
+    else
+        w->cb(0, l->addrs, l->n, w->data);
     fv_free(w);
+}
+
+/* A name that is no module of ours: one registry lookup, handed over as a list of one. */
+typedef struct peer_lookup {
+    fv_grpc_resolved_cb cb;
+    void *data;
+} peer_lookup_t;
+
+static void on_lookup(int rc, const char *host, int port, void *data)
+{
+    peer_lookup_t *lk = data;
+    fv_grpc_addr_t a = {.port = port};
+    if (rc == 0)
+        snprintf(a.host, sizeof(a.host), "%s", host);
+    lk->cb(rc, rc == 0 ? &a : NULL, rc == 0, lk->data);
+    fv_free(lk);
 }
 
 static void on_due(fv_defer_t *d)
@@ -87,8 +101,10 @@ static void on_watch(int rc, const fv_registry_addr_t *addrs, size_t n, void *da
     peer_list_t *l = data;
     if (rc == 0) {
         l->n = n < PEERS_MAX_ADDRS ? n : PEERS_MAX_ADDRS;
-        if (l->n)
-            memcpy(l->addrs, addrs, l->n * sizeof(*addrs));
+        for (size_t i = 0; i < l->n; i++) {
+            snprintf(l->addrs[i].host, sizeof(l->addrs[i].host), "%s", addrs[i].host);
+            l->addrs[i].port = addrs[i].port;
+        }
         l->known = true;
         release_waiting(l, 0);
     } else if (!l->known) {
@@ -118,8 +134,15 @@ int fv__peers_resolve(void *peers, const char *module, fv_grpc_resolved_cb cb, v
     if (p->closing)
         return FV_ECANCELED;
     int idx = fv_component_index(module);
-    if (idx < 0)
-        return fv_registry_client_lookup(p->reg, module, cb, data);
+    if (idx < 0) {
+        peer_lookup_t *lk = fv_calloc(1, sizeof(*lk));
+        lk->cb = cb;
+        lk->data = data;
+        int rc = fv_registry_client_lookup(p->reg, module, on_lookup, lk);
+        if (rc < 0)
+            fv_free(lk);
+        return rc;
+    }
     peer_list_t *l = &p->lists[idx];
     if (!l->watch) {
         int rc = fv_registry_client_watch(p->reg, module, on_watch, l, &l->watch);

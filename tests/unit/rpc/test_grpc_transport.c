@@ -3,7 +3,8 @@
  * the gRPC transport, over one loop. An answer, a handler's error, an unknown method, a
  * deadline, a cancel that reaches the remote handler, a module no resolver knows and an
  * instance that does not listen; retries (a dead instance next to a live one, UNAVAILABLE
- * answers for idempotent and other calls, a deadline too short to retry); metadata both ways,
+ * answers for idempotent and other calls, a deadline too short to retry); least outstanding
+ * (a slow instance beside a fast one gets few calls); metadata both ways,
  * also on an error; a streaming caller of a unary method; then everything closes cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,8 +36,9 @@ typedef struct fx {
     int closed;
     int flaky_calls;               /* Flaky calls the remote saw */
     int flaky_fails;               /* how many of the first it fails with UNAVAILABLE */
-    bool split;                    /* world-engine resolves to a dead instance every other time */
+    bool split;                    /* world-engine has a dead instance beside the live one */
     unsigned split_turn;           /* its resolutions meanwhile */
+    int slow_port;                 /* world-engine has this slow instance beside it (not 0) */
 } fx_t;
 
 typedef struct result {
@@ -115,19 +117,105 @@ static void http_handler(fv_http_req_t *req, void *data)
     fv_http_reply(req, 404, "text/plain", "no", 2);
 }
 
-/* ---- the resolver: world-engine is on our port (or, split, on it and on a dead one in turn,
- * as the registry's round-robin over a live and a killed instance), lost-engine on a port
- * nobody listens on ---- */
+/* ---- the resolver: world-engine is on our port (split: after a dead one, as the registry
+ * lists a killed instance until its TTL; or beside the slow one), lost-engine on a port nobody
+ * listens on ---- */
 
 static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void *data)
 {
     fx_t *f = rdata;
-    int port = 0;
-    if (strcmp(module, "world-engine") == 0)
-        port = !f->split || f->split_turn++ % 2 ? f->port : 1;
-    else if (strcmp(module, "lost-engine") == 0)
-        port = 1;
-    return fv_test_resolve_later(&f->loop, port, cb, data);
+    if (strcmp(module, "world-engine") == 0) {
+        f->split_turn++;
+        int two[2] = {f->split ? 1 : f->port, f->split ? f->port : f->slow_port};
+        return f->split || f->slow_port ? fv_test_resolve_ports(&f->loop, two, 2, cb, data)
+                                         : fv_test_resolve_later(&f->loop, f->port, cb, data);
+    }
+    return fv_test_resolve_later(&f->loop, strcmp(module, "lost-engine") == 0 ? 1 : 0, cb,
+                                 data);
+}
+
+/* ---- a second instance of world-engine whose Echo answers after 200 ms ---- */
+
+typedef struct slow {
+    fv_rpc_t *rpc;
+    fv_grpc_server_t *g;
+    fv_http_server_t *srv;
+    int calls;
+    int closed;
+} slow_t;
+
+static slow_t S;
+
+typedef struct held {
+    uv_timer_t timer;
+    fv_rpc_call_t *call;
+} held_t;
+
+static void on_held_closed(uv_handle_t *h)
+{
+    fv_free(h->data);
+}
+
+static void on_slow_due(uv_timer_t *t)
+{
+    held_t *h = t->data;
+    Finalverse__Common__V1__Status out = FINALVERSE__COMMON__V1__STATUS__INIT;
+    out.service = "slow";
+    fv_rpc_reply(h->call, &out.base);
+    uv_close((uv_handle_t *)t, on_held_closed);
+}
+
+/* The caller went, or the slow instance closes: the answer is not owed any more. */
+static void on_slow_cancel(fv_rpc_call_t *call, void *data)
+{
+    held_t *h = data;
+    uv_close((uv_handle_t *)&h->timer, on_held_closed);
+}
+
+static void m_slow_echo(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
+{
+    S.calls++;
+    held_t *h = fv_calloc(1, sizeof(*h));
+    h->call = call;
+    fv_rpc_call_on_cancel(call, on_slow_cancel, h);
+    uv_timer_init(&F.loop, &h->timer);
+    h->timer.data = h;
+    uv_timer_start(&h->timer, on_slow_due, 200, 0);
+}
+
+static const fv_rpc_method_t slow_methods[] = {
+    {"Echo", &finalverse__common__v1__id_request__descriptor,
+     &finalverse__common__v1__status__descriptor, m_slow_echo, true},
+};
+
+static void slow_open(void)
+{
+    memset(&S, 0, sizeof(S));
+    assert_int_equal(fv_rpc_new(&F.loop, NULL, &S.rpc), 0);
+    assert_int_equal(fv_rpc_serve(S.rpc, "world-engine", "finalverse.test.v1.World", slow_methods,
+                                  1, NULL), 0);
+    assert_int_equal(fv_grpc_server_new(S.rpc, "world-engine", NULL, &S.g), 0);
+    assert_int_equal(fv_http_server_new(&F.loop, NULL, http_handler, NULL, &S.srv), 0);
+    fv_grpc_server_attach(S.g, S.srv);
+    assert_int_equal(fv_http_server_listen(S.srv, "127.0.0.1", 0, NULL), 0);
+    F.slow_port = fv_http_server_port(S.srv);
+}
+
+static void on_slow_closed(void *data)
+{
+    S.closed++;
+}
+
+static void slow_close(void)
+{
+    if (!S.rpc)
+        return;
+    F.slow_port = 0;
+    fv_http_server_close(S.srv, NULL, NULL);
+    fv_rpc_close(S.rpc, on_slow_closed, NULL);
+    fv_test_run_until(&F.loop, &S.closed, 1, WAIT_MS);
+    fv_grpc_server_free(S.g);
+    S.rpc = NULL;
 }
 
 /* ---- calls ---- */
@@ -163,6 +251,7 @@ static void call(const char *module, const char *method, uint32_t deadline_ms, r
 static int setup(void **state)
 {
     memset(&F, 0, sizeof(F));
+    memset(&S, 0, sizeof(S));
     assert_int_equal(uv_loop_init(&F.loop), 0);
     assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.remote), 0);
     assert_int_equal(fv_rpc_new(&F.loop, NULL, &F.local), 0);
@@ -184,6 +273,7 @@ static void on_part_closed(void *data)
 
 static int teardown(void **state)
 {
+    slow_close();                   /* still open when its test failed */
     fv_grpc_transport_close(F.tr, on_part_closed, NULL);
     fv_rpc_close(F.local, on_part_closed, NULL);
     fv_http_server_close(F.srv, NULL, NULL);
@@ -341,7 +431,47 @@ static void dead_instance_is_passed_over(void **state)
     call("world-engine", "Echo", 5000, &later, NULL);
     fv_test_run_until(&F.loop, &later.calls, 1, WAIT_MS);
     assert_int_equal(later.status, 0);
-    assert_true(F.split_turn - turns <= 2);
+    assert_int_equal(F.split_turn - turns, 1);        /* one attempt */
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (*(int *)t->data)++;
+}
+
+static void run_ms(uint64_t ms)
+{
+    int fired = 0;
+    uv_timer_t t;
+    uv_timer_init(&F.loop, &t);
+    t.data = &fired;
+    uv_timer_start(&t, on_tick, ms, 0);
+    fv_test_run_until(&F.loop, &fired, 1, ms + WAIT_MS);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT);
+}
+
+/* A call every 5 ms to two instances, one answering at once, one after 200 ms: the slow one
+ * soon has calls under way and the fast one none, so nearly every call goes to the fast one
+ * (round-robin would send the slow one half). */
+static void least_outstanding_prefers_the_faster(void **state)
+{
+    slow_open();
+    result_t r[40] = {{0}};
+    for (int i = 0; i < 40; i++) {
+        call("world-engine", "Echo", 5000, &r[i], NULL);
+        run_ms(5);
+    }
+    int slow = 0;
+    for (int i = 0; i < 40; i++) {
+        fv_test_run_until(&F.loop, &r[i].calls, 1, WAIT_MS);
+        assert_int_equal(r[i].status, 0);
+        slow += strcmp(r[i].service, "slow") == 0;
+    }
+    assert_int_equal(slow, S.calls);
+    if (slow > 5)
+        fail_msg("the slow instance got %d of 40 calls", slow);
+    slow_close();
 }
 
 /* UNAVAILABLE from the instance: an idempotent call is made again after a backoff and
@@ -399,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_and_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(dead_instance_is_passed_over, setup, teardown),
         cmocka_unit_test_setup_teardown(unavailable_retried_when_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(least_outstanding_prefers_the_faster, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_and_streams_across, setup, teardown),
         cmocka_unit_test_setup_teardown(close_with_calls_in_flight, setup, teardown),
     };
