@@ -69,6 +69,7 @@ typedef struct tcall {
     fv_md_t head, trail;            /* the answer's custom metadata, from this attempt */
     size_t delivered;               /* stream messages handed over: no retry after one */
     int grpc_status;                /* -1 until seen */
+    int http_status;                /* :status of the answer, 0 until seen */
     char message[FV_ERROR_MSG_LEN];
     bool resolving;                 /* the resolver still holds it */
     bool waiting;                   /* on the retry list */
@@ -293,6 +294,7 @@ static bool retry(tcall_t *c, bool unprocessed)
     fv_buf_reset(&c->answer);
     answer_md_reset(c);
     c->grpc_status = -1;
+    c->http_status = 0;
     c->message[0] = '\0';
     c->sent = 0;
     c->stream_id = 0;
@@ -331,8 +333,27 @@ static void on_retry_due(uv_timer_t *timer)
 
 /* The stream ended: what it carried decides the outcome; true when c goes on to another
  * attempt instead. */
+/* The gRPC status an answer without grpc-status stands for, by its HTTP status (the gRPC
+ * spec's mapping, for what a proxy in between may answer). */
+static int grpc_status_of_http(int http_status)
+{
+    switch (http_status) {
+    case 400: return 13;            /* INTERNAL */
+    case 401: return 16;            /* UNAUTHENTICATED */
+    case 403: return 7;             /* PERMISSION_DENIED */
+    case 404: return 12;            /* UNIMPLEMENTED */
+    case 429: case 502: case 503: case 504: return 14;   /* UNAVAILABLE */
+    default: return 2;              /* UNKNOWN */
+    }
+}
+
 static bool call_end(tcall_t *c, uint32_t h2_error)
 {
+    if (c->grpc_status < 0 && c->http_status && c->http_status != 200) {
+        c->grpc_status = grpc_status_of_http(c->http_status);
+        snprintf(c->message, sizeof(c->message), "%s: HTTP status %d, not gRPC", c->module,
+                 c->http_status);
+    }
     if (c->too_big) {
         report(c, FV_ETOOBIG, NULL, 0, "the answer is over the size limit");
     } else if (c->malformed) {
@@ -349,12 +370,17 @@ static bool call_end(tcall_t *c, uint32_t h2_error)
                                     c->t->max_msg, &msg, &used);
         if (rc == 0 && used == c->answer.len)
             report(c, 0, (const uint8_t *)c->answer.ptr, c->answer.len, NULL);
+        else if (rc == FV_ETOOBIG)
+            report(c, FV_ETOOBIG, NULL, 0, "the answer is over the size limit");
         else
             report(c, FV_EPROTO, NULL, 0, "the answer is not one message");
     } else if (c->grpc_status > 0) {
         if (c->grpc_status == 14 && retry(c, false))
             return true;                /* UNAVAILABLE: another instance may do */
         report(c, fv_code_of(c->grpc_status), NULL, 0, c->message);
+    } else if (h2_error == NGHTTP2_NO_ERROR && c->http_status == 200) {
+        /* the peer ended its answer cleanly but without trailers: a broken server */
+        report(c, FV_EPROTO, NULL, 0, "the answer ended without a grpc-status");
     } else {
         /* a stream the peer refused never reached a handler (RFC 9113 8.7) */
         if (h2_error != NGHTTP2_CANCEL && retry(c, h2_error == NGHTTP2_REFUSED_STREAM))
@@ -436,7 +462,11 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     tcall_t *c = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!c || c->reported)
         return 0;
-    if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0) {
+    if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+        c->http_status = 0;
+        for (size_t i = 0; i < valuelen && i < 3; i++)
+            c->http_status = c->http_status * 10 + (value[i] - '0');   /* nghttp2 checked it */
+    } else if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0) {
         int st = 0;
         for (size_t i = 0; i < valuelen && i < 4; i++)
             st = value[i] >= '0' && value[i] <= '9' ? st * 10 + (value[i] - '0') : 2;

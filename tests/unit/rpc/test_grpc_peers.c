@@ -8,7 +8,10 @@
  * server-streaming calls: whole, cancelled mid-stream, cut by their deadline. The grpc-js
  * peer also serves npm's health service and server reflection: our client asks Health/Check,
  * follows Health/Watch through a change, and lists services by reflection (a bidirectional
- * method, called with one request). */
+ * method, called with one request). A third peer, on python3-h2, answers wrongly on purpose:
+ * a truncated or compressed message, one announced over the limit, one that is no protobuf,
+ * no trailers, an HTTP 503, metadata that is not base64, a stream cut inside a message; each
+ * fails that call with the right code, and the next call is served. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -517,12 +520,55 @@ static void health_and_reflection(void **state)
         cmocka_unit_test_prestate_setup_teardown(server_streaming, setup, teardown, peer),  \
     }
 
+/* ---- a peer that answers wrongly (grpc_bad_server.py) ---- */
+
+static void bad_answers(void **state)
+{
+    peer_t *p = *state;
+    static const struct {
+        const char *method;
+        int status;
+    } cases[] = {
+        {"Good", 0},
+        {"Truncated", FV_EPROTO},
+        {"Compressed", FV_EPROTO},
+        {"Huge", FV_ETOOBIG},
+        {"NotProto", FV_EINVAL},
+        {"NoStatus", FV_EPROTO},
+        {"Http503", FV_EUNAVAILABLE},
+        {"Good", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        result_t r = {0};
+        call(p, cases[i].method, "x", 5000, 0, &r, NULL);
+        if (r.status != cases[i].status)
+            fail_msg("%s: %s (%s), not %s", cases[i].method, fv_strerror(r.status), r.message,
+                     fv_strerror(cases[i].status));
+    }
+    /* metadata that does not decode is dropped; the call and the rest of it stand */
+    fv_rpc_call_opts_t opts = {.deadline_ms = 5000};
+    result_t meta = {0}, cut = {0};
+    call_with(p, "BadMeta", "x", &opts, &meta);
+    assert_int_equal(meta.status, 0);
+    assert_null(fv_md_get(&meta.head, "x-bad-bin").ptr);
+    assert_md(&meta.trail, "x-ok", "yes", 3);
+    /* a stream cut inside its third message: the two whole ones came, then the error */
+    opts.on_message = on_message;
+    call_with(p, "StreamCut", "x", &opts, &cut);
+    assert_int_equal(cut.status, FV_EPROTO);
+    assert_int_equal(cut.messages, 2);
+    assert_false(cut.out_of_order);
+    result_dispose(&meta);
+    result_dispose(&cut);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     static peer_t node = {.name = "grpc-js", .argv = {"node", "grpc_peer_server.js"}};
     static peer_t python = {.name = "grpcio",
                             .argv = {"/usr/bin/python3", "grpc_peer_server.py"}};
+    static peer_t bad = {.name = "python3-h2", .argv = {"/usr/bin/python3", "grpc_bad_server.py"}};
     const struct CMUnitTest js[] = PEER_TESTS(&node);
     const struct CMUnitTest py[] = PEER_TESTS(&python);
     const struct CMUnitTest js_std[] = {
@@ -531,5 +577,9 @@ int main(void)
     int failed = cmocka_run_group_tests_name("grpc-js server", js, NULL, NULL);
     failed += cmocka_run_group_tests_name("grpc-js standard services", js_std, NULL, NULL);
     failed += cmocka_run_group_tests_name("grpcio server", py, NULL, NULL);
+    const struct CMUnitTest wrong[] = {
+        cmocka_unit_test_prestate_setup_teardown(bad_answers, setup, teardown, &bad),
+    };
+    failed += cmocka_run_group_tests_name("a server answering wrongly", wrong, NULL, NULL);
     return failed;
 }
