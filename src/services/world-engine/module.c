@@ -128,16 +128,22 @@ static void save_check(void *data, fv_check_status_t *status, char *msg, size_t 
 
 static void free_world(world_t *w);
 
+bool world_close_if_idle(world_t *w)
+{
+    if (!w->closed_cb || w->saving || w->loading || w->lookups)
+        return false;
+    fv_module_closed_cb done = w->closed_cb;
+    fv_module_ctx_t *ctx = w->ctx;
+    free_world(w);
+    done(ctx);
+    return true;
+}
+
 static void on_loaded(world_t *w, int status)
 {
     w->loading = false;
-    if (w->closed_cb) {         /* shut down before the load answered */
-        fv_module_closed_cb done = w->closed_cb;
-        fv_module_ctx_t *ctx = w->ctx;
-        free_world(w);
-        done(ctx);
+    if (world_close_if_idle(w))     /* shut down before the load answered */
         return;
-    }
     if (status < 0) {
         fv_error_t err;
         fv_error_set(&err, status, "world-engine: cannot load the saved regions: %s",
@@ -247,12 +253,7 @@ void world_saved(world_t *w, int rc, bool final)
     /* shutdown began while a periodic save was writing: that one may miss the last moves */
     if (w->stopping && !final && world_store_save(w))
         return;
-    if (w->closed_cb && !w->saving) {
-        fv_module_closed_cb done = w->closed_cb;
-        fv_module_ctx_t *ctx = w->ctx;
-        free_world(w);
-        done(ctx);
-    }
+    (void)world_close_if_idle(w);
 }
 
 /* Ticks have stopped: the regions are what they will be; save them now, while the drain runs. */
@@ -274,12 +275,8 @@ static void world_close(fv_module_ctx_t *ctx, fv_module_closed_cb done)
         return;
     }
     fv_module_set_data(ctx, NULL);
-    if (w->saving || w->loading) {
-        w->closed_cb = done;    /* world_saved() or on_loaded() finishes the close */
-        return;
-    }
-    free_world(w);
-    done(ctx);
+    w->closed_cb = done;        /* now, or when the save, load or lookups in flight end */
+    (void)world_close_if_idle(w);
 }
 
 const fv_module_t fv_module_world_engine = {

@@ -89,6 +89,9 @@ typedef struct world {
     uint64_t places_stamp;
     uint64_t places_dropped;        /* leaving players' places not kept: the table was full */
     bool players_resave;            /* a save failed: the next writes every player's place */
+    bool places_partial;            /* the store may hold places the table does not: a newcomer
+                                     * is looked up there (world_store_lookup) */
+    size_t lookups;                 /* those lookups in flight; close waits for them */
     /* spatial streaming: the index of entities and each player's view (world_stream.c) */
     struct fv_stream *stream;
     char **terrain;                 /* per world cell: cell_enter's terrain member, or NULL */
@@ -126,8 +129,10 @@ const char *world_biome_name(int biome);
 void world_players_init(world_t *w);
 void world_players_dispose(world_t *w);
 world_player_t *world_player_find(world_t *w, const char *id);
-/* The player, placed at the spawn point when new: NULL when the world is full (max_players). */
-world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms);
+/* The player; when new, placed at from (the store's place for them), else where the places
+ * table remembers them, else at the spawn point. NULL when the world is full (max_players). */
+world_player_t *world_player_get(world_t *w, const char *id, const world_place_t *from,
+                                 uint64_t now_ms);
 /* Validates and applies a move (want.region -1: where the player is). */
 void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
                        uint64_t now_ms, world_move_result_t *out);
@@ -170,6 +175,8 @@ void world_events_weather(world_t *w, int region, world_weather_t from, world_we
 /* world_places.c */
 void world_places_init(world_t *w);
 void world_places_dispose(world_t *w);
+/* Whether the table has a place for the player. */
+bool world_places_known(world_t *w, const char *id);
 /* The player's remembered place, taken out of the table (they are back): false when none. */
 bool world_places_take(world_t *w, const char *id, world_place_t *out);
 /* Remembers where a player left (unsaved: the store does not have it yet). false when not
@@ -190,8 +197,19 @@ FV_MUST_USE int world_store_load(world_t *w, world_store_done_cb done);
  * store refused at once, counted as a failure). */
 bool world_store_save(world_t *w);
 
+/* A player not in the world nor in the places table, while the store may know them
+ * (places_partial): their row is read on the store's thread, then done(w, at, data) runs from
+ * the loop with where they stood, or NULL (no row, a row for no place of this world, or the
+ * read failed, logged). 0, or < 0 when the read could not start (done will not run). */
+typedef void (*world_lookup_done_cb)(world_t *w, const world_place_t *at, void *data);
+FV_MUST_USE int world_store_lookup(world_t *w, const char *id, world_lookup_done_cb done,
+                                   void *data);
+
 /* module.c: a save ended (rc 0 or its failure); final: it started after shutdown began. */
 void world_saved(world_t *w, int rc, bool final);
+/* module.c: after a save, load or lookup ended: a close that waited for it finishes now when
+ * nothing else is in flight (w is gone then: true). */
+bool world_close_if_idle(world_t *w);
 
 /* Monotonic and wall clock in ms. */
 uint64_t world_mono_ms(void);

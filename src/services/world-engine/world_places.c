@@ -7,8 +7,8 @@
  * out, leaving puts it back. An entry not yet written to the store is "unsaved"; the save
  * (world_store.c) writes those with the players in the world, and marks an entry saved only if
  * it did not change meanwhile (its stamp). The table has a ceiling: past it the oldest saved
- * entry goes (its row stays in the store, but only a restart would read it back, and only
- * while it is among the newest), and when the oldest few are all unsaved (saves failing for a
+ * entry goes (its row stays in the store, and a player the table does not know is then looked
+ * up there: world_store_lookup), and when the oldest few are all unsaved (saves failing for a
  * long time) a leaving player's place is dropped and counted instead. */
 #include "services/world-engine/world.h"
 
@@ -80,6 +80,11 @@ static void unlink_rec(world_t *w, world_place_rec_t **link)
     fv_free(r);
 }
 
+bool world_places_known(world_t *w, const char *id)
+{
+    return w->places && *find_link(w, id);
+}
+
 bool world_places_take(world_t *w, const char *id, world_place_t *out)
 {
     if (!w->places)
@@ -100,6 +105,7 @@ static bool make_room(world_t *w)
         if (r->unsaved)
             continue;
         unlink_rec(w, find_link(w, r->id));
+        w->places_partial = true;       /* its row is in the store, not here */
         return true;
     }
     return false;

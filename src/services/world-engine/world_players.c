@@ -112,7 +112,8 @@ static void grow(world_t *w)
     fv_free(old);
 }
 
-world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms)
+world_player_t *world_player_get(world_t *w, const char *id, const world_place_t *from,
+                                 uint64_t now_ms)
 {
     world_player_t *p = world_player_find(w, id);
     if (p)
@@ -124,7 +125,12 @@ world_player_t *world_player_get(world_t *w, const char *id, uint64_t now_ms)
     p = fv_calloc(1, sizeof(*p));
     memcpy(p->id, id, strlen(id) + 1);
     world_place_t spawn;
-    if (world_places_take(w, id, &spawn)) {
+    bool known = world_places_take(w, id, &spawn);     /* newer than the store's, if any */
+    if (!known && from) {
+        spawn = *from;
+        known = true;
+    }
+    if (known) {
         /* on the ground, or as high above it as a move may be, whatever the terrain did */
         double g = world_ground_height(w, spawn.region, spawn.x, spawn.z);
         if (!(spawn.y >= g && spawn.y <= g + w->limits.max_above_ground_m))

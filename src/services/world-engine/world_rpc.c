@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "core/alloc.h"
 #include "world.pb-c.h"
 #include "world3d/stream.h"
 
@@ -16,6 +17,28 @@ static void fill_position(Finalverse__Common__V1__Position *pos, Finalverse__Com
     pos->region = (char *)fv_region_at(region)->id;
     pos->at = at;
     pos->yaw = (float)yaw;
+}
+
+/* A move waiting for a newcomer's place to be read from the store. */
+typedef struct move_wait {
+    fv_rpc_call_t *call;                /* NULL once the caller went */
+    const Finalverse__World__V1__MoveRequest *req;   /* the call's, valid while it is */
+} move_wait_t;
+
+static void move_now(world_t *w, fv_rpc_call_t *call,
+                     const Finalverse__World__V1__MoveRequest *req, const world_place_t *from);
+
+static void on_move_cancel(fv_rpc_call_t *call, void *data)
+{
+    ((move_wait_t *)data)->call = NULL;
+}
+
+static void on_place_known(world_t *w, const world_place_t *at, void *data)
+{
+    move_wait_t *mw = data;
+    if (mw->call)
+        move_now(w, mw->call, mw->req, at);
+    fv_free(mw);
 }
 
 static void on_move(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
@@ -31,8 +54,27 @@ static void on_move(fv_rpc_call_t *call, const ProtobufCMessage *in, void *data)
         fv_rpc_fail(call, FV_EINVAL, "position with at {x, y, z} is required");
         return;
     }
+    /* a newcomer to the world whose place the table may have let go: ask the store first */
+    if (w->places_partial && !world_player_find(w, req->player_id) &&
+        !world_places_known(w, req->player_id)) {
+        move_wait_t *mw = fv_calloc(1, sizeof(*mw));
+        mw->call = call;
+        mw->req = req;
+        if (world_store_lookup(w, req->player_id, on_place_known, mw) == 0) {
+            fv_rpc_call_on_cancel(call, on_move_cancel, mw);
+            return;
+        }
+        fv_free(mw);                    /* cannot ask: the spawn it is */
+    }
+    move_now(w, call, req, NULL);
+}
+
+/* from: where the store says a newcomer stood, or NULL. */
+static void move_now(world_t *w, fv_rpc_call_t *call,
+                     const Finalverse__World__V1__MoveRequest *req, const world_place_t *from)
+{
     uint64_t now = world_mono_ms();
-    world_player_t *p = world_player_get(w, req->player_id, now);
+    world_player_t *p = world_player_get(w, req->player_id, from, now);
     if (!p) {
         fv_rpc_fail(call, FV_ERATELIMIT, "the world holds %u players: no room",
                     w->set->max_players);

@@ -220,6 +220,21 @@ typedef struct world_load {
     world_store_done_cb done;
 } world_load_t;
 
+/* Columns col.. of row i (region, x, y, z, yaw) as a place: false for a region not in this
+ * world, or coordinates outside it. */
+static bool place_of_row(const fv_sql_result_t *res, size_t i, size_t col, world_place_t *at)
+{
+    *at = (world_place_t){
+        .region = fv_region_index(fv_sql_result_text(res, i, col, NULL)),
+        .x = fv_sql_result_double(res, i, col + 1),
+        .y = fv_sql_result_double(res, i, col + 2),
+        .z = fv_sql_result_double(res, i, col + 3),
+        .yaw = fv_sql_result_double(res, i, col + 4),
+    };
+    fv_cell_t cell;
+    return fv_cell_of(at->region, at->x, at->z, &cell) && isfinite(at->y) && isfinite(at->yaw);
+}
+
 /* The newest rows come first: put in from the last, so that the table's oldest is oldest. */
 static void on_places_loaded(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
 {
@@ -235,21 +250,15 @@ static void on_places_loaded(fv_sql_req_t *req, int rc, const fv_sql_result_t *r
     size_t rows = fv_sql_result_rows(res), kept = 0, skipped = 0;
     for (size_t i = rows; i-- > 0;) {
         const char *id = fv_sql_result_text(res, i, 0, NULL);
-        world_place_t at = {
-            .region = fv_region_index(fv_sql_result_text(res, i, 1, NULL)),
-            .x = fv_sql_result_double(res, i, 2),
-            .y = fv_sql_result_double(res, i, 3),
-            .z = fv_sql_result_double(res, i, 4),
-            .yaw = fv_sql_result_double(res, i, 5),
-        };
-        fv_cell_t cell;
-        if (!id || !*id || !fv_cell_of(at.region, at.x, at.z, &cell) || !isfinite(at.y) ||
-            !isfinite(at.yaw) || !world_places_put(w, id, &at, false)) {
+        world_place_t at;
+        if (!id || !*id || !place_of_row(res, i, 1, &at) || !world_places_put(w, id, &at, false)) {
             skipped++;                  /* a region not in this world, or a damaged row */
             continue;
         }
         kept++;
     }
+    /* as many rows as asked for: there may be older ones, for the lookups */
+    w->places_partial = rows >= w->set->remembered_places;
     fv_log_info("world-engine", "%zu players' places loaded from the store%s", kept,
                 skipped ? " (some rows skipped: unknown region or out of range)" : "");
     done(w, 0);
@@ -326,4 +335,53 @@ int world_store_load(world_t *w, world_store_done_cb done)
     if (rc < 0)
         fv_free(l);
     return rc;
+}
+
+/* ---- one player's place ---- */
+
+typedef struct world_lookup {
+    world_t *w;
+    fv_sql_req_t req;
+    world_lookup_done_cb done;
+    void *data;
+    char id[WORLD_PLAYER_ID_MAX];
+} world_lookup_t;
+
+static void on_looked_up(fv_sql_req_t *req, int rc, const fv_sql_result_t *res)
+{
+    world_lookup_t *lk = req->data;
+    world_t *w = lk->w;
+    world_place_t at;
+    bool found = false;
+    if (rc < 0)
+        fv_log_warn("world-engine", "looking up where %s stood failed: %s (the spawn it is)",
+                    lk->id, req->err.msg);
+    else
+        found = fv_sql_result_rows(res) == 1 && place_of_row(res, 0, 0, &at);
+    w->lookups--;
+    lk->done(w, found ? &at : NULL, lk->data);
+    fv_free(lk);
+    (void)world_close_if_idle(w);
+}
+
+int world_store_lookup(world_t *w, const char *id, world_lookup_done_cb done, void *data)
+{
+    if (!w->db || !w->loaded || strlen(id) >= WORLD_PLAYER_ID_MAX)
+        return FV_EINVAL;
+    world_lookup_t *lk = fv_calloc(1, sizeof(*lk));
+    lk->w = w;
+    lk->req.data = lk;
+    lk->done = done;
+    lk->data = data;
+    memcpy(lk->id, id, strlen(id) + 1);
+    fv_sql_param_t p[1] = {FV_SQL_TEXT(lk->id)};
+    int rc = fv_sql_exec(w->db, &lk->req,
+                         "SELECT region, x, y, z, yaw FROM world_players WHERE id = $1", p, 1,
+                         on_looked_up);
+    if (rc < 0) {
+        fv_free(lk);
+        return rc;
+    }
+    w->lookups++;
+    return 0;
 }

@@ -371,6 +371,37 @@ static void places_survive_a_restart(void **state)
     down();
 }
 
+/* A table of one place: the ones it lets go are read back from the store when their players
+ * come back, while the engine runs and after a restart (which loads only the newest). */
+static void places_past_the_ceiling_come_from_the_store(void **state)
+{
+    (void)state;
+    up_with(false, "max_speed_mps = 10000\nremembered_places = 1\n");
+    const char *const walkers[] = {"first", "second", "third"};
+    for (size_t i = 0; i < 3; i++)
+        assert_true(moved_to(walkers[i], 512.5, 512));
+    run_for(100);
+    assert_true(moved_to("first", 600, 512));
+    assert_true(moved_to("second", 650, 512));
+    assert_true(moved_to("third", 700, 512));
+    leave("first");
+    run_for(300);                                      /* saved: the table may let it go */
+    leave("second");                                   /* ... and does */
+    run_for(300);
+    leave("third");
+    assert_true(moved_to("first", 600.5, 512));        /* from the store */
+    assert_true(moved_to("third", 700.5, 512));        /* from the table */
+    leave("first");
+    down();
+
+    up_with(false, "remembered_places = 1\n");        /* loads one: "first", the newest */
+    assert_true(moved_to("second", 650.5, 512));       /* from the store */
+    assert_true(moved_to("third", 700.5, 512));
+    assert_true(moved_to("first", 600.5, 512));
+    assert_false(moved_to("never-seen", 650.5, 512));  /* looked up, not found: the spawn */
+    down();
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -392,6 +423,7 @@ int main(void)
         cmocka_unit_test(moves_and_events),
         cmocka_unit_test(saved_and_loaded),
         cmocka_unit_test(places_survive_a_restart),
+        cmocka_unit_test(places_past_the_ceiling_come_from_the_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
