@@ -39,6 +39,10 @@
 #define T_BACKOFF_MS 25
 #define T_BAD_MS 3000
 #define T_BAD_MAX 16              /* addresses remembered as failing */
+#define T_CONNECT_MS 3000         /* a connection not made by then is given up */
+#define T_PING_IDLE_MS 5000       /* calls under way and nothing heard this long: a PING */
+#define T_PING_ACK_MS 5000        /* ... which unanswered this long fails the connection */
+#define T_SWEEP_MS 250            /* how often those are looked at, while connections exist */
 
 typedef struct tconn tconn_t;
 
@@ -91,6 +95,9 @@ struct tconn {
     tcall_t *qhead, *qtail;
     bool connected;
     size_t active;                  /* calls on it: queued or streams (least outstanding) */
+    uint64_t started_at;            /* loop time: the connect began */
+    uint64_t heard_at;              /* loop time: bytes last came */
+    uint64_t ping_at;               /* loop time: our PING went unanswered since; 0 none */
     bool goaway;                    /* the peer is going: no new calls here */
     bool receiving;                 /* inside nghttp2_session_mem_recv: no sending now */
     bool closing;
@@ -107,6 +114,8 @@ struct fv_grpc_transport {
     tcall_t *retries;               /* calls waiting for their next attempt */
     size_t rr;                      /* where the next choice starts among equals */
     uv_timer_t retry_timer;
+    uv_timer_t sweep_timer;         /* connect deadlines and keepalive PINGs */
+    uint32_t connect_ms, ping_idle_ms, ping_ack_ms;
     struct {
         char host[64];
         int port;
@@ -187,10 +196,15 @@ static void retry_unlink(tcall_t *c)
     c->waiting = false;
 }
 
+static void sweep_start(fv_grpc_transport_t *t);
+
 static void call_attach(tcall_t *c, tconn_t *conn)
 {
     c->conn = conn;
-    conn->active++;
+    if (conn->active++ == 0) {
+        conn->heard_at = uv_now(c->t->loop);   /* silence counts from the first call on */
+        sweep_start(c->t);
+    }
 }
 
 static void call_detach(tcall_t *c)
@@ -543,6 +557,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 {
     if (frame->hd.type == NGHTTP2_GOAWAY)
         ((tconn_t *)user)->goaway = true;
+    else if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK))
+        ((tconn_t *)user)->ping_at = 0;
     return 0;
 }
 
@@ -677,6 +693,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_fail(conn, nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
         return;
     }
+    conn->heard_at = uv_now(conn->t->loop);
     conn->receiving = true;
     ssize_t rc = nread ? nghttp2_session_mem_recv(conn->session, (const uint8_t *)buf->base,
                                                   (size_t)nread)
@@ -728,6 +745,44 @@ static void on_connect(uv_connect_t *req, int status)
     conn_flush(conn);
 }
 
+/* A peer that does not answer, without closing: a connect that hangs (a machine gone, its
+ * SYNs dropped) is given up after connect_ms; a connection with calls under way that has been
+ * silent for ping_idle_ms gets a PING, and fails if the PING is not answered in ping_ack_ms.
+ * Either way its calls go elsewhere when they may (a connect that never finished carried no
+ * call) instead of waiting out their deadlines. */
+static void on_sweep(uv_timer_t *timer)
+{
+    fv_grpc_transport_t *t = timer->data;
+    uint64_t now = uv_now(t->loop);
+    tconn_t *next;
+    bool needed = false;
+    for (tconn_t *conn = t->conns; conn; conn = next) {
+        next = conn->next;
+        if (conn->closing)
+            continue;
+        needed |= !conn->connected || conn->active || conn->ping_at;
+        if (!conn->connected) {
+            if (now - conn->started_at >= t->connect_ms)
+                conn_fail(conn, "the connection was not made in time");
+        } else if (conn->ping_at) {
+            if (now - conn->ping_at >= t->ping_ack_ms)
+                conn_fail(conn, "no answer to a PING");
+        } else if (conn->active && now - conn->heard_at >= t->ping_idle_ms &&
+                   nghttp2_submit_ping(conn->session, NGHTTP2_FLAG_NONE, NULL) == 0) {
+            conn->ping_at = now;
+            conn_flush(conn);
+        }
+    }
+    if (!needed)                        /* idle connections: nothing to watch until a call */
+        uv_timer_stop(&t->sweep_timer);
+}
+
+static void sweep_start(fv_grpc_transport_t *t)
+{
+    if (!t->closing && !uv_is_active((uv_handle_t *)&t->sweep_timer))
+        uv_timer_start(&t->sweep_timer, on_sweep, T_SWEEP_MS, T_SWEEP_MS);
+}
+
 /* The live connection to host:port, or a new one (connecting). NULL with *why on failure. */
 static tconn_t *conn_get(fv_grpc_transport_t *t, const char *host, int port, const char **why)
 {
@@ -741,6 +796,8 @@ static tconn_t *conn_get(fv_grpc_transport_t *t, const char *host, int port, con
     }
     tconn_t *conn = fv_calloc(1, sizeof(*conn));
     conn->t = t;
+    conn->started_at = conn->heard_at = uv_now(t->loop);
+    sweep_start(t);
     snprintf(conn->host, sizeof(conn->host), "%s", host);
     conn->port = port;
     uv_tcp_init(t->loop, &conn->tcp);
@@ -962,7 +1019,12 @@ int fv_grpc_transport_new(uv_loop_t *loop, fv_rpc_t *rpc, fv_grpc_resolve_fn res
     t->max_msg = max_message_bytes ? max_message_bytes : FV_RPC_DEFAULT_MAX_MESSAGE;
     uv_timer_init(loop, &t->retry_timer);
     t->retry_timer.data = t;
-    t->handles++;
+    uv_timer_init(loop, &t->sweep_timer);
+    t->sweep_timer.data = t;
+    t->handles += 2;
+    t->connect_ms = T_CONNECT_MS;
+    t->ping_idle_ms = T_PING_IDLE_MS;
+    t->ping_ack_ms = T_PING_ACK_MS;
     fv_rpc_set_remote(rpc, &grpc_transport, t);
     *out = t;
     return 0;
@@ -982,10 +1044,19 @@ void fv_grpc_transport_close(fv_grpc_transport_t *t, void (*cb)(void *data), voi
         call_free(c);
     }
     uv_close((uv_handle_t *)&t->retry_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&t->sweep_timer, on_timer_closed);
     while (t->conns)
         conn_end(t->conns, FV_ECANCELED, "shutting down");
     /* what is left waits for its resolver: told now, freed when the resolver answers */
     for (tcall_t *c = t->calls; c; c = c->next)
         report(c, FV_ECANCELED, NULL, 0, "shutting down");
     maybe_finish_close(t);
+}
+
+void fv_grpc_transport_set_timeouts(fv_grpc_transport_t *t, uint32_t connect_ms,
+                                    uint32_t ping_idle_ms, uint32_t ping_ack_ms)
+{
+    t->connect_ms = connect_ms ? connect_ms : T_CONNECT_MS;
+    t->ping_idle_ms = ping_idle_ms ? ping_idle_ms : T_PING_IDLE_MS;
+    t->ping_ack_ms = ping_ack_ms ? ping_ack_ms : T_PING_ACK_MS;
 }

@@ -23,6 +23,7 @@
 #define FV_RPC_GRPC_TRANSPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -48,6 +49,13 @@ typedef int (*fv_grpc_resolve_fn)(void *rdata, const char *module, fv_grpc_resol
 FV_MUST_USE int fv_grpc_transport_new(uv_loop_t *loop, fv_rpc_t *rpc, fv_grpc_resolve_fn resolve,
                                       void *rdata, size_t max_message_bytes,
                                       fv_grpc_transport_t **out);
+
+/* How long a connect may take (3 s), how long a connection with calls under way may be silent
+ * before it gets a PING (5 s), and how long that PING may go unanswered before the connection
+ * is given up (5 s); 0 keeps a default. A connection given up this way fails its calls as a
+ * dropped one does (retried elsewhere when they may be). */
+void fv_grpc_transport_set_timeouts(fv_grpc_transport_t *t, uint32_t connect_ms,
+                                    uint32_t ping_idle_ms, uint32_t ping_ack_ms);
 
 /* Calls under way end with FV_ECANCELED, connections close, then cb(data) runs from the loop
  * and the memory is gone. Call before closing the rpc. NULL-safe; cb may be NULL. */

@@ -4,7 +4,8 @@
  * deadline, a cancel that reaches the remote handler, a module no resolver knows and an
  * instance that does not listen; retries (a dead instance next to a live one, UNAVAILABLE
  * answers for idempotent and other calls, a deadline too short to retry); least outstanding
- * (a slow instance beside a fast one gets few calls); metadata both ways,
+ * (a slow instance beside a fast one gets few calls); a peer whose connect hangs, and one that
+ * takes the connection and goes silent, given up long before the deadline; metadata both ways,
  * also on an error; a streaming caller of a unary method; then everything closes cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +13,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common.pb-c.h"
 #include "core/alloc.h"
@@ -39,6 +44,7 @@ typedef struct fx {
     bool split;                    /* world-engine has a dead instance beside the live one */
     unsigned split_turn;           /* its resolutions meanwhile */
     int slow_port;                 /* world-engine has this slow instance beside it (not 0) */
+    int mute_port;                 /* ... or this one that never answers, listed first */
 } fx_t;
 
 typedef struct result {
@@ -127,8 +133,13 @@ static int resolve(void *rdata, const char *module, fv_grpc_resolved_cb cb, void
     if (strcmp(module, "world-engine") == 0) {
         f->split_turn++;
         int two[2] = {f->split ? 1 : f->port, f->split ? f->port : f->slow_port};
-        return f->split || f->slow_port ? fv_test_resolve_ports(&f->loop, two, 2, cb, data)
-                                         : fv_test_resolve_later(&f->loop, f->port, cb, data);
+        if (f->mute_port) {
+            two[0] = f->mute_port;
+            two[1] = f->port;
+        }
+        return f->split || f->slow_port || f->mute_port
+                   ? fv_test_resolve_ports(&f->loop, two, 2, cb, data)
+                   : fv_test_resolve_later(&f->loop, f->port, cb, data);
     }
     return fv_test_resolve_later(&f->loop, strcmp(module, "lost-engine") == 0 ? 1 : 0, cb,
                                  data);
@@ -434,6 +445,82 @@ static void dead_instance_is_passed_over(void **state)
     assert_int_equal(F.split_turn - turns, 1);        /* one attempt */
 }
 
+/* A listening socket on loopback that never accepts: with a backlog of 0 and two connections
+ * waiting in it, the kernel drops further SYNs and a connect hangs (a machine gone); with room
+ * in the backlog, connections are made and then nothing is ever read or answered (a process
+ * stopped). fds[0] listens, the others fill; -1 ends the list. */
+static int mute_listener(bool hang_connects, int fds[4])
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fds[0] >= 0);
+    assert_int_equal(bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fds[0], hang_connects ? 0 : 8), 0);
+    assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sa, &len), 0);
+    fds[1] = fds[2] = fds[3] = -1;
+    for (int i = 1; hang_connects && i < 3; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)!connect(fds[i], (struct sockaddr *)&sa, sizeof(sa));
+    }
+    usleep(50000);                      /* the fillers' handshakes */
+    return ntohs(sa.sin_port);
+}
+
+static void mute_close(int fds[4])
+{
+    for (int i = 0; i < 4; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* A connect that hangs is given up after connect_ms and the call goes to the live instance
+ * (it never left); later calls pass the address over. */
+static void a_connect_that_hangs_is_given_up(void **state)
+{
+    int fds[4];
+    F.mute_port = mute_listener(true, fds);
+    fv_grpc_transport_set_timeouts(F.tr, 300, 0, 0);
+    result_t r = {0}, again = {0};
+    uint64_t t0 = uv_now(&F.loop);
+    call("world-engine", "Echo", 5000, &r, NULL);      /* not idempotent: it never left */
+    fv_test_run_until(&F.loop, &r.calls, 1, WAIT_MS);
+    uv_update_time(&F.loop);
+    if (r.status != 0)
+        fail_msg("%s (%s)", fv_strerror(r.status), r.message);
+    assert_true(uv_now(&F.loop) - t0 < 2500);
+    call("world-engine", "Echo", 5000, &again, NULL);
+    fv_test_run_until(&F.loop, &again.calls, 1, WAIT_MS);
+    assert_int_equal(again.status, 0);
+    F.mute_port = 0;
+    mute_close(fds);
+}
+
+/* A peer that takes the connection and goes silent: after ping_idle_ms with the call under way
+ * a PING goes, unanswered after ping_ack_ms the connection is given up. An idempotent call is
+ * then made on the live instance; another fails UNAVAILABLE, in well under its deadline. */
+static void a_silent_peer_is_given_up(void **state)
+{
+    int fds[4];
+    F.mute_port = mute_listener(false, fds);
+    fv_grpc_transport_set_timeouts(F.tr, 0, 200, 200);
+    result_t idem = {0}, plain = {0};
+    uint64_t t0 = uv_now(&F.loop);
+    call_flags("world-engine", "Echo", 10000, FV_RPC_IDEMPOTENT, &idem, NULL);
+    fv_test_run_until(&F.loop, &idem.calls, 1, WAIT_MS);
+    if (idem.status != 0)
+        fail_msg("%s (%s)", fv_strerror(idem.status), idem.message);
+    /* the mute address is passed over now; list it alone to see a plain call fail */
+    F.port = F.mute_port;
+    call("world-engine", "Echo", 10000, &plain, NULL);
+    fv_test_run_until(&F.loop, &plain.calls, 1, WAIT_MS);
+    uv_update_time(&F.loop);
+    assert_int_equal(plain.status, FV_EUNAVAILABLE);
+    assert_true(uv_now(&F.loop) - t0 < 5000);
+    F.mute_port = 0;
+    mute_close(fds);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     (*(int *)t->data)++;
@@ -530,6 +617,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(dead_instance_is_passed_over, setup, teardown),
         cmocka_unit_test_setup_teardown(unavailable_retried_when_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(least_outstanding_prefers_the_faster, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_connect_that_hangs_is_given_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_silent_peer_is_given_up, setup, teardown),
         cmocka_unit_test_setup_teardown(metadata_and_streams_across, setup, teardown),
         cmocka_unit_test_setup_teardown(close_with_calls_in_flight, setup, teardown),
     };
