@@ -7,7 +7,9 @@
 # to the other; three alternating rounds, each side's best is kept. Then the same unary calls
 # from a grpc-js client (32 in flight), and server-streaming messages a second
 # (StreamingOutputCall, 1,000 responses of 32 bytes a call) from a grpc-js client against ours
-# and grpc-js (the C++ echo serves no streaming method).
+# and grpc-js (the C++ echo serves no streaming method). Last, the client side: our client (the
+# transport fv_call uses between processes, bench/grpc_client_bench.c), a grpc-js client and
+# h2load each calling the C++ server with 32 calls in flight on one connection.
 #   bench/grpc.sh [SECONDS=8]
 # Needs a built tree, h2load (nghttp2-client), libgrpc++-dev and npm's grpc-js
 # (scripts/deps.sh test).
@@ -34,6 +36,10 @@ export NODE_PATH="$src/tests/support/node_modules"
 
 g++ -O2 -std=c++17 "$src/bench/grpc_echo_server.cc" -o "$work/grpc_echo_server" \
     $(pkg-config --cflags --libs grpc++)
+cc -O2 -std=gnu17 -I"$src/src" -I"$build/generated" "$src/bench/grpc_client_bench.c" \
+    "$build/libfvlib.a" "$build/libfv_proto.a" "$build/libfv_llhttp.a" \
+    $(pkg-config --libs libuv jansson libsodium libjwt sqlite3 libpq hiredis libcurl \
+        libnghttp2 libprotobuf-c) -lwslay -ltomlplusplus -lstdc++ -lm -o "$work/grpc_client_bench"
 
 cores=$(nproc)
 srv_cpu=$((cores > 1 ? 1 : 0))
@@ -51,10 +57,10 @@ pids+=($!)
 payload=$(printf 'x%.0s' $(seq 32))
 { printf '\x00\x00\x00\x00\x22\x0a\x20'; printf '%s' "$payload"; } >"$work/req.bin"
 
-run() { # NAME PORT -> "calls/s p50_ms p99_ms"
+run() { # NAME PORT [CONNECTIONS=16] -> "calls/s p50_ms p99_ms failed"
     local log="$work/$1.lat"
     rm -f "$log"
-    taskset -c 0 h2load -t 1 -c 16 -m 32 -D "$secs" --warm-up-time=1 -d "$work/req.bin" \
+    taskset -c 0 h2load -t 1 -c "${3:-16}" -m 32 -D "$secs" --warm-up-time=1 -d "$work/req.bin" \
         -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$log" \
         "http://127.0.0.1:$2/finalverse.testing.v1.Probe/Echo" >"$work/$1.out" 2>&1 || true
     local rps
@@ -137,3 +143,20 @@ printf '  finalverse %10s messages/s (%s failed)\n' ${so}
 printf '  grpc-js    %10s messages/s (%s failed)\n' ${sj}
 awk -v a="${so%% *}" -v b="${sj%% *}" 'BEGIN{
     printf "ratio finalverse/grpc-js: %.2f x\n", (b > 0 ? a / b : 0) }'
+
+# the client side: the same server (C++), one connection, 32 calls in flight, the client
+# pinned to one core; h2load sends pre-framed bytes and decodes nothing (the upper bound)
+echo
+echo "client side: unary Echo to the C++ gRPC server, one connection, 32 calls in flight,"
+echo "${secs}s each, each client pinned to one core"
+cl_ours=$(taskset -c 0 "$work/grpc_client_bench" "$ref_port" "$secs" 32)
+cl_gjs=$(taskset -c 0 node "$src/bench/grpc_js.js" unary "$ref_port" "$secs" 32)
+cl_h2l=$(run h2load_one "$ref_port" 1)
+for side in "finalverse:$cl_ours" "grpc-js:$cl_gjs" "h2load:$cl_h2l"; do
+    set -- ${side#*:}
+    printf '  %-10s %8.0f calls/s   p50 %7s ms   p99 %7s ms   %s failed\n' "${side%%:*}" "$1" \
+        "$2" "$3" "$4"
+done
+awk -v a="${cl_ours%% *}" -v b="${cl_gjs%% *}" -v c="${cl_h2l%% *}" 'BEGIN{
+    printf "ratio finalverse client/grpc-js client: %.2f x; finalverse client/h2load: %.2f x\n",
+           (b > 0 ? a / b : 0), (c > 0 ? a / c : 0) }'
