@@ -72,6 +72,8 @@ typedef struct fv_config {
         size_t max_message_bytes;         /* a request message; more: RESOURCE_EXHAUSTED */
         uint32_t max_concurrent_streams;  /* per HTTP/2 connection */
         uint32_t max_resets_per_second;   /* client stream resets before GOAWAY */
+        uint32_t connect_timeout_ms;      /* our client: a connect given up after this */
+        uint32_t keepalive_ms;            /* our client: silence before a PING, and its wait */
         bool probe_service;               /* serve finalverse.testing.v1.Probe (tests) */
         bool interop_service;             /* serve grpc.testing.TestService (interop) */
     } grpc;

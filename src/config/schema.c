@@ -106,6 +106,11 @@ static const fv_cfg_field_t global_fields[] = {
         "HTTP/2 streams open at once on one connection"),
     U32("grpc", "max_resets_per_second", grpc.max_resets_per_second, 1, 1 * MILLION, 200,
         "stream resets a client may send per second before its connection is ended"),
+    MS("grpc", "connect_timeout_ms", grpc.connect_timeout_ms, 100, 600000, 3000,
+       "calls to other processes: a connection not made by then is given up"),
+    MS("grpc", "keepalive_ms", grpc.keepalive_ms, 100, 3600000, 5000,
+       "calls to other processes: a connection with calls under way and silent this long gets "
+       "a PING, and is given up when that stays unanswered as long again"),
     BOOL("grpc", "probe_service", grpc.probe_service, 0,
          "true: every module also serves finalverse.testing.v1.Probe (for tests)"),
     BOOL("grpc", "interop_service", grpc.interop_service, 0,

@@ -543,6 +543,8 @@ int fv_runtime_start(fv_runtime_t *rt, const int *which, size_t count, fv_error_
     if ((rc = fv_grpc_transport_new(rt->loop, rt->rpc, fv__peers_resolve, rt->peers,
                                     rt->cfg->grpc.max_message_bytes, &rt->grpc_transport)) < 0)
         return fv_error_set(err, rc, "cannot create the gRPC transport: %s", fv_strerror(rc));
+    fv_grpc_transport_set_timeouts(rt->grpc_transport, rt->cfg->grpc.connect_timeout_ms,
+                                   rt->cfg->grpc.keepalive_ms, rt->cfg->grpc.keepalive_ms);
 
     for (size_t i = 0; i < count; i++)
         if ((rc = start_one(rt, order[i], err)) < 0)

@@ -92,6 +92,8 @@ static void defaults(void **state)
     assert_int_equal(cfg->world.regions_y, 3);
     assert_int_equal(cfg->world.tick_hz, 10);
     assert_int_equal(cfg->world.sim_hz, 1);
+    assert_int_equal(cfg->grpc.connect_timeout_ms, 3000);
+    assert_int_equal(cfg->grpc.keepalive_ms, 5000);
 
     char host[64];
     int port = 0;
