@@ -5,12 +5,15 @@
 # after kill -9 of A every move is still answered, by B: the broken connection marks A's address
 # failing, so calls pass it over; once that memory lapses (the registry still lists A until its
 # TTL runs out), a call sent to A is refused, never sent, and made again on the next instance.
+# Then a third instance C joins and B is stopped with SIGSTOP, silent without closing: least
+# outstanding sends B no more than the call it holds, and the keepalive PING gives that up.
 source "$(dirname "$0")/lib.sh"
 WS=${FV_SRC:?}/tests/integration/ws
 
 pick_port_base
 BASE=$PORT_BASE
 export FINALVERSE_REGISTRY__HEARTBEAT_INTERVAL_MS=200 FINALVERSE_REGISTRY__TTL_MS=60000
+export FINALVERSE_GRPC__KEEPALIVE_MS=500
 FINALVERSE_GENERAL__DATA_DIR="$FV_TMP/gw" start_fv gw serve service-registry websocket-gateway \
     api-gateway --port-base "$BASE"
 REG=http://127.0.0.1:$(port_of service-registry)
@@ -24,6 +27,7 @@ A_METRICS=http://127.0.0.1:$(port_of world-engine)/metrics
 pick_port_base
 FINALVERSE_GENERAL__DATA_DIR="$FV_TMP/b" FINALVERSE_REGISTRY__URL=$REG \
     start_fv world-b serve world-engine --port-base "$PORT_BASE"
+B_PID=$FV_LAST_PID
 B_METRICS=http://127.0.0.1:$(port_of world-engine)/metrics
 PORT_BASE=$BASE
 instances() {
@@ -64,4 +68,23 @@ codes=$(for i in $(seq 20); do http_status "$GW/api/world-engine/regions"; echo;
 check "... and so do 20 GETs through the API gateway ($codes)" test "$codes" = "200:20 "
 check "the gateway met the refusal" grep -q "127.0.0.1:$(PORT_BASE=$BASE port_of world-engine): .*refused" \
     "$FV_TMP/gw.log"
+
+pick_port_base
+FINALVERSE_GENERAL__DATA_DIR="$FV_TMP/c" FINALVERSE_REGISTRY__URL=$REG \
+    start_fv world-c serve world-engine --port-base "$PORT_BASE"
+C_METRICS=http://127.0.0.1:$(port_of world-engine)/metrics
+PORT_BASE=$BASE
+check "a third instance, C, is registered (A still listed)" wait_eq 20 3 instances
+kill -STOP "$B_PID"
+t0=$(date +%s%N)
+out=$(/usr/bin/python3 "$WS/moves.py" "$WSURL" 20 2>"$FV_TMP/moves4.log") || true
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$B_PID"
+check "with B stopped, at least 19 of 20 moves are answered ($out)" \
+    test "$(jq -r .moved <<<"$out" 2>/dev/null)" -ge 19
+check "... in ${ms} ms: none waited out its deadline behind the silent B" test "$ms" -lt 4000
+check "... a move that met B was given up by the keepalive PING, not its 2 s deadline" \
+    jq -e '[.errors[].message | select(test("PING") | not)] == []' <<<"$out"
+c=$(moves_of "$C_METRICS")
+check "... by C ($c moves)" test "${c:-0}" -ge 19
 finish
