@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 
 typedef struct entry {
     struct entry *next;
@@ -42,11 +43,7 @@ void fv_peer_key_from(const struct sockaddr *sa, fv_peer_key_t *key)
 
 static size_t hash(const fv_peer_key_t *k)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < k->len; i++) {
-        h ^= k->addr[i];
-        h *= 1099511628211ULL;
-    }
+    uint64_t h = fv_fnv1a(FV_FNV1A_SEED, k->addr, k->len);
     return (size_t)(h ^ (h >> 32));
 }
 

@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "store/sql_internal.h"
 
@@ -419,13 +420,6 @@ static void pg_want_conn(fv_sql_t *db)
 
 /* ---- running a job ------------------------------------------------------------------------- */
 
-static uint64_t hash_bytes(uint64_t h, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)      /* FNV-1a */
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 static char type_char(fv_sql_type_t t)
 {
     static const char map[] = "nidtb";
@@ -569,8 +563,7 @@ static void pg_run(fv__sql_conn_t *conn, fv__sql_job_t *job)
         for (size_t i = 0; i < n; i++)
             sig[i] = type_char(job->params[i].type);
         sig[n] = '\0';
-        uint64_t h = hash_bytes(hash_bytes(1469598103934665603ull, job->sql, job->sql_len),
-                                sig, n);
+        uint64_t h = fv_fnv1a(fv_fnv1a(FV_FNV1A_SEED, job->sql, job->sql_len), sig, n);
         const pg_stmt_t *st = stmt_find(c, job, sig, h);
         if (st) {
             ok = send_exec(c, job, st->name);

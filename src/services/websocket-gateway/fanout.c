@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "rpc/pb_json.h"
 
@@ -25,10 +26,7 @@ struct wsg_channel {
 
 static size_t bucket_of(const wsg_t *gw, const char *name, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)name[i]) * 1099511628211ull;
-    return (size_t)(h % gw->channel_buckets);
+    return (size_t)(fv_fnv1a(FV_FNV1A_SEED, name, len) % gw->channel_buckets);
 }
 
 static wsg_channel_t *find(const wsg_t *gw, const char *name, size_t len)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -27,10 +28,7 @@ uint64_t wsg_mono_ms(void)
 
 static size_t bucket_of(const wsg_t *gw, const char *id)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    return (size_t)(h % gw->session_buckets);
+    return (size_t)(fv_fnv1a(FV_FNV1A_SEED, id, strlen(id)) % gw->session_buckets);
 }
 
 /* More sessions than twice the buckets: four times the buckets, so lookups stay short at

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 
 #define PLACES_BUCKETS 65536u          /* chains of ~1.5 at the default ceiling */
 #define PLACES_EVICT_SCAN 64           /* oldest entries looked at for a saved one to drop */
@@ -30,10 +31,7 @@ struct world_place_rec {
 
 static size_t bucket_of(const char *id)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    return (size_t)(h % PLACES_BUCKETS);
+    return (size_t)(fv_fnv1a(FV_FNV1A_SEED, id, strlen(id)) % PLACES_BUCKETS);
 }
 
 void world_places_init(world_t *w)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 
 #define SPAWN_REGION "terra-nova"
 #define SPAWN_X 512.0
@@ -24,10 +25,7 @@ void world_spawn_place(world_t *w, world_place_t *out)
 
 static size_t bucket_of(const world_t *w, const char *id)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    return (size_t)(h % w->player_buckets);
+    return (size_t)(fv_fnv1a(FV_FNV1A_SEED, id, strlen(id)) % w->player_buckets);
 }
 
 void world_players_init(world_t *w)
