@@ -82,7 +82,8 @@ typedef struct world {
     world_player_t *dirty;          /* players moved since the last movement tick */
     uint64_t next_entity_id;
     /* places of players out of the world (world_places.c) */
-    world_place_rec_t **places;
+    world_place_rec_t **places;     /* NULL when remembered_places is 0 */
+    size_t places_buckets;
     world_place_rec_t *places_oldest, *places_newest;
     size_t places_count;
     size_t places_unsaved;          /* of which not written to the store yet */
@@ -129,6 +130,8 @@ const char *world_biome_name(int biome);
 void world_players_init(world_t *w);
 void world_players_dispose(world_t *w);
 world_player_t *world_player_find(world_t *w, const char *id);
+/* Where the player stands now. */
+world_place_t world_player_place(const world_player_t *p);
 /* The player; when new, placed at from (the store's place for them), else where the places
  * table remembers them, else at the spawn point. NULL when the world is full (max_players). */
 world_player_t *world_player_get(world_t *w, const char *id, const world_place_t *from,

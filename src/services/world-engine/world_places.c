@@ -17,7 +17,6 @@
 #include "core/alloc.h"
 #include "core/hash.h"
 
-#define PLACES_BUCKETS 65536u          /* chains of ~1.5 at the default ceiling */
 #define PLACES_EVICT_SCAN 64           /* oldest entries looked at for a saved one to drop */
 
 struct world_place_rec {
@@ -29,14 +28,21 @@ struct world_place_rec {
     char id[WORLD_PLAYER_ID_MAX];
 };
 
-static size_t bucket_of(const char *id)
+static size_t bucket_of(const world_t *w, const char *id)
 {
-    return (size_t)(fv_fnv1a(FV_FNV1A_SEED, id, strlen(id)) % PLACES_BUCKETS);
+    return (size_t)(fv_fnv1a(FV_FNV1A_SEED, id, strlen(id)) % w->places_buckets);
 }
 
+/* Buckets for the ceiling, fixed (the table never holds more): chains of 1 to 2 when full,
+ * 65,536 buckets at the default 100,000; no table at all when it is off. */
 void world_places_init(world_t *w)
 {
-    w->places = fv_calloc(PLACES_BUCKETS, sizeof(*w->places));
+    if (w->set->remembered_places == 0)
+        return;
+    w->places_buckets = 16;
+    while (w->places_buckets < w->set->remembered_places / 2)
+        w->places_buckets <<= 1;
+    w->places = fv_calloc(w->places_buckets, sizeof(*w->places));
 }
 
 void world_places_dispose(world_t *w)
@@ -55,7 +61,7 @@ void world_places_dispose(world_t *w)
 
 static world_place_rec_t **find_link(world_t *w, const char *id)
 {
-    world_place_rec_t **pp = &w->places[bucket_of(id)];
+    world_place_rec_t **pp = &w->places[bucket_of(w, id)];
     while (*pp && strcmp((*pp)->id, id) != 0)
         pp = &(*pp)->next;
     return pp;
@@ -111,7 +117,7 @@ static bool make_room(world_t *w)
 
 bool world_places_put(world_t *w, const char *id, const world_place_t *place, bool unsaved)
 {
-    if (!w->places || w->set->remembered_places == 0 || strlen(id) >= WORLD_PLAYER_ID_MAX)
+    if (!w->places || strlen(id) >= WORLD_PLAYER_ID_MAX)
         return false;
     world_place_rec_t **link = find_link(w, id);
     if (*link)
@@ -126,7 +132,7 @@ bool world_places_put(world_t *w, const char *id, const world_place_t *place, bo
     r->unsaved = unsaved;
     w->places_unsaved += unsaved;
     r->stamp = ++w->places_stamp;
-    size_t b = bucket_of(id);
+    size_t b = bucket_of(w, id);
     r->next = w->places[b];
     w->places[b] = r;
     r->older = w->places_newest;

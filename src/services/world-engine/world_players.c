@@ -50,11 +50,16 @@ void world_players_dispose(world_t *w)
     w->dirty = NULL;
 }
 
+world_place_t world_player_place(const world_player_t *p)
+{
+    return (world_place_t){.region = p->ent.region, .x = p->ent.x, .y = p->ent.y,
+                           .z = p->ent.z, .yaw = p->ent.yaw};
+}
+
 /* Takes an unlinked player out of the world and frees it; where it stood is remembered. */
 static void world_player_remove(world_t *w, world_player_t *p)
 {
-    world_place_t at = {.region = p->ent.region, .x = p->ent.x, .y = p->ent.y, .z = p->ent.z,
-                        .yaw = p->ent.yaw};
+    world_place_t at = world_player_place(p);
     (void)world_places_put(w, p->id, &at, true);   /* counted in places_dropped when not */
     world_stream_player_left(w, p);
     w->players_in[p->ent.region]--;
@@ -158,8 +163,7 @@ world_player_t *world_player_get(world_t *w, const char *id, const world_place_t
 void world_player_move(world_t *w, world_player_t *p, const world_place_t *want,
                        uint64_t now_ms, world_move_result_t *out)
 {
-    world_place_t last = {.region = p->ent.region, .x = p->ent.x, .y = p->ent.y,
-                          .z = p->ent.z, .yaw = p->ent.yaw};
+    world_place_t last = world_player_place(p);
     world_move_validate(&last, p->moved_ms, want, now_ms, &w->limits, world_ground_height, w,
                         out);
     p->seen_ms = now_ms;

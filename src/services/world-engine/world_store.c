@@ -169,8 +169,7 @@ static void take_places(world_t *w, world_save_t *s)
                 continue;
             world_place_row_t *r = &s->rows[s->nrows++];
             memcpy(r->id, p->id, sizeof(r->id));
-            r->place = (world_place_t){.region = p->ent.region, .x = p->ent.x, .y = p->ent.y,
-                                       .z = p->ent.z, .yaw = p->ent.yaw};
+            r->place = world_player_place(p);
             r->stamp = 0;
             p->unsaved = false;
         }
