@@ -684,17 +684,14 @@ const fv_md_t *fv_rpc_req_metadata(const fv_rpc_req_t *req)
     return &req->md_in;
 }
 
-/* Keeps what the call layer takes of src in dst, which starts empty. */
-static void md_take(fv_md_t *dst, const fv_md_t *src)
+/* dst becomes a copy of src (NULL: empty). The lists a transport hands over were built with
+ * fv_md_add under the same ceiling, so the copy is whole unless memory runs out. */
+static void md_replace(fv_md_t *dst, const fv_md_t *src)
 {
     fv_md_dispose(dst);
     fv_md_init(dst, 0);
-    for (size_t i = 0; src && i < src->count; i++) {
-        fv_slice_t name, value;
-        fv_md_at(src, i, &name, &value);
-        if (fv_md_add(dst, name, value.ptr, value.len) < 0)
-            fv_log_debug("rpc", "answer metadata %.*s dropped", (int)name.len, name.ptr);
-    }
+    if (src && fv_md_copy(dst, src) < 0)
+        fv_log_debug("rpc", "answer metadata not kept whole: out of memory");
 }
 
 void fv_rpc_remote_answer_metadata(fv_rpc_req_t *r, const fv_md_t *headers,
@@ -702,8 +699,8 @@ void fv_rpc_remote_answer_metadata(fv_rpc_req_t *r, const fv_md_t *headers,
 {
     if (!r || !r->remote || r->caller_done)
         return;
-    md_take(&r->md_head, headers);
-    md_take(&r->md_trail, trailers);
+    md_replace(&r->md_head, headers);
+    md_replace(&r->md_trail, trailers);
 }
 
 int fv_rpc_remote_message(fv_rpc_req_t *r, const uint8_t *frame, size_t len)

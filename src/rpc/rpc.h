@@ -181,8 +181,8 @@ void fv_rpc_set_remote(fv_rpc_t *rpc, const fv_rpc_transport_t *t, void *data);
 /* The request metadata of req, for a transport to send (valid while the transport holds req). */
 const fv_md_t *fv_rpc_req_metadata(const fv_rpc_req_t *req);
 
-/* A transport's answer metadata for req (copied; NULL for none), before fv_rpc_remote_done.
- * Names the call layer refuses (reserved, malformed) are dropped. */
+/* A transport's answer metadata for req (copied; NULL for none), before fv_rpc_remote_done:
+ * lists built with fv_md_add (rpc/metadata.h), as the caller will read them. */
 void fv_rpc_remote_answer_metadata(fv_rpc_req_t *req, const fv_md_t *headers,
                                    const fv_md_t *trailers);
 
