@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "core/addr.h"
 #include "core/err.h"
 #include "runtime/module.h"
 
@@ -59,10 +60,7 @@ FV_MUST_USE int fv_registry_client_lookup(fv_registry_client_t *c, const char *n
  * when the registry cannot be reached (the watch retries with backoff; keep the last list).
  * Callbacks run from the loop, never inside a call here. A stopped watch never calls back;
  * its memory goes with the client. FV_EINVAL for a bad name, FV_ECANCELED when closing. */
-typedef struct fv_registry_addr {
-    char host[64];
-    int port;
-} fv_registry_addr_t;
+typedef fv_host_port_t fv_registry_addr_t;
 typedef void (*fv_registry_watch_cb)(int rc, const fv_registry_addr_t *addrs, size_t n,
                                      void *data);
 typedef struct fv_registry_watch fv_registry_watch_t;

@@ -27,6 +27,7 @@
 
 #include <uv.h>
 
+#include "core/addr.h"
 #include "core/err.h"
 #include "rpc/rpc.h"
 
@@ -35,10 +36,7 @@ typedef struct fv_grpc_transport fv_grpc_transport_t;
 /* Where the instances of module are: cb(rc, addrs, n, data) exactly once, later, with every
  * healthy instance (addrs valid during the callback only); rc < 0, or n 0, when none. Returns
  * 0, or < 0 (cb will not run). */
-typedef struct fv_grpc_addr {
-    char host[64];
-    int port;
-} fv_grpc_addr_t;
+typedef fv_host_port_t fv_grpc_addr_t;
 typedef void (*fv_grpc_resolved_cb)(int rc, const fv_grpc_addr_t *addrs, size_t n, void *data);
 typedef int (*fv_grpc_resolve_fn)(void *rdata, const char *module, fv_grpc_resolved_cb cb,
                                   void *data);

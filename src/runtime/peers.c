@@ -3,11 +3,11 @@
  * A module's first call to another module that this process does not serve starts a registry
  * watch on it (a blocking query held open: the registry tells of every change of its healthy
  * instances at once); from then on calls are answered with the watched list (the transport
- * picks the instance), without asking the registry per call. The first calls wait for the watch's first answer; if
- * the registry cannot be reached before it, they fail with FV_EBACKEND (the watch goes on
- * retrying, and keeps its last list when the registry goes away later). Answers come on a
- * later loop turn, never inside the call, as the transport's resolver contract asks. A name
- * that is no module of ours goes to a plain registry lookup. */
+ * picks the instance), without asking the registry per call. The first calls wait for the
+ * watch's first answer; if the registry cannot be reached before it, they fail with
+ * FV_EBACKEND (the watch goes on retrying, and keeps its last list when the registry goes away
+ * later). Answers come on a later loop turn, never inside the call, as the transport's resolver
+ * contract asks. A name that is no module of ours goes to a plain registry lookup. */
 #include "runtime/peers.h"
 
 #include <stdbool.h>
@@ -101,10 +101,8 @@ static void on_watch(int rc, const fv_registry_addr_t *addrs, size_t n, void *da
     peer_list_t *l = data;
     if (rc == 0) {
         l->n = n < PEERS_MAX_ADDRS ? n : PEERS_MAX_ADDRS;
-        for (size_t i = 0; i < l->n; i++) {
-            snprintf(l->addrs[i].host, sizeof(l->addrs[i].host), "%s", addrs[i].host);
-            l->addrs[i].port = addrs[i].port;
-        }
+        if (l->n)
+            memcpy(l->addrs, addrs, l->n * sizeof(*addrs));
         l->known = true;
         release_waiting(l, 0);
     } else if (!l->known) {
