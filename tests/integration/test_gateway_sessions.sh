@@ -92,11 +92,15 @@ check "... and by /api/auth/me" test "$(curl -s -o /dev/null -w '%{http_code}' "
 check "a live token still reads /api/auth/me" test "$(curl -s -o /dev/null -w '%{http_code}' "$GW/api/auth/me" -H "Authorization: Bearer $A2")" = 200
 check "... and the session's refresh token" test "$(code "$(post /api/auth/refresh "{\"refresh_token\":\"$GR2\"}")")" = 401
 check "another session's token still works" test "$(echo_as "$A2")" = 200
-rid_of() { curl -s -o /dev/null -D - "$@" | tr -d '\r' | awk 'tolower($1)=="x-request-id:" {print $2}'; }
+rid_of() { # CURL ARGS -> the answer's X-Request-Id
+    curl -s -o /dev/null -D - "$@" | tr -d '\r' | awk 'tolower($1)=="x-request-id:" {print $2}'
+}
 check "the gateway's own /api/auth answers carry the client's X-Request-Id" test \
-    "$(rid_of "$GW/api/auth/me" -H "Authorization: Bearer $A2" -H 'X-Request-Id: auth-id_1')" = auth-id_1
+    "$(rid_of "$GW/api/auth/me" -H "Authorization: Bearer $A2" -H 'X-Request-Id: auth-id_1')" \
+    = auth-id_1
 check "... or one of its own, also on a refusal ($(rid_of -X POST "$GW/api/auth/login" -d '{}'))" \
-    bash -c '[[ "$1" =~ ^[A-Za-z0-9._-]+-[0-9]+$ ]]' _ "$(rid_of -X POST "$GW/api/auth/login" -d '{}')"
+    bash -c '[[ "$1" =~ ^[A-Za-z0-9._-]+-[0-9]+$ ]]' _ \
+    "$(rid_of -X POST "$GW/api/auth/login" -d '{}')"
 
 # lockout: 5 failures lock an account, 10 an IP
 check "register two more" bash -c "test \"\$(curl -s -o /dev/null -w '%{http_code}' -X POST '$GW/api/auth/register' -d '{\"name\":\"Locky\",\"password\":\"right password\"}')\" = 201 && test \"\$(curl -s -o /dev/null -w '%{http_code}' -X POST '$GW/api/auth/register' -d '{\"name\":\"Other\",\"password\":\"right password\"}')\" = 201"

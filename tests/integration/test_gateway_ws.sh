@@ -33,7 +33,7 @@ upgrade_from() {   # ORIGIN: the status line, X-Request-Id and body of an upgrad
         -H "Origin: $1" "$GW/ws" | tr -d '\r'
 }
 refused=$(upgrade_from http://evil.example)
-check "an Origin the websocket-gateway refuses: 403 through the gateway ($(head -1 <<<"$refused"))" \
+check "an Origin the websocket-gateway refuses: 403 through :8080 ($(head -1 <<<"$refused"))" \
     grep -q '^HTTP/1.1 403' <<<"$refused"
 check "... with the websocket-gateway's message and a request id" bash -c \
     'grep -q "Origin not allowed" <<<"$1" && grep -qi "^x-request-id: ." <<<"$1"' _ "$refused"

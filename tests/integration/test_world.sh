@@ -117,7 +117,8 @@ check "the state at shutdown was saved and loaded (step $step1 >= $before)" \
 check "the walker comes back where it stood: a step from there is taken as asked" \
     test "$(world_walk walker-1 543 2>>"$FV_TMP/walk.log")" = 543.000
 check "... while a newcomer asking for the same place is cut short near the spawn" \
-    awk -v x="$(world_walk walker-new 543 2>>"$FV_TMP/walk.log")" 'BEGIN { exit !(x != "" && x < 520) }'
+    awk -v x="$(world_walk walker-new 543 2>>"$FV_TMP/walk.log")" \
+        'BEGIN { exit !(x != "" && x < 520) }'
 fresh=$(jq -c '.[0] | [.harmony, .flora, .fauna]' <<<"$snap1")
 down TERM
 check "SIGTERM again exits 0" test "$DOWN_RC" = 0
