@@ -446,7 +446,7 @@ static void submit(tconn_t *conn, tcall_t *c)
     fv_buf_init(&enc, 0);
     size_t b64 = fv_md_wire_bytes(&c->md);
     int32_t id = -1;
-    if ((!b64 || fv_buf_reserve(&enc, b64) == 0)) {
+    if (!b64 || fv_buf_reserve(&enc, b64) == 0) {
         memcpy(nv, fixed, sizeof(fixed));
         for (size_t i = 0; i < c->md.count; i++) {
             fv_slice_t name, value;
